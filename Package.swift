@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+// Latchkey: a secrets vault and key-management daemon for CI systems.
+//
+// Modules by layer, dependencies one way:
+//   LatchkeyCrypto (sealing) → LatchkeySSH (deploy keys) → LatchkeyStore →
+//   LatchkeyAudit → LatchkeyPolicy → LatchkeyServer → LatchkeyCLI
+// LatchkeyAPI holds the wire types the server and the client share.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Latchkey",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "latchkey", targets: ["latchkey"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "LatchkeyCrypto", dependencies: ["CSodium"], swiftSettings: strict),
+        .target(name: "LatchkeySSH", dependencies: ["LatchkeyCrypto", "CSodium", "COpenSSL"], swiftSettings: strict),
+        .target(
+            name: "LatchkeyStore",
+            dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        .target(
+            name: "LatchkeyAudit",
+            dependencies: ["LatchkeyCrypto", "LatchkeyStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        .target(
+            name: "LatchkeyPolicy",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        .target(name: "LatchkeyAPI", swiftSettings: strict),
+        .target(
+            name: "LatchkeyServer",
+            dependencies: [
+                "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .target(name: "LatchkeyClient", dependencies: ["LatchkeyAPI"], swiftSettings: strict),
+        .target(
+            name: "LatchkeyCLI",
+            dependencies: [
+                "LatchkeyAPI", "LatchkeyClient", "LatchkeyServer", "LatchkeyCrypto", "LatchkeySSH",
+                "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "latchkey", dependencies: ["LatchkeyCLI"], swiftSettings: strict),
+
+        .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyCrypto"], resources: [.copy("Vectors")], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,88 @@
+/// Envelope sealing: a fresh data key per secret version, the payload sealed under it,
+/// the data key sealed under the key-encryption key of the current generation.
+public struct SealedSecret: Sendable, Equatable {
+    /// nonce ‖ ciphertext ‖ tag of the payload under the data key.
+    public var sealedPayload: [UInt8]
+    /// nonce ‖ ciphertext ‖ tag of the data key under the generation's KEK.
+    public var wrappedDataKey: [UInt8]
+    /// The key generation whose KEK wraps the data key.
+    public var generation: Int64
+
+    public init(sealedPayload: [UInt8], wrappedDataKey: [UInt8], generation: Int64) {
+        self.sealedPayload = sealedPayload
+        self.wrappedDataKey = wrappedDataKey
+        self.generation = generation
+    }
+}
+
+/// A key-encryption key of one generation.
+public struct KeyEncryptionKey: Sendable {
+    public let generation: Int64
+    public let key: SecretBytes
+
+    public init(generation: Int64, key: SecretBytes) {
+        precondition(key.count == XChaCha20Poly1305.keyBytes)
+        self.generation = generation
+        self.key = key
+    }
+
+    public static func generate(generation: Int64) throws -> KeyEncryptionKey {
+        try KeyEncryptionKey(generation: generation, key: .random(count: XChaCha20Poly1305.keyBytes))
+    }
+
+    /// Seals `payload` for `record`: a new data key, used once.
+    public func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
+        let dataKey = try SecretBytes.random(count: XChaCha20Poly1305.keyBytes)
+        let sealedPayload = payload.withUnsafeBytes {
+            XChaCha20Poly1305.seal($0, key: dataKey, associatedData: record.payloadAD())
+        }
+        let wrapped = dataKey.withUnsafeBytes {
+            XChaCha20Poly1305.seal($0, key: key, associatedData: record.dataKeyAD(generation: generation))
+        }
+        return SealedSecret(sealedPayload: sealedPayload, wrappedDataKey: wrapped, generation: generation)
+    }
+
+    /// Opens a sealed secret of `record`, or throws if any byte, the record or the key differ.
+    public func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
+        guard sealed.generation == generation else {
+            throw CryptoError.openFailed(what: "data key of \(record.kind) \(record.id) v\(record.version)")
+        }
+        let dataKey = try unwrapDataKey(sealed.wrappedDataKey, for: record)
+        return try XChaCha20Poly1305.open(
+            sealed.sealedPayload, key: dataKey, associatedData: record.payloadAD(),
+            what: "\(record.kind) \(record.id) v\(record.version)")
+    }
+
+    /// Re-wraps a data key from `old` to this generation without touching the payload.
+    public func rewrap(_ wrappedDataKey: [UInt8], from old: KeyEncryptionKey, for record: RecordBinding) throws -> [UInt8] {
+        let dataKey = try old.unwrapDataKey(wrappedDataKey, for: record)
+        return dataKey.withUnsafeBytes {
+            XChaCha20Poly1305.seal($0, key: key, associatedData: record.dataKeyAD(generation: generation))
+        }
+    }
+
+    func unwrapDataKey(_ wrapped: [UInt8], for record: RecordBinding) throws -> SecretBytes {
+        try XChaCha20Poly1305.open(
+            wrapped, key: key, associatedData: record.dataKeyAD(generation: generation),
+            what: "data key of \(record.kind) \(record.id) v\(record.version)")
+    }
+}
+
+extension RootKey {
+    /// Wraps a generation's KEK under the root key (bound to its generation number).
+    public func wrap(_ kek: KeyEncryptionKey) -> [UInt8] {
+        kek.key.withUnsafeBytes {
+            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation))
+        }
+    }
+
+    public func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+        let k = try XChaCha20Poly1305.open(
+            wrapped, key: key, associatedData: Self.kekAD(generation), what: "key generation \(generation)")
+        return KeyEncryptionKey(generation: generation, key: k)
+    }
+
+    static func kekAD(_ generation: Int64) -> [UInt8] {
+        RecordBinding.field("latchkey/kek/v1") + RecordBinding.u64(UInt64(bitPattern: generation))
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// The data directory: created mode 0700, refused when group or others may access it.
+public enum DataDirectory {
+    public static let databaseName = "latchkey.db"
+
+    /// Creates `path` (mode 0700) if missing, then checks its mode.
+    public static func prepare(_ path: String, create: Bool) throws(StoreError) {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            guard errno == ENOENT, create else {
+                if errno == ENOENT { throw .notInitialized(path: path) }
+                throw .directoryUnusable(path: path, reason: String(cString: strerror(errno)))
+            }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw .directoryUnusable(path: path, reason: String(cString: strerror(errno)))
+            }
+            chmod(path, 0o700)
+            guard stat(path, &st) == 0 else {
+                throw .directoryUnusable(path: path, reason: String(cString: strerror(errno)))
+            }
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw .directoryUnusable(path: path, reason: "not a directory") }
+        let mode = UInt16(st.st_mode & 0o777)
+        guard mode & 0o077 == 0 else { throw .directoryExposed(path: path, mode: mode) }
+    }
+}

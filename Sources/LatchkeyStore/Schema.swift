@@ -1,0 +1,147 @@
+internal import GRDB
+
+/// The store's schema, as numbered migrations. A migration is never modified once it
+/// has shipped; tables are named with plain strings. The schema carries the rules.
+enum Schema {
+    /// The newest schema this build knows. A store whose `schema_version` is higher
+    /// was written by a newer Latchkey and is refused (no silent downgrade).
+    static let currentVersion = 1
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in try db.execute(sql: v1) }
+        return m
+    }
+
+    static let v1 = """
+        -- Key/value facts about the store: schema version, root-key kind, Argon2id salt
+        -- and limits, root-key check value, audit public key. Nothing secret.
+        CREATE TABLE metadata (
+            key   TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL
+        ) STRICT;
+
+        -- One key-encryption key per generation, wrapped under the root key. Exactly one
+        -- is active; rotation adds one, re-wraps every data key and deletes the old one
+        -- in the same transaction.
+        CREATE TABLE key_generation (
+            generation  INTEGER PRIMARY KEY CHECK (generation >= 1),
+            wrapped_kek BLOB NOT NULL,
+            created_at  TEXT NOT NULL
+        ) STRICT;
+
+        -- SCM servers (GitHub Enterprise, GitLab, Bitbucket Server).
+        CREATE TABLE connection (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL UNIQUE,
+            kind       TEXT NOT NULL CHECK (kind IN ('github-enterprise', 'gitlab', 'bitbucket-server')),
+            web_url    TEXT NOT NULL,
+            api_url    TEXT NOT NULL,
+            ssh_url    TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (web_url, name)
+        ) STRICT;
+
+        -- A repository on a connection; a connection in use cannot be removed.
+        CREATE TABLE project (
+            id            INTEGER PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE,
+            connection_id INTEGER NOT NULL REFERENCES connection(id) ON DELETE RESTRICT,
+            repo          TEXT NOT NULL,
+            created_at    TEXT NOT NULL
+        ) STRICT;
+
+        -- Every version of every secret, sealed (envelope: payload under its own data key,
+        -- data key under the generation's KEK). `owner` names what it belongs to:
+        -- 'project:<name>', 'connection:<name>' or 'daemon:<purpose>' for sub-keys.
+        -- Public attributes (key type, fingerprint, username, scopes, expiry) are JSON in
+        -- `attributes`; they never hold secret bytes. Removing a project or connection
+        -- deletes its rows (secure_delete overwrites the pages).
+        CREATE TABLE secret_version (
+            id             INTEGER PRIMARY KEY,
+            kind           TEXT NOT NULL CHECK (kind IN ('deploy-key', 'token', 'oauth-client', 'subkey')),
+            owner          TEXT NOT NULL,
+            project_id     INTEGER REFERENCES project(id) ON DELETE CASCADE,
+            connection_id  INTEGER REFERENCES connection(id) ON DELETE CASCADE,
+            version        INTEGER NOT NULL CHECK (version >= 1),
+            state          TEXT NOT NULL CHECK (state IN ('active', 'retiring', 'revoked')),
+            retire_at      TEXT,
+            revoked_at     TEXT,
+            created_at     TEXT NOT NULL,
+            attributes     TEXT NOT NULL DEFAULT '{}',
+            sealed_payload BLOB NOT NULL,
+            wrapped_dek    BLOB NOT NULL,
+            generation     INTEGER NOT NULL REFERENCES key_generation(generation),
+            UNIQUE (kind, owner, version),
+            CHECK (state != 'retiring' OR retire_at IS NOT NULL)
+        ) STRICT;
+        CREATE INDEX secret_version_by_generation ON secret_version(generation);
+
+        -- Build sessions. The token is never stored: only its keyed BLAKE2b hash.
+        -- Sessions end by close, TTL, uses, revocation or daemon restart.
+        CREATE TABLE session (
+            id          TEXT PRIMARY KEY NOT NULL,
+            token_hash  BLOB NOT NULL UNIQUE,
+            project     TEXT NOT NULL,
+            build_id    TEXT NOT NULL,
+            runner_uid  INTEGER NOT NULL,
+            grants      TEXT NOT NULL,
+            max_uses    INTEGER NOT NULL CHECK (max_uses >= 1),
+            uses        INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+            created_at  TEXT NOT NULL,
+            expires_at  TEXT NOT NULL,
+            ended_at    TEXT,
+            end_reason  TEXT
+        ) STRICT;
+
+        -- The audit log: append-only and hash-chained (see docs/AUDIT.md).
+        CREATE TABLE audit (
+            seq               INTEGER PRIMARY KEY CHECK (seq >= 1),
+            time              TEXT NOT NULL,
+            actor_role        TEXT NOT NULL,
+            actor_uid         INTEGER,
+            actor_gid         INTEGER,
+            actor_pid         INTEGER,
+            session_id        TEXT,
+            action            TEXT NOT NULL,
+            target_connection TEXT,
+            target_project    TEXT,
+            target_kind       TEXT,
+            target_version    INTEGER,
+            outcome           TEXT NOT NULL CHECK (outcome IN ('granted', 'denied', 'failed')),
+            reason            TEXT,
+            request_id        TEXT,
+            prev_hash         BLOB NOT NULL CHECK (length(prev_hash) = 32),
+            row_hash          BLOB NOT NULL CHECK (length(row_hash) = 32)
+        ) STRICT;
+
+        -- Signed checkpoints over the chain head.
+        CREATE TABLE audit_checkpoint (
+            id         INTEGER PRIMARY KEY CHECK (id >= 1),
+            audit_seq  INTEGER NOT NULL,
+            head_hash  BLOB NOT NULL CHECK (length(head_hash) = 32),
+            time       TEXT NOT NULL,
+            public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+            signature  BLOB NOT NULL CHECK (length(signature) = 64)
+        ) STRICT;
+
+        -- Append-only, enforced for every connection (the sqlite3 tool included):
+        -- UPDATE and DELETE are refused, and so is any INSERT whose key is not exactly
+        -- max + 1, which also closes INSERT OR REPLACE / REPLACE (a REPLACE deletes past
+        -- BEFORE DELETE triggers unless that connection has recursive_triggers on).
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
+        CREATE TRIGGER audit_next_seq_only BEFORE INSERT ON audit
+            WHEN NEW.seq IS NOT (SELECT IFNULL(MAX(seq), 0) + 1 FROM audit)
+            BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: seq must be max(seq) + 1'); END;
+        CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: UPDATE refused'); END;
+        CREATE TRIGGER audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: DELETE refused'); END;
+        CREATE TRIGGER audit_checkpoint_next_only BEFORE INSERT ON audit_checkpoint
+            WHEN NEW.id IS NOT (SELECT IFNULL(MAX(id), 0) + 1 FROM audit_checkpoint)
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: id must be max(id) + 1'); END;
+        """
+}

@@ -1,0 +1,102 @@
+package import GRDB
+import Foundation
+
+/// An open store: the SQLite database in the data directory.
+///
+/// Opening checks the directory's mode, the schema version (a newer store is refused)
+/// and that the file is a Latchkey store at all; it never repairs anything. The writer
+/// connection runs with `synchronous=FULL` (read back after GRDB's WAL set-up, which
+/// lowers it to NORMAL), foreign keys, `secure_delete` and `recursive_triggers` on.
+public final class Store: Sendable {
+    public let directory: String
+    public let path: String
+    package let database: DatabasePool
+
+    /// Opens the store in `directory`. With `create`, makes the directory and an empty
+    /// schema if none exists; without, refuses a directory with no store.
+    public init(directory: String, create: Bool) throws(StoreError) {
+        try DataDirectory.prepare(directory, create: create)
+        self.directory = directory
+        path = (directory as NSString).appendingPathComponent(DataDirectory.databaseName)
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists && !create { throw .notInitialized(path: directory) }
+
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA recursive_triggers = ON")
+        }
+        let path = self.path
+        do {
+            // A new file is created 0600 whatever the umask.
+            if !exists {
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                if fd >= 0 { close(fd) }
+            }
+            database = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw .corrupt(path: path, reason: Self.describe(error))
+        }
+        try checkAndMigrate()
+    }
+
+    private func checkAndMigrate() throws(StoreError) {
+        do {
+            try database.barrierWriteWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                let sync = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+                guard sync == 2 else { throw StoreError.unavailable(reason: "could not set synchronous=FULL") }
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
+                guard check == ["ok"] else { throw StoreError.corrupt(path: path, reason: check.prefix(3).joined(separator: "; ")) }
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if !tables.isEmpty {
+                    guard tables.contains("metadata") else {
+                        throw StoreError.corrupt(path: path, reason: "no metadata table")
+                    }
+                    if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
+                        let found = Int(v), found > Schema.currentVersion
+                    {
+                        throw StoreError.newerSchema(path: path, found: found, supported: Schema.currentVersion)
+                    }
+                }
+                if try Schema.migrator.hasBeenSuperseded(db) {
+                    throw StoreError.newerSchema(path: path, found: Schema.currentVersion + 1, supported: Schema.currentVersion)
+                }
+            }
+            try Schema.migrator.migrate(database)
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO metadata(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    arguments: [String(Schema.currentVersion)])
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw .corrupt(path: path, reason: Self.describe(error))
+        }
+    }
+
+    /// Reads the synchronous level actually in force on the writer (2 = FULL).
+    public func synchronousLevel() throws -> Int {
+        try database.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func metadata(_ key: String) throws -> String? {
+        try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = ?", arguments: [key]) }
+    }
+
+    /// Whether the store holds a key ring (i.e. `init` completed).
+    public var isInitialized: Bool {
+        (try? metadata("root_check")) != nil
+    }
+
+    /// A short, non-secret description of a database error (bound values never appear:
+    /// GRDB keeps statement arguments out of messages by default).
+    package static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError {
+            return "\(e.resultCode): \(e.message ?? "")"
+        }
+        return "\(error)"
+    }
+}
