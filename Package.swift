@@ -71,6 +71,23 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(name: "latchkey", dependencies: ["LatchkeyCLI"], swiftSettings: strict),
 
-        .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyCrypto"], resources: [.copy("Vectors")], swiftSettings: strict),
+        // Tests find their vector files through #filePath (Tests/<target>/Vectors).
+        .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyCrypto"], swiftSettings: strict),
+        .testTarget(name: "LatchkeySSHTests", dependencies: ["LatchkeySSH", "LatchkeyCrypto"], swiftSettings: strict),
+        .testTarget(name: "LatchkeyStoreTests", dependencies: ["LatchkeyStore", "LatchkeyCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "LatchkeyAuditTests",
+            dependencies: ["LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyPolicy"], swiftSettings: strict),
+        .testTarget(
+            name: "LatchkeyServerTests",
+            dependencies: [
+                "LatchkeyServer", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
     ]
 )
