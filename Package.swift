@@ -33,6 +33,8 @@ let package = Package(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
 
+        .target(name: "CSystemShims"),
+
         .target(name: "LatchkeyCrypto", dependencies: ["CSodium"], swiftSettings: strict),
         .target(name: "LatchkeySSH", dependencies: ["LatchkeyCrypto", "CSodium", "COpenSSL"], swiftSettings: strict),
         .target(
@@ -52,6 +54,7 @@ let package = Package(
             name: "LatchkeyServer",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
+                "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,7 +67,7 @@ let package = Package(
             name: "LatchkeyCLI",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyClient", "LatchkeyServer", "LatchkeyCrypto", "LatchkeySSH",
-                "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
+                "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy", "CSystemShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

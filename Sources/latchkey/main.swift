@@ -1,1 +1,3 @@
-print("latchkey")
+import LatchkeyCLI
+
+await LatchkeyCommand.entry()

@@ -1,0 +1,158 @@
+import Foundation
+
+/// One blocking HTTP/1.1 keep-alive connection over a Unix domain socket.
+public final class UnixHTTPConnection {
+    public let path: String
+    private var fd: Int32 = -1
+    private var buffer: [UInt8] = []
+    /// Largest answer accepted (headers + body).
+    static let maxResponseBytes = 16 * 1024 * 1024
+
+    public init(path: String) throws {
+        self.path = path
+        try connect()
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    private func connect() throws {
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw ClientError.unreachable(path: path, reason: String(cString: strerror(errno))) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(s)
+            throw ClientError.unreachable(path: path, reason: "socket path is too long")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(s)
+            throw ClientError.unreachable(path: path, reason: reason)
+        }
+        fd = s
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+        }
+    }
+
+    /// Sends one request and reads its answer. Reconnects once if the daemon closed an
+    /// idle keep-alive connection before the request was written.
+    public func send(method: String, path target: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> Answer {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: latchkey\r\nContent-Length: \(body.count)\r\n"
+        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += "\r\n"
+        var request = Array(head.utf8)
+        request += body
+        defer { wipe(&request) }
+        do {
+            try writeAll(request)
+            return try readAnswer()
+        } catch ClientError.protocolError(let m) where m == "connection closed" {
+            close(fd)
+            fd = -1
+            try connect()
+            try writeAll(request)
+            return try readAnswer()
+        }
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE || errno == ECONNRESET { throw ClientError.protocolError("connection closed") }
+                throw ClientError.unreachable(path: path, reason: String(cString: strerror(errno)))
+            }
+            sent += n
+        }
+    }
+
+    private func fill() throws {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n > 0 {
+                buffer += chunk[0..<n]
+                wipe(&chunk)
+                guard buffer.count <= Self.maxResponseBytes else { throw ClientError.protocolError("answer too large") }
+                return
+            }
+            if n == 0 { throw ClientError.protocolError("connection closed") }
+            if errno == EINTR { continue }
+            throw ClientError.protocolError("connection closed")
+        }
+    }
+
+    private func readAnswer() throws -> Answer {
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = Self.find(buffer, [13, 10, 13, 10])
+            if headerEnd == nil { try fill() }
+        }
+        let headText = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
+            throw ClientError.protocolError("bad status line")
+        }
+        var headers: [(String, String)] = []
+        var length = 0
+        var closeAfter = false
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.append((name, value))
+            if name.lowercased() == "content-length" {
+                guard let l = Int(value), l >= 0, l <= Self.maxResponseBytes else { throw ClientError.protocolError("bad content-length") }
+                length = l
+            }
+            if name.lowercased() == "connection", value.lowercased() == "close" { closeAfter = true }
+        }
+        let bodyStart = headerEnd! + 4
+        while buffer.count < bodyStart + length { try fill() }
+        let body = Array(buffer[bodyStart..<(bodyStart + length)])
+        buffer.withUnsafeMutableBytes { raw in
+            for i in 0..<(bodyStart + length) { raw[i] = 0 }
+        }
+        buffer.removeFirst(bodyStart + length)
+        if closeAfter {
+            close(fd)
+            try? connect()
+        }
+        return Answer(status: status, headers: headers, body: body)
+    }
+
+    static func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        var i = 0
+        while i <= hay.count - needle.count {
+            if hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
+/// Zeroes a transient byte array (request bodies may carry sealed tokens or secrets).
+func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { raw in
+        for i in raw.indices { raw[i] = 0 }
+    }
+}

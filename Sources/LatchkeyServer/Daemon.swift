@@ -1,0 +1,44 @@
+public import Logging
+public import LatchkeyStore
+import LatchkeyCrypto
+import Foundation
+
+/// A running daemon: the unlocked store, the vault and the listening socket.
+public final class Daemon: Sendable {
+    public let vault: Vault
+    private let server: SocketServer
+    private let logger: Logger
+
+    private init(vault: Vault, server: SocketServer, logger: Logger) {
+        self.vault = vault
+        self.server = server
+        self.logger = logger
+    }
+
+    /// Opens and unlocks the store, then serves. The store must exist (`latchkey init`).
+    /// Nothing is written before the master key has been checked.
+    public static func start(_ config: DaemonConfiguration, logger: Logger) async throws -> Daemon {
+        let store = try Store(directory: config.dataDirectory, create: false)
+        guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
+        let root = try KeyRing.rootKey(for: config.keySource, store: store)
+        let ring = try KeyRing.unlock(store: store, root: root)
+        let vault = try await Vault.open(store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, logger: logger)
+        let server: SocketServer
+        do {
+            server = try SocketServer(
+                path: config.socketPath, router: vault.router(), limits: config.limits, logger: logger, threads: config.threads)
+        } catch {
+            await vault.close()
+            throw error
+        }
+        logger.info("serving", metadata: ["socket": "\(config.socketPath)", "generation": "\(ring.generation)"])
+        return Daemon(vault: vault, server: server, logger: logger)
+    }
+
+    /// Graceful stop: no new connections, then the audit log's final checkpoint.
+    public func stop() async {
+        await server.shutdown()
+        await vault.close()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,19 @@
+public import LatchkeyStore
+
+/// Everything `latchkey serve` needs to start.
+public struct DaemonConfiguration: Sendable {
+    public var dataDirectory: String
+    public var policiesDirectory: String
+    public var socketPath: String
+    public var keySource: RootKeySource
+    public var limits = ServerLimits()
+    /// Event-loop threads; nil for one per core.
+    public var threads: Int?
+
+    public init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
+        self.dataDirectory = dataDirectory
+        self.policiesDirectory = policiesDirectory
+        self.socketPath = socketPath
+        self.keySource = keySource
+    }
+}

@@ -1,0 +1,33 @@
+public import NIOCore
+public import NIOHTTP1
+import Foundation
+import LatchkeyAPI
+
+/// An answer: status, content type and body bytes.
+public struct Response: Sendable {
+    public var status: HTTPResponseStatus
+    public var contentType: String
+    public var body: ByteBuffer
+
+    public init(status: HTTPResponseStatus = .ok, contentType: String = "application/json", body: ByteBuffer) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    nonisolated(unsafe) private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// A JSON answer. Encoding our own Codable types cannot fail.
+    public static func json<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, body: ByteBuffer(bytes: data))
+    }
+
+    public static func error(_ e: APIError) -> Response {
+        json(e.body, status: HTTPResponseStatus(statusCode: e.status))
+    }
+}

@@ -1,0 +1,109 @@
+internal import NIOCore
+internal import NIOPosix
+internal import NIOHTTP1
+public import Logging
+import Foundation
+
+/// The listening Unix socket. A stale socket file from a dead daemon is replaced; a
+/// live one (something answers a connect) is refused; any other file is refused.
+public final class SocketServer: Sendable {
+    public enum Failure: Error, CustomStringConvertible {
+        case inUse(path: String)
+        case notASocket(path: String)
+        case cannotBind(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .inUse(let p): "socket \(p) is in use by a running daemon; stop it first or choose another --socket"
+            case .notASocket(let p): "\(p) exists and is not a socket; refusing to replace it"
+            case .cannotBind(let p, let r): "cannot listen on \(p): \(r)"
+            }
+        }
+    }
+
+    public let path: String
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+
+    /// Binds `path` (mode 0660) and starts serving `router`.
+    public init(path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil) throws {
+        try Self.clearStale(path)
+        self.path = path
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
+        let requestIDs = RequestIDGenerator()
+        let open = ConnectionCounter(limit: limits.maxConnections)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelInitializer { channel in
+                guard open.tryOpen() else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in open.close() }
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPHandler(router: router, limits: limits, logger: logger, requestIDs: requestIDs))
+                }
+            }
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        do {
+            let oldMask = umask(0o117)  // the socket file is born 0660
+            defer { umask(oldMask) }
+            channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw Failure.cannotBind(path: path, reason: "\(error)")
+        }
+        chmod(path, 0o660)
+    }
+
+    /// Stops accepting, closes the listener and removes the socket file.
+    public func shutdown() async {
+        try? await channel.close()
+        unlink(path)
+        try? await group.shutdownGracefully()
+    }
+
+    static func clearStale(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        guard st.st_mode & S_IFMT == S_IFSOCK else { throw Failure.notASocket(path: path) }
+        if Self.answers(path) { throw Failure.inUse(path: path) }
+        unlink(path)
+    }
+
+    /// Whether something accepts connections on the socket at `path`.
+    static func answers(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return rc == 0
+    }
+}
+
+/// Counts open connections against a limit.
+final class ConnectionCounter: Sendable {
+    private let limit: Int
+    private let count = AtomicCounter()
+    private let closed = AtomicCounter()
+
+    init(limit: Int) { self.limit = limit }
+
+    func tryOpen() -> Bool {
+        let opened = count.next()
+        if Int(opened) - Int(closed.current) > limit {
+            _ = closed.next()
+            return false
+        }
+        return true
+    }
+
+    func close() { _ = closed.next() }
+}
