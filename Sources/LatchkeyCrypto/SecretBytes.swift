@@ -19,12 +19,8 @@ public final class SecretBytes: @unchecked Sendable {
         guard let p = sodium_malloc(max(count, 1)) else { throw CryptoError.outOfSecureMemory }
         pointer = p
         self.count = count
-        do {
-            try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
-        } catch {
-            sodium_free(p)
-            throw error
-        }
+        // If `fill` throws, the object is already whole and `deinit` frees the memory.
+        try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
         sodium_mprotect_noaccess(p)
     }
 
