@@ -174,8 +174,9 @@ public final class KeyRing: Sendable {
         try db.execute(
             sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
             arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
-        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, owner, version, wrapped_dek, generation FROM secret_version")
+        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, owner, version, wrapped_dek, generation FROM secret_version WHERE length(wrapped_dek) > 0")
         let update = try db.makeStatement(sql: "UPDATE secret_version SET wrapped_dek = ?, generation = ? WHERE id = ?")
+        try db.execute(sql: "UPDATE secret_version SET generation = ? WHERE length(wrapped_dek) = 0", arguments: [new.generation])
         for row in rows {
             let gen: Int64 = row["generation"]
             guard gen == old.generation else {

@@ -12,6 +12,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case unavailable(reason: String)
     case notFound(what: String)
     case conflict(what: String)
+    /// Bad input from an admin: the message says what is allowed.
+    case invalid(String)
 
     public var code: String {
         switch self {
@@ -26,6 +28,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .unavailable: "store_unavailable"
         case .notFound: "not_found"
         case .conflict: "conflict"
+        case .invalid: "invalid"
         }
     }
 
@@ -46,6 +49,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .unavailable(let r): "the store cannot be written: \(r)"
         case .notFound(let w): "\(w) not found"
         case .conflict(let w): w
+        case .invalid(let m): m
         }
     }
 }

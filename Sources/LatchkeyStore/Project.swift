@@ -1,0 +1,68 @@
+package import GRDB
+
+/// A repository on a connection; it owns its deploy-key versions.
+public struct Project: Sendable, Codable, Equatable {
+    public var name: String
+    public var connection: String
+    public var repo: String
+    public var createdAt: Timestamp
+
+    public init(name: String, connection: String, repo: String, createdAt: Timestamp = .now()) throws(StoreError) {
+        try Names.validate(name, what: "project")
+        self.name = name
+        self.connection = connection
+        self.repo = repo
+        self.createdAt = createdAt
+    }
+
+    /// The owner string of this project's secret versions.
+    public var owner: String { Self.owner(name) }
+    public static func owner(_ name: String) -> String { "project:\(name)" }
+}
+
+extension Project {
+    package static func insert(_ p: Project, in db: Database) throws {
+        let (connectionID, connection) = try Connection.find(p.connection, in: db)
+        try connection.validateRepository(p.repo)
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE name = ?", arguments: [p.name]) == true {
+            throw StoreError.conflict(what: "project '\(p.name)' already exists")
+        }
+        try db.execute(
+            sql: "INSERT INTO project(name, connection_id, repo, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [p.name, connectionID, p.repo, p.createdAt.description])
+    }
+
+    package static func all(in db: Database) throws -> [Project] {
+        try Row.fetchAll(
+            db, sql: "SELECT p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id ORDER BY p.name"
+        ).map(Project.init(row:))
+    }
+
+    package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
+        guard let row = try Row.fetchOne(
+                db, sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?",
+                arguments: [name])
+        else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
+        return (row["id"], try Project(row: row))
+    }
+
+    /// Removes the project and destroys its sealed material (the rows are deleted with
+    /// secure_delete on); its audit history stays.
+    package static func remove(_ name: String, in db: Database) throws -> Int {
+        let (id, _) = try find(name, in: db)
+        let destroyed = try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE project_id = ?", arguments: [id]) ?? 0
+        try db.execute(sql: "DELETE FROM secret_version WHERE project_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM project WHERE id = ?", arguments: [id])
+        return destroyed
+    }
+
+    init(row: Row) throws {
+        guard let created = Timestamp(parsing: row["created_at"]) else {
+            throw StoreError.corrupt(path: "store", reason: "project row is malformed")
+        }
+        name = row["name"]
+        connection = row["connection"]
+        repo = row["repo"]
+        createdAt = created
+    }
+}

@@ -1,0 +1,193 @@
+package import GRDB
+public import LatchkeyCrypto
+import Foundation
+
+/// The kinds of secret a store keeps for users.
+public enum SecretKind: String, Sendable, Codable {
+    case deployKey = "deploy-key"
+    case token
+    case oauthClient = "oauth-client"
+}
+
+/// A version's life: active → retiring (usable until the grace ends) → revoked.
+public enum SecretState: String, Sendable, Codable {
+    case active, retiring, revoked
+}
+
+/// One version of a secret, as admins see it: public attributes only.
+public struct SecretVersion: Sendable, Codable, Equatable {
+    public var kind: SecretKind
+    public var owner: String
+    public var version: Int64
+    /// The state in force now (a retiring version past its grace reads as revoked).
+    public var state: SecretState
+    public var retireAt: Timestamp?
+    public var revokedAt: Timestamp?
+    public var createdAt: Timestamp
+    public var attributes: [String: String]
+    public var generation: Int64
+
+    /// Whether a build may still receive it at `now`.
+    public func isUsable(at now: Timestamp) -> Bool {
+        switch state {
+        case .active: true
+        case .retiring: retireAt.map { now < $0 } ?? false
+        case .revoked: false
+        }
+    }
+
+    var binding: RecordBinding { RecordBinding(kind: kind.rawValue, id: owner, version: version) }
+}
+
+/// Reads and writes secret versions inside a caller's transaction.
+package enum SecretVersions {
+    /// Seals `payload` as the next version and makes it active. The previous active
+    /// version turns retiring until `now + grace` (revoked at once when grace is zero).
+    package static func add(
+        kind: SecretKind, owner: String, projectID: Int64? = nil, connectionID: Int64? = nil, payload: SecretBytes,
+        attributes: [String: String], grace: Duration, keyRing: KeyRing, in db: Database, now: Timestamp = .now()
+    ) throws -> SecretVersion {
+        let next = (try Int64.fetchOne(
+            db, sql: "SELECT MAX(version) FROM secret_version WHERE kind = ? AND owner = ?", arguments: [kind.rawValue, owner]) ?? 0) + 1
+        let graceSeconds = grace.components.seconds
+        if graceSeconds > 0 {
+            try db.execute(
+                sql: "UPDATE secret_version SET state = 'retiring', retire_at = ? WHERE kind = ? AND owner = ? AND state = 'active'",
+                arguments: [now.adding(seconds: graceSeconds).description, kind.rawValue, owner])
+        } else {
+            _ = try revoke(kind: kind, owner: owner, version: nil, in: db, now: now, onlyActive: true)
+        }
+        let record = RecordBinding(kind: kind.rawValue, id: owner, version: next)
+        let sealed = try keyRing.seal(payload, for: record)
+        let attrs = String(decoding: try JSONEncoder.sorted.encode(attributes), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO secret_version(kind, owner, project_id, connection_id, version, state, created_at, attributes,
+                    sealed_payload, wrapped_dek, generation)
+                VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                kind.rawValue, owner, projectID, connectionID, next, now.description, attrs, Data(sealed.sealedPayload),
+                Data(sealed.wrappedDataKey), sealed.generation,
+            ])
+        return SecretVersion(
+            kind: kind, owner: owner, version: next, state: .active, retireAt: nil, revokedAt: nil, createdAt: now,
+            attributes: attributes, generation: sealed.generation)
+    }
+
+    /// Revokes `version`, or with nil every version not yet revoked (`onlyActive`: just
+    /// the active one). Revoked material is destroyed: its sealed bytes are overwritten.
+    /// Returns the versions revoked.
+    @discardableResult
+    package static func revoke(
+        kind: SecretKind, owner: String, version: Int64?, in db: Database, now: Timestamp = .now(), onlyActive: Bool = false
+    ) throws -> [Int64] {
+        var sql = "SELECT version FROM secret_version WHERE kind = ? AND owner = ? AND state != 'revoked'"
+        var args: StatementArguments = [kind.rawValue, owner]
+        if let version {
+            guard try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version]) == true
+            else { throw StoreError.notFound(what: "\(kind.rawValue) version \(version) of \(owner)") }
+            sql += " AND version = ?"
+            args += [version]
+        } else if onlyActive {
+            sql += " AND state = 'active'"
+        }
+        let versions = try Int64.fetchAll(db, sql: sql, arguments: args)
+        for v in versions {
+            try db.execute(
+                sql: """
+                    UPDATE secret_version SET state = 'revoked', revoked_at = ?, sealed_payload = X'', wrapped_dek = X''
+                    WHERE kind = ? AND owner = ? AND version = ?
+                    """,
+                arguments: [now.description, kind.rawValue, owner, v])
+        }
+        return versions
+    }
+
+    /// Turns retiring versions whose grace has ended into revoked ones (and destroys
+    /// their material). Returns what was retired.
+    package static func sweep(in db: Database, now: Timestamp = .now()) throws -> [(SecretKind, String, Int64)] {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT kind, owner, version, retire_at FROM secret_version WHERE state = 'retiring'")
+        var retired: [(SecretKind, String, Int64)] = []
+        for row in rows {
+            guard let at = Timestamp(parsing: row["retire_at"]), at <= now, let kind = SecretKind(rawValue: row["kind"]) else { continue }
+            let owner: String = row["owner"]
+            let version: Int64 = row["version"]
+            try revoke(kind: kind, owner: owner, version: version, in: db, now: now)
+            retired.append((kind, owner, version))
+        }
+        return retired
+    }
+
+    package static func list(kind: SecretKind, owner: String, in db: Database, now: Timestamp = .now()) throws -> [SecretVersion] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
+        ).map { try SecretVersion(row: $0, now: now) }
+    }
+
+    /// Versions of several owners at once (e.g. every connection's tokens).
+    package static func list(kinds: [SecretKind], ownerPrefix: String, in db: Database, now: Timestamp = .now()) throws -> [SecretVersion] {
+        let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
+        var args = StatementArguments(kinds.map(\.rawValue))
+        args += [ownerPrefix + "%"]
+        return try Row.fetchAll(
+            db, sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
+        ).map { try SecretVersion(row: $0, now: now) }
+    }
+
+    /// One version, or the active one when `version` is nil.
+    package static func find(kind: SecretKind, owner: String, version: Int64?, in db: Database, now: Timestamp = .now()) throws -> SecretVersion {
+        let row: Row?
+        if let version {
+            row = try Row.fetchOne(
+                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version])
+        } else {
+            row = try Row.fetchOne(
+                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active' ORDER BY version DESC LIMIT 1",
+                arguments: [kind.rawValue, owner])
+        }
+        guard let row else {
+            throw StoreError.notFound(what: version.map { "\(kind.rawValue) version \($0) of \(owner)" } ?? "an active \(kind.rawValue) for \(owner)")
+        }
+        return try SecretVersion(row: row, now: now)
+    }
+
+    /// The sealed bytes of a version (nil once revoked and destroyed).
+    package static func sealed(kind: SecretKind, owner: String, version: Int64, in db: Database) throws -> SealedSecret? {
+        guard let row = try Row.fetchOne(
+                db, sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = ? AND owner = ? AND version = ?",
+                arguments: [kind.rawValue, owner, version])
+        else { return nil }
+        let payload: Data = row["sealed_payload"]
+        guard !payload.isEmpty else { return nil }
+        return SealedSecret(sealedPayload: Array(payload), wrappedDataKey: Array(row["wrapped_dek"] as Data), generation: row["generation"])
+    }
+}
+
+extension SecretVersion {
+    init(row: Row, now: Timestamp) throws {
+        guard let kind = SecretKind(rawValue: row["kind"]), let state = SecretState(rawValue: row["state"]),
+            let created = Timestamp(parsing: row["created_at"])
+        else { throw StoreError.corrupt(path: "store", reason: "secret_version row is malformed") }
+        self.kind = kind
+        owner = row["owner"]
+        version = row["version"]
+        retireAt = (row["retire_at"] as String?).flatMap(Timestamp.init(parsing:))
+        revokedAt = (row["revoked_at"] as String?).flatMap(Timestamp.init(parsing:))
+        self.state = state == .retiring && (retireAt.map { $0 <= now } ?? true) ? .revoked : state
+        createdAt = created
+        let attrs: String = row["attributes"]
+        attributes = (try? JSONDecoder().decode([String: String].self, from: Data(attrs.utf8))) ?? [:]
+        generation = row["generation"]
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
