@@ -46,7 +46,7 @@ func exitStatus(for error: any Error) -> ExitStatus {
         case .newerSchema, .corrupt: return .dataError
         case .unavailable, .directoryUnusable: return .ioError
         case .notFound: return .noInput
-        case .conflict: return .dataError
+        case .conflict, .invalid: return .dataError
         }
     case let e as KeyFile.Failure:
         switch e {

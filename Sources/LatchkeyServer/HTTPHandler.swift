@@ -16,11 +16,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var refusing = false
-    private var requestDeadline: Scheduled<Void>?
+    private let clock: RequestClock
     private var idleDeadline: Scheduled<Void>?
     private var inFlight = false
 
-    init(router: Router, limits: ServerLimits, logger: Logger, requestIDs: RequestIDGenerator) {
+    init(router: Router, limits: ServerLimits, logger: Logger, requestIDs: RequestIDGenerator, clock: RequestClock) {
+        self.clock = clock
         self.router = router
         self.limits = limits
         self.logger = logger
@@ -41,7 +42,6 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        requestDeadline?.cancel()
         idleDeadline?.cancel()
         context.fireChannelInactive()
     }
@@ -53,7 +53,6 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = h
             body = nil
             refusing = false
-            armRequestDeadline(context: context)
             var headerBytes = 0
             for (name, value) in h.headers { headerBytes += name.utf8.count + value.utf8.count }
             if h.headers.count > limits.maxHeaderCount || headerBytes > limits.maxHeaderBytes {
@@ -72,7 +71,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
-            requestDeadline?.cancel()
+            clock.stop()
             guard !refusing, let h = head else { return }
             head = nil
             dispatch(context: context, head: h, body: body ?? ByteBuffer())
@@ -146,7 +145,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(context: ChannelHandlerContext, _ error: APIError) {
         guard !refusing else { return }
         refusing = true
-        requestDeadline?.cancel()
+        clock.stop()
         logger.notice("request refused", metadata: ["code": "\(error.code)", "peer": "\(peer.map(\.description) ?? "?")"])
         let response = Response.error(error)
         var headers = HTTPHeaders()
@@ -156,15 +155,6 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-    }
-
-    private func armRequestDeadline(context: ChannelHandlerContext) {
-        requestDeadline?.cancel()
-        let timeout = TimeAmount.nanoseconds(Int64(limits.requestTimeout.components.seconds) * 1_000_000_000)
-        requestDeadline = context.eventLoop.scheduleTask(in: timeout) {
-            self.refuse(context: context, APIError(status: 408, code: "request_timeout",
-                "the request did not arrive whole within \(self.limits.requestTimeout)"))
-        }
     }
 
     private func armIdle(context: ChannelHandlerContext) {

@@ -37,9 +37,12 @@ public final class SocketServer: Sendable {
             .childChannelInitializer { channel in
                 guard open.tryOpen() else { return channel.close() }
                 channel.closeFuture.whenComplete { _ in open.close() }
-                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false).flatMapThrowing {
+                let clock = RequestClock(timeout: limits.requestTimeout)
+                return channel.pipeline.addHandler(clock).flatMap {
+                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false)
+                }.flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPHandler(router: router, limits: limits, logger: logger, requestIDs: requestIDs))
+                        HTTPHandler(router: router, limits: limits, logger: logger, requestIDs: requestIDs, clock: clock))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)

@@ -1,0 +1,45 @@
+internal import NIOCore
+
+/// Times each request from its first raw byte, before the HTTP decoder has seen a
+/// whole head: a client that trickles a byte a second is answered 408 and closed.
+/// `HTTPHandler` stops the clock when a request is complete.
+final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: used only on its channel's event loop.
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+    private var expired = false
+
+    init(timeout: Duration) {
+        let c = timeout.components
+        self.timeout = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !expired else { return }
+        if deadline == nil {
+            deadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
+                expired = true
+                let body = #"{"error":{"code":"request_timeout","message":"the request did not arrive whole in time"}}"#
+                let answer = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+                context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// The request is whole: the next byte starts a new clock.
+    func stop() {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import LatchkeyAPI
+import LatchkeyClient
+import LatchkeyCrypto
+import LatchkeyServer
+import LatchkeyStore
+import Logging
+
+/// A real daemon in this process on a temporary data directory and socket.
+final class TestDaemon {
+    let directory: String
+    let dataDirectory: String
+    let policiesDirectory: String
+    let socketPath: String
+    let keyFile: String
+    let daemon: Daemon
+    let logs: LogCapture
+
+    static func makeDirectory() -> String {
+        let d = "/tmp/lk-test-\(UUID().uuidString.prefix(8))"
+        mkdir(d, 0o700)
+        return d
+    }
+
+    init(policy: String? = nil) async throws {
+        directory = Self.makeDirectory()
+        dataDirectory = directory + "/data"
+        policiesDirectory = directory + "/policies"
+        socketPath = directory + "/latchkey.sock"
+        keyFile = directory + "/master.key"
+        mkdir(policiesDirectory, 0o755)
+        let defaultPolicy = """
+            version: 1
+            admins: { users: [$daemon] }
+            auditors: { users: [$daemon] }
+            runners:
+              - name: local
+                who: { users: [$daemon] }
+                projects: ["*"]
+                grants: [deploy-key, token]
+                max_ttl: 1h
+                max_uses: 100
+                builds: { users: [$daemon] }
+            """
+        try (policy ?? defaultPolicy).write(toFile: policiesDirectory + "/test.yaml", atomically: true, encoding: .utf8)
+        let store = try Store(directory: dataDirectory, create: true)
+        _ = try KeyRing.initialize(store: store, source: .keyFile(path: keyFile))
+        logs = LogCapture()
+        let capture = logs
+        var config = DaemonConfiguration(
+            dataDirectory: dataDirectory, policiesDirectory: policiesDirectory, socketPath: socketPath,
+            keySource: .keyFile(path: keyFile))
+        config.threads = 2
+        config.limits.requestTimeout = .seconds(2)
+        daemon = try await Daemon.start(config, logger: Logger(label: "test") { _ in capture })
+    }
+
+    func client() throws -> LatchkeyClient { try LatchkeyClient(socketPath: socketPath) }
+
+    func stop() async { await daemon.stop() }
+
+    /// Sends raw bytes and returns whatever comes back before the daemon closes or `wait` passes.
+    func raw(_ bytes: [UInt8], wait: Double = 2) -> String {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        var tv = timeval(tv_sec: Int(wait), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Collects the daemon's log lines (to prove what is and is not logged).
+final class LogCapture: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let meta = (event.metadata ?? [:]).merging(metadata) { a, _ in a }
+        let line = "\(event.level) \(event.message) \(meta.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+        lock.withLock { lines.append(line) }
+    }
+
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+}
