@@ -6,3 +6,7 @@
 #include <openssl/ec.h>
 #include <openssl/params.h>
 #include <openssl/crypto.h>
+#include <openssl/param_build.h>
+
+/* Macros that do not import into Swift. */
+static inline int latchkey_evp_pkey_keypair(void) { return EVP_PKEY_KEYPAIR; }

@@ -13,7 +13,11 @@ public struct LatchkeyCommand: AsyncParsableCommand {
             The daemon listens on a Unix socket (default Keys/latchkey.sock).
             """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, ServeCommand.self, HealthCommand.self])
+        subcommands: [
+            InitCommand.self, ServeCommand.self, HealthCommand.self, ConnectionCommand.self, ProjectCommand.self,
+            DeployKeyCommand.self, TokenCommand.self, IntakeKeyCommand.self, MasterKeyCommand.self, SessionCommand.self,
+            FetchCommand.self, ExecCommand.self, AuditCommand.self, PolicyCommand.self,
+        ])
 
     public init() {}
 }

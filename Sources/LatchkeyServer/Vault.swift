@@ -1,36 +1,85 @@
 public import LatchkeyStore
 public import Logging
+import LatchkeyAudit
 import LatchkeyCrypto
+import LatchkeyPolicy
 import LatchkeyAPI
 import Foundation
+import Synchronization
 
 /// The daemon's state and rules: store, key ring, audit log, policy and sessions.
 /// Routes call into it; nothing else touches the store.
 public final class Vault: Sendable {
     public let store: Store
     public let keyRing: KeyRing
+    let audit: AuditLog
+    let sessions = SessionTable()
     let logger: Logger
     let policiesDirectory: String
     let startedAt = ContinuousClock.now
     let daemonUID: UInt32 = getuid()
+    private let policyHolder: Mutex<Policy>
+    let housekeeper = Mutex<Task<Void, Never>?>(nil)
 
-    private init(store: Store, keyRing: KeyRing, policiesDirectory: String, logger: Logger) {
+    var policy: Policy { policyHolder.withLock { $0 } }
+
+    private init(store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, logger: Logger) {
         self.store = store
         self.keyRing = keyRing
+        self.audit = audit
+        self.policyHolder = Mutex(policy)
         self.policiesDirectory = policiesDirectory
         self.logger = logger
     }
 
+    /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
+    /// sessions a previous run left open, and records the start.
     static func open(store: Store, keyRing: KeyRing, policiesDirectory: String, logger: Logger) async throws -> Vault {
-        Vault(store: store, keyRing: keyRing, policiesDirectory: policiesDirectory, logger: logger)
+        let log = logger
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
+        let policy: Policy
+        do {
+            policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())
+        } catch {
+            _ = try? await audit.append(AuditEntry(actor: .init(role: "daemon"), action: "policy.load", outcome: .failed, reason: error.code))
+            await audit.close()
+            throw error
+        }
+        let vault = Vault(store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, logger: logger)
+        let ended = try await audit.append(
+            AuditEntry(actor: .init(role: "daemon", uid: vault.daemonUID, pid: getpid()), action: "daemon.start", outcome: .granted)
+        ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
+        if ended > 0 { logger.notice("ended \(ended) session(s) left open by the previous run") }
+        _ = try await audit.append(
+            AuditEntry(actor: .init(role: "daemon"), action: "policy.load", outcome: .granted, reason: nil))
+        vault.startHousekeeping()
+        return vault
     }
 
-    func close() async {}
+    func close() async {
+        housekeeper.withLock { $0?.cancel() }
+        let open = await sessions.removeAll { _ in true }
+        _ = try? await audit.append(
+            AuditEntry(actor: .init(role: "daemon", uid: daemonUID, pid: getpid()), action: "daemon.stop", outcome: .granted)
+        ) { db in
+            try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+        }
+        if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }
+        await audit.close()
+    }
 
     /// Every route of the API.
     public func router() -> Router {
         var r = Router()
         r.add(.GET, "/v1/health") { [self] _ in .json(health()) }
+        addConnectionRoutes(&r)
+        addProjectRoutes(&r)
+        addDeployKeyRoutes(&r)
+        addTokenRoutes(&r)
+        addMasterKeyRoutes(&r)
+        addSessionRoutes(&r)
+        addReleaseRoutes(&r)
+        addAuditRoutes(&r)
         return r
     }
 
@@ -40,11 +89,56 @@ public final class Vault: Sendable {
             uptimeSeconds: Double((ContinuousClock.now - startedAt).components.seconds),
             keyGeneration: keyRing.generation)
     }
-}
 
-extension Vault {
-    /// SIGHUP: reload the policy directory; on error the previous policy stays.
+    /// Checks the peer against the policy for `role`. A refusal is recorded (denied,
+    /// with the reason code) before it is answered.
+    func authorize(_ req: Request, as role: Role, action: String, target: AuditTarget) async throws -> Operation {
+        let peer = PeerIdentity(uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
+        let p = policy
+        let allowed: Bool
+        switch role {
+        case .admin: allowed = p.isAdmin(peer)
+        case .auditor: allowed = p.isAuditor(peer)
+        case .runner: allowed = p.isRunner(peer)
+        case .build: allowed = true  // builds are checked against their session's rule
+        }
+        let actor = AuditEntry.Actor(role: allowed ? role.rawValue : "anonymous", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
+        let op = Operation(vault: self, request: req, actor: actor, action: action, target: target)
+        guard allowed else {
+            throw try await op.refuse(.forbidden(
+                "not_\(role.rawValue)", "uid \(req.peer.uid) is not an \(role.rawValue) in the policy; ask an admin to name it in \(policiesDirectory)/"))
+        }
+        return op
+    }
+
+    /// Ends the live sessions matching `predicate`, recording each end.
+    func endSessions(_ reason: SessionEnd, requestID: String?, where predicate: @escaping @Sendable (BuildSession) -> Bool) async -> Int {
+        let ended = await sessions.removeAll(where: predicate)
+        for s in ended {
+            let entry = AuditEntry(
+                actor: .init(role: "daemon", sessionID: s.id), action: "session.end",
+                target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)
+            do {
+                _ = try await audit.append(entry) { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, in: db) }
+            } catch {
+                logger.error("could not record the end of session \(s.id): \(error)")
+            }
+        }
+        return ended.count
+    }
+
+    /// SIGHUP: reload the policy directory; on error the previous policy stays, and the
+    /// failed reload is audited.
     public func reloadPolicy() async {
-        logger.info("policy reload requested")
+        let actor = AuditEntry.Actor(role: "daemon", uid: daemonUID, pid: getpid())
+        do {
+            let fresh = try Policy.load(directory: policiesDirectory, daemonUID: daemonUID)
+            policyHolder.withLock { $0 = fresh }
+            logger.notice("policy reloaded", metadata: ["files": "\(fresh.files.count)"])
+            _ = try? await audit.append(AuditEntry(actor: actor, action: "policy.reload", outcome: .granted))
+        } catch {
+            logger.error("policy reload failed; the previous policy stays in force: \(error)")
+            _ = try? await audit.append(AuditEntry(actor: actor, action: "policy.reload", outcome: .failed, reason: error.code))
+        }
     }
 }

@@ -36,16 +36,18 @@ public struct SecretVersion: Sendable, Codable, Equatable {
         }
     }
 
-    var binding: RecordBinding { RecordBinding(kind: kind.rawValue, id: owner, version: version) }
+    public var binding: RecordBinding { RecordBinding(kind: kind.rawValue, id: owner, version: version) }
 }
 
 /// Reads and writes secret versions inside a caller's transaction.
 package enum SecretVersions {
-    /// Seals `payload` as the next version and makes it active. The previous active
-    /// version turns retiring until `now + grace` (revoked at once when grace is zero).
+    /// Seals the payload made by `make` for the next version (it receives the version
+    /// number, e.g. for a key comment) and makes it active. The previous active version
+    /// turns retiring until `now + grace` (revoked at once when grace is zero).
     package static func add(
-        kind: SecretKind, owner: String, projectID: Int64? = nil, connectionID: Int64? = nil, payload: SecretBytes,
-        attributes: [String: String], grace: Duration, keyRing: KeyRing, in db: Database, now: Timestamp = .now()
+        kind: SecretKind, owner: String, projectID: Int64? = nil, connectionID: Int64? = nil, grace: Duration,
+        keyRing: KeyRing, in db: Database, now: Timestamp = .now(),
+        make: (Int64) throws -> (payload: SecretBytes, attributes: [String: String])
     ) throws -> SecretVersion {
         let next = (try Int64.fetchOne(
             db, sql: "SELECT MAX(version) FROM secret_version WHERE kind = ? AND owner = ?", arguments: [kind.rawValue, owner]) ?? 0) + 1
@@ -57,6 +59,7 @@ package enum SecretVersions {
         } else {
             _ = try revoke(kind: kind, owner: owner, version: nil, in: db, now: now, onlyActive: true)
         }
+        let (payload, attributes) = try make(next)
         let record = RecordBinding(kind: kind.rawValue, id: owner, version: next)
         let sealed = try keyRing.seal(payload, for: record)
         let attrs = String(decoding: try JSONEncoder.sorted.encode(attributes), as: UTF8.self)

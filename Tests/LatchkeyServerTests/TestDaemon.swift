@@ -22,13 +22,15 @@ final class TestDaemon {
         return d
     }
 
-    init(policy: String? = nil) async throws {
-        directory = Self.makeDirectory()
+    /// A new daemon, or with `reopening` one on the store a stopped daemon left behind.
+    init(policy: String? = nil, reopening: String? = nil) async throws {
+        directory = reopening ?? Self.makeDirectory()
         dataDirectory = directory + "/data"
         policiesDirectory = directory + "/policies"
         socketPath = directory + "/latchkey.sock"
         keyFile = directory + "/master.key"
         mkdir(policiesDirectory, 0o755)
+        chmod(directory, 0o755)  // other test users reach the socket; the data dir stays 0700
         let defaultPolicy = """
             version: 1
             admins: { users: [$daemon] }
@@ -42,9 +44,12 @@ final class TestDaemon {
                 max_uses: 100
                 builds: { users: [$daemon] }
             """
+        try? FileManager.default.removeItem(atPath: policiesDirectory + "/test.yaml")
         try (policy ?? defaultPolicy).write(toFile: policiesDirectory + "/test.yaml", atomically: true, encoding: .utf8)
-        let store = try Store(directory: dataDirectory, create: true)
-        _ = try KeyRing.initialize(store: store, source: .keyFile(path: keyFile))
+        if reopening == nil {
+            let store = try Store(directory: dataDirectory, create: true)
+            _ = try KeyRing.initialize(store: store, source: .keyFile(path: keyFile))
+        }
         logs = LogCapture()
         let capture = logs
         var config = DaemonConfiguration(
@@ -53,6 +58,7 @@ final class TestDaemon {
         config.threads = 2
         config.limits.requestTimeout = .seconds(2)
         daemon = try await Daemon.start(config, logger: Logger(label: "test") { _ in capture })
+        chmod(socketPath, 0o666)  // the policy, not the file mode, decides in these tests
     }
 
     func client() throws -> LatchkeyClient { try LatchkeyClient(socketPath: socketPath) }

@@ -1,0 +1,71 @@
+import Foundation
+import ArgumentParser
+import LatchkeyAPI
+import LatchkeyClient
+
+struct ConnectionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connection", abstract: "Register the SCM servers (admin).",
+        subcommands: [Add.self, List.self, Show.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register an SCM server.")
+        @Argument(help: "A name for the connection.") var name: String
+        @Option(help: "github-enterprise, gitlab or bitbucket-server.") var kind: String
+        @Option(help: "The server's web URL (https://HOST).") var url: String
+        @Option(help: "The REST API root (default: the server kind's usual path).") var apiUrl: String?
+        @Option(help: "ssh://HOST:PORT for git over SSH (default port 22, 7999 for Bitbucket Server).") var sshUrl: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            do {
+                let c: ConnectionInfo = try client.client().call(
+                    "POST", "/v1/connections", body: ConnectionRequest(name: name, kind: kind, url: url, apiUrl: apiUrl, sshUrl: sshUrl))
+                if client.json { try printJSON(c) } else { print("added connection \(c.name) (\(c.kind)) api \(c.apiUrl) ssh \(c.sshUrl)") }
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List connections.")
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let list: [ConnectionInfo] = try client.client().call("GET", "/v1/connections")
+                if client.json { return try printJSON(list) }
+                printTable(["NAME", "KIND", "URL", "SSH", "PROJECTS"], list.map { [$0.name, $0.kind, $0.url, $0.sshUrl, String($0.projects.count)] })
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one connection.")
+        @Argument var name: String
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let c: ConnectionInfo = try client.client().call("GET", "/v1/connections/\(pathComponent(name))")
+                if client.json { return try printJSON(c) }
+                print("name:     \(c.name)\nkind:     \(c.kind)\nurl:      \(c.url)\napi:      \(c.apiUrl)\nssh:      \(c.sshUrl)\ncreated:  \(c.createdAt)\nprojects: \(c.projects.joined(separator: ", "))")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a connection no project uses (its tokens are destroyed).")
+        @Argument var name: String
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let r: RemovalResult = try client.client().call("DELETE", "/v1/connections/\(pathComponent(name))")
+                if client.json { return try printJSON(r) }
+                print("removed connection \(r.removed); destroyed \(r.destroyedVersions) token version(s)")
+            } catch { throw fail(error) }
+        }
+    }
+}
+
+/// Percent-encodes a name for a URL path segment.
+func pathComponent(_ s: String) -> String {
+    s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? s
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import LatchkeyAPI
+import LatchkeyClient
+
+struct SessionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session", abstract: "Build sessions: runners open and close them, admins list and revoke them.",
+        subcommands: [Open.self, Close.self, List.self, Revoke.self])
+
+    struct Open: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open a session for one build (runner). The token is shown once: hand it to the build as LATCHKEY_SESSION.")
+        @Argument var project: String
+        @Option(help: "The build's id (for the audit log).") var build: String
+        @Option(help: "deploy-key and/or token (repeat the option).") var grant: [String] = []
+        @Option(help: "Time to live, e.g. 10m (the policy caps it).") var ttl: String?
+        @Option(help: "How many redeems (the policy caps it).") var uses: Int?
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            let ttlSeconds = try ttl.map { try seconds($0, option: "--ttl") }
+            do {
+                let s: SessionOpened = try client.client().call(
+                    "POST", "/v1/sessions",
+                    body: SessionOpenRequest(project: project, build: build, grants: grant.isEmpty ? ["deploy-key"] : grant, ttlSeconds: ttlSeconds, uses: uses))
+                if client.json { return try printJSON(s) }
+                print("session \(s.id) for \(s.project) (\(s.grants.joined(separator: ", ")), \(s.uses) uses) until \(s.expiresAt)")
+                print("LATCHKEY_SESSION=\(s.token)")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Close: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close a session you opened (runner).")
+        @Argument var id: String
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let s: SessionInfo = try client.client().call("DELETE", "/v1/sessions/\(pathComponent(id))")
+                if client.json { return try printJSON(s) }
+                print("closed session \(s.id) (\(s.maxUses - s.usesLeft) of \(s.maxUses) uses)")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List live sessions (admin).")
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let list: [SessionInfo] = try client.client().call("GET", "/v1/sessions")
+                if client.json { return try printJSON(list) }
+                printTable(["ID", "PROJECT", "BUILD", "RUNNER", "GRANTS", "USES LEFT", "EXPIRES"], list.map {
+                    [$0.id, $0.project, $0.build, String($0.runnerUid), $0.grants.joined(separator: ","), "\($0.usesLeft)/\($0.maxUses)", $0.expiresAt]
+                })
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a session at once (admin).")
+        @Argument var id: String
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let s: SessionInfo = try client.client().call("POST", "/v1/sessions/\(pathComponent(id))/revoke")
+                if client.json { return try printJSON(s) }
+                print("revoked session \(s.id)")
+            } catch { throw fail(error) }
+        }
+    }
+}
+
+/// Where a build finds its session token: `--session-file`, else `LATCHKEY_SESSION`.
+struct SessionTokenOptions: ParsableArguments {
+    @Option(help: "A file holding the session token (default: $LATCHKEY_SESSION).") var sessionFile: String?
+
+    func token() throws -> String {
+        if let sessionFile {
+            guard let t = try? String(contentsOfFile: sessionFile, encoding: .utf8) else { throw InputError("cannot read --session-file \(sessionFile)") }
+            return t.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let t = ProcessInfo.processInfo.environment["LATCHKEY_SESSION"], !t.isEmpty else {
+            throw InputError("no session token: set LATCHKEY_SESSION or pass --session-file")
+        }
+        return t
+    }
+}
+
+struct FetchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch", abstract: "Inside a build: redeem the session for what it was granted.", subcommands: [DeployKey.self, Token.self])
+
+    struct DeployKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "deploy-key", abstract: "Write the OpenSSH private key (mode 0600, created exclusively), or print it.")
+        @Option(help: "The file to create (refused if it exists).") var out: String?
+        @OptionGroup var session: SessionTokenOptions
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            disableCoreDumps()
+            do {
+                let key: ReleasedDeployKey = try client.client().call("GET", "/v1/session/deploy-key", bearer: session.token())
+                guard let out else { return print(key.privateKey, terminator: "") }
+                try writeExclusive(path: out, contents: Array(key.privateKey.utf8))
+                if client.json {
+                    try printJSON(["path": out, "fingerprint": key.fingerprint, "project": key.project, "version": "\(key.version)"])
+                } else {
+                    print("wrote \(out) (\(key.type) \(key.fingerprint), \(key.project) v\(key.version))")
+                }
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Token: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the connection's username on the first line and the token on the second (or --json).")
+        @OptionGroup var session: SessionTokenOptions
+        @OptionGroup var client: ClientOptions
+
+        func run() throws {
+            disableCoreDumps()
+            do {
+                let t: ReleasedToken = try client.client().call("GET", "/v1/session/token", bearer: session.token())
+                if client.json { return try printJSON(t) }
+                print(t.username ?? t.clientId ?? "")
+                print(t.token)
+            } catch { throw fail(error) }
+        }
+    }
+}
+
+/// Creates `path` with O_CREAT|O_EXCL and mode 0600 and writes `contents`.
+func writeExclusive(path: String, contents: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+        throw InputError(errno == EEXIST ? "\(path) already exists; refusing to overwrite it" : "cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { close(fd) }
+    fchmod(fd, 0o600)
+    let written = contents.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+    guard written == contents.count else { unlink(path); throw InputError("cannot write \(path)") }
+}

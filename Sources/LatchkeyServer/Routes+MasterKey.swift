@@ -1,0 +1,26 @@
+import LatchkeyAPI
+import LatchkeyStore
+
+extension Vault {
+    func addMasterKeyRoutes(_ r: inout Router) {
+        // Adds a key generation and re-wraps every data key in one transaction; the new
+        // KEK is active for whatever commits with it, and the old one is put back if the
+        // transaction fails.
+        r.add(.POST, "/v1/master-key/rotate") { [self] req in
+            let op = try await authorize(req, as: .admin, action: "master-key.rotate", target: AuditTarget(kind: "master-key"))
+            let old = keyRing.kek
+            do {
+                let result = try await op.change { [keyRing] db in
+                    let (new, count) = try keyRing.rotate(in: db)
+                    keyRing.activate(new)
+                    return MasterKeyRotation(generation: new.generation, rewrapped: count)
+                }
+                logger.notice("master key rotated", metadata: ["generation": "\(result.generation)", "rewrapped": "\(result.rewrapped)"])
+                return .json(result)
+            } catch {
+                keyRing.activate(old)
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import LatchkeyAPI
+import LatchkeyAudit
+import LatchkeyCrypto
+import LatchkeyPolicy
+import LatchkeyStore
+import GRDB
+
+/// The hot path: a build redeems its session token for what was granted.
+/// Checks, in order: token valid and live, peer allowed, grant present, uses left,
+/// version active or in grace, not expired. Each refusal has its own code, in the
+/// answer and the audit row. The granted row is durable before the secret is sent.
+extension Vault {
+    func addReleaseRoutes(_ r: inout Router) {
+        r.add(.GET, "/v1/session/deploy-key") { [self] req in
+            let (op, s, version, secret) = try await redeem(req, grant: .deployKey, action: "secret.release")
+            var json = SecretJSON(capacity: 4096 + secret.count)
+            json.field("project", s.project)
+            json.field("version", version.version)
+            json.field("type", version.attributes["type"])
+            json.field("fingerprint", version.attributes["fingerprint"])
+            json.field("publicKey", version.attributes["public_key"])
+            json.field("privateKey", secret: secret)
+            _ = op
+            return Response(body: json.finish())
+        }
+        r.add(.GET, "/v1/session/token") { [self] req in
+            let (_, s, version, secret) = try await redeem(req, grant: .token, action: "secret.release")
+            var json = SecretJSON(capacity: 512 + secret.count)
+            json.field("connection", s.connection)
+            json.field("kind", version.kind.rawValue)
+            json.field("version", version.version)
+            json.field("username", version.attributes["username"])
+            json.field("clientId", version.attributes["client_id"])
+            json.field("token", secret: secret)
+            return Response(body: json.finish())
+        }
+    }
+
+    /// A build's view of its session: the token from `Authorization: Bearer`, checked.
+    func liveSession(_ req: Request, action: String, target: AuditTarget = AuditTarget()) async throws -> (Operation, BuildSession) {
+        var op = Operation(
+            vault: self, request: req, actor: .init(role: "build", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid),
+            action: action, target: target)
+        guard var bearer = req.bearerToken.map({ Array($0.utf8) }), bearer.count == Self.sessionTokenPrefix.utf8.count + 43,
+            bearer.starts(with: Self.sessionTokenPrefix.utf8)
+        else {
+            throw try await op.refuse(.unauthorized("no_session", "present the session token as `Authorization: Bearer lks_…` (LATCHKEY_SESSION)"))
+        }
+        let hash = keyRing.keyedHash(try SecretBytes(consuming: &bearer), purpose: "session-token")
+        guard let s = await sessions.session(tokenHash: hash) else {
+            throw try await op.refuse(.unauthorized("invalid_session", "the session token is not valid or its session has ended"))
+        }
+        op = Operation(
+            vault: self, request: req,
+            actor: .init(role: "build", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: s.id), action: action,
+            target: AuditTarget(connection: s.connection, project: s.project, kind: target.kind))
+        if ContinuousClock.now >= s.deadline {
+            let id = s.id
+            _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
+            throw try await op.refuse(.unauthorized("session_expired", "the session expired at \(s.expiresAt)"))
+        }
+        guard s.rule.mayRedeem(identity(req)) else {
+            throw try await op.refuse(.forbidden("peer_not_allowed", "uid \(req.peer.uid) may not redeem sessions of runner rule '\(s.rule.name)'"))
+        }
+        return (op, s)
+    }
+
+    func redeem(_ req: Request, grant: Grant, action: String) async throws -> (Operation, BuildSession, SecretVersion, SecretBytes) {
+        var (op, s) = try await liveSession(req, action: action, target: AuditTarget(kind: grant.rawValue))
+        guard s.grants.contains(grant) else {
+            throw try await op.refuse(.forbidden("grant_missing", "this session was not granted \(grant.rawValue)"))
+        }
+        let kind: SecretKind
+        let owner: String
+        let pinned: Int64?
+        switch grant {
+        case .deployKey: (kind, owner, pinned) = (.deployKey, Project.owner(s.project), s.deployKeyVersion)
+        case .token: (kind, owner, pinned) = (s.tokenKind ?? .token, "connection:\(s.connection)", s.tokenVersion)
+        }
+        op.target = AuditTarget(connection: s.connection, project: s.project, kind: kind.rawValue, version: pinned)
+        switch await sessions.takeUse(id: s.id, now: ContinuousClock.now) {
+        case .success(let used): s = used
+        case .failure(.usedUp): throw try await op.refuse(.unauthorized("session_used_up", "the session has used all \(s.maxUses) of its uses"))
+        case .failure(.expired):
+            let id = s.id
+            _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
+            throw try await op.refuse(.unauthorized("session_expired", "the session expired at \(s.expiresAt)"))
+        case .failure: throw try await op.refuse(.unauthorized("invalid_session", "the session has ended"))
+        }
+        let session = s
+        do {
+            guard let pinned else { throw APIError.forbidden("grant_missing", "this session carries no \(grant.rawValue) version") }
+            let (version, sealed) = try await store.database.read { db in
+                (try SecretVersions.find(kind: kind, owner: owner, version: pinned, in: db),
+                 try SecretVersions.sealed(kind: kind, owner: owner, version: pinned, in: db))
+            }
+            let now = Timestamp.now()
+            guard version.isUsable(at: now), let sealed else {
+                throw APIError.forbidden("secret_revoked", "\(kind.rawValue) v\(pinned) of \(session.project) has been revoked or its grace has ended")
+            }
+            if let exp = version.attributes["expires"].flatMap(Timestamp.init(parsing:)), now >= exp {
+                throw APIError.forbidden("token_expired", "the token expired on \(version.attributes["expires"]!); it is never released")
+            }
+            let secret = try openSealed(sealed, for: version)
+            try await op.record(.granted)  // durable before a byte of the secret leaves
+            if session.uses >= session.maxUses {
+                _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == session.id }
+            }
+            return (op, s, version, secret)
+        } catch let e as APIError {
+            await sessions.returnUse(id: s.id)
+            if e.code == "audit_unavailable" { throw e }
+            throw try await op.refuse(e)
+        } catch {
+            await sessions.returnUse(id: s.id)
+            logger.error("release failed", metadata: ["request": "\(req.requestID)", "error": "\(error)"])
+            try? await op.record(.failed, reason: "internal")
+            throw APIError.internalFault
+        }
+    }
+
+    /// Opens with the active KEK; a master-key rotation that committed between the read
+    /// and the open is handled by reading again.
+    func openSealed(_ sealed: SealedSecret, for version: SecretVersion) throws -> SecretBytes {
+        if sealed.generation == keyRing.generation { return try keyRing.open(sealed, for: version.binding) }
+        let fresh = try store.database.read { db in
+            try SecretVersions.sealed(kind: version.kind, owner: version.owner, version: version.version, in: db)
+        }
+        guard let fresh else { throw APIError.forbidden("secret_revoked", "the secret was revoked") }
+        return try keyRing.open(fresh, for: version.binding)
+    }
+}

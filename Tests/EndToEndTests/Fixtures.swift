@@ -1,0 +1,230 @@
+import Foundation
+
+/// Where the `latchkey` binary of this build lives (next to the test bundle).
+let latchkeyBinary: String = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    return bundle.appendingPathComponent("latchkey").path
+}()
+
+struct ToolResult {
+    var status: Int32
+    var out: String
+    var err: String
+}
+
+/// Runs a program to completion; `asUID` runs it as another user through setpriv.
+@discardableResult
+func sh(_ argv: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil, asUID: UInt32? = nil) -> ToolResult {
+    var args = argv
+    if let uid = asUID { args = ["setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] + args }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "LATCHKEY_SESSION")
+    environment.removeValue(forKey: "SSH_AUTH_SOCK")
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let out = Pipe(), err = Pipe(), inp = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    do { try p.run() } catch { return ToolResult(status: 127, out: "", err: "\(error)") }
+    if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try? inp.fileHandleForWriting.close()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return ToolResult(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+}
+
+/// A free TCP port on loopback.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+func makeTempDirectory(_ tag: String) -> String {
+    let d = "/tmp/lk-e2e-\(tag)-\(UUID().uuidString.prefix(8))"
+    mkdir(d, 0o755)
+    return d
+}
+
+/// A real `latchkey serve` in its own process on a temporary data directory.
+final class DaemonProcess {
+    let root: String
+    let dataDir: String
+    let socket: String
+    let policies: String
+    let logPath: String
+    private var process: Process?
+
+    init(policy: String? = nil) throws {
+        root = makeTempDirectory("daemon")
+        dataDir = root + "/data"
+        socket = root + "/latchkey.sock"
+        policies = root + "/policies"
+        logPath = root + "/daemon.log"
+        mkdir(policies, 0o755)
+        let p = policy ?? """
+            version: 1
+            admins: { users: [$daemon] }
+            auditors: { users: [$daemon] }
+            runners:
+              - name: local
+                who: { users: [$daemon] }
+                projects: ["*"]
+                grants: [deploy-key, token]
+                max_ttl: 1h
+                max_uses: 100
+                builds: { users: [$daemon] }
+            """
+        try p.write(toFile: policies + "/policy.yaml", atomically: true, encoding: .utf8)
+        let r = sh([latchkeyBinary, "init", "--data-dir", dataDir, "--key-file", root + "/master.key"])
+        guard r.status == 0 else { throw FixtureError("latchkey init failed: \(r.err)") }
+        try start()
+    }
+
+    func start() throws {
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: latchkeyBinary)
+        p.arguments = ["serve", "--data-dir", dataDir, "--policies", policies, "--socket", socket, "--key-file", root + "/master.key", "--threads", "2"]
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process = p
+        for _ in 0..<200 {
+            if sh([latchkeyBinary, "health", "--socket", socket]).status == 0 { return }
+            usleep(25_000)
+        }
+        throw FixtureError("daemon did not come up: \(log)")
+    }
+
+    var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    func stop() {
+        guard let p = process, p.isRunning else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// Runs the CLI against this daemon.
+    @discardableResult
+    func cli(_ args: [String], stdin: String? = nil, env: [String: String] = [:], asUID: UInt32? = nil) -> ToolResult {
+        sh([latchkeyBinary] + args + ["--socket", socket], stdin: stdin, env: env, asUID: asUID)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    deinit { stop() }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A real OpenSSH server on a loopback port with a throwaway host key, an
+/// authorized_keys file the test controls, and a bare git repository with a commit.
+final class SSHServer {
+    let root: String
+    let port: Int
+    let authorizedKeys: String
+    let repository: String
+    private let process: Process
+
+    init() throws {
+        root = makeTempDirectory("sshd")
+        port = freePort()
+        authorizedKeys = root + "/authorized_keys"
+        repository = root + "/repo.git"
+        mkdir("/run/sshd", 0o755)
+        FileManager.default.createFile(atPath: authorizedKeys, contents: nil)
+        guard sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", root + "/host_key"]).status == 0 else {
+            throw FixtureError("cannot make a host key")
+        }
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(root)/host_key
+            AuthorizedKeysFile \(authorizedKeys)
+            StrictModes no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin prohibit-password
+            UsePAM no
+            PidFile \(root)/sshd.pid
+            LogLevel VERBOSE
+            """
+        try config.write(toFile: root + "/sshd_config", atomically: true, encoding: .utf8)
+        // The bare repository with one commit.
+        let work = root + "/work"
+        for step in [
+            ["git", "init", "-q", "--bare", "-b", "main", repository],
+            ["git", "init", "-q", "-b", "main", work],
+        ] { guard sh(step).status == 0 else { throw FixtureError("\(step) failed") } }
+        try "hello from latchkey\n".write(toFile: work + "/README", atomically: true, encoding: .utf8)
+        let gitEnv = ["GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"]
+        for step in [["git", "add", "README"], ["git", "commit", "-q", "-m", "first"], ["git", "push", "-q", repository, "main"]] {
+            let r = sh(step, env: gitEnv, cwd: work)
+            guard r.status == 0 else { throw FixtureError("\(step) failed: \(r.err)") }
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
+        process.arguments = ["-D", "-e", "-f", root + "/sshd_config"]
+        let log = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: root + "/sshd.log", contents: nil); return root + "/sshd.log" }())!
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        for _ in 0..<100 {
+            let fd = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(port).bigEndian
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+            close(fd)
+            if ok { return }
+            usleep(50_000)
+        }
+        throw FixtureError("sshd did not start; see \(root)/sshd.log")
+    }
+
+    func authorize(_ publicLine: String) throws {
+        let h = FileHandle(forWritingAtPath: authorizedKeys)!
+        h.seekToEndOfFile()
+        h.write(Data((publicLine + "\n").utf8))
+        try h.close()
+    }
+
+    var url: String { "ssh://root@127.0.0.1:\(port)\(repository)" }
+
+    /// GIT_SSH_COMMAND options that trust this throwaway server.
+    var sshOptions: String { "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR" }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
