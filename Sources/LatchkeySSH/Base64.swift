@@ -1,48 +1,61 @@
 internal import CSodium
+internal import LatchkeyCrypto
 
-/// Base64 through libsodium, so private key material never passes through Foundation's
-/// unwipeable buffers.
+/// Base64 (RFC 4648 alphabet) through libsodium, whose decoder is constant-time and
+/// refuses non-canonical input (wrong padding, stray bits).
 enum Base64 {
-    static func encode(_ bin: [UInt8]) -> [UInt8] {
-        let variant = Int32(sodium_base64_VARIANT_ORIGINAL)
-        var out = [UInt8](repeating: 0, count: sodium_base64_encoded_len(bin.count, variant))
-        _ = out.withUnsafeMutableBufferPointer { o in
-            bin.withUnsafeBufferPointer { sodium_bin2base64(UnsafeMutableRawPointer(o.baseAddress!).assumingMemoryBound(to: CChar.self), o.count, $0.baseAddress, $0.count, variant) }
+    static func encode(_ bytes: [UInt8], padded: Bool = true) -> String {
+        SodiumReady.ensure()
+        let variant = padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING
+        let capacity = sodium_base64_encoded_len(bytes.count, variant)  // includes the NUL
+        var out = [CChar](repeating: 0, count: capacity)
+        bytes.withUnsafeBufferPointer { b in
+            _ = sodium_bin2base64(&out, capacity, b.baseAddress, b.count, variant)
         }
-        out.removeLast()  // the terminating NUL
-        return out
+        return String(decoding: out.prefix(capacity - 1).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Decodes, ignoring newlines; nil on any other non-base64 byte or bad padding.
-    static func decode(_ text: [UInt8]) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: text.count * 3 / 4 + 3)
-        var len = 0
-        var end: UnsafePointer<CChar>?
-        let rc = out.withUnsafeMutableBufferPointer { o in
-            text.withUnsafeBufferPointer { t in
-                t.baseAddress!.withMemoryRebound(to: CChar.self, capacity: t.count) {
-                    sodium_base642bin(o.baseAddress!, o.count, $0, t.count, "\n\r", &len, &end, Int32(sodium_base64_VARIANT_ORIGINAL))
-                }
+    /// Decodes padded base64; nil on any invalid character or padding.
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        SodiumReady.ensure()
+        let chars = Array(text.utf8)
+        var out = [UInt8](repeating: 0, count: chars.count / 4 * 3 + 3)
+        var length = 0
+        let rc = chars.withUnsafeBufferPointer { c in
+            c.withMemoryRebound(to: CChar.self) { c in
+                sodium_base642bin(&out, out.count, c.baseAddress, c.count, nil, &length, nil, sodium_base64_VARIANT_ORIGINAL)
             }
         }
-        guard rc == 0, let end, end == text.withUnsafeBufferPointer({ UnsafeRawPointer($0.baseAddress! + $0.count).assumingMemoryBound(to: CChar.self) }) else {
-            return nil
+        guard rc == 0 else { return nil }
+        return Array(out.prefix(length))
+    }
+
+    /// Encodes secret bytes into guarded memory (no NUL terminator).
+    static func encode(_ secret: SecretBytes) throws -> SecretBytes {
+        let variant = sodium_base64_VARIANT_ORIGINAL
+        let capacity = sodium_base64_encoded_len(secret.count, variant)
+        let withNUL = try SecretBytes(count: capacity) { out in
+            secret.withUnsafeBytes { s in
+                _ = sodium_bin2base64(
+                    out.baseAddress!.assumingMemoryBound(to: CChar.self), capacity,
+                    s.baseAddress?.assumingMemoryBound(to: UInt8.self), s.count, variant)
+            }
         }
-        return Array(out[0..<len])
+        return try withNUL.slice(0..<(capacity - 1))
     }
 
-    /// Unpadded base64 for fingerprints (`SHA256:…`).
-    static func unpadded(_ bin: [UInt8]) -> String {
-        var s = encode(bin)
-        while s.last == UInt8(ascii: "=") { s.removeLast() }
-        return String(decoding: s, as: UTF8.self)
-    }
-}
-
-enum Digest {
-    static func sha256(_ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
-        _ = crypto_hash_sha256(&out, data, UInt64(data.count))
-        return out
+    /// Decodes secret base64 text (line breaks ignored) into guarded memory; nil when invalid.
+    static func decode(_ text: UnsafeRawBufferPointer) throws -> SecretBytes? {
+        let capacity = text.count / 4 * 3 + 3
+        var length = 0
+        var rc: Int32 = -1
+        let full = try SecretBytes(count: capacity) { out in
+            rc = sodium_base642bin(
+                out.baseAddress!.assumingMemoryBound(to: UInt8.self), capacity,
+                text.baseAddress?.assumingMemoryBound(to: CChar.self), text.count, "\r\n", &length, nil,
+                sodium_base64_VARIANT_ORIGINAL)
+        }
+        guard rc == 0 else { return nil }
+        return try full.slice(0..<length)
     }
 }

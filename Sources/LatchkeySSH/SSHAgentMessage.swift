@@ -1,99 +1,207 @@
-/// OpenSSH's agent protocol (PROTOCOL.agent / draft-miller-ssh-agent): each message is
-/// uint32 length ‖ byte type ‖ contents. Latchkey's session agent answers identity
-/// requests and signature requests; every other request gets SSH_AGENT_FAILURE.
-public enum SSHAgentMessage: Equatable, Sendable {
+/// A request from an ssh-agent client, in OpenSSH's agent protocol
+/// (draft-miller-ssh-agent, PROTOCOL.agent): a frame is `uint32 length ‖ byte type ‖ contents`.
+///
+/// A per-session agent answers two requests — list identities and sign — and
+/// classifies every other message type as `unsupported`, to be answered with
+/// `SSH_AGENT_FAILURE` (as OpenSSH's agent does), never with a crash.
+public enum SSHAgentMessage: Sendable, Equatable {
+    /// `SSH_AGENTC_REQUEST_IDENTITIES` (11): no contents.
     case requestIdentities
+    /// `SSH_AGENTC_SIGN_REQUEST` (13): `string key blob ‖ string data ‖ uint32 flags`.
     case signRequest(keyBlob: [UInt8], data: [UInt8], flags: UInt32)
-    /// Any other request type (add, remove, lock, extension, …), refused.
+    /// Any other message type (add/remove keys, lock, extensions, …).
     case unsupported(type: UInt8)
 
-    public static let failure: UInt8 = 5
-    public static let requestIdentitiesType: UInt8 = 11
-    public static let identitiesAnswer: UInt8 = 12
-    public static let signRequestType: UInt8 = 13
-    public static let signResponse: UInt8 = 14
-    /// Largest message accepted, as OpenSSH's own agent (AGENT_MAX_LEN).
-    public static let maxLength = 256 * 1024
+    /// OpenSSH's `AGENT_MAX_LEN`: a frame announcing more is refused before any allocation.
+    public static let maxFrameBytes = 256 * 1024
 
-    /// Parses one message's payload (type byte and contents, without the length).
-    public static func parse(_ payload: [UInt8]) throws(SSHKeyError) -> SSHAgentMessage {
-        var r = SSHWireReader(payload)
-        let type = try r.byte("message type")
-        switch type {
-        case requestIdentitiesType:
-            guard r.isAtEnd else { throw .trailingData("REQUEST_IDENTITIES") }
-            return .requestIdentities
-        case signRequestType:
-            let blob = try r.string("key blob")
-            let data = try r.string("data")
-            let flags = try r.uint32("flags")
-            guard r.isAtEnd else { throw .trailingData("SIGN_REQUEST") }
-            return .signRequest(keyBlob: blob, data: data, flags: flags)
-        default:
-            return .unsupported(type: type)
-        }
+    /// Message numbers (draft-miller-ssh-agent §6.1).
+    public enum MessageType {
+        public static let failure: UInt8 = 5
+        public static let success: UInt8 = 6
+        public static let requestIdentities: UInt8 = 11
+        public static let identitiesAnswer: UInt8 = 12
+        public static let signRequest: UInt8 = 13
+        public static let signResponse: UInt8 = 14
     }
 
-    /// A framed request (what a client such as ssh sends).
-    public func encoded() -> [UInt8] {
+    /// Parses one frame's body (type and contents, without the length prefix), as
+    /// `SSHAgentFramer.nextFrame` yields it.
+    public init(frame: [UInt8]) throws(SSHKeyError) {
+        var r = SSHWireReader(frame)
+        guard let type = r.readUInt8() else { throw .agentMessageMalformed(reason: "empty message") }
+        switch type {
+        case MessageType.requestIdentities:
+            self = .requestIdentities
+        case MessageType.signRequest:
+            guard let keyBlob = r.readString() else { throw .agentMessageMalformed(reason: "sign request: key blob truncated") }
+            guard let data = r.readString() else { throw .agentMessageMalformed(reason: "sign request: data truncated") }
+            guard let flags = r.readUInt32() else { throw .agentMessageMalformed(reason: "sign request: flags truncated") }
+            self = .signRequest(keyBlob: keyBlob, data: data, flags: flags)
+        default:
+            self = .unsupported(type: type)
+            return  // contents of messages we do not serve are not inspected
+        }
+        guard r.isAtEnd else { throw .agentMessageMalformed(reason: "\(r.remaining) bytes after message type \(type)") }
+    }
+
+    /// The request as a complete frame (length prefix included): what a client sends.
+    /// `unsupported` encodes as a bare message type.
+    public var frame: [UInt8] {
         var w = SSHWireWriter()
         switch self {
-        case .requestIdentities: w.byte(Self.requestIdentitiesType)
-        case .signRequest(let blob, let data, let flags):
-            w.byte(Self.signRequestType)
-            w.string(blob)
-            w.string(data)
-            w.uint32(flags)
-        case .unsupported(let t): w.byte(t)
+        case .requestIdentities:
+            w.writeUInt8(MessageType.requestIdentities)
+        case .signRequest(let keyBlob, let data, let flags):
+            w.writeUInt8(MessageType.signRequest)
+            w.writeString(keyBlob)
+            w.writeString(data)
+            w.writeUInt32(flags)
+        case .unsupported(let type):
+            w.writeUInt8(type)
         }
-        return Self.frame(w.bytes)
+        return Self.framed(w.bytes)
     }
 
-    public static func frame(_ payload: [UInt8]) -> [UInt8] {
+    // MARK: Replies
+
+    /// `SSH_AGENT_IDENTITIES_ANSWER` (12): `uint32 count ‖ (string key blob ‖ string comment)*`, framed.
+    public static func identitiesAnswer(_ identities: [SSHAgentIdentity]) -> [UInt8] {
         var w = SSHWireWriter()
-        w.string(payload)
+        w.writeUInt8(MessageType.identitiesAnswer)
+        w.writeUInt32(UInt32(identities.count))
+        for identity in identities {
+            w.writeString(identity.keyBlob)
+            w.writeString(identity.comment)
+        }
+        return framed(w.bytes)
+    }
+
+    /// `SSH_AGENT_SIGN_RESPONSE` (14): `string signature` (an SSH signature blob, as
+    /// `DeployKey.sign` returns), framed.
+    public static func signResponse(signature: [UInt8]) -> [UInt8] {
+        var w = SSHWireWriter()
+        w.writeUInt8(MessageType.signResponse)
+        w.writeString(signature)
+        return framed(w.bytes)
+    }
+
+    /// `SSH_AGENT_FAILURE` (5), framed.
+    public static let failure: [UInt8] = framed([MessageType.failure])
+
+    static func framed(_ body: [UInt8]) -> [UInt8] {
+        var w = SSHWireWriter(reservingCapacity: body.count + 4)
+        w.writeString(body)
         return w.bytes
     }
-
-    public static func identitiesAnswer(_ keys: [(blob: [UInt8], comment: String)]) -> [UInt8] {
-        var w = SSHWireWriter()
-        w.byte(identitiesAnswer)
-        w.uint32(UInt32(keys.count))
-        for k in keys {
-            w.string(k.blob)
-            w.string(k.comment)
-        }
-        return frame(w.bytes)
-    }
-
-    public static func signResponse(_ signature: [UInt8]) -> [UInt8] {
-        var w = SSHWireWriter()
-        w.byte(signResponse)
-        w.string(signature)
-        return frame(w.bytes)
-    }
-
-    public static let failureReply: [UInt8] = frame([failure])
 }
 
-/// Splits a byte stream into agent messages, whatever the read sizes. The length is
-/// checked against `SSHAgentMessage.maxLength` before anything is buffered for it.
-public struct SSHAgentFramer: Sendable {
-    private var buffer: [UInt8] = []
+/// One key an agent offers: its public blob and a comment.
+public struct SSHAgentIdentity: Sendable, Equatable {
+    public let keyBlob: [UInt8]
+    public let comment: String
 
-    public init() {}
+    public init(keyBlob: [UInt8], comment: String) {
+        self.keyBlob = keyBlob
+        self.comment = comment
+    }
+}
 
-    /// Adds bytes; returns the complete payloads now available (type byte first).
-    public mutating func feed(_ bytes: some Collection<UInt8>) throws(SSHKeyError) -> [[UInt8]] {
-        buffer += bytes
-        var out: [[UInt8]] = []
-        while buffer.count >= 4 {
-            let n = Int(UInt32(buffer[0]) << 24 | UInt32(buffer[1]) << 16 | UInt32(buffer[2]) << 8 | UInt32(buffer[3]))
-            guard n >= 1, n <= SSHAgentMessage.maxLength else { throw .frameTooLarge(n) }
-            guard buffer.count >= 4 + n else { break }
-            out.append(Array(buffer[4..<(4 + n)]))
-            buffer.removeFirst(4 + n)
+/// An agent's answer, parsed (what a client reads; used by tests and clients of the agent).
+public enum SSHAgentReply: Sendable, Equatable {
+    case identities([SSHAgentIdentity])
+    case signature([UInt8])
+    case failure
+    case other(type: UInt8)
+
+    /// Parses one frame's body (without the length prefix).
+    public init(frame: [UInt8]) throws(SSHKeyError) {
+        var r = SSHWireReader(frame)
+        guard let type = r.readUInt8() else { throw .agentMessageMalformed(reason: "empty message") }
+        switch type {
+        case SSHAgentMessage.MessageType.identitiesAnswer:
+            guard let count = r.readUInt32() else { throw .agentMessageMalformed(reason: "identities answer: count truncated") }
+            // Each identity takes at least 8 bytes: bound the count before reserving.
+            guard Int(count) <= r.remaining / 8 else {
+                throw .agentMessageMalformed(reason: "identities answer: \(count) identities do not fit in \(r.remaining) bytes")
+            }
+            var identities: [SSHAgentIdentity] = []
+            identities.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let blob = r.readString(), let comment = r.readString() else {
+                    throw .agentMessageMalformed(reason: "identities answer: identity truncated")
+                }
+                identities.append(SSHAgentIdentity(keyBlob: blob, comment: String(decoding: comment, as: UTF8.self)))
+            }
+            self = .identities(identities)
+        case SSHAgentMessage.MessageType.signResponse:
+            guard let signature = r.readString() else { throw .agentMessageMalformed(reason: "sign response truncated") }
+            self = .signature(signature)
+        case SSHAgentMessage.MessageType.failure:
+            self = .failure
+        default:
+            self = .other(type: type)
+            return
         }
-        return out
+        guard r.isAtEnd else { throw .agentMessageMalformed(reason: "\(r.remaining) bytes after message type \(type)") }
+    }
+}
+
+/// Cuts a byte stream into agent frames. Feed it chunks as they arrive, in any
+/// sizes; `nextFrame` returns each complete frame's body once all its bytes are
+/// in, and nil while a frame is still partial.
+///
+/// The length prefix is checked against `maxFrameBytes` as soon as its four bytes
+/// arrive, before anything is reserved for the frame; an oversized or empty frame
+/// is an error, and the framer then refuses everything (drop the connection).
+public struct SSHAgentFramer: Sendable {
+    public let maxFrameBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var failure: SSHKeyError?
+
+    public init(maxFrameBytes: Int = SSHAgentMessage.maxFrameBytes) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    /// Bytes received and not yet returned as frames.
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        guard failure == nil else { return }
+        if start > 0 && start >= buffer.count / 2 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete frame's body (type and contents), or nil if more bytes are needed.
+    public mutating func nextFrame() throws(SSHKeyError) -> [UInt8]? {
+        if let failure { throw failure }
+        guard bufferedByteCount >= 4 else { return nil }
+        let length = buffer[start..<(start + 4)].reduce(0) { $0 << 8 | Int($1) }
+        guard length <= maxFrameBytes else {
+            failure = .agentFrameTooLarge(length: length, limit: maxFrameBytes)
+            throw failure!
+        }
+        guard length > 0 else {
+            failure = .agentMessageMalformed(reason: "zero-length frame")
+            throw failure!
+        }
+        guard bufferedByteCount - 4 >= length else { return nil }
+        let body = Array(buffer[(start + 4)..<(start + 4 + length)])
+        start += 4 + length
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        return body
+    }
+
+    /// The next complete request, parsed.
+    public mutating func nextMessage() throws(SSHKeyError) -> SSHAgentMessage? {
+        guard let frame = try nextFrame() else { return nil }
+        return try SSHAgentMessage(frame: frame)
     }
 }

@@ -47,8 +47,9 @@ public final class SocketServer: Sendable {
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
         do {
-            let oldMask = umask(0o117)  // the socket file is born 0660
-            defer { umask(oldMask) }
+            // No process-wide umask games (other threads create files): the socket is born
+            // under the umask without group/other write, so nobody else can connect until
+            // the chmod below opens it to the group.
             channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).wait()
         } catch {
             try? group.syncShutdownGracefully()

@@ -17,26 +17,53 @@ struct ToolResult {
 func sh(_ argv: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil, asUID: UInt32? = nil) -> ToolResult {
     var args = argv
     if let uid = asUID { args = ["setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] + args }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "LATCHKEY_SESSION")
     environment.removeValue(forKey: "SSH_AUTH_SOCK")
     for (k, v) in env { environment[k] = v }
-    p.environment = environment
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    do { try p.run() } catch { return ToolResult(status: 127, out: "", err: "\(error)") }
-    if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try? inp.fileHandleForWriting.close()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ToolResult(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    let r = runCaptured(args, stdin: stdin.map { Data($0.utf8) }, environment: environment, cwd: cwd)
+    return ToolResult(status: r.status, out: String(decoding: r.out, as: UTF8.self), err: String(decoding: r.err, as: UTF8.self))
+}
+
+/// Starts a program with posix_spawn: stdin from `stdinPath`, stdout and stderr appended
+/// to files (never pipes: a pipe's write end can leak into a long-lived child started by a
+/// parallel test, and its reader then never sees end-of-file), optionally in `cwd`.
+func spawn(_ argv: [String], environment: [String: String], cwd: String? = nil, stdinPath: String = "/dev/null", stdoutPath: String, stderrPath: String) -> pid_t? {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    // posix_spawn_file_actions_addchdir_np does not import: change directory through sh.
+    let argv = cwd.map { ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", $0] + argv } ?? argv
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (cArgs + cEnv).forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawnp(&pid, argv[0], &actions, nil, cArgs, cEnv) == 0 else { return nil }
+    return pid
+}
+
+/// Waits for a child and returns its exit status (128 + signal if killed).
+func waitFor(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        if errno != EINTR { return -1 }
+    }
+    let signal = status & 0x7f
+    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+}
+
+func runCaptured(_ argv: [String], stdin: Data?, environment: [String: String]?, cwd: String?) -> (status: Int32, out: Data, err: Data) {
+    let base = NSTemporaryDirectory() + "lk-run-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: base + ".in", contents: stdin ?? Data())
+    defer { for s in [".in", ".out", ".err"] { unlink(base + s) } }
+    guard let pid = spawn(argv, environment: environment ?? ProcessInfo.processInfo.environment, cwd: cwd,
+        stdinPath: base + ".in", stdoutPath: base + ".out", stderrPath: base + ".err")
+    else { return (127, Data(), Data("cannot run \(argv[0])".utf8)) }
+    let status = waitFor(pid)
+    return (status, FileManager.default.contents(atPath: base + ".out") ?? Data(), FileManager.default.contents(atPath: base + ".err") ?? Data())
 }
 
 /// A free TCP port on loopback.
@@ -66,7 +93,7 @@ final class DaemonProcess {
     let socket: String
     let policies: String
     let logPath: String
-    private var process: Process?
+    private var child: pid_t?
 
     init(policy: String? = nil) throws {
         root = makeTempDirectory("daemon")
@@ -95,16 +122,10 @@ final class DaemonProcess {
     }
 
     func start() throws {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)!
-        log.seekToEndOfFile()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: latchkeyBinary)
-        p.arguments = ["serve", "--data-dir", dataDir, "--policies", policies, "--socket", socket, "--key-file", root + "/master.key", "--threads", "2"]
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        process = p
+        child = spawn(
+            [latchkeyBinary, "serve", "--data-dir", dataDir, "--policies", policies, "--socket", socket, "--key-file", root + "/master.key", "--threads", "2"],
+            environment: ProcessInfo.processInfo.environment, stdoutPath: logPath, stderrPath: logPath)
+        guard child != nil else { throw FixtureError("cannot start latchkey serve") }
         for _ in 0..<200 {
             if sh([latchkeyBinary, "health", "--socket", socket]).status == 0 { return }
             usleep(25_000)
@@ -112,26 +133,29 @@ final class DaemonProcess {
         throw FixtureError("daemon did not come up: \(log)")
     }
 
-    var pid: Int32 { process?.processIdentifier ?? 0 }
+    var pid: Int32 { child ?? 0 }
 
+    /// SIGTERM and wait: the graceful stop.
     func stop() {
-        guard let p = process, p.isRunning else { return }
-        p.terminate()
-        p.waitUntilExit()
-        process = nil
+        guard let c = child else { return }
+        kill(c, SIGTERM)
+        _ = waitFor(c)
+        child = nil
     }
 
     func kill9() {
-        guard let p = process else { return }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        process = nil
+        guard let c = child else { return }
+        kill(c, SIGKILL)
+        _ = waitFor(c)
+        child = nil
     }
 
     /// Runs the CLI against this daemon.
     @discardableResult
     func cli(_ args: [String], stdin: String? = nil, env: [String: String] = [:], asUID: UInt32? = nil) -> ToolResult {
-        sh([latchkeyBinary] + args + ["--socket", socket], stdin: stdin, env: env, asUID: asUID)
+        var argv = args
+        argv.insert(contentsOf: ["--socket", socket], at: args.firstIndex(of: "--") ?? args.count)
+        return sh([latchkeyBinary] + argv, stdin: stdin, env: env, asUID: asUID)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -151,7 +175,7 @@ final class SSHServer {
     let port: Int
     let authorizedKeys: String
     let repository: String
-    private let process: Process
+    private var child: pid_t = 0
 
     init() throws {
         root = makeTempDirectory("sshd")
@@ -190,13 +214,10 @@ final class SSHServer {
             let r = sh(step, env: gitEnv, cwd: work)
             guard r.status == 0 else { throw FixtureError("\(step) failed: \(r.err)") }
         }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
-        process.arguments = ["-D", "-e", "-f", root + "/sshd_config"]
-        let log = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: root + "/sshd.log", contents: nil); return root + "/sshd.log" }())!
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        guard let pid = spawn(["/usr/sbin/sshd", "-D", "-e", "-f", root + "/sshd_config"], environment: [:],
+            stdoutPath: root + "/sshd.log", stderrPath: root + "/sshd.log")
+        else { throw FixtureError("cannot start sshd") }
+        child = pid
         for _ in 0..<100 {
             let fd = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
@@ -224,7 +245,7 @@ final class SSHServer {
     var sshOptions: String { "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR" }
 
     deinit {
-        process.terminate()
-        process.waitUntilExit()
+        kill(child, SIGTERM)
+        _ = waitFor(child)
     }
 }

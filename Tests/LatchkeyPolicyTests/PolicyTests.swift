@@ -119,7 +119,7 @@ let good = """
 
 @Suite struct PolicyRefusalTests {
     @Test(arguments: [
-        ("version: 1\nadmins: { users: [root] \n", "policy_syntax", 2),
+        ("version: 1\nadmins: { users: [root] \n", "policy_syntax", 3),
         ("version: 1\nadmins: { users: [root] }\ngrnats: []\n", "policy_unknown_key", 3),
         ("version: 2\n", "policy_value", 1),
         ("admins: { uids: [1] }\n", "policy_value", 1),

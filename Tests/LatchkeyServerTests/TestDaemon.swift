@@ -7,7 +7,7 @@ import LatchkeyStore
 import Logging
 
 /// A real daemon in this process on a temporary data directory and socket.
-final class TestDaemon {
+final class TestDaemon: @unchecked Sendable {
     let directory: String
     let dataDirectory: String
     let policiesDirectory: String
@@ -15,6 +15,8 @@ final class TestDaemon {
     let keyFile: String
     let daemon: Daemon
     let logs: LogCapture
+    /// The socket's mode as the daemon made it (the tests then open it to other uids).
+    var socketModeAtStart: mode_t = 0
 
     static func makeDirectory() -> String {
         let d = "/tmp/lk-test-\(UUID().uuidString.prefix(8))"
@@ -58,6 +60,9 @@ final class TestDaemon {
         config.threads = 2
         config.limits.requestTimeout = .seconds(2)
         daemon = try await Daemon.start(config, logger: Logger(label: "test") { _ in capture })
+        var st = stat()
+        stat(socketPath, &st)
+        socketModeAtStart = st.st_mode & 0o777
         chmod(socketPath, 0o666)  // the policy, not the file mode, decides in these tests
     }
 
@@ -108,4 +113,16 @@ final class LogCapture: LogHandler, @unchecked Sendable {
     }
 
     var text: String { lock.withLock { lines.joined(separator: "\n") } }
+}
+
+/// Runs blocking client code on a thread of its own. The daemon under test lives in this
+/// process and needs Swift's cooperative threads (two on this machine); a test blocking
+/// them in socket reads while tests run in parallel would starve it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }
+        thread.start()
+    }
 }
