@@ -1,0 +1,236 @@
+import Foundation
+import GRDB
+@testable import LatchkeyAudit
+import LatchkeyCrypto
+import LatchkeyStore
+import Testing
+
+/// Runs a tool with files for its output (never pipes; see the other test targets).
+@discardableResult
+func tool(_ argv: [String]) -> (status: Int32, out: String) {
+    let base = NSTemporaryDirectory() + "lk-audit-run-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: base, contents: nil)
+    defer { unlink(base) }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    let out = FileHandle(forWritingAtPath: base)!
+    p.standardOutput = out
+    p.standardError = out
+    p.standardInput = FileHandle.nullDevice
+    try? p.run()
+    p.waitUntilExit()
+    try? out.close()
+    return (p.terminationStatus, String(decoding: FileManager.default.contents(atPath: base) ?? Data(), as: UTF8.self))
+}
+
+struct Fixture {
+    let dir: String
+    let store: Store
+    let ring: KeyRing
+    let log: AuditLog
+
+    init(directory: String? = nil, every: Int = 1000) throws {
+        dir = directory ?? NSTemporaryDirectory() + "lk-audit-\(UUID().uuidString.prefix(8))"
+        store = try Store(directory: dir, create: true)
+        ring = try KeyRing.initialize(store: store, source: .keyFile(path: dir + "/master.key"))
+        log = try AuditLog(store: store, signingKey: ring.auditSigning, checkpointEveryRows: every) { _ in }
+    }
+
+    var db: String { store.path }
+    var publicKey: [UInt8] { ring.auditSigning.publicKey }
+
+    func entry(_ i: Int, outcome: AuditEntry.Outcome = .granted) -> AuditEntry {
+        AuditEntry(
+            actor: .init(role: "build", uid: 1000, gid: 1000, pid: 42, sessionID: "s_\(i)"), action: "secret.release",
+            target: .init(connection: "ghe", project: "web", kind: "deploy-key", version: 1), outcome: outcome, reason: nil,
+            requestID: "r-\(i)")
+    }
+
+    func fill(_ n: Int) async throws {
+        for i in 1...n { try await log.append(entry(i)) }
+    }
+
+    func verifyLive() throws -> VerificationReport { try AuditReader.verify(databasePath: db, publicKey: publicKey) }
+
+    func export() throws -> [UInt8] {
+        try store.database.read { db in
+            var out = AuditExport.header(publicKey: publicKey) + "\n"
+            for r in try AuditReader.records(in: db) { out += AuditExport.line(r) + "\n" }
+            for c in try AuditReader.checkpoints(in: db) { out += AuditExport.line(c) + "\n" }
+            return Array(out.utf8)
+        }
+    }
+
+    func verifyExport() throws -> VerificationReport {
+        let c = try AuditExport.read(try export())
+        return AuditVerifier.verify(records: c.records, checkpoints: c.checkpoints, publicKey: publicKey)
+    }
+
+    /// What an attacker with the file does: drop the triggers, then edit.
+    func tamper(_ sql: String) {
+        let drop = "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DROP TRIGGER audit_next_seq_only; "
+        let r = tool(["sqlite3", db, drop + sql])
+        precondition(r.status == 0, r.out)
+    }
+}
+
+@Suite struct AuditChainTests {
+    @Test func chainAndCheckpointsVerifyWithOnlyThePublicKey() async throws {
+        let f = try Fixture(every: 50)
+        try await f.fill(120)
+        await f.log.close()
+        let live = try f.verifyLive()
+        #expect(live.isIntact, "\(live)")
+        #expect(live.rowsChecked == 120 && live.checkpointsChecked == 3)  // at 50, 100 and on close
+        let exported = try f.verifyExport()
+        #expect(exported.isIntact && exported.rowsChecked == 120)
+        // Another key does not verify the checkpoints.
+        let other = try Ed25519SigningKey.generate().publicKey
+        #expect(try AuditReader.verify(databasePath: f.db, publicKey: other).problem == .badSignature(checkpoint: 1))
+    }
+
+    @Test func concurrentAppendsShareTransactionsAndGetConsecutiveSeqs() async throws {
+        let f = try Fixture()
+        let seqs = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for i in 1...200 { group.addTask { try await f.log.append(f.entry(i)).seq } }
+            var out: [Int64] = []
+            for try await s in group { out.append(s) }
+            return out
+        }
+        #expect(Set(seqs) == Set(1...200))
+        let transactions = await f.log.transactionCount
+        #expect(transactions < 200, "group commit wrote \(transactions) transactions for 200 rows")
+        #expect(try f.verifyLive().isIntact)
+    }
+
+    @Test func aChangeThatThrowsLeavesNeitherChangeNorRow() async throws {
+        let f = try Fixture()
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await f.log.append(f.entry(1)) { db in
+                try db.execute(sql: "INSERT INTO metadata(key, value) VALUES ('probe', 'x')")
+                throw Refused()
+            }
+        }
+        let ok: Int = try await f.log.append(f.entry(2)) { db in
+            try db.execute(sql: "INSERT INTO metadata(key, value) VALUES ('kept', 'y')")
+            return 7
+        }
+        #expect(ok == 7)
+        let probe = try f.store.metadata("probe")
+        let kept = try f.store.metadata("kept")
+        #expect(probe == nil && kept == "y")
+        #expect(tool(["sqlite3", f.db, "SELECT count(*), max(seq) FROM audit"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "1|1")
+    }
+
+    @Test func theSqlite3ToolCannotChangeOrRemoveRows() async throws {
+        let f = try Fixture(every: 2)
+        try await f.fill(3)
+        for sql in [
+            "UPDATE audit SET action = 'x' WHERE seq = 1", "DELETE FROM audit WHERE seq = 2",
+            "REPLACE INTO audit SELECT * FROM audit WHERE seq = 1", "INSERT OR REPLACE INTO audit SELECT * FROM audit WHERE seq = 2",
+            "UPDATE audit_checkpoint SET audit_seq = 1", "DELETE FROM audit_checkpoint",
+            "REPLACE INTO audit_checkpoint SELECT * FROM audit_checkpoint WHERE id = 1",
+            "INSERT INTO audit SELECT seq + 10, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash FROM audit WHERE seq = 1",
+        ] {
+            let r = tool(["sqlite3", f.db, sql])
+            #expect(r.status != 0 && r.out.contains("append-only"), "\(sql): \(r.out)")
+        }
+        #expect(try f.verifyLive().isIntact)
+    }
+
+    @Test func everyKindOfTamperingIsFoundAtTheRightRow() async throws {
+        func tampered(_ sql: String, rows: Int = 10, every: Int = 1000) async throws -> (VerificationReport, VerificationReport) {
+            let f = try Fixture(every: every)
+            try await f.fill(rows)
+            await f.log.close()
+            f.tamper(sql)
+            return (try f.verifyLive(), try f.verifyExport())
+        }
+        let edited = try await tampered("UPDATE audit SET outcome = 'denied' WHERE seq = 5")
+        #expect(edited.0.problem == .changed(seq: 5) && edited.1.problem == .changed(seq: 5))
+        let deleted = try await tampered("DELETE FROM audit WHERE seq = 5")
+        #expect(deleted.0.problem == .missing(seq: 5) && deleted.1.problem == .missing(seq: 5))
+        let swap = """
+            UPDATE audit SET seq = 1005 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = 6; UPDATE audit SET seq = 6 WHERE seq = 1005;
+            """
+        let swapped = try await tampered(swap)
+        #expect(swapped.0.problem == .reordered(seq: 5) && swapped.1.problem == .reordered(seq: 5), "\(swapped.0)")
+        // A forged row at seq 6, chained correctly to row 5, with the later rows renumbered.
+        let f = try Fixture()
+        try await f.fill(10)
+        await f.log.close()
+        let rows = try await f.store.database.read { db in try AuditReader.records(in: db) }
+        var forged = f.entry(99)
+        forged.action = "secret.release.forged"
+        var scratch: [UInt8] = []
+        let hash = AuditEncoding.rowHash(prevHash: rows[4].rowHash, seq: 6, time: rows[4].time, entry: forged, scratch: &scratch)
+        f.tamper("""
+            UPDATE audit SET seq = seq + 100 WHERE seq > 5; UPDATE audit SET seq = seq - 99 WHERE seq > 100;
+            INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
+                target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash)
+            VALUES (6, '\(rows[4].time)', 'build', 1000, 1000, 42, 's_99', 'secret.release.forged', 'ghe', 'web', 'deploy-key', 1, 'granted',
+                NULL, 'r-99', X'\(Hex.encode(rows[4].rowHash))', X'\(Hex.encode(hash))');
+            """)
+        let forgedReport = try f.verifyLive()
+        #expect(forgedReport.problem == .inserted(seq: 6), "\(forgedReport)")
+        #expect(try f.verifyExport().problem == .inserted(seq: 6))
+        // A tail cut after a checkpoint.
+        let truncated = try await tampered("DELETE FROM audit WHERE seq > 7", rows: 10, every: 10)
+        #expect(truncated.0.problem == .truncated(checkpoint: 1, seq: 10) && truncated.1.problem == .truncated(checkpoint: 1, seq: 10))
+    }
+
+    @Test func hostileExportLinesAreRefusedWithLineNumbers() throws {
+        let header = AuditExport.header(publicKey: [UInt8](repeating: 1, count: 32))
+        let cases: [(String, Int)] = [
+            ("", 1),
+            ("{\"type\":\"row\"}", 1),
+            (header + "\n{\"type\":\"row\",\"seq\":1", 2),
+            (header + "\n{\"type\":\"row\",\"seq\":99999999999999999999999}", 2),
+            (header + "\n{\"type\":\"row\",\"type\":\"row\"}", 2),
+            (header + "\n{\"type\":\"mystery\"}", 2),
+            (header + "\n{\"type\":\"checkpoint\",\"id\":1.5}", 2),
+            (header + "\n" + header, 2),
+        ]
+        for (text, line) in cases {
+            #expect {
+                _ = try AuditExport.read(Array(text.utf8))
+            } throws: { e in
+                if case .malformedExport(let l, _) = e as! AuditError { return l == line }
+                return false
+            }
+        }
+        var invalidUTF8 = Array((header + "\n{\"type\":\"").utf8)
+        invalidUTF8 += [0xff, 0xfe] + Array("\"}".utf8)
+        #expect(throws: AuditError.self) { try AuditExport.read(invalidUTF8) }
+        #expect(throws: AuditError.self) { try AuditExport.read(Array(repeating: 65, count: 70_000)) }
+    }
+}
+
+@Suite(.serialized) struct AuditFailureTests {
+    /// A full disk makes every append fail closed; the log resumes when space returns.
+    @Test func fullDiskRefusesThenRecoversByItself() async throws {
+        let mount = NSTemporaryDirectory() + "lk-full-\(UUID().uuidString.prefix(8))"
+        mkdir(mount, 0o700)
+        #expect(tool(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", mount]).status == 0, "tests run as root and mount a tmpfs")
+        defer { tool(["umount", "-l", mount]) }
+        let f = try Fixture(directory: mount + "/data")
+        try await f.fill(5)
+        let filler = mount + "/filler"
+        tool(["dd", "if=/dev/zero", "of=\(filler)", "bs=64k", "count=1000"])  // fills the tmpfs (dd stops at ENOSPC)
+        var refused = 0
+        for i in 0..<200 {
+            do {
+                try await f.log.append(f.entry(100 + i))
+            } catch let e as AuditError {
+                if case .unavailable = e { refused += 1; break }
+            }
+        }
+        #expect(refused == 1, "an append on a full disk is refused as unavailable")
+        unlink(filler)
+        try await f.log.append(f.entry(999))
+        await f.log.close()
+        #expect(try f.verifyLive().isIntact)
+    }
+}
