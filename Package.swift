@@ -84,7 +84,7 @@ let package = Package(
             dependencies: ["LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
-        .testTarget(name: "EndToEndTests", dependencies: ["latchkey"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["latchkey", "LatchkeyClient"], swiftSettings: strict),
         .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyClient"], swiftSettings: strict),
         .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyPolicy"], swiftSettings: strict),
         .testTarget(

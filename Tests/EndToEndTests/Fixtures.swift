@@ -112,7 +112,7 @@ final class DaemonProcess {
                 projects: ["*"]
                 grants: [deploy-key, token]
                 max_ttl: 1h
-                max_uses: 100
+                max_uses: 100000
                 builds: { users: [$daemon] }
             """
         try p.write(toFile: policies + "/policy.yaml", atomically: true, encoding: .utf8)
