@@ -89,3 +89,17 @@ public struct ReleasedToken: Codable, Sendable {
     public var clientId: String?
     public var token: String
 }
+
+/// `POST /v1/session/agent` (build, bearer session token): the session's ssh-agent socket.
+public struct SessionAgentInfo: Codable, Sendable, Equatable {
+    /// Point `SSH_AUTH_SOCK` here.
+    public var socketPath: String
+    public var fingerprint: String
+    public var expiresAt: String
+
+    public init(socketPath: String, fingerprint: String, expiresAt: String) {
+        self.socketPath = socketPath
+        self.fingerprint = fingerprint
+        self.expiresAt = expiresAt
+    }
+}

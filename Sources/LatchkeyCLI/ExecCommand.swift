@@ -10,14 +10,15 @@ struct ExecCommand: ParsableCommand {
         abstract: "Redeem the session, run a command with the deploy key and token set up, mask secrets in its output.",
         discussion: """
             --ssh key writes the deploy key (0600) into a private temporary directory and sets
-            GIT_SSH_COMMAND; --ssh none skips it. --token-env NAME puts the token in that variable
+            GIT_SSH_COMMAND; --ssh agent sets SSH_AUTH_SOCK to the session's agent instead (the
+            key never leaves the daemon); --ssh none skips both. --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
             file made is removed when it ends, also when it is killed.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND) or none.") var ssh = "key"
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent) or none.") var ssh = "key"
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
     @Option(help: "A known_hosts file for GIT_SSH_COMMAND (default: ssh's own).") var knownHosts: String?
@@ -26,7 +27,7 @@ struct ExecCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
     func validate() throws {
-        guard ["key", "none"].contains(ssh) else { throw ValidationError("--ssh must be key or none") }
+        guard ["key", "agent", "none"].contains(ssh) else { throw ValidationError("--ssh must be key, agent or none") }
         guard ["yes", "accept-new", "no"].contains(strictHostKeyChecking) else {
             throw ValidationError("--strict-host-key-checking must be yes, accept-new or no")
         }
@@ -61,6 +62,13 @@ struct ExecCommand: ParsableCommand {
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
+            }
+            if ssh == "agent" {
+                let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)
+                env["SSH_AUTH_SOCK"] = agent.socketPath
+                var sshCommand = "ssh -o IdentityAgent=\(agent.socketPath) -o StrictHostKeyChecking=\(strictHostKeyChecking)"
+                if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
+                env["GIT_SSH_COMMAND"] = sshCommand
             }
             if let tokenEnv {
                 let t: ReleasedToken = try c.call("GET", "/v1/session/token", bearer: token)

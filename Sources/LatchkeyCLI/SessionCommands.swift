@@ -143,3 +143,26 @@ func writeExclusive(path: String, contents: [UInt8]) throws {
     let written = contents.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
     guard written == contents.count else { unlink(path); throw InputError("cannot write \(path)") }
 }
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Inside a build: start the session's ssh-agent (the key never leaves the daemon).",
+        discussion: """
+            Prints `SSH_AUTH_SOCK=…; export SSH_AUTH_SOCK;` like ssh-agent does, so
+            `eval "$(latchkey agent)"` sets it up. The agent lists and signs with the session's
+            deploy key only, refuses add/remove/lock, audits every signature, and disappears when
+            the session ends.
+            """)
+    @OptionGroup var session: SessionTokenOptions
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        do {
+            let a: SessionAgentInfo = try client.client().call("POST", "/v1/session/agent", bearer: session.token())
+            if client.json { return try printJSON(a) }
+            print("SSH_AUTH_SOCK=\(a.socketPath); export SSH_AUTH_SOCK;")
+            print("echo Latchkey session agent with \(a.fingerprint) until \(a.expiresAt);")
+        } catch { throw fail(error) }
+    }
+}

@@ -22,7 +22,10 @@ public final class Daemon: Sendable {
         guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
         let root = try KeyRing.rootKey(for: config.keySource, store: store)
         let ring = try KeyRing.unlock(store: store, root: root)
-        let vault = try await Vault.open(store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, logger: logger)
+        let vault = try await Vault.open(
+            store: store, keyRing: ring, policiesDirectory: config.policiesDirectory,
+            agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
+            logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

@@ -4,6 +4,7 @@ import LatchkeyAudit
 import LatchkeyCrypto
 import LatchkeyPolicy
 import LatchkeyStore
+import LatchkeySSH
 import GRDB
 
 /// The hot path: a build redeems its session token for what was granted.
@@ -24,6 +25,7 @@ extension Vault {
             _ = op
             return Response(body: json.finish())
         }
+        r.add(.POST, "/v1/session/agent") { [self] req in try await openAgent(req) }
         r.add(.GET, "/v1/session/token") { [self] req in
             let (_, s, version, secret) = try await redeem(req, grant: .token, action: "secret.release")
             var json = SecretJSON(capacity: 512 + secret.count)
@@ -118,6 +120,42 @@ extension Vault {
             try? await op.record(.failed, reason: "internal")
             throw APIError.internalFault
         }
+    }
+
+    /// The session's ssh-agent: made on first request (idempotent after), lives until
+    /// the session ends. It takes no use; the session's TTL bounds it.
+    func openAgent(_ req: Request) async throws -> Response {
+        var (op, s) = try await liveSession(req, action: "agent.open", target: AuditTarget(kind: Grant.deployKey.rawValue))
+        guard s.grants.contains(.deployKey), let pinned = s.deployKeyVersion else {
+            throw try await op.refuse(.forbidden("grant_missing", "this session was not granted deploy-key"))
+        }
+        op.target = AuditTarget(connection: s.connection, project: s.project, kind: SecretKind.deployKey.rawValue, version: pinned)
+        if let existing = agents.agent(for: s.id) {
+            try await op.record(.granted)
+            return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
+        }
+        let owner = Project.owner(s.project)
+        let (version, sealed) = try await store.database.read { db in
+            (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
+             try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+        }
+        guard version.isUsable(at: .now()), let sealed else {
+            throw try await op.refuse(.forbidden("secret_revoked", "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+        }
+        let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
+        let agent = try SessionAgent(
+            context: .init(vault: self, sessionID: s.id, key: key, comment: "latchkey:\(s.project):v\(pinned)", rule: s.rule, target: op.target),
+            under: agentParent)
+        do {
+            try await op.record(.granted)
+        } catch {
+            agent.stop()
+            throw error
+        }
+        agents.add(agent)
+        // A session that ended meanwhile takes its agent with it.
+        if await sessions.session(id: s.id) == nil { agents.stop(s.id) }
+        return .json(SessionAgentInfo(socketPath: agent.socketPath, fingerprint: agent.fingerprint, expiresAt: s.expiresAt.description), status: .created)
     }
 
     /// Opens with the active KEK; a master-key rotation that committed between the read

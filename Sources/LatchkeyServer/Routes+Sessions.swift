@@ -141,6 +141,7 @@ extension Vault {
         let uses = s.uses
         try await ending.change { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db) }
         await sessions.remove(s.id)
+        agents.stop(s.id)
     }
 
     func sessionInfo(_ s: BuildSession) -> SessionInfo {

@@ -14,6 +14,10 @@ public final class Vault: Sendable {
     public let keyRing: KeyRing
     let audit: AuditLog
     let sessions = SessionTable()
+    let agents = SessionAgents()
+    /// Where session agent sockets are made: beside the daemon's socket, so builds that
+    /// can reach one can reach the other.
+    let agentParent: String
     let logger: Logger
     let policiesDirectory: String
     let startedAt = ContinuousClock.now
@@ -23,7 +27,8 @@ public final class Vault: Sendable {
 
     var policy: Policy { policyHolder.withLock { $0 } }
 
-    private init(store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, logger: Logger) {
+    private init(store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String, logger: Logger) {
+        self.agentParent = agentParent
         self.store = store
         self.keyRing = keyRing
         self.audit = audit
@@ -34,7 +39,7 @@ public final class Vault: Sendable {
 
     /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
     /// sessions a previous run left open, and records the start.
-    static func open(store: Store, keyRing: KeyRing, policiesDirectory: String, logger: Logger) async throws -> Vault {
+    static func open(store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, logger: Logger) async throws -> Vault {
         let log = logger
         let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
         let policy: Policy
@@ -45,7 +50,9 @@ public final class Vault: Sendable {
             await audit.close()
             throw error
         }
-        let vault = Vault(store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, logger: logger)
+        let vault = Vault(
+            store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, agentParent: agentParent,
+            logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: "daemon", uid: vault.daemonUID, pid: getpid()), action: "daemon.start", outcome: .granted)
         ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
@@ -58,6 +65,7 @@ public final class Vault: Sendable {
 
     func close() async {
         housekeeper.withLock { $0?.cancel() }
+        agents.stopAll()
         let open = await sessions.removeAll { _ in true }
         _ = try? await audit.append(
             AuditEntry(actor: .init(role: "daemon", uid: daemonUID, pid: getpid()), action: "daemon.stop", outcome: .granted)
@@ -115,6 +123,7 @@ public final class Vault: Sendable {
     func endSessions(_ reason: SessionEnd, requestID: String?, where predicate: @escaping @Sendable (BuildSession) -> Bool) async -> Int {
         let ended = await sessions.removeAll(where: predicate)
         for s in ended {
+            agents.stop(s.id)
             let entry = AuditEntry(
                 actor: .init(role: "daemon", sessionID: s.id), action: "session.end",
                 target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)

@@ -1,0 +1,179 @@
+internal import NIOCore
+internal import NIOPosix
+import Foundation
+import LatchkeyAudit
+import LatchkeyPolicy
+import LatchkeySSH
+import Synchronization
+
+/// A build session's own ssh-agent: a Unix socket speaking OpenSSH's agent protocol
+/// (PROTOCOL.agent) that lists only the session's deploy key and signs with it, so the
+/// private key never leaves the daemon. It accepts only peers the session's rule lets
+/// redeem, answers identities and signature requests (rsa-sha2-256/512 flags included)
+/// and SSH_AGENT_FAILURE to everything else, audits every signature, and disappears —
+/// socket and directory — when the session ends. It counts against nothing but the TTL.
+final class SessionAgent: Sendable {
+    let sessionID: String
+    let directory: String
+    let socketPath: String
+    let fingerprint: String
+    private let channel: any Channel
+
+    struct Context: Sendable {
+        let vault: Vault
+        let sessionID: String
+        let key: DeployKey
+        let comment: String
+        let rule: RunnerRule
+        let target: AuditEntry.Target
+    }
+
+    init(context: Context, under parent: String) throws {
+        sessionID = context.sessionID
+        fingerprint = context.key.fingerprint
+        var template = Array("\(parent)/latchkey-agent-XXXXXX".utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw APIError(status: 500, code: "agent_unavailable", "cannot create the agent's directory")
+        }
+        chmod(dir, 0o711)  // reachable by the build user; the socket checks peers itself
+        directory = dir
+        socketPath = dir + "/agent.sock"
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AgentConnection(context: context))
+                }
+            }
+        do {
+            channel = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
+        } catch {
+            rmdir(dir)
+            throw APIError(status: 500, code: "agent_unavailable", "cannot listen on the agent socket")
+        }
+        chmod(socketPath, 0o666)
+    }
+
+    func stop() {
+        channel.close(promise: nil)
+        unlink(socketPath)
+        rmdir(directory)
+    }
+}
+
+/// One client connection to a session agent. Requests are answered in order.
+final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: state is touched only on the channel's event loop.
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let context: SessionAgent.Context
+    private var framer = SSHAgentFramer()
+    private var peer: PeerCredentials?
+    private var queue: EventLoopFuture<Void>?
+
+    init(context: SessionAgent.Context) { self.context = context }
+
+    func channelActive(context ctx: ChannelHandlerContext) {
+        var cred = PeerCredentialsRaw()
+        if let provider = ctx.channel as? any SocketOptionProvider {
+            provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED)).whenSuccess { (c: PeerCredentialsRaw) in
+                cred = c
+                self.peer = PeerCredentials(pid: c.pid, uid: c.uid, gid: c.gid)
+            }
+        }
+        let identity = PeerIdentity(uid: cred.uid, gid: cred.gid, pid: cred.pid)
+        guard peer != nil, self.context.rule.mayRedeem(identity) else {
+            let entry = AuditEntry(
+                actor: .init(role: "build", uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: self.context.sessionID),
+                action: "agent.connect", target: self.context.target, outcome: .denied, reason: "peer_not_allowed")
+            let vault = self.context.vault
+            Task { _ = try? await vault.audit.append(entry) }
+            ctx.close(promise: nil)
+            return
+        }
+        ctx.fireChannelActive()
+    }
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        framer.append(buffer.readableBytesView)
+        while true {
+            let message: SSHAgentMessage?
+            do {
+                message = try framer.nextMessage()
+            } catch {
+                ctx.close(promise: nil)  // oversized or malformed framing: drop, as OpenSSH's agent does
+                return
+            }
+            guard let message else { return }
+            let loop = ctx.eventLoop
+            let previous = queue ?? loop.makeSucceededVoidFuture()
+            let handling = previous.flatMap { [self] in
+                let promise = loop.makePromise(of: [UInt8].self)
+                promise.completeWithTask { await self.answer(message) }
+                return promise.futureResult.map { reply in
+                    var out = ctx.channel.allocator.buffer(capacity: reply.count)
+                    out.writeBytes(reply)
+                    ctx.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
+                }
+            }
+            queue = handling
+        }
+    }
+
+    private func answer(_ message: SSHAgentMessage) async -> [UInt8] {
+        let c = context
+        guard let session = await c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
+            return SSHAgentMessage.failure
+        }
+        switch message {
+        case .requestIdentities:
+            return SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)])
+        case .signRequest(let blob, let data, let flags):
+            let p = peer
+            var entry = AuditEntry(
+                actor: .init(role: "build", uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: "agent.sign",
+                target: c.target, outcome: .granted)
+            guard blob == c.key.publicKeyBlob else {
+                entry.outcome = .denied
+                entry.reason = "unknown_key"
+                _ = try? await c.vault.audit.append(entry)
+                return SSHAgentMessage.failure
+            }
+            guard let signature = try? c.key.sign(data, flags: flags) else { return SSHAgentMessage.failure }
+            do {
+                try await c.vault.audit.append(entry)  // durable before the signature leaves
+            } catch {
+                return SSHAgentMessage.failure
+            }
+            return SSHAgentMessage.signResponse(signature: signature)
+        case .unsupported:
+            return SSHAgentMessage.failure
+        }
+    }
+
+    func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
+        ctx.close(promise: nil)
+    }
+}
+
+/// The live session agents, by session id.
+final class SessionAgents: Sendable {
+    private let agents = Mutex<[String: SessionAgent]>([:])
+
+    func agent(for sessionID: String) -> SessionAgent? { agents.withLock { $0[sessionID] } }
+
+    func add(_ agent: SessionAgent) { agents.withLock { $0[agent.sessionID] = agent } }
+
+    func stop(_ sessionID: String) {
+        agents.withLock { $0.removeValue(forKey: sessionID) }?.stop()
+    }
+
+    func stopAll() {
+        let all = agents.withLock { a in
+            defer { a.removeAll() }
+            return Array(a.values)
+        }
+        all.forEach { $0.stop() }
+    }
+}
