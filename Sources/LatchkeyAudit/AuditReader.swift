@@ -103,3 +103,27 @@ extension AuditReader {
         }
     }
 }
+
+extension AuditReader {
+    /// The last sequence number of a store file (read-only), for benchmarks.
+    public static func lastSeq(databasePath: String) throws -> Int64 {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: databasePath, configuration: config).read { db in
+            try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
+        }
+    }
+
+    /// Granted rows of `actions` after `seq` (read-only), for benchmarks.
+    public static func grantedCount(databasePath: String, after seq: Int64, actions: [String]) throws -> Int {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: databasePath, configuration: config).read { db in
+            let marks = actions.map { _ in "?" }.joined(separator: ",")
+            var args = StatementArguments([seq])
+            args += StatementArguments(actions)
+            return try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM audit WHERE seq > ? AND outcome = 'granted' AND action IN (\(marks))", arguments: args) ?? 0
+        }
+    }
+}

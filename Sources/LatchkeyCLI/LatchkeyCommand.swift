@@ -16,7 +16,7 @@ public struct LatchkeyCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ServeCommand.self, HealthCommand.self, ConnectionCommand.self, ProjectCommand.self,
             DeployKeyCommand.self, TokenCommand.self, IntakeKeyCommand.self, MasterKeyCommand.self, SessionCommand.self,
-            FetchCommand.self, AgentCommand.self, ExecCommand.self, AuditCommand.self, PolicyCommand.self,
+            FetchCommand.self, AgentCommand.self, ExecCommand.self, BenchCommand.self, AuditCommand.self, PolicyCommand.self,
         ])
 
     public init() {}
