@@ -64,6 +64,10 @@ struct PolicyLoader {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw PolicyError(file: file, code: "policy_syntax", "the file is not readable UTF-8 text")
         }
+        if let line = Self.anchorOrAlias(in: text) {
+            throw PolicyError(file: file, line: line, code: "policy_syntax",
+                "YAML anchors and aliases (&name, *name) are not allowed in policy files (they can expand without bound); write the values out")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -197,6 +201,39 @@ struct PolicyLoader {
         }
     }
 
+    /// The line of the first YAML anchor (`&a`) or alias (`*a`) outside quotes and
+    /// comments, found before the parser could expand it ("billion laughs").
+    static func anchorOrAlias(in text: String) -> Int? {
+        var line = 1
+        var quote: UInt8?
+        var comment = false
+        var previous: UInt8 = 10
+        let bytes = Array(text.utf8)
+        for (i, c) in bytes.enumerated() {
+            defer { previous = c }
+            if c == 10 {
+                line += 1
+                comment = false
+                quote = nil
+                continue
+            }
+            if comment { continue }
+            if let q = quote {
+                if c == q { quote = nil }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = c
+            case UInt8(ascii: "#") where previous == 32 || previous == 9 || previous == 10: comment = true
+            case UInt8(ascii: "&"), UInt8(ascii: "*"):
+                let startsToken = [32, 9, 10, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":")].contains(previous)
+                if startsToken, i + 1 < bytes.count, Names.isAnchorCharacter(bytes[i + 1]) { return line }
+            default: break
+            }
+        }
+        return nil
+    }
+
     static func syntaxError(_ file: String, _ error: any Error) -> PolicyError {
         if let y = error as? YamlError {
             switch y {
@@ -250,5 +287,11 @@ struct Context {
             throw error(node, "policy_type", "\(path) must be a whole number")
         }
         return v
+    }
+}
+
+enum Names {
+    static func isAnchorCharacter(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 45
     }
 }

@@ -141,6 +141,15 @@ let good = """
         #expect(e.description.contains("p.yaml:\(line)"))
     }
 
+    @Test func anchorsAndAliasesAreRefusedBeforeTheyExpand() throws {
+        var laughs = "version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { laughs += "a\(i): &a\(i) [*a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1)]\n" }
+        let e = try #require(refusal(laughs))
+        #expect(e.code == "policy_syntax" && e.line == 2)
+        // Quoted globs with stars are not aliases.
+        #expect(try load("version: 1\nrunners:\n  - { name: a, who: { uids: [1] }, projects: [\"*\", \"web-*x\"], grants: [token], max_ttl: 1m, max_uses: 1, builds: { uids: [2] } } # *note\n").runners.count == 1)
+    }
+
     @Test func unknownUserIsNamed() throws {
         let e = try #require(refusal("version: 1\nadmins: { users: [mallory] }\n"))
         #expect(e.reason.contains("mallory"))

@@ -25,8 +25,8 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     /// A new daemon, or with `reopening` one on the store a stopped daemon left behind.
-    init(policy: String? = nil, reopening: String? = nil) async throws {
-        directory = reopening ?? Self.makeDirectory()
+    init(policy: String? = nil, reopening: String? = nil, root: String? = nil) async throws {
+        directory = reopening ?? root ?? Self.makeDirectory()
         dataDirectory = directory + "/data"
         policiesDirectory = directory + "/policies"
         socketPath = directory + "/latchkey.sock"
