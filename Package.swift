@@ -74,22 +74,24 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(name: "latchkey", dependencies: ["LatchkeyCLI"], swiftSettings: strict),
 
+        // Running real tools from tests; shared by every test target.
+        .target(name: "LatchkeyTestSupport", path: "Tests/LatchkeyTestSupport", swiftSettings: strict),
         // Tests find their vector files through #filePath (Tests/<target>/Vectors).
-        .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyCrypto"], swiftSettings: strict),
+        .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyTestSupport", "LatchkeyCrypto"], swiftSettings: strict),
         .testTarget(
-            name: "LatchkeySSHTests", dependencies: ["LatchkeySSH", "LatchkeyCrypto"], exclude: ["Vectors"], swiftSettings: strict),
-        .testTarget(name: "LatchkeyStoreTests", dependencies: ["LatchkeyStore", "LatchkeyCrypto"], swiftSettings: strict),
+            name: "LatchkeySSHTests", dependencies: ["LatchkeyTestSupport", "LatchkeySSH", "LatchkeyCrypto"], exclude: ["Vectors"], swiftSettings: strict),
+        .testTarget(name: "LatchkeyStoreTests", dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto"], swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",
-            dependencies: ["LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
-        .testTarget(name: "EndToEndTests", dependencies: ["latchkey", "LatchkeyClient"], swiftSettings: strict),
-        .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyClient"], swiftSettings: strict),
-        .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyPolicy"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient"], swiftSettings: strict),
+        .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyTestSupport", "LatchkeyClient"], swiftSettings: strict),
+        .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyTestSupport", "LatchkeyPolicy"], swiftSettings: strict),
         .testTarget(
             name: "LatchkeyServerTests",
-            dependencies: [
+            dependencies: ["LatchkeyTestSupport", 
                 "LatchkeyServer", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

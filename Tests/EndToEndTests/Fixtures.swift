@@ -1,3 +1,4 @@
+import LatchkeyTestSupport
 import Foundation
 
 /// Where the `latchkey` binary of this build lives (next to the test bundle).
@@ -23,47 +24,6 @@ func sh(_ argv: [String], stdin: String? = nil, env: [String: String] = [:], cwd
     for (k, v) in env { environment[k] = v }
     let r = runCaptured(args, stdin: stdin.map { Data($0.utf8) }, environment: environment, cwd: cwd)
     return ToolResult(status: r.status, out: String(decoding: r.out, as: UTF8.self), err: String(decoding: r.err, as: UTF8.self))
-}
-
-/// Starts a program with posix_spawn: stdin from `stdinPath`, stdout and stderr appended
-/// to files (never pipes: a pipe's write end can leak into a long-lived child started by a
-/// parallel test, and its reader then never sees end-of-file), optionally in `cwd`.
-func spawn(_ argv: [String], environment: [String: String], cwd: String? = nil, stdinPath: String = "/dev/null", stdoutPath: String, stderrPath: String) -> pid_t? {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    // posix_spawn_file_actions_addchdir_np does not import: change directory through sh.
-    let argv = cwd.map { ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", $0] + argv } ?? argv
-    let cArgs = argv.map { strdup($0) } + [nil]
-    let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (cArgs + cEnv).forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawnp(&pid, argv[0], &actions, nil, cArgs, cEnv) == 0 else { return nil }
-    return pid
-}
-
-/// Waits for a child and returns its exit status (128 + signal if killed).
-func waitFor(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        if errno != EINTR { return -1 }
-    }
-    let signal = status & 0x7f
-    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-}
-
-func runCaptured(_ argv: [String], stdin: Data?, environment: [String: String]?, cwd: String?) -> (status: Int32, out: Data, err: Data) {
-    let base = NSTemporaryDirectory() + "lk-run-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: base + ".in", contents: stdin ?? Data())
-    defer { for s in [".in", ".out", ".err"] { unlink(base + s) } }
-    guard let pid = spawn(argv, environment: environment ?? ProcessInfo.processInfo.environment, cwd: cwd,
-        stdinPath: base + ".in", stdoutPath: base + ".out", stderrPath: base + ".err")
-    else { return (127, Data(), Data("cannot run \(argv[0])".utf8)) }
-    let status = waitFor(pid)
-    return (status, FileManager.default.contents(atPath: base + ".out") ?? Data(), FileManager.default.contents(atPath: base + ".err") ?? Data())
 }
 
 /// A free TCP port on loopback.

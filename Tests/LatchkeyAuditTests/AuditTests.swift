@@ -1,3 +1,4 @@
+import LatchkeyTestSupport
 import Foundation
 import GRDB
 @testable import LatchkeyAudit
@@ -5,23 +6,11 @@ import LatchkeyCrypto
 import LatchkeyStore
 import Testing
 
-/// Runs a tool with files for its output (never pipes; see the other test targets).
+/// Runs a tool; stdout and stderr together.
 @discardableResult
 func tool(_ argv: [String]) -> (status: Int32, out: String) {
-    let base = NSTemporaryDirectory() + "lk-audit-run-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: base, contents: nil)
-    defer { unlink(base) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    let out = FileHandle(forWritingAtPath: base)!
-    p.standardOutput = out
-    p.standardError = out
-    p.standardInput = FileHandle.nullDevice
-    try? p.run()
-    p.waitUntilExit()
-    try? out.close()
-    return (p.terminationStatus, String(decoding: FileManager.default.contents(atPath: base) ?? Data(), as: UTF8.self))
+    let r = runCaptured(argv)
+    return (r.status, String(decoding: r.out + r.err, as: UTF8.self))
 }
 
 struct Fixture {

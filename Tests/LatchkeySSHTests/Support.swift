@@ -1,3 +1,4 @@
+import LatchkeyTestSupport
 import Foundation
 import LatchkeyCrypto
 import LatchkeySSH
@@ -16,33 +17,8 @@ struct Tool {
     static func run(
         _ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil
     ) throws -> Result {
-        // Files, not pipes: a pipe's write end can leak into a long-lived child another
-        // test starts in parallel (sshd, the daemon), and then this read never ends.
-        let base = NSTemporaryDirectory() + "lk-tool-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: base + ".in", contents: Data(stdin))
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        defer { for suffix in [".in", ".out", ".err"] { unlink(base + suffix) } }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let input = FileHandle(forReadingAtPath: base + ".in")!
-        let output = FileHandle(forWritingAtPath: base + ".out")!
-        let errors = FileHandle(forWritingAtPath: base + ".err")!
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        try? input.close()
-        try? output.close()
-        try? errors.close()
-        let out = FileManager.default.contents(atPath: base + ".out") ?? Data()
-        let err = FileManager.default.contents(atPath: base + ".err") ?? Data()
-        return Result(
-            status: process.terminationStatus, output: [UInt8](out),
-            stderr: String(decoding: err, as: UTF8.self))
+        let r = runCaptured([executable] + arguments, stdin: Data(stdin), environment: environment)
+        return Result(status: r.status, output: [UInt8](r.out), stderr: String(decoding: r.err, as: UTF8.self))
     }
 
     static func sshKeygen(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> Result {

@@ -1,36 +1,11 @@
+import LatchkeyTestSupport
 import Foundation
 
 /// Runs a real tool and returns its status and output (stdout and stderr apart).
 @discardableResult
 func run(_ tool: String, _ args: [String], stdin: String? = nil, environment: [String: String]? = nil) -> (status: Int32, out: String, err: String) {
-    let r = runCaptured([tool] + args, stdin: stdin.map { Data($0.utf8) }, environment: environment, cwd: nil)
+    let r = runCaptured([tool] + args, stdin: stdin.map { Data($0.utf8) }, environment: environment)
     return (r.status, String(decoding: r.out, as: UTF8.self), String(decoding: r.err, as: UTF8.self))
-}
-
-/// Runs a process with stdin, stdout and stderr in temporary files, not pipes: a pipe's
-/// write end can leak into a long-lived child started by a parallel test (sshd, the
-/// daemon), and then its reader never sees end-of-file.
-func runCaptured(_ argv: [String], stdin: Data?, environment: [String: String]?, cwd: String?) -> (status: Int32, out: Data, err: Data) {
-    let base = NSTemporaryDirectory() + "lk-run-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: base + ".in", contents: stdin ?? Data())
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer { for s in [".in", ".out", ".err"] { unlink(base + s) } }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    if let environment { p.environment = environment }
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    guard let i = FileHandle(forReadingAtPath: base + ".in"), let o = FileHandle(forWritingAtPath: base + ".out"),
-        let e = FileHandle(forWritingAtPath: base + ".err")
-    else { return (127, Data(), Data("cannot create capture files".utf8)) }
-    p.standardInput = i
-    p.standardOutput = o
-    p.standardError = e
-    do { try p.run() } catch { return (127, Data(), Data("\(error)".utf8)) }
-    p.waitUntilExit()
-    try? i.close(); try? o.close(); try? e.close()
-    return (p.terminationStatus, FileManager.default.contents(atPath: base + ".out") ?? Data(), FileManager.default.contents(atPath: base + ".err") ?? Data())
 }
 
 /// `curl --unix-socket` as another Unix user (through setpriv), returning status and body.

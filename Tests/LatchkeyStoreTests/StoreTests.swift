@@ -1,3 +1,4 @@
+import LatchkeyTestSupport
 import Foundation
 import LatchkeyCrypto
 import LatchkeyStore
@@ -10,34 +11,8 @@ func makeTempDirectory(_ tag: String) -> String {
 }
 
 func sqlite(_ db: String, _ sql: String) -> (status: Int32, output: String) {
-    let r = runCaptured(["sqlite3", db, sql], stdin: nil, environment: nil, cwd: nil)
+    let r = runCaptured(["sqlite3", db, sql])
     return (r.status, String(decoding: r.out + r.err, as: UTF8.self))
-}
-
-/// Runs a process with stdin, stdout and stderr in temporary files, not pipes: a pipe's
-/// write end can leak into a long-lived child started by a parallel test (sshd, the
-/// daemon), and then its reader never sees end-of-file.
-func runCaptured(_ argv: [String], stdin: Data?, environment: [String: String]?, cwd: String?) -> (status: Int32, out: Data, err: Data) {
-    let base = NSTemporaryDirectory() + "lk-run-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: base + ".in", contents: stdin ?? Data())
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer { for s in [".in", ".out", ".err"] { unlink(base + s) } }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    if let environment { p.environment = environment }
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    guard let i = FileHandle(forReadingAtPath: base + ".in"), let o = FileHandle(forWritingAtPath: base + ".out"),
-        let e = FileHandle(forWritingAtPath: base + ".err")
-    else { return (127, Data(), Data("cannot create capture files".utf8)) }
-    p.standardInput = i
-    p.standardOutput = o
-    p.standardError = e
-    do { try p.run() } catch { return (127, Data(), Data("\(error)".utf8)) }
-    p.waitUntilExit()
-    try? i.close(); try? o.close(); try? e.close()
-    return (p.terminationStatus, FileManager.default.contents(atPath: base + ".out") ?? Data(), FileManager.default.contents(atPath: base + ".err") ?? Data())
 }
 
 @Suite struct StoreTests {
