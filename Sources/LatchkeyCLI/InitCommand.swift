@@ -59,6 +59,13 @@ struct InitResult: Encodable {
 func initializeStore(dataDirectory: String, source: RootKeySource, limits: PassphraseLimits) throws -> (Store, KeyRing) {
     let dbPath = (dataDirectory as NSString).appendingPathComponent(DataDirectory.databaseName)
     if FileManager.default.fileExists(atPath: dbPath) { throw StoreError.alreadyInitialized(path: dataDirectory) }
+    // A directory that holds no store yet (e.g. Keys/ as a fresh clone has it, mode 0755
+    // with only its README) is ours to make private before anything secret goes in.
+    var st = stat()
+    if stat(dataDirectory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_mode & 0o077 != 0 {
+        guard chmod(dataDirectory, 0o700) == 0 else { throw StoreError.directoryExposed(path: dataDirectory, mode: UInt16(st.st_mode & 0o777)) }
+        printError("made \(dataDirectory) private (mode 0700) before creating the store in it")
+    }
     do {
         let store = try Store(directory: dataDirectory, create: true)
         return (store, try KeyRing.initialize(store: store, source: source, limits: limits))
