@@ -1,3 +1,4 @@
+import LatchkeyCrypto
 import LatchkeyStore
 import LatchkeyPolicy
 
@@ -23,6 +24,16 @@ struct BuildSession: Sendable {
     var deployKeyVersion: Int64?
     var tokenVersion: Int64?
     var tokenKind: SecretKind?
+    /// The pinned versions' public facts and sealed bytes, read once at open so a release
+    /// reads nothing from the store. Rotation and revocation update or end the session.
+    var pinnedKey: PinnedSecret?
+    var pinnedToken: PinnedSecret?
+}
+
+/// A pinned secret version: its public facts (state, grace, attributes) and sealed bytes.
+struct PinnedSecret: Sendable {
+    var version: SecretVersion
+    var sealed: SealedSecret
 }
 
 /// Why a session ended (also the audit reason code).

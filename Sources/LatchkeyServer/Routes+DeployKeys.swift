@@ -88,6 +88,9 @@ extension Vault {
                 ])
             }
         }
+        if isRotate {
+            await sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+        }
         return .json(self.deployKeyInfo(version, project: name), status: .created)
     }
 

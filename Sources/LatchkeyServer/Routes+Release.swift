@@ -74,11 +74,10 @@ extension Vault {
             throw try await op.refuse(.forbidden("grant_missing", "this session was not granted \(grant.rawValue)"))
         }
         let kind: SecretKind
-        let owner: String
         let pinned: Int64?
         switch grant {
-        case .deployKey: (kind, owner, pinned) = (.deployKey, Project.owner(s.project), s.deployKeyVersion)
-        case .token: (kind, owner, pinned) = (s.tokenKind ?? .token, "connection:\(s.connection)", s.tokenVersion)
+        case .deployKey: (kind, pinned) = (.deployKey, s.deployKeyVersion)
+        case .token: (kind, pinned) = (s.tokenKind ?? .token, s.tokenVersion)
         }
         op.target = AuditTarget(connection: s.connection, project: s.project, kind: kind.rawValue, version: pinned)
         switch await sessions.takeUse(id: s.id, now: ContinuousClock.now) {
@@ -92,19 +91,18 @@ extension Vault {
         }
         let session = s
         do {
-            guard let pinned else { throw APIError.forbidden("grant_missing", "this session carries no \(grant.rawValue) version") }
-            let (version, sealed) = try await store.database.read { db in
-                (try SecretVersions.find(kind: kind, owner: owner, version: pinned, in: db),
-                 try SecretVersions.sealed(kind: kind, owner: owner, version: pinned, in: db))
+            guard let pinned, let pin = grant == .deployKey ? session.pinnedKey : session.pinnedToken else {
+                throw APIError.forbidden("grant_missing", "this session carries no \(grant.rawValue) version")
             }
+            let version = pin.version
             let now = Timestamp.now()
-            guard version.isUsable(at: now), let sealed else {
+            guard version.isUsable(at: now) else {
                 throw APIError.forbidden("secret_revoked", "\(kind.rawValue) v\(pinned) of \(session.project) has been revoked or its grace has ended")
             }
             if let exp = version.attributes["expires"].flatMap(Timestamp.init(parsing:)), now >= exp {
                 throw APIError.forbidden("token_expired", "the token expired on \(version.attributes["expires"]!); it is never released")
             }
-            let secret = try openSealed(sealed, for: version)
+            let secret = try openSealed(pin.sealed, for: version)
             try await op.record(.granted)  // durable before a byte of the secret leaves
             if session.uses >= session.maxUses {
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == session.id }

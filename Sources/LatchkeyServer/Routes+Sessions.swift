@@ -80,18 +80,20 @@ extension Vault {
         }
         let granted = grants
         // The versions this session will carry, pinned now.
-        let pinned: (connection: String, key: Int64?, token: (SecretKind, Int64)?)
+        let pinned: (connection: String, key: PinnedSecret?, token: PinnedSecret?)
         do {
             pinned = try await store.database.read { db in
                 let project = try Project.find(body.project, in: db).project
-                var key: Int64?
+                var key: PinnedSecret?
                 if granted.contains(.deployKey) {
-                    guard let k = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db) else {
+                    guard let k = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db),
+                        let sealed = try SecretVersions.sealed(kind: .deployKey, owner: project.owner, version: k.version, in: db)
+                    else {
                         throw APIError.conflict("no_deploy_key", "project '\(project.name)' has no active deploy key; an admin runs `latchkey deploy-key create \(project.name)`")
                     }
-                    key = k.version
+                    key = PinnedSecret(version: k, sealed: sealed)
                 }
-                var token: (SecretKind, Int64)?
+                var token: PinnedSecret?
                 if granted.contains(.token) {
                     let owner = "connection:\(project.connection)"
                     let now = Timestamp.now()
@@ -103,7 +105,10 @@ extension Vault {
                     if let exp = t.attributes["expires"].flatMap(Timestamp.init(parsing:)), now >= exp {
                         throw APIError.forbidden("token_expired", "the token of connection '\(project.connection)' expired on \(t.attributes["expires"]!)")
                     }
-                    token = (t.kind, t.version)
+                    guard let sealed = try SecretVersions.sealed(kind: t.kind, owner: owner, version: t.version, in: db) else {
+                        throw APIError.conflict("no_token", "connection '\(project.connection)' has no usable token")
+                    }
+                    token = PinnedSecret(version: t, sealed: sealed)
                 }
                 return (project.connection, key, token)
             }
@@ -119,8 +124,9 @@ extension Vault {
         let session = BuildSession(
             id: id, tokenHash: tokenHash, project: body.project, connection: pinned.connection, buildID: body.build, runner: req.peer,
             rule: rule, grants: grants, maxUses: uses, uses: 0, createdAt: now, expiresAt: now.adding(seconds: ttl),
-            deadline: ContinuousClock.now + .seconds(ttl), deployKeyVersion: pinned.key, tokenVersion: pinned.token?.1,
-            tokenKind: pinned.token?.0)
+            deadline: ContinuousClock.now + .seconds(ttl), deployKeyVersion: pinned.key?.version.version,
+            tokenVersion: pinned.token?.version.version, tokenKind: pinned.token?.version.kind, pinnedKey: pinned.key,
+            pinnedToken: pinned.token)
         var opened = op
         opened.target = AuditTarget(connection: pinned.connection, project: body.project)
         let record = BuildSessionRecord(

@@ -55,6 +55,25 @@ actor SessionTable {
         return ended
     }
 
+    /// A rotation put the versions before `current` of (kind, owner) into their grace
+    /// until `retireAt` (now, for no grace): pinned copies follow.
+    func retire(kind: SecretKind, owner: String, before current: Int64, at retireAt: Timestamp) {
+        for (id, var s) in byID {
+            var changed = false
+            for keyPath in [\BuildSession.pinnedKey, \BuildSession.pinnedToken] {
+                if var p = s[keyPath: keyPath], p.version.kind == kind, p.version.owner == owner, p.version.version < current,
+                    p.version.state == .active
+                {
+                    p.version.state = .retiring
+                    p.version.retireAt = retireAt
+                    s[keyPath: keyPath] = p
+                    changed = true
+                }
+            }
+            if changed { byID[id] = s }
+        }
+    }
+
     /// Sessions past their deadline, removed.
     func expire(now: ContinuousClock.Instant) -> [BuildSession] {
         removeAll { now >= $0.deadline }
