@@ -21,8 +21,8 @@ public struct DeployKey: Sendable {
     public static let rsaSHA256Flag: UInt32 = 0x02
     public static let rsaSHA512Flag: UInt32 = 0x04
 
-    /// A fresh key: ed25519 from libsodium, ECDSA and RSA from OpenSSL 3.
-    public static func generate(type: DeployKeyType) throws -> DeployKey {
+    /// A fresh key: ed25519 (the default) from libsodium, ECDSA and RSA from OpenSSL 3.
+    public static func generate(type: DeployKeyType = .ed25519) throws -> DeployKey {
         switch type {
         case .ed25519: try DeployKey(type: type, material: .ed25519(Ed25519SigningKey.generate()))
         case .ecdsaP256, .rsa3072, .rsa4096: try DeployKey(type: type, material: .openSSL(OpenSSLKey.generate(type)))

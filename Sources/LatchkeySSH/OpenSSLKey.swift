@@ -1,6 +1,13 @@
 internal import COpenSSL
 internal import LatchkeyCrypto
 
+// OpenSSL 3 from Swift: `EVP_PKEY_Q_keygen` (variadic), `EVP_RSA_gen`, `BN_num_bytes`,
+// `OPENSSL_free` and `EVP_PKEY_KEYPAIR` are macros or variadic and do not import. So keys
+// are generated through an `EVP_PKEY_CTX` (`EVP_PKEY_CTX_new_from_name`, `_keygen_init`,
+// `_set_rsa_keygen_bits` / `_set_group_name`, `EVP_PKEY_generate`), byte counts come from
+// `BN_num_bits`, components are read with `EVP_PKEY_get_bn_param` /
+// `_get_octet_string_param` into buffers we own, and `selectKeyPair` spells the macro out.
+
 /// OpenSSL 3 parameter names (`core_names.h`). Kept as static strings because an
 /// `OSSL_PARAM` stores the key pointer, which must outlive the call.
 enum OSSLName {
@@ -142,6 +149,12 @@ final class OpenSSLKey: @unchecked Sendable {
         guard !p.isZero, !q.isZero, !d.isZero, BN_is_odd(e.pointer) == 1 else {
             throw .invalidKey(reason: "an RSA component is zero or the exponent is even")
         }
+        // A factor of 1 satisfies n = p·q but leaves a CRT modulus of zero: a refusal, not an OpenSSL fault.
+        guard BN_is_one(p.pointer) == 0, BN_is_one(q.pointer) == 0 else {
+            throw .invalidKey(reason: "an RSA prime factor is 1")
+        }
+        // As OpenSSH's ssh_rsa_complete_crt_parameters: reduce the secret d in constant time.
+        for secret in [d, pm1, qm1, dmp1, dmq1] { BN_set_flags(secret.pointer, BN_FLG_CONSTTIME) }
         guard BN_mul(product.pointer, p.pointer, q.pointer, ctx) == 1,
             BN_copy(pm1.pointer, p.pointer) != nil, BN_sub_word(pm1.pointer, 1) == 1,
             BN_copy(qm1.pointer, q.pointer) != nil, BN_sub_word(qm1.pointer, 1) == 1,

@@ -181,14 +181,8 @@ public struct SSHAgentFramer: Sendable {
         if let failure { throw failure }
         guard bufferedByteCount >= 4 else { return nil }
         let length = buffer[start..<(start + 4)].reduce(0) { $0 << 8 | Int($1) }
-        guard length <= maxFrameBytes else {
-            failure = .agentFrameTooLarge(length: length, limit: maxFrameBytes)
-            throw failure!
-        }
-        guard length > 0 else {
-            failure = .agentMessageMalformed(reason: "zero-length frame")
-            throw failure!
-        }
+        guard length <= maxFrameBytes else { throw fail(.agentFrameTooLarge(length: length, limit: maxFrameBytes)) }
+        guard length > 0 else { throw fail(.agentMessageMalformed(reason: "zero-length frame")) }
         guard bufferedByteCount - 4 >= length else { return nil }
         let body = Array(buffer[(start + 4)..<(start + 4 + length)])
         start += 4 + length
@@ -197,6 +191,14 @@ public struct SSHAgentFramer: Sendable {
             start = 0
         }
         return body
+    }
+
+    /// Remembers a framing error: the stream has lost its frame boundaries for good.
+    private mutating func fail(_ error: SSHKeyError) -> SSHKeyError {
+        failure = error
+        buffer.removeAll()
+        start = 0
+        return error
     }
 
     /// The next complete request, parsed.

@@ -13,8 +13,7 @@ public struct SSHPublicKey: Sendable, Equatable {
     /// `authorized_keys` files) are not accepted; the blob must be well formed and
     /// its type must match the line's.
     public init(authorizedKeysLine line: String) throws(SSHKeyError) {
-        let bytes = Array(line.utf8)
-        guard bytes.count <= Self.maxLineBytes else {
+        guard line.utf8.count <= Self.maxLineBytes else {
             throw .malformedPublicKey(reason: "line longer than \(Self.maxLineBytes) bytes")
         }
         var text = Substring(line)

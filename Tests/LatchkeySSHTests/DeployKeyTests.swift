@@ -166,8 +166,9 @@ import Testing
         #expect(signatures.count == 16 && signatures.allSatisfy { $0 == expected })
     }
 
-    @Test func generatedKeysAreFresh() throws {
-        let a = try DeployKey.generate(type: .ed25519)
+    @Test func generatedKeysAreFreshAndEd25519ByDefault() throws {
+        let a = try DeployKey.generate()
+        #expect(a.type == .ed25519)
         let b = try DeployKey.generate(type: .ed25519)
         #expect(a.publicKeyBlob != b.publicKeyBlob)
         let c = try DeployKey.generate(type: .ecdsaP256)

@@ -82,6 +82,7 @@ import Testing
         #expect(error?.code == "ssh_agent_frame_too_large")
         framer.append(SSHAgentMessage.requestIdentities.frame)
         #expect(throws: SSHKeyError.self) { try framer.nextFrame() }  // the connection is done
+        #expect(framer.bufferedByteCount == 0)  // nothing more is kept for it
         var huge = SSHAgentFramer()
         huge.append([0xff, 0xff, 0xff, 0xff])
         #expect(throws: SSHKeyError.agentFrameTooLarge(length: 0xffff_ffff, limit: SSHAgentMessage.maxFrameBytes)) {

@@ -2,6 +2,7 @@
 """Regenerates the LatchkeySSH vector files (run once; the outputs are committed).
 
 Usage: make-vectors.py KEYDIR OUTDIR
+       make-vectors.py --hostile OUTDIR   (only the vectors built from public values)
 KEYDIR holds throwaway keys made by OpenSSH:
   ssh-keygen -q -t ed25519 -N '' -C 'made-by-ssh-keygen ed25519' -f KEYDIR/ed
   ssh-keygen -q -t ecdsa -b 256 -N '' -C 'made-by-ssh-keygen ecdsa' -f KEYDIR/ec
@@ -91,6 +92,40 @@ def flip_last_byte_of_field(keydir, short, count, index):
     section = checks + b"".join(s(x) for x in items) + rest
     return pem(head + s(section))
 
+def mpint(n):
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return s(b"\0" + b if b and b[0] & 0x80 else b)
+
+def openssh_file(keytype, public, fields, comment=b"hostile"):
+    """An unencrypted key file around `fields` (already wire-encoded), well formed in every other way."""
+    body = u32(CHECK) + u32(CHECK) + s(keytype) + fields + s(comment)
+    n = (8 - len(body) % 8) % 8
+    return pem(blob(section=body + bytes(range(1, n + 1)), public=public))
+
+# P-256 (SEC 2 / FIPS 186-4): the base point G and the group order n.
+P256_G = bytes.fromhex("04" "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                       "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
+
+def hostile(outdir):
+    """Keys whose parts fit together arithmetically but are not keys: built from public values only."""
+    rsa_line = [l for l in open(os.path.join(outdir, "good-ssh-keygen-rsa-3072.vec")).read().splitlines()
+                if l.startswith("public-line: ")][0]
+    rsa_pub = base64.b64decode(rsa_line.split()[2])
+    e, n = 65537, None
+    off = 4 + struct.unpack(">I", rsa_pub[:4])[0]
+    off += 4 + struct.unpack(">I", rsa_pub[off:off + 4])[0]
+    n = int.from_bytes(rsa_pub[off + 4:off + 4 + struct.unpack(">I", rsa_pub[off:off + 4])[0]], "big")
+    # p = 1, q = n: n = p*q holds, but p - 1 = 0 (a CRT modulus of zero).
+    write(outdir, "bad-rsa-factor-one", [("expect", "error ssh_key_invalid"),
+        ("source", "public n of good-ssh-keygen-rsa-3072 with p = 1, q = n, d = 1, iqmp = 0")],
+        openssh_file(b"ssh-rsa", rsa_pub, mpint(n) + mpint(e) + mpint(1) + mpint(0) + mpint(1) + mpint(n)))
+    # d = n + 1 fits in 32 bytes and (n + 1)·G = G: only a range check on d refuses it.
+    ec_pub = s(b"ecdsa-sha2-nistp256") + s(b"nistp256") + s(P256_G)
+    write(outdir, "bad-ecdsa-scalar-out-of-range", [("expect", "error ssh_key_invalid"),
+        ("source", "P-256 public point G with private scalar n + 1 (not below the group order)")],
+        openssh_file(b"ecdsa-sha2-nistp256", ec_pub, s(b"nistp256") + s(P256_G) + mpint(P256_N + 1)))
+
 def main(keydir, outdir):
     good = pem(blob())
     write(outdir, "good-ed25519-rfc8032-seed", [
@@ -144,6 +179,10 @@ def main(keydir, outdir):
     ]
     for name, code, body, note in bad:
         write(outdir, name, [("expect", "error " + code), ("source", note)], body)
+    hostile(outdir)
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--hostile":
+        hostile(sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2])
