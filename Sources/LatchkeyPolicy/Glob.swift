@@ -1,125 +1,174 @@
-/// Shell-style globs over project names: `*` (any run), `?` (one character),
-/// `[abc]` / `[a-z]` / `[!a-z]` (a class). No `**`, no escapes. Matching is the
-/// iterative two-pointer algorithm with one backtrack point: O(pattern × name) at
-/// worst, so hostile patterns with many stars cannot blow up.
+/// A shell-style pattern over project names.
+///
+/// - `*` matches any run of characters, including none;
+/// - `?` matches exactly one character;
+/// - `[abc]`, `[a-z0-9]` match one character of the set, `[!a-z]` one character not in
+///   it (a `-` first or last is literal);
+/// - any other character matches itself, case-sensitively.
+///
+/// Project names are 1–64 of `A–Z a–z 0–9 . _ -` and have no `/`, so there is no `**`
+/// (it is refused, as is `[^…]`, a character that cannot be in a name, and a set that
+/// can match nothing). A name with a byte outside that alphabet matches no glob.
+///
+/// Matching runs the pattern as a small NFA over the name, one pass, keeping the set of
+/// live pattern positions: time is O(name length × pattern length) whatever the
+/// pattern, so `*a*a*a*…b` against a long name cannot backtrack exponentially.
 public struct Glob: Sendable, Hashable, CustomStringConvertible {
-    enum Token: Sendable, Hashable {
-        case literal(UInt8)
-        case any
-        case star
-        case set([ClosedRange<UInt8>], negated: Bool)
-    }
-
+    /// The pattern as written.
     public let pattern: String
     let tokens: [Token]
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public var description: String
+    enum Token: Sendable, Hashable {
+        /// Any run of name characters.
+        case star
+        /// One character from the set.
+        case one(ByteSet)
     }
 
-    public static let maxLength = 256
-
-    public init(_ pattern: String) throws(Invalid) {
-        let b = Array(pattern.utf8)
-        guard !b.isEmpty, b.count <= Self.maxLength else { throw Invalid(description: "a glob must be 1–\(Self.maxLength) characters") }
-        var tokens: [Token] = []
-        var i = 0
-        while i < b.count {
-            switch b[i] {
-            case UInt8(ascii: "*"):
-                guard i + 1 >= b.count || b[i + 1] != UInt8(ascii: "*") else { throw Invalid(description: "'**' is not supported; use '*'") }
-                tokens.append(.star)
-                i += 1
-            case UInt8(ascii: "?"):
-                tokens.append(.any)
-                i += 1
-            case UInt8(ascii: "["):
-                var j = i + 1
-                var negated = false
-                if j < b.count, b[j] == UInt8(ascii: "!") { negated = true; j += 1 }
-                var ranges: [ClosedRange<UInt8>] = []
-                while j < b.count, b[j] != UInt8(ascii: "]") {
-                    if j + 2 < b.count, b[j + 1] == UInt8(ascii: "-"), b[j + 2] != UInt8(ascii: "]") {
-                        guard b[j] <= b[j + 2] else { throw Invalid(description: "range '\(Character(Unicode.Scalar(b[j])))-\(Character(Unicode.Scalar(b[j + 2])))' is backwards") }
-                        ranges.append(b[j]...b[j + 2])
-                        j += 3
-                    } else {
-                        ranges.append(b[j]...b[j])
-                        j += 1
-                    }
-                }
-                guard j < b.count, !ranges.isEmpty else { throw Invalid(description: "unclosed or empty '[...]' in '\(pattern)'") }
-                tokens.append(.set(ranges, negated: negated))
-                i = j + 1
-            case UInt8(ascii: "]"):
-                throw Invalid(description: "stray ']' in '\(pattern)'")
-            default:
-                tokens.append(.literal(b[i]))
-                i += 1
-            }
-        }
+    public init(_ pattern: String) throws(GlobSyntaxError) {
         self.pattern = pattern
-        self.tokens = tokens
+        self.tokens = try Self.compile(pattern)
     }
 
     public var description: String { pattern }
 
-    /// True when the pattern has no wildcards (it names one project).
-    public var isLiteral: Bool { tokens.allSatisfy { if case .literal = $0 { true } else { false } } }
-
+    /// Whether `name` is matched by the whole pattern.
     public func matches(_ name: String) -> Bool {
-        let s = Array(name.utf8)
-        var p = 0, i = 0
-        var starP = -1, starI = 0
-        while i < s.count {
-            if p < tokens.count, Self.single(tokens[p], s[i]) {
-                p += 1
-                i += 1
-            } else if p < tokens.count, tokens[p] == .star {
-                starP = p
-                starI = i
-                p += 1
-            } else if starP >= 0 {
-                p = starP + 1
-                starI += 1
-                i = starI
-            } else {
-                return false
+        let count = tokens.count
+        // live[k]: the pattern's first k tokens can match the name read so far.
+        var live = PositionSet()
+        live.insert(0)
+        followStars(&live)
+        for byte in name.utf8 {
+            guard ByteSet.nameCharacters.contains(byte) else { return false }
+            var next = PositionSet()
+            for k in 0..<count where live.contains(k) {
+                switch tokens[k] {
+                case .star: next.insert(k)
+                case .one(let set): if set.contains(byte) { next.insert(k + 1) }
+                }
+            }
+            guard !next.isEmpty else { return false }
+            followStars(&next)
+            live = next
+        }
+        return live.contains(count)
+    }
+
+    /// A `*` may match nothing: wherever a star is live, so is the position after it.
+    /// One forward pass suffices because these steps only go forward.
+    private func followStars(_ live: inout PositionSet) {
+        for k in tokens.indices where tokens[k] == .star && live.contains(k) { live.insert(k + 1) }
+    }
+
+    private static func compile(_ pattern: String) throws(GlobSyntaxError) -> [Token] {
+        func fail(_ reason: String) -> GlobSyntaxError { GlobSyntaxError(pattern: pattern, reason: reason) }
+        let bytes = Array(pattern.utf8)
+        guard !bytes.isEmpty else { throw fail("empty; use \"*\" for every project") }
+        guard bytes.count <= PolicyLimits.maxGlobBytes else {
+            throw fail("longer than \(PolicyLimits.maxGlobBytes) bytes")
+        }
+        func character(at index: Int) throws(GlobSyntaxError) -> UInt8 {
+            let byte = bytes[index]
+            guard ByteSet.nameCharacters.contains(byte) else {
+                let shown = byte < 128 ? quoted(String(decoding: [byte], as: UTF8.self)) : "a non-ASCII character"
+                throw fail("\(shown) at position \(index + 1) cannot be in a project name (names use letters, digits, '.', '_' and '-'; the wildcards are * ? [...])")
+            }
+            return byte
+        }
+        var tokens: [Token] = []
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "*"):
+                if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
+                    throw fail("'**' is not supported: project names have no '/', so one '*' already matches any run of characters")
+                }
+                tokens.append(.star)
+                index += 1
+            case UInt8(ascii: "?"):
+                tokens.append(.one(.nameCharacters))
+                index += 1
+            case UInt8(ascii: "["):
+                let open = index
+                index += 1
+                var negated = false
+                if index < bytes.count, bytes[index] == UInt8(ascii: "!") {
+                    negated = true
+                    index += 1
+                } else if index < bytes.count, bytes[index] == UInt8(ascii: "^") {
+                    throw fail("use [!...] to match a character not in a set ('^' at position \(index + 1))")
+                }
+                var set = ByteSet()
+                var closed = false
+                var first = true
+                while index < bytes.count {
+                    if bytes[index] == UInt8(ascii: "]") {
+                        closed = true
+                        index += 1
+                        break
+                    }
+                    let low = try character(at: index)
+                    let isRange = low != UInt8(ascii: "-") || !first
+                    if isRange, index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "-"), bytes[index + 2] != UInt8(ascii: "]") {
+                        let high = try character(at: index + 2)
+                        guard low <= high else {
+                            throw fail("the range '\(String(decoding: [low, UInt8(ascii: "-"), high], as: UTF8.self))' at position \(index + 1) is backwards")
+                        }
+                        for byte in low...high where ByteSet.nameCharacters.contains(byte) { set.insert(byte) }
+                        index += 3
+                    } else {
+                        set.insert(low)
+                        index += 1
+                    }
+                    first = false
+                }
+                guard closed else { throw fail("the '[' at position \(open + 1) is never closed") }
+                guard !first else { throw fail("the set '[]' at position \(open + 1) is empty") }
+                let members = negated ? ByteSet.nameCharacters.subtracting(set) : set
+                guard !members.isEmpty else {
+                    throw fail("the set at position \(open + 1) matches no character of a project name")
+                }
+                tokens.append(.one(members))
+            case UInt8(ascii: "]"):
+                throw fail("']' at position \(index + 1) has no '['")
+            default:
+                tokens.append(.one(ByteSet([try character(at: index)])))
+                index += 1
             }
         }
-        while p < tokens.count, tokens[p] == .star { p += 1 }
-        return p == tokens.count
+        return tokens
     }
+}
 
-    static func single(_ t: Token, _ c: UInt8) -> Bool {
-        switch t {
-        case .literal(let l): l == c
-        case .any: true
-        case .star: false
-        case .set(let ranges, let negated): ranges.contains { $0.contains(c) } != negated
+/// Positions 0...191 of a pattern as three words on the stack, so matching allocates
+/// nothing (a glob has at most `PolicyLimits.maxGlobBytes` + 1 = 129 positions).
+private struct PositionSet {
+    private var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    func contains(_ k: Int) -> Bool {
+        switch k >> 6 {
+        case 0: words.0 >> (k & 63) & 1 == 1
+        case 1: words.1 >> (k & 63) & 1 == 1
+        default: words.2 >> (k & 63) & 1 == 1
         }
     }
 
-    /// Whether some name could match both globs. Exact for literals; for two patterns
-    /// it checks each against the other's literal text and prefix/suffix compatibility,
-    /// which finds every overlap a policy author is likely to write.
-    public func mayOverlap(_ other: Glob) -> Bool {
-        if isLiteral { return other.matches(pattern) }
-        if other.isLiteral { return matches(other.pattern) }
-        if pattern == other.pattern { return true }
-        // Literal prefixes and suffixes must agree for a common match to exist.
-        let (p1, s1) = affixes
-        let (p2, s2) = other.affixes
-        let prefixesAgree = p1.starts(with: p2) || p2.starts(with: p1)
-        let suffixesAgree = s1.reversed().starts(with: s2.reversed()) || s2.reversed().starts(with: s1.reversed())
-        return prefixesAgree && suffixesAgree
+    mutating func insert(_ k: Int) {
+        switch k >> 6 {
+        case 0: words.0 |= 1 << (k & 63)
+        case 1: words.1 |= 1 << (k & 63)
+        default: words.2 |= 1 << (k & 63)
+        }
     }
 
-    private var affixes: ([UInt8], [UInt8]) {
-        var prefix: [UInt8] = []
-        for t in tokens { if case .literal(let c) = t { prefix.append(c) } else { break } }
-        var suffix: [UInt8] = []
-        for t in tokens.reversed() { if case .literal(let c) = t { suffix.insert(c, at: 0) } else { break } }
-        return (prefix, suffix)
-    }
+    var isEmpty: Bool { words.0 | words.1 | words.2 == 0 }
+}
+
+/// A glob that does not compile: the pattern (quoted and escaped in `description`) and why.
+public struct GlobSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let pattern: String
+    public let reason: String
+
+    public var description: String { "invalid glob \(quoted(pattern)): \(reason)" }
 }

@@ -1,49 +1,41 @@
-import Foundation
-
-/// Turns user and group names into ids, once, when a policy loads.
+/// Turns the user and group names in a policy into numbers, once, at load time.
+///
+/// Evaluation then only compares the peer's uid and gid with sets of numbers; nothing
+/// is looked up per request. A change in the system's users or groups takes effect at
+/// the next load (SIGHUP).
+///
+/// A group's members are the users it lists plus the users whose primary group it is
+/// (as `id USER` shows them); the loader puts the two together, asking `allUsers()`
+/// once per load and only if the policy names a group.
 public protocol IdentityResolver: Sendable {
-    /// A user's uid and primary gid, or nil if there is no such user.
-    func user(named: String) -> (uid: UInt32, gid: UInt32)?
-    /// A group's gid and the uids of its members (listed members and users whose
-    /// primary group it is), or nil if there is no such group.
-    func group(named: String) -> (gid: UInt32, members: Set<UInt32>)?
+    /// The user with this name, or nil if there is none.
+    func user(named name: String) -> UserEntry?
+    /// The group with this name and the uids of the users it lists, or nil if there is none.
+    func group(named name: String) -> GroupEntry?
+    /// Every user's uid and primary gid, for primary-group membership.
+    func allUsers() -> [UserEntry]
 }
 
-/// The system's user and group databases (`getpwnam_r`, `getgrnam_r`, `getpwent`).
-public struct SystemIdentityResolver: IdentityResolver {
-    public init() {}
+/// A user as the policy needs it: uid and primary gid.
+public struct UserEntry: Sendable, Hashable {
+    public var uid: UInt32
+    public var primaryGID: UInt32
 
-    public func user(named name: String) -> (uid: UInt32, gid: UInt32)? {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwnam_r(name, &pwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return (pwd.pw_uid, pwd.pw_gid)
+    public init(uid: UInt32, primaryGID: UInt32) {
+        self.uid = uid
+        self.primaryGID = primaryGID
     }
+}
 
-    public func group(named name: String) -> (gid: UInt32, members: Set<UInt32>)? {
-        var grp = Glibc.group()
-        var result: UnsafeMutablePointer<Glibc.group>?
-        var buffer = [CChar](repeating: 0, count: 65536)
-        guard getgrnam_r(name, &grp, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        let gid = grp.gr_gid
-        var members = Set<UInt32>()
-        if var p = grp.gr_mem {
-            while let m = p.pointee {
-                if let u = user(named: String(cString: m)) { members.insert(u.uid) }
-                p += 1
-            }
-        }
-        // Users whose primary group it is.
-        Self.lock.withLock {
-            setpwent()
-            while let e = getpwent() {
-                if e.pointee.pw_gid == gid { members.insert(e.pointee.pw_uid) }
-            }
-            endpwent()
-        }
-        return (gid, members)
+/// A group as the policy needs it: its gid and the uids of the members it lists
+/// (`/etc/group`'s fourth field). Users whose primary group it is come from
+/// `IdentityResolver.allUsers()`.
+public struct GroupEntry: Sendable, Hashable {
+    public var gid: UInt32
+    public var memberUIDs: Set<UInt32>
+
+    public init(gid: UInt32, memberUIDs: Set<UInt32>) {
+        self.gid = gid
+        self.memberUIDs = memberUIDs
     }
-
-    private static let lock = NSLock()
 }

@@ -1,46 +1,85 @@
-/// A set of Unix identities as a policy names them, resolved to ids at load.
-public struct IdentitySet: Sendable, Equatable {
-    public private(set) var uids: Set<UInt32> = []
-    public private(set) var gids: Set<UInt32> = []
+/// A set of Unix identities as a policy names them (`{ users: [...], groups: [...],
+/// uids: [...] }`), resolved to numbers at load time.
+///
+/// A peer is in the set when its uid is one of the named users or uids, or a member of
+/// a named group, or when its gid (the primary gid the kernel reports for the
+/// connection) is a named group.
+struct IdentitySet: Sendable, Hashable {
+    /// Named users, listed uids and the members of named groups.
+    private(set) var uids: Set<UInt32> = []
+    /// Named groups.
+    private(set) var gids: Set<UInt32> = []
+    /// How each uid or gid came in, for messages: "user ci-runner", "uid 2001",
+    /// "group ci (member)"; not part of equality.
+    private var origins: [Member: String] = [:]
 
-    public init(uids: Set<UInt32> = [], gids: Set<UInt32> = []) {
-        self.uids = uids
-        self.gids = gids
+    enum Member: Hashable {
+        case uid(UInt32)
+        case gid(UInt32)
     }
 
-    public var isEmpty: Bool { uids.isEmpty && gids.isEmpty }
+    static let nobody = IdentitySet()
 
-    /// A peer matches by uid (named user, uid, or member of a named group) or by its
-    /// primary gid (from SO_PEERCRED) being a named group.
-    public func contains(_ peer: PeerIdentity) -> Bool {
+    func contains(_ peer: PeerIdentity) -> Bool {
         uids.contains(peer.uid) || gids.contains(peer.gid)
     }
 
-    /// Whether one peer could be in both sets.
-    func intersects(_ other: IdentitySet) -> Bool {
-        !uids.isDisjoint(with: other.uids) || !gids.isDisjoint(with: other.gids)
+    var isEmpty: Bool { uids.isEmpty && gids.isEmpty }
+
+    mutating func add(uid: UInt32, origin: String) {
+        uids.insert(uid)
+        if origins[.uid(uid)] == nil { origins[.uid(uid)] = origin }
+    }
+
+    mutating func add(gid: UInt32, origin: String) {
+        gids.insert(gid)
+        if origins[.gid(gid)] == nil { origins[.gid(gid)] = origin }
     }
 
     mutating func formUnion(_ other: IdentitySet) {
-        uids.formUnion(other.uids)
-        gids.formUnion(other.gids)
+        for uid in other.uids { add(uid: uid, origin: other.origins[.uid(uid)] ?? "uid \(uid)") }
+        for gid in other.gids { add(gid: gid, origin: other.origins[.gid(gid)] ?? "gid \(gid)") }
+    }
+
+    /// An identity that is in both sets, described for a message, or nil. Two sets share
+    /// an identity when a uid is in both (directly or through group membership) or
+    /// both name the same group (then any process running with that gid is in both).
+    func sharedIdentity(with other: IdentitySet) -> String? {
+        if let uid = Self.smallestCommon(uids, other.uids) {
+            return "uid \(uid) (\(origins[.uid(uid)] ?? "uid \(uid)"))"
+        }
+        if let gid = Self.smallestCommon(gids, other.gids) {
+            return "gid \(gid) (\(origins[.gid(gid)] ?? "gid \(gid)"))"
+        }
+        return nil
+    }
+
+    /// The smallest number in both sets, without building their intersection: the
+    /// conflict check asks this for every pair of rules.
+    private static func smallestCommon(_ a: Set<UInt32>, _ b: Set<UInt32>) -> UInt32? {
+        let (small, large) = a.count <= b.count ? (a, b) : (b, a)
+        var smallest: UInt32?
+        for x in small where large.contains(x) {
+            if let found = smallest, found <= x { continue }
+            smallest = x
+        }
+        return smallest
+    }
+
+    static func == (a: IdentitySet, b: IdentitySet) -> Bool { a.uids == b.uids && a.gids == b.gids }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(uids)
+        hasher.combine(gids)
     }
 }
 
-/// One runner rule: who may open sessions for which projects, with what.
-public struct RunnerRule: Sendable {
-    public let name: String
-    public let who: IdentitySet
-    public let projects: [Glob]
-    public let grants: Set<Grant>
-    public let maxTTL: Duration
-    public let maxUses: Int
-    public let builds: IdentitySet
-    /// Where the rule is written (`file:line`), for messages.
-    public let origin: String
+/// An identity set as written, before names are resolved.
+struct IdentityDeclaration: Sendable {
+    var users: [Located<String>] = []
+    var groups: [Located<String>] = []
+    var uids: [Located<UInt32>] = []
 
-    /// Whether `peer` may redeem the tokens of sessions opened under this rule.
-    public func mayRedeem(_ peer: PeerIdentity) -> Bool { builds.contains(peer) }
-
-    public func covers(project: String) -> Bool { projects.contains { $0.matches(project) } }
+    /// The user name that stands for the uid the daemon runs as.
+    static let daemonUser = "$daemon"
 }

@@ -1,5 +1,7 @@
-/// A peer as the kernel names it (`SO_PEERCRED`).
-public struct PeerIdentity: Sendable, Equatable, Hashable {
+/// Who is at the other end of the socket, as the kernel says (`SO_PEERCRED`): the
+/// process id, and its effective uid and gid. Only `uid` and `gid` take part in policy
+/// decisions; `pid` is carried for the audit log.
+public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var uid: UInt32
     public var gid: UInt32
     public var pid: Int32
@@ -9,10 +11,6 @@ public struct PeerIdentity: Sendable, Equatable, Hashable {
         self.gid = gid
         self.pid = pid
     }
-}
 
-/// What a session may carry to its build.
-public enum Grant: String, Sendable, Codable, CaseIterable, Hashable {
-    case deployKey = "deploy-key"
-    case token
+    public var description: String { "uid=\(uid) gid=\(gid) pid=\(pid)" }
 }

@@ -1,46 +1,79 @@
-/// Durations as policy files and the CLI write them: one or more `<number><unit>`
-/// with units `h`, `m`, `s` in that order (`90s`, `10m`, `1h30m`). At most 30 days.
+/// Durations as people write them in policies and on the command line: a whole number
+/// and a unit, hours, minutes and seconds, largest first, each at most once —
+/// `90s`, `10m`, `1h`, `1h30m`, `2h0m5s`. No spaces, signs, fractions or other units,
+/// so a duration always means one thing (`1.5h`, `10 m`, `5` and `1d` are refused with
+/// a message that shows the accepted form). Zero (`0s`) parses; callers that need a
+/// positive duration say so themselves (a policy's `max_ttl` must be above 0s).
+///
+/// The CLI uses the same parser for `--ttl 10m` and `--grace 1h`, so a duration means
+/// the same in a policy file and on the command line.
 public enum PolicyDuration {
-    public static let maximum: Duration = .seconds(30 * 86_400)
+    /// The longest duration accepted: 8760h (a year), far above any session or grace
+    /// period and far below overflow.
+    public static let maximum: Duration = .seconds(8760 * 3600)
 
+    /// `10m`, `1h30m`, ... as a `Duration`, or nil if the text is not one.
     public static func parse(_ text: String) -> Duration? {
-        let b = Array(text.utf8)
-        guard !b.isEmpty, b.count <= 32 else { return nil }
-        var total: Int64 = 0
-        var number: Int64 = 0
-        var digits = 0
-        var lastUnit = 0  // h=3, m=2, s=1: units must come in descending order, once each
-        for c in b {
-            if c >= 48 && c <= 57 {
-                number = number * 10 + Int64(c - 48)
-                digits += 1
-                guard digits <= 9 else { return nil }
-                continue
-            }
-            let (rank, scale): (Int, Int64)
-            switch c {
-            case UInt8(ascii: "h"): (rank, scale) = (3, 3600)
-            case UInt8(ascii: "m"): (rank, scale) = (2, 60)
-            case UInt8(ascii: "s"): (rank, scale) = (1, 1)
-            default: return nil
-            }
-            guard digits > 0, lastUnit == 0 || rank < lastUnit else { return nil }
-            total += number * scale
-            number = 0
-            digits = 0
-            lastUnit = rank
-        }
-        guard digits == 0, lastUnit != 0, total <= maximum.components.seconds else { return nil }
-        return .seconds(total)
+        try? parse(explaining: text)
     }
 
-    /// `1h30m`, `10m`, `45s`.
-    public static func format(_ d: Duration) -> String {
-        var s = d.components.seconds
-        var out = ""
-        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-        if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-        if s > 0 || out.isEmpty { out += "\(s)s" }
-        return out
+    /// Like `parse(_:)`, but a refusal says why (`invalid duration '1.5h': ...`), for
+    /// messages to the person who wrote it.
+    public static func parse(explaining text: String) throws(DurationSyntaxError) -> Duration {
+        func fail(_ reason: String) -> DurationSyntaxError { DurationSyntaxError(text: text, reason: reason) }
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { throw fail("empty; write e.g. 90s, 10m or 1h30m") }
+        guard bytes.count <= 32 else { throw fail("too long; write e.g. 90s, 10m or 1h30m") }
+        guard bytes[0] != UInt8(ascii: "-") else { throw fail("a duration cannot be negative") }
+        let units: [(unit: UInt8, seconds: Int64)] = [(UInt8(ascii: "h"), 3600), (UInt8(ascii: "m"), 60), (UInt8(ascii: "s"), 1)]
+        var nextUnit = 0  // index into `units`: units must appear in this order
+        var total: Int64 = 0
+        var index = 0
+        while index < bytes.count {
+            var number: Int64 = 0
+            var digits = 0
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                number = number * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
+                digits += 1
+                index += 1
+                guard digits <= 9 else { throw fail("number too large; durations go up to 8760h") }
+            }
+            guard digits > 0 else {
+                throw fail("expected a number at position \(index + 1); write e.g. 90s, 10m or 1h30m")
+            }
+            guard index < bytes.count else {
+                throw fail("\(number) needs a unit: \(number)s, \(number)m or \(number)h")
+            }
+            let unit = bytes[index]
+            guard let position = units.firstIndex(where: { $0.unit == unit }) else {
+                throw fail("unknown unit \(quoted(String(decoding: [unit], as: UTF8.self))); use s, m or h (e.g. 90s, 10m, 1h30m)")
+            }
+            guard position >= nextUnit else {
+                throw fail("write hours, minutes, seconds in that order, each once (e.g. 1h30m)")
+            }
+            nextUnit = position + 1
+            total += number * units[position].seconds
+            index += 1
+        }
+        let duration = Duration.seconds(total)
+        guard duration <= maximum else { throw fail("longer than 8760h (a year)") }
+        return duration
     }
+
+    /// The duration in the form `parse` reads, to the whole second: `1h30m`, `45s`,
+    /// `0s`. Used in messages (`max_ttl is 30m`) and CLI output.
+    public static func format(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        guard seconds > 0 else { return "0s" }
+        let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60)
+        return (h > 0 ? "\(h)h" : "") + (m > 0 ? "\(m)m" : "") + (s > 0 ? "\(s)s" : "")
+    }
+}
+
+/// A duration that does not parse: the text (quoted and escaped in `description`) and why.
+public struct DurationSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let text: String
+    public let reason: String
+
+    public var description: String { "invalid duration \(quoted(text)): \(reason)" }
 }
