@@ -185,8 +185,6 @@ public actor AuditLog {
         closed = true
     }
 
-    public var chainHead: (seq: Int64, hash: [UInt8]) { head }
-
     private func noteCheckpoint(_ cp: Checkpoint) {
         lastCheckpoint = (cp.id, cp.auditSeq)
         log("audit checkpoint id=\(cp.id) seq=\(cp.auditSeq) head=\(Hex.encode(cp.headHash)) time=\(cp.time) sig=\(Hex.encode(cp.signature))")

@@ -54,7 +54,7 @@ public struct IntakeKeyPair: Sendable {
         return try SecretBytes(count: sealed.count - Self.sealOverheadBytes) { dest in
             let rc = secretKey.withUnsafeBytes { s in
                 crypto_box_seal_open(
-                    dest.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafeMutablePointer<UInt8>(bitPattern: 1)!,
+                    dest.baseAddress!.assumingMemoryBound(to: UInt8.self),  // never nil: SecretBytes allocates at least one byte
                     sealed, UInt64(sealed.count), publicKey, s.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
             guard rc == 0 else { throw CryptoError.openFailed(what: "sealed token") }

@@ -14,7 +14,7 @@ import GRDB
 extension Vault {
     func addReleaseRoutes(_ r: inout Router) {
         r.add(.GET, "/v1/session/deploy-key") { [self] req in
-            let (op, s, version, secret) = try await redeem(req, grant: .deployKey, action: "secret.release")
+            let (_, s, version, secret) = try await redeem(req, grant: .deployKey, action: "secret.release")
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -22,7 +22,6 @@ extension Vault {
             json.field("fingerprint", version.attributes["fingerprint"])
             json.field("publicKey", version.attributes["public_key"])
             json.field("privateKey", secret: secret)
-            _ = op
             return Response(body: json.finish())
         }
         r.add(.POST, "/v1/session/agent") { [self] req in try await openAgent(req) }

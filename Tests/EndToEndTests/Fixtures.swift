@@ -62,19 +62,7 @@ final class DaemonProcess {
         policies = root + "/policies"
         logPath = root + "/daemon.log"
         mkdir(policies, 0o755)
-        let p = policy ?? """
-            version: 1
-            admins: { users: [$daemon] }
-            auditors: { users: [$daemon] }
-            runners:
-              - name: local
-                who: { users: [$daemon] }
-                projects: ["*"]
-                grants: [deploy-key, token]
-                max_ttl: 1h
-                max_uses: 100000
-                builds: { users: [$daemon] }
-            """
+        let p = policy ?? daemonUserPolicy
         try p.write(toFile: policies + "/policy.yaml", atomically: true, encoding: .utf8)
         let r = sh([latchkeyBinary, "init", "--data-dir", dataDir, "--key-file", root + "/master.key"])
         guard r.status == 0 else { throw FixtureError("latchkey init failed: \(r.err)") }

@@ -1,3 +1,4 @@
+import LatchkeyTestSupport
 import Foundation
 import LatchkeyAPI
 import LatchkeyClient
@@ -33,19 +34,7 @@ final class TestDaemon: @unchecked Sendable {
         keyFile = directory + "/master.key"
         mkdir(policiesDirectory, 0o755)
         chmod(directory, 0o755)  // other test users reach the socket; the data dir stays 0700
-        let defaultPolicy = """
-            version: 1
-            admins: { users: [$daemon] }
-            auditors: { users: [$daemon] }
-            runners:
-              - name: local
-                who: { users: [$daemon] }
-                projects: ["*"]
-                grants: [deploy-key, token]
-                max_ttl: 1h
-                max_uses: 100
-                builds: { users: [$daemon] }
-            """
+        let defaultPolicy = daemonUserPolicy
         try? FileManager.default.removeItem(atPath: policiesDirectory + "/test.yaml")
         try (policy ?? defaultPolicy).write(toFile: policiesDirectory + "/test.yaml", atomically: true, encoding: .utf8)
         if reopening == nil {
