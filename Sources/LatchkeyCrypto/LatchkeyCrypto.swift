@@ -1,6 +1,6 @@
 // LatchkeyCrypto: every cryptographic primitive Latchkey uses, each wrapped once.
 //
-// The model. Secret bytes live in `SecretBytes` (guarded `sodium_malloc` memory,
+// The model. Secret bytes live in `SecretBytes` (guarded `sodium_malloc` regions, pooled,
 // no-access while idle, wiped on release, never printable or comparable with `==`).
 // A *root key* comes from a key file or an Argon2id passphrase (`RootKey`). It wraps
 // one random *key-encryption key* (KEK) per key generation. Every secret version has

@@ -1,27 +1,28 @@
 internal import CSodium
-import Synchronization
 
 /// Secret bytes in guarded memory.
 ///
-/// Backed by `sodium_malloc` (guard pages, canary, locked when possible), kept
-/// `PROT_NONE` while nobody reads it, and wiped by `sodium_free` on release. It
-/// cannot be printed, interpolated, encoded, logged or compared with `==`: use
-/// `withUnsafeBytes` for scoped access and `constantTimeEquals` to compare.
+/// Backed by a `sodium_malloc` region (guard pages, canary, locked when possible).
+/// Its pages are readable only while the secret is in use: `withUnsafeBytes` opens
+/// them, and `IdleProtector` closes them (`PROT_NONE`) once no scope has read them
+/// for a pass (20 ms). On release the bytes are wiped and the region is kept, empty,
+/// for the next secret (`GuardedPool`). It cannot be printed, interpolated, encoded,
+/// logged or compared with `==`: use `withUnsafeBytes` for scoped access and
+/// `constantTimeEquals` to compare.
 public final class SecretBytes: @unchecked Sendable {
-    // `@unchecked Sendable`: the pointer is only touched under `state`.
-    private let pointer: UnsafeMutableRawPointer
+    // `@unchecked Sendable`: the bytes are written once, in `init`, and then only read
+    // inside `withUnsafeBytes` scopes, which the region's lock keeps readable.
+    private let region: GuardedRegion
     public let count: Int
-    private let state = Mutex<Int>(0)  // number of scopes currently reading
 
     /// Allocates `count` guarded bytes and lets `fill` write them once.
     public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        Sodium.ensureReady()
-        guard let p = sodium_malloc(max(count, 1)) else { throw CryptoError.outOfSecureMemory }
-        pointer = p
+        guard let r = GuardedPool.take(count: max(count, 1)) else { throw CryptoError.outOfSecureMemory }
+        region = r
         self.count = count
-        // If `fill` throws, the object is already whole and `deinit` frees the memory.
-        try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
-        sodium_mprotect_noaccess(p)
+        // If `fill` throws, the object is already whole and `deinit` wipes the memory.
+        try fill(UnsafeMutableRawBufferPointer(start: r.pointer, count: count))
+        IdleProtector.shared.watch(r)
     }
 
     /// `count` fresh random bytes.
@@ -39,23 +40,19 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     deinit {
-        sodium_free(pointer)  // makes the pages writable, wipes them, unmaps
+        GuardedPool.give(region, count: max(count, 1))  // wiped before anyone else gets it
     }
 
-    /// Scoped read access. The pages are readable only while some scope is open.
+    /// Scoped read access. The pages are readable while some scope is open (and for a
+    /// moment after, until the idle protector's next pass).
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        state.withLock { readers in
-            if readers == 0 { sodium_mprotect_readonly(pointer) }
-            readers += 1
-        }
-        defer {
-            state.withLock { readers in
-                readers -= 1
-                if readers == 0 { sodium_mprotect_noaccess(pointer) }
-            }
-        }
-        return try body(UnsafeRawBufferPointer(start: pointer, count: count))
+        region.beginRead()
+        defer { region.endRead() }
+        return try body(UnsafeRawBufferPointer(start: region.pointer, count: count))
     }
+
+    /// Whether the pages can be read right now (for tests of the idle protection).
+    var isReadable: Bool { region.isReadable }
 
     /// Compares in constant time (`sodium_memcmp`); lengths are public.
     public func constantTimeEquals(_ other: SecretBytes) -> Bool {
