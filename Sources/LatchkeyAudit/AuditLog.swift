@@ -12,20 +12,31 @@ import Foundation
 /// row is written and only that caller sees the error. If the transaction fails, every
 /// caller of the batch gets `unavailable`, the chain head stays where it was, and the
 /// next append simply tries again.
-public actor AuditLog {
+///
+/// The writer is one thread of its own that blocks in SQLite: callers only queue their
+/// row under a lock and wait, so a batch costs no hop through an actor or GRDB's queue,
+/// and a checkpoint is written every `checkpointEveryRows` rows, every
+/// `checkpointInterval` in which rows were added, and at `close`.
+public final class AuditLog: @unchecked Sendable {
+    // `@unchecked Sendable`: the queue below is touched only under `condition`; the chain
+    // state (`head`, `lastCheckpoint`) only by the writer thread, or by `init` before it starts.
     private let store: Store
     private let signingKey: Ed25519SigningKey
     private let checkpointEveryRows: Int
     private let checkpointInterval: Duration
     private let log: @Sendable (String) -> Void
+    static let maxBatch = 1024
+
+    private let condition = NSCondition()
+    private var pending: [Pending] = []
+    private var checkpointWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    private var closing = false
+    private var closed = false
+    private var transactions = 0
 
     private var head: (seq: Int64, hash: [UInt8])
     private var lastCheckpoint: (id: Int64, seq: Int64)
-    private var pending: [Pending] = []
-    private var flushing = false
-    private var closed = false
-    private var timer: Task<Void, Never>?
-    public private(set) var transactionCount = 0
 
     typealias Change = @Sendable (Database) throws -> any Sendable
 
@@ -52,20 +63,13 @@ public actor AuditLog {
                 (cp?["id"] ?? 0, cp?["audit_seq"] ?? 0)
             )
         }
-        Task { await self.startTimer() }
+        let thread = Thread { [self] in run() }
+        thread.name = "latchkey-audit-writer"
+        thread.start()
     }
 
-    private func startTimer() {
-        guard timer == nil, !closed else { return }
-        let interval = checkpointInterval
-        timer = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                guard !Task.isCancelled, let self else { return }
-                try? await self.checkpoint()
-            }
-        }
-    }
+    /// Transactions committed so far (each holds one or more rows).
+    public var transactionCount: Int { condition.withLock { transactions } }
 
     /// Appends a row; returns once it is committed and synced.
     @discardableResult
@@ -80,57 +84,127 @@ public actor AuditLog {
     }
 
     private func enqueue(_ entry: AuditEntry, change: Change?) async throws -> (AuditRecord, any Sendable) {
-        guard !closed else { throw AuditError.closed }
-        return try await withCheckedThrowingContinuation { c in
+        try await withCheckedThrowingContinuation { c in
+            condition.lock()
+            guard !closing else {
+                condition.unlock()
+                return c.resume(throwing: AuditError.closed)
+            }
             pending.append(Pending(entry: entry, change: change, continuation: c))
-            if !flushing {
-                flushing = true
-                Task { await self.flush() }
+            if pending.count == 1 { condition.signal() }
+            condition.unlock()
+        }
+    }
+
+    /// Writes a checkpoint now if rows were added since the last one.
+    public func checkpoint() async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            condition.lock()
+            guard !closed else {
+                condition.unlock()
+                return c.resume()
+            }
+            checkpointWaiters.append(c)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Writes what is queued and a final checkpoint; later appends are refused.
+    public func close() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            guard !closed else {
+                condition.unlock()
+                return c.resume()
+            }
+            closing = true
+            closeWaiters.append(c)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        var nextTimedCheckpoint = Date().addingTimeInterval(Self.seconds(checkpointInterval))
+        while true {
+            condition.lock()
+            var timedOut = false
+            while pending.isEmpty && checkpointWaiters.isEmpty && !closing && !timedOut {
+                timedOut = !condition.wait(until: nextTimedCheckpoint)
+            }
+            let batch = Array(pending.prefix(Self.maxBatch))
+            pending.removeFirst(batch.count)
+            let waiters = checkpointWaiters
+            checkpointWaiters = []
+            let finishing = closing && pending.isEmpty
+            condition.unlock()
+
+            if !batch.isEmpty { write(batch) }
+            if timedOut || !waiters.isEmpty || finishing {
+                var failure: (any Error)?
+                do { try writeCheckpoint() } catch { failure = error }
+                for w in waiters {
+                    if let failure { w.resume(throwing: failure) } else { w.resume() }
+                }
+                if timedOut { nextTimedCheckpoint = Date().addingTimeInterval(Self.seconds(checkpointInterval)) }
+            }
+            if finishing {
+                condition.lock()
+                closed = true
+                let closers = closeWaiters
+                closeWaiters = []
+                let late = pending
+                pending = []
+                condition.unlock()
+                for p in late { p.continuation.resume(throwing: AuditError.closed) }
+                for c in closers { c.resume() }
+                return
             }
         }
     }
 
-    /// Writes batches until nothing is pending.
-    private func flush() async {
-        while !pending.isEmpty {
-            let batch = pending
-            pending.removeAll(keepingCapacity: true)
-            await write(batch)
-        }
-        flushing = false
+    private static func seconds(_ d: Duration) -> TimeInterval {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    private enum Outcome: Sendable {
+    private enum Outcome {
         case written(AuditRecord, any Sendable)
         case refused(any Error)
     }
 
-    private func write(_ batch: [Pending]) async {
+    private func write(_ batch: [Pending]) {
         let start = head
         let key = signingKey
         let every = checkpointEveryRows
         let checkpointState = lastCheckpoint
-        let items = batch.map { ($0.entry, $0.change) }
-        nonisolated(unsafe) let sendableItems = items
         do {
-            let (outcomes, newHead, checkpoint) = try await store.database.write { db -> ([Outcome], (Int64, [UInt8]), Checkpoint?) in
+            nonisolated(unsafe) var outcomes: [Outcome] = []
+            outcomes.reserveCapacity(batch.count)
+            let (newHead, checkpoint) = try store.database.write { db -> ((Int64, [UInt8]), Checkpoint?) in
+                outcomes.removeAll(keepingCapacity: true)  // a retried transaction starts over
                 var seq = start.seq
                 var hash = start.hash
                 var scratch: [UInt8] = []
                 scratch.reserveCapacity(512)
-                var outcomes: [Outcome] = []
-                outcomes.reserveCapacity(sendableItems.count)
                 let insert = try db.cachedStatement(sql: Self.insertSQL)
-                for (entry, change) in sendableItems {
+                for p in batch {
                     let time = Timestamp.now()
-                    let rowHash = AuditEncoding.rowHash(prevHash: hash, seq: seq + 1, time: time, entry: entry, scratch: &scratch)
-                    let record = AuditRecord(seq: seq + 1, time: time, entry: entry, prevHash: hash, rowHash: rowHash)
+                    let rowHash = AuditEncoding.rowHash(prevHash: hash, seq: seq + 1, time: time, entry: p.entry, scratch: &scratch)
+                    let record = AuditRecord(seq: seq + 1, time: time, entry: p.entry, prevHash: hash, rowHash: rowHash)
                     var value: any Sendable = ()
                     do {
-                        try db.inSavepoint {
-                            if let change { value = try change(db) }
+                        if let change = p.change {
+                            try db.inSavepoint {
+                                value = try change(db)
+                                try insert.execute(arguments: Self.arguments(record))
+                                return .commit
+                            }
+                        } else {
+                            // A lone row needs no savepoint: a failed INSERT undoes only itself.
                             try insert.execute(arguments: Self.arguments(record))
-                            return .commit
                         }
                         seq += 1
                         hash = rowHash
@@ -145,9 +219,9 @@ public actor AuditLog {
                 if seq - checkpointState.seq >= Int64(every) {
                     checkpoint = try Self.insertCheckpoint(db, id: checkpointState.id + 1, seq: seq, hash: hash, key: key)
                 }
-                return (outcomes, (seq, hash), checkpoint)
+                return ((seq, hash), checkpoint)
             }
-            transactionCount += 1
+            condition.withLock { transactions += 1 }
             head = (newHead.0, newHead.1)
             if let checkpoint { noteCheckpoint(checkpoint) }
             for (p, outcome) in zip(batch, outcomes) {
@@ -163,26 +237,17 @@ public actor AuditLog {
         }
     }
 
-    /// Writes a checkpoint now if rows were added since the last one.
-    public func checkpoint() async throws {
+    /// A checkpoint over the head, if rows were added since the last one.
+    private func writeCheckpoint() throws {
         guard head.seq > lastCheckpoint.seq else { return }
         let (id, seq, hash, key) = (lastCheckpoint.id + 1, head.seq, head.hash, signingKey)
         do {
-            let cp = try await store.database.write { db in try Self.insertCheckpoint(db, id: id, seq: seq, hash: hash, key: key) }
-            transactionCount += 1
+            let cp = try store.database.write { db in try Self.insertCheckpoint(db, id: id, seq: seq, hash: hash, key: key) }
+            condition.withLock { transactions += 1 }
             noteCheckpoint(cp)
         } catch {
             throw AuditError.unavailable("\(error)")
         }
-    }
-
-    /// Final checkpoint; later appends are refused.
-    public func close() async {
-        timer?.cancel()
-        timer = nil
-        while flushing { await Task.yield() }
-        try? await checkpoint()
-        closed = true
     }
 
     private func noteCheckpoint(_ cp: Checkpoint) {

@@ -19,11 +19,11 @@ struct Fixture {
     let ring: KeyRing
     let log: AuditLog
 
-    init(directory: String? = nil, every: Int = 1000) throws {
+    init(directory: String? = nil, every: Int = 1000, interval: Duration = .seconds(60)) throws {
         dir = directory ?? NSTemporaryDirectory() + "lk-audit-\(UUID().uuidString.prefix(8))"
         store = try Store(directory: dir, create: true)
         ring = try KeyRing.initialize(store: store, source: .keyFile(path: dir + "/master.key"))
-        log = try AuditLog(store: store, signingKey: ring.auditSigning, checkpointEveryRows: every) { _ in }
+        log = try AuditLog(store: store, signingKey: ring.auditSigning, checkpointEveryRows: every, checkpointInterval: interval) { _ in }
     }
 
     var db: String { store.path }
@@ -39,6 +39,8 @@ struct Fixture {
     func fill(_ n: Int) async throws {
         for i in 1...n { try await log.append(entry(i)) }
     }
+
+    func checkpointCount() throws -> Int { try store.database.read { try AuditReader.checkpoints(in: $0).count } }
 
     func verifyLive() throws -> VerificationReport { try AuditReader.verify(databasePath: db, publicKey: publicKey) }
 
@@ -79,6 +81,22 @@ struct Fixture {
         #expect(try AuditReader.verify(databasePath: f.db, publicKey: other).problem == .badSignature(checkpoint: 1))
     }
 
+    @Test func quietIntervalsGetACheckpointAndClosedLogsRefuseRows() async throws {
+        let f = try Fixture(interval: .milliseconds(100))
+        try await f.fill(3)
+        var checkpoints = 0
+        for _ in 0..<50 where checkpoints == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            checkpoints = try f.checkpointCount()
+        }
+        #expect(checkpoints == 1, "a checkpoint within the interval after rows were added")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try f.checkpointCount() == 1, "no checkpoint for an interval without rows")
+        await f.log.close()
+        await #expect { try await f.log.append(f.entry(9)) } throws: { ($0 as? AuditError)?.code == "audit_closed" }
+        #expect(try f.verifyLive().isIntact)
+    }
+
     @Test func concurrentAppendsShareTransactionsAndGetConsecutiveSeqs() async throws {
         let f = try Fixture()
         let seqs = try await withThrowingTaskGroup(of: Int64.self) { group in
@@ -88,7 +106,7 @@ struct Fixture {
             return out
         }
         #expect(Set(seqs) == Set(1...200))
-        let transactions = await f.log.transactionCount
+        let transactions = f.log.transactionCount
         #expect(transactions < 200, "group commit wrote \(transactions) transactions for 200 rows")
         #expect(try f.verifyLive().isIntact)
     }
