@@ -30,11 +30,12 @@ package struct BuildSessionRecord: Sendable {
     }
 
     package func insert(in db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO session(id, token_hash, project, build_id, runner_uid, grants, max_uses, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 id, Data(tokenHash), project, buildID, Int64(runnerUID), grants.joined(separator: ","), maxUses,
                 createdAt.description, expiresAt.description,
@@ -42,9 +43,8 @@ package struct BuildSessionRecord: Sendable {
     }
 
     package static func end(id: String, reason: String, uses: Int? = nil, in db: Database, now: Timestamp = .now()) throws {
-        try db.execute(
-            sql: "UPDATE session SET ended_at = ?, end_reason = ?, uses = COALESCE(?, uses) WHERE id = ? AND ended_at IS NULL",
-            arguments: [now.description, reason, uses, id])
+        try db.cachedStatement(sql: "UPDATE session SET ended_at = ?, end_reason = ?, uses = COALESCE(?, uses) WHERE id = ? AND ended_at IS NULL")
+            .execute(arguments: [now.description, reason, uses, id])
     }
 
     /// Ends every session still open (daemon start and stop). Returns how many.

@@ -40,7 +40,7 @@ extension Project {
 
     package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
         guard let row = try Row.fetchOne(
-                db, sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?",
+                db.cachedStatement(sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?"),
                 arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
         return (row["id"], try Project(row: row))

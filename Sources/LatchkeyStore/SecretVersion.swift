@@ -145,10 +145,11 @@ package enum SecretVersions {
         let row: Row?
         if let version {
             row = try Row.fetchOne(
-                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version])
+                db.cachedStatement(sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?"),
+                arguments: [kind.rawValue, owner, version])
         } else {
             row = try Row.fetchOne(
-                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active' ORDER BY version DESC LIMIT 1",
+                db.cachedStatement(sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active' ORDER BY version DESC LIMIT 1"),
                 arguments: [kind.rawValue, owner])
         }
         guard let row else {
@@ -160,7 +161,7 @@ package enum SecretVersions {
     /// The sealed bytes of a version (nil once revoked and destroyed).
     package static func sealed(kind: SecretKind, owner: String, version: Int64, in db: Database) throws -> SealedSecret? {
         guard let row = try Row.fetchOne(
-                db, sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = ? AND owner = ? AND version = ?",
+                db.cachedStatement(sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = ? AND owner = ? AND version = ?"),
                 arguments: [kind.rawValue, owner, version])
         else { return nil }
         let payload: Data = row["sealed_payload"]
