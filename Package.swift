@@ -43,7 +43,10 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "LatchkeyAudit",
-            dependencies: ["LatchkeyCrypto", "LatchkeyStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "LatchkeyCrypto", "LatchkeyStore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strict),
         .target(
             name: "LatchkeyPolicy",

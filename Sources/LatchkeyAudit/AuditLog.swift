@@ -25,7 +25,7 @@ public final class AuditLog: @unchecked Sendable {
     private let checkpointEveryRows: Int
     private let checkpointInterval: Duration
     private let log: @Sendable (String) -> Void
-    static let maxBatch = 1024
+    public static let maxBatch = 1024
 
     private let condition = NSCondition()
     private var pending: [Pending] = []

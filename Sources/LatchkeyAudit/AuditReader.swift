@@ -2,6 +2,7 @@ package import GRDB
 public import LatchkeyStore
 import LatchkeyCrypto
 import Foundation
+import GRDBSQLite
 
 /// Filters for listing the audit log.
 public struct AuditQuery: Sendable {
@@ -61,9 +62,14 @@ public enum AuditReader {
     /// Verifies the live store with `publicKey` (by default the one in its metadata;
     /// an auditor should pass the key they kept).
     public static func verify(store: Store, publicKey: [UInt8]) throws -> VerificationReport {
-        try store.database.read { db in
-            AuditVerifier.verify(records: try records(in: db), checkpoints: try checkpoints(in: db), publicKey: publicKey)
-        }
+        try store.database.read { db in try verify(db, publicKey: publicKey) }
+    }
+
+    /// The streaming check first; the full verifier's diagnosis when it finds anything.
+    static func verify(_ db: Database, publicKey: [UInt8]) throws -> VerificationReport {
+        let checkpoints = try checkpoints(in: db)
+        if let report = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey) { return report }
+        return AuditVerifier.verify(records: try records(in: db), checkpoints: checkpoints, publicKey: publicKey)
     }
 
     static func record(_ row: Row) throws -> AuditRecord {
@@ -88,9 +94,17 @@ extension AuditReader {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: databasePath, configuration: config)
-        return try queue.read { db in
-            AuditVerifier.verify(records: try records(in: db), checkpoints: try checkpoints(in: db), publicKey: publicKey)
+        let signed = try queue.read { db in try AuditReader.checkpoints(in: db) }
+        // The streaming pass on a connection of its own without SQLite's per-call mutex
+        // (only this thread uses it); its snapshot starts after the checkpoints were read.
+        var connection: OpaquePointer?
+        if sqlite3_open_v2(databasePath, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection {
+            defer { sqlite3_close_v2(connection) }
+            if let report = try StoredChainCheck.verify(connection, checkpoints: signed, publicKey: publicKey) { return report }
+        } else {
+            sqlite3_close_v2(connection)
         }
+        return try queue.read { db in try verify(db, publicKey: publicKey) }
     }
 
     /// The audit public key a store records in its metadata.

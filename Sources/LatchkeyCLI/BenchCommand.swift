@@ -22,41 +22,67 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Concurrent connections.") var clients = 16
     @Option(help: "Seconds per workload.") var duration = 5.0
-    @Option(help: "release, open-release-close, agent-sign, health or all.") var workload = "all"
-    @Option(help: "Measure a running daemon at this socket instead (audit rows are not checked then).") var socket: String?
+    @Option(help: "release, open-release-close, agent-sign, health, offline or all.") var workload = "all"
+    @Option(help: "Measure a running daemon at this socket instead (audit rows are not checked then; no offline figures).") var socket: String?
+    @Option(help: "Size of the offline figures: 1 is 1,000,000 audit rows, 100,000 secrets, 10,000 projects and 10,000 sessions.")
+    var scale = 1.0
     @Flag(help: "Print JSON.") var json = false
 
+    static let workloads = ["health", "release", "open-release-close", "agent-sign"]
+
     func validate() throws {
-        guard ["release", "open-release-close", "agent-sign", "health", "all"].contains(workload) else {
-            throw ValidationError("--workload must be release, open-release-close, agent-sign, health or all")
+        guard (Self.workloads + ["offline", "all"]).contains(workload) else {
+            throw ValidationError("--workload must be release, open-release-close, agent-sign, health, offline or all")
         }
         guard (1...1024).contains(clients) else { throw ValidationError("--clients must be between 1 and 1024") }
         guard duration > 0, duration <= 600 else { throw ValidationError("--duration must be between 0 and 600 seconds") }
+        guard scale > 0, scale <= 10 else { throw ValidationError("--scale must be above 0 and at most 10") }
+        if workload == "offline" && socket != nil {
+            throw ValidationError("offline figures need a throwaway daemon of their own; leave out --socket")
+        }
+    }
+
+    struct Report: Encodable {
+        var workloads: [LoadResult]
+        var offline: [OfflineFigure]
     }
 
     func run() throws {
-        let bench: BenchDaemon
-        do {
-            bench = try socket.map { BenchDaemon(attachedTo: $0) } ?? BenchDaemon.start()
-        } catch { throw fail(error) }
-        defer { bench.stop() }
+        let wanted = workload == "all" ? Self.workloads : workload == "offline" ? [] : [workload]
         var results: [LoadResult] = []
+        var figures: [OfflineFigure] = []
         do {
-            let fixture = try bench.prepare()
-            let wanted = workload == "all" ? ["health", "release", "open-release-close", "agent-sign"] : [workload]
-            for w in wanted {
-                results += try bench.measure(w, clients: clients, duration: duration, fixture: fixture)
+            if !wanted.isEmpty {
+                let bench = try socket.map { BenchDaemon(attachedTo: $0) } ?? BenchDaemon.start()
+                defer { bench.stop() }
+                let fixture = try bench.prepare()
+                for w in wanted {
+                    results += try bench.measure(w, clients: clients, duration: duration, fixture: fixture)
+                }
+            }
+            if socket == nil && (workload == "all" || workload == "offline") {
+                figures = try OfflineBench.run(scale: scale) { if !json { printError("offline: \($0)") } }
             }
         } catch { throw fail(error) }
-        if json { return try printJSON(results) }
-        printTable(["WORKLOAD", "CLIENTS", "REQ/S", "P50 µs", "P90 µs", "P99 µs", "P99.9 µs", "MAX µs", "ERRORS", "AUDIT ROWS", "PEAK RSS"],
-            results.map { r in
-                [r.workload, String(r.clients), String(format: "%.0f", r.perSecond), String(format: "%.0f", r.p50Micros),
-                 String(format: "%.0f", r.p90Micros), String(format: "%.0f", r.p99Micros), String(format: "%.0f", r.p999Micros),
-                 String(format: "%.0f", r.maxMicros), String(r.errors),
-                 r.auditRows.map { "\($0)/\(r.auditRowsExpected ?? 0)\(r.auditMatches == true ? " ok" : " MISMATCH")" } ?? "-",
-                 r.peakRSSKiB.map { "\($0 / 1024) MiB" } ?? "-"]
-            })
+        if json { return try printJSON(Report(workloads: results, offline: figures)) }
+        if !results.isEmpty {
+            printTable(["WORKLOAD", "CLIENTS", "REQ/S", "P50 µs", "P90 µs", "P99 µs", "P99.9 µs", "MAX µs", "ERRORS", "AUDIT ROWS", "PEAK RSS", "NOTE"],
+                results.map { r in
+                    [r.workload, String(r.clients), String(format: "%.0f", r.perSecond), String(format: "%.0f", r.p50Micros),
+                     String(format: "%.0f", r.p90Micros), String(format: "%.0f", r.p99Micros), String(format: "%.0f", r.p999Micros),
+                     String(format: "%.0f", r.maxMicros), String(r.errors),
+                     r.auditRows.map { "\($0)/\(r.auditRowsExpected ?? 0)\(r.auditMatches == true ? " ok" : " MISMATCH")" } ?? "-",
+                     r.peakRSSKiB.map { "\($0 / 1024) MiB" } ?? "-", r.note ?? ""]
+                })
+        }
+        if !figures.isEmpty {
+            if !results.isEmpty { print("") }
+            printTable(["OFFLINE", "VALUE", "TARGET", "MET", "DETAIL"],
+                figures.map { f in
+                    [f.name, f.value >= 100 ? "\(Int(f.value.rounded())) \(f.unit)" : String(format: "%.2f %@", f.value, f.unit), f.target,
+                     f.met ? "yes" : "no", f.note]
+                })
+        }
         if results.contains(where: { $0.auditMatches == false }) { throw ExitCode(ExitStatus.software.rawValue) }
     }
 }
@@ -81,7 +107,9 @@ final class BenchDaemon {
 
     var databasePath: String? { root.map { $0 + "/data/latchkey.db" } }
 
-    static func start() throws -> BenchDaemon {
+    /// A private temporary directory with the benchmark's policy (every role for the
+    /// daemon's own user).
+    static func makeRoot() throws -> String {
         var template = Array("/tmp/latchkey-bench-XXXXXX".utf8CString)
         guard let root = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw InputError("cannot create a temporary directory")
@@ -94,16 +122,28 @@ final class BenchDaemon {
             runners:
               - { name: bench, who: { users: [$daemon] }, projects: ["*"], grants: [deploy-key, token], max_ttl: 1h, max_uses: 1000000, builds: { users: [$daemon] } }
             """
-        FileManager.default.createFile(atPath: root + "/policies/bench.yaml", contents: Data(policy.utf8), attributes: [.posixPermissions: 0o644])
+        try Data(policy.utf8).write(to: URL(fileURLWithPath: root + "/policies/bench.yaml"))
+        chmod(root + "/policies/bench.yaml", 0o644)
+        return root
+    }
+
+    /// A throwaway daemon on a fresh store.
+    static func start() throws -> BenchDaemon {
+        let root = try makeRoot()
         _ = try initializeStore(dataDirectory: root + "/data", source: .keyFile(path: root + "/master.key"), limits: .interactive)
+        return try start(root: root)
+    }
+
+    /// A daemon (this binary) on the store already in `root`/data; returns once it answers.
+    static func start(root: String) throws -> BenchDaemon {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard let pid = spawnLogged([me, "serve", "--data-dir", root + "/data", "--policies", root + "/policies", "--socket", root + "/latchkey.sock",
             "--key-file", root + "/master.key", "--log-level", "warning"], log: root + "/daemon.log")
         else { throw InputError("cannot start a daemon for the benchmark") }
         let daemon = BenchDaemon(root: root, pid: pid)
-        for _ in 0..<400 {
+        for _ in 0..<4000 {
             if (try? LatchkeyClient(socketPath: daemon.socketPath).health()) != nil { return daemon }
-            usleep(25_000)
+            usleep(2_500)
         }
         daemon.stop()
         throw InputError("the benchmark's daemon did not come up; see \(root)/daemon.log")
@@ -121,9 +161,12 @@ final class BenchDaemon {
         if let root { try? FileManager.default.removeItem(atPath: root) }
     }
 
-    var peakRSSKiB: Int? {
+    var peakRSSKiB: Int? { status("VmHWM:") }
+    var residentKiB: Int? { status("VmRSS:") }
+
+    private func status(_ field: String) -> Int? {
         guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return Int(line.split(separator: " ").dropFirst().first ?? "")
         }
         return nil

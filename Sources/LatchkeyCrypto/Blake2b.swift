@@ -41,6 +41,15 @@ public struct Blake2b: ~Copyable {
         return out
     }
 
+    /// One-shot unkeyed hash of `bytes` into `out` (its count is the output length), with
+    /// no state to allocate: for hashing many short messages in a loop.
+    public static func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        Sodium.ensureReady()
+        _ = crypto_generichash(
+            out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            UInt64(bytes.count), nil, 0)
+    }
+
     /// One-shot hash of `bytes`.
     public static func hash(_ bytes: [UInt8], outputCount: Int = outputBytes256, key: SecretBytes? = nil) -> [UInt8] {
         var h = Blake2b(outputCount: outputCount, key: key)
