@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include "CSystemShims.h"
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,4 +21,8 @@ int latchkey_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     *uid = cred.uid;
     *gid = cred.gid;
     return 0;
+}
+
+void latchkey_release_free_memory(void) {
+    malloc_trim(0);
 }

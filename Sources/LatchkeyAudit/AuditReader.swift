@@ -94,15 +94,13 @@ extension AuditReader {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: databasePath, configuration: config)
-        let signed = try queue.read { db in try AuditReader.checkpoints(in: db) }
-        // The streaming pass on a connection of its own without SQLite's per-call mutex
-        // (only this thread uses it); its snapshot starts after the checkpoints were read.
-        var connection: OpaquePointer?
-        if sqlite3_open_v2(databasePath, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection {
-            defer { sqlite3_close_v2(connection) }
-            if let report = try StoredChainCheck.verify(connection, checkpoints: signed, publicKey: publicKey) { return report }
-        } else {
-            sqlite3_close_v2(connection)
+        let (signed, last) = try queue.read { db in
+            (try AuditReader.checkpoints(in: db), try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0)
+        }
+        // Ranges of the chain on both cores, each on a connection of its own.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let report = try StoredChainCheck.verify(databasePath: databasePath, last: last, checkpoints: signed, publicKey: publicKey, threads: cores) {
+            return report
         }
         return try queue.read { db in try verify(db, publicKey: publicKey) }
     }

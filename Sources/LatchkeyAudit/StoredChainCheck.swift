@@ -2,10 +2,13 @@ import GRDB
 import GRDBSQLite
 import Foundation
 import LatchkeyCrypto
+import Synchronization
 
 /// The fast path of verifying a store: streams the audit table in seq order and hashes
 /// each row's canonical encoding straight from SQLite's column bytes, keeping nothing
-/// but the chain head and the checkpoints' hashes (a million rows in about a second).
+/// but the chain head and the checkpoints' hashes. Since every row stores the hash it
+/// chains to, ranges of rows can be checked on separate threads and joined where they
+/// meet (`verify(databasePath:…)`).
 ///
 /// It only ever confirms: on the first thing that does not match it returns nil and
 /// the caller runs `AuditVerifier` over the decoded rows, whose report says what kind of
@@ -17,36 +20,107 @@ enum StoredChainCheck {
         target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash
         """
 
+    /// On the caller's connection and snapshot, one thread.
     static func verify(_ db: Database, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
-        guard let connection = db.sqliteConnection else { return nil }
-        return try verify(connection, checkpoints: checkpoints, publicKey: publicKey)
+        guard let connection = db.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
+        let last = try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
+        guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
+        return join([range], through: last, named: named)
     }
 
-    /// As above on a connection of the caller's (read `checkpoints` before this
-    /// connection's snapshot starts, so every checkpoint's row is in it).
-    static func verify(_ connection: OpaquePointer, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
-        var report = VerificationReport()
-        // Checkpoints first (a few per thousand rows): signatures, and the hash each names.
+    /// Rows 1…`last` of a store file, split over `threads` read-only connections of their
+    /// own (no SQLite mutex per call: each is used by one thread). `checkpoints` and
+    /// `last` come from one earlier snapshot; rows are append-only, so every later
+    /// snapshot holds them.
+    static func verify(
+        databasePath: String, last: Int64, checkpoints: [Checkpoint], publicKey: [UInt8], threads: Int, rowsWorthSplitting: Int64 = 100_000
+    ) throws -> VerificationReport? {
+        guard let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
+        let parts = last >= rowsWorthSplitting ? max(1, threads) : 1
+        let bounds = (0...parts).map { 1 + last * Int64($0) / Int64(parts) }  // part i covers bounds[i] ..< bounds[i + 1]
+        let results = Mutex<[Int: Result<Range?, any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: parts) { i in
+            let outcome = Result { () throws -> Range? in
+                var connection: OpaquePointer?
+                defer { sqlite3_close_v2(connection) }
+                guard sqlite3_open_v2(databasePath, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
+                    return nil
+                }
+                return try scan(connection, from: bounds[i], through: bounds[i + 1] - 1, named: named)
+            }
+            results.withLock { $0[i] = outcome }
+        }
+        var ranges: [Range] = []
+        for i in 0..<parts {
+            guard let range = try results.withLock({ $0[i] })!.get() else { return nil }
+            ranges.append(range)
+        }
+        return join(ranges, through: last, named: named)
+    }
+
+    /// The hash each checkpoint names, by seq, once every signature verifies; nil otherwise.
+    private static func signedHeads(_ checkpoints: [Checkpoint], publicKey: [UInt8]) -> [Int64: [UInt8]]? {
         var named: [Int64: [UInt8]] = [:]
-        for cp in checkpoints.sorted(by: { $0.id < $1.id }) {
+        for cp in checkpoints {
             let message = AuditEncoding.checkpointMessage(id: cp.id, auditSeq: cp.auditSeq, headHash: cp.headHash, time: cp.time)
             guard cp.publicKey == publicKey, ed25519Verify(signature: cp.signature, message: message, publicKey: publicKey) else { return nil }
             guard named[cp.auditSeq] == nil || named[cp.auditSeq] == cp.headHash else { return nil }
             named[cp.auditSeq] = cp.headHash
-            report.checkpointsChecked += 1
         }
+        return named
+    }
+
+    /// What one range found: the hash its first row chains to, its last row's hash.
+    struct Range: Sendable {
+        var from: Int64
+        var rows = 0
+        var chainsTo: [UInt8] = []
+        var head: [UInt8] = []
+        var checkpointsMatched = 0
+        var headless = false  // seq 1 is not the first row of the store
+    }
+
+    /// Ranges that each hold, meet: each chains to the one before, the first to zero,
+    /// every checkpoint matched.
+    private static func join(_ ranges: [Range], through last: Int64, named: [Int64: [UInt8]]) -> VerificationReport? {
+        var report = VerificationReport()
+        if ranges.first?.headless == true {
+            report.problem = .missing(seq: 1)
+            return report
+        }
+        var prev = AuditEncoding.zeroHash
+        for r in ranges where r.rows > 0 {
+            guard r.chainsTo == prev else { return nil }
+            prev = r.head
+            report.rowsChecked += r.rows
+            report.checkpointsChecked += r.checkpointsMatched
+        }
+        // A checkpoint past the last row means rows were cut off the end.
+        guard report.rowsChecked == Int(last), report.checkpointsChecked == named.count else { return nil }
+        report.firstSeq = last > 0 ? 1 : 0
+        report.lastSeq = last
+        report.unsignedTail = Int(last - (named.keys.max() ?? 0))
+        return report
+    }
+
+    /// Rows `from`…`through`, each hashed and compared; nil at the first mismatch.
+    static func scan(_ connection: OpaquePointer, from: Int64, through: Int64, named: [Int64: [UInt8]]) throws -> Range? {
+        var range = Range(from: from)
+        guard from <= through else { return range }
         var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(connection, "SELECT \(columns) FROM audit ORDER BY seq", -1, &statement, nil) == SQLITE_OK, let statement else {
+        guard sqlite3_prepare_v2(connection, "SELECT \(columns) FROM audit WHERE seq BETWEEN ? AND ? ORDER BY seq", -1, &statement, nil) == SQLITE_OK,
+            let statement
+        else {
             throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)))
         }
         defer { sqlite3_finalize(statement) }
+        sqlite3_bind_int64(statement, 1, from)
+        sqlite3_bind_int64(statement, 2, through)
 
-        var prev = AuditEncoding.zeroHash
-        var expected: Int64 = 1
-        // prev hash ‖ row encoding (what the row hash covers), written in place.
-        var scratch = RowScratch()
+        var prev: [UInt8] = []
+        var expected = from
+        var scratch = RowScratch()  // prev hash ‖ row encoding (what the row hash covers), written in place
         defer { scratch.buffer.deallocate() }
-        var matchedCheckpoints = 0
         var hash = AuditEncoding.zeroHash
         while true {
             let step = sqlite3_step(statement)
@@ -55,12 +129,13 @@ enum StoredChainCheck {
                 throw DatabaseError(resultCode: ResultCode(rawValue: step), message: String(cString: sqlite3_errmsg(connection)))
             }
             let seq = sqlite3_column_int64(statement, 0)
-            if seq != expected {
-                if expected == 1 {  // the first rows are gone
-                    report.problem = .missing(seq: 1)
-                    return report
-                }
-                return nil
+            guard seq == expected else {
+                if expected == 1 { range.headless = true }
+                return expected == 1 ? range : nil
+            }
+            if seq == from {
+                prev = seq == 1 ? AuditEncoding.zeroHash : storedBytes(statement, 15)
+                range.chainsTo = prev
             }
             guard column(statement, 15, equals: prev) else { return nil }
             scratch.encode(statement, seq: seq, after: prev)
@@ -68,18 +143,21 @@ enum StoredChainCheck {
             guard column(statement, 16, equals: hash) else { return nil }
             if let cp = named[seq] {
                 guard cp == hash else { return nil }
-                matchedCheckpoints += 1
+                range.checkpointsMatched += 1
             }
             swap(&prev, &hash)
             expected += 1
-            report.rowsChecked += 1
+            range.rows += 1
         }
-        // A checkpoint past the last row means rows were cut off the end.
-        guard matchedCheckpoints == named.count else { return nil }
-        report.firstSeq = report.rowsChecked > 0 ? 1 : 0
-        report.lastSeq = expected - 1
-        report.unsignedTail = Int(report.lastSeq - (named.keys.max() ?? 0))
-        return report
+        guard expected == through + 1 else { return nil }  // rows missing at the end of the range
+        range.head = prev
+        return range
+    }
+
+    private static func storedBytes(_ s: OpaquePointer, _ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(s, column))
+        guard count > 0, let p = sqlite3_column_blob(s, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
 
     private static func column(_ s: OpaquePointer, _ column: Int32, equals expected: [UInt8]) -> Bool {

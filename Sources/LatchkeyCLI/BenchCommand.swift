@@ -93,6 +93,8 @@ final class BenchDaemon {
     let root: String?
     private var pid: pid_t?
     private var helpers: [pid_t] = []
+    /// Whether `stop` removes the temporary directory (not when its caller owns it).
+    var removesRoot = true
 
     init(attachedTo socket: String) {
         socketPath = socket
@@ -158,7 +160,7 @@ final class BenchDaemon {
             waitpid(pid, &status, 0)
             self.pid = nil
         }
-        if let root { try? FileManager.default.removeItem(atPath: root) }
+        if let root, removesRoot { try? FileManager.default.removeItem(atPath: root) }
     }
 
     var peakRSSKiB: Int? { status("VmHWM:") }

@@ -1,3 +1,4 @@
+import CSystemShims
 import LatchkeyAudit
 import LatchkeyStore
 import Foundation
@@ -8,7 +9,7 @@ extension Vault {
     static let expiryWarningInterval: Duration = .seconds(86_400)
 
     /// Every few seconds: end sessions past their TTL, retire versions whose grace
-    /// ended; once a day: warn about tokens within 7 days of expiry.
+    /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
     func startHousekeeping() {
         let task = Task { [self] in
             var lastWarning: ContinuousClock.Instant?
@@ -28,6 +29,9 @@ extension Vault {
     func housekeep() async {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
+        // Hand memory freed since the last pass back to the system (glibc keeps it in
+        // its arenas otherwise, and a burst of requests would leave the RSS high).
+        defer { latchkey_release_free_memory() }
         do {
             let retired = try await store.database.read { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE state = 'retiring' AND retire_at <= ?",

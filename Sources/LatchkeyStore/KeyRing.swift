@@ -174,20 +174,33 @@ public final class KeyRing: Sendable {
         try db.execute(
             sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
             arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
-        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, owner, version, wrapped_dek, generation FROM secret_version WHERE length(wrapped_dek) > 0")
         let update = try db.makeStatement(sql: "UPDATE secret_version SET wrapped_dek = ?, generation = ? WHERE id = ?")
         try db.execute(sql: "UPDATE secret_version SET generation = ? WHERE length(wrapped_dek) = 0", arguments: [new.generation])
-        for row in rows {
-            let gen: Int64 = row["generation"]
-            guard gen == old.generation else {
-                throw StoreError.corrupt(path: "store", reason: "a data key of generation \(gen) outlived its generation")
+        // In pages by id, so memory stays flat however many secrets there are; each page is
+        // read in full before any of it is updated.
+        let page = try db.makeStatement(sql: """
+            SELECT id, kind, owner, version, wrapped_dek, generation FROM secret_version
+            WHERE length(wrapped_dek) > 0 AND id > ? ORDER BY id LIMIT 1000
+            """)
+        var rewrapped = 0
+        var after: Int64 = 0
+        while true {
+            let rows = try Row.fetchAll(page, arguments: [after])
+            guard let last = rows.last else { break }
+            after = last["id"]
+            for row in rows {
+                let gen: Int64 = row["generation"]
+                guard gen == old.generation else {
+                    throw StoreError.corrupt(path: "store", reason: "a data key of generation \(gen) outlived its generation")
+                }
+                let record = RecordBinding(kind: row["kind"], id: row["owner"], version: row["version"])
+                let wrapped = try new.rewrap(Array(row["wrapped_dek"] as Data), from: old, for: record)
+                try update.execute(arguments: [Data(wrapped), new.generation, row["id"] as Int64])
             }
-            let record = RecordBinding(kind: row["kind"], id: row["owner"], version: row["version"])
-            let rewrapped = try new.rewrap(Array(row["wrapped_dek"] as Data), from: old, for: record)
-            try update.execute(arguments: [Data(rewrapped), new.generation, row["id"] as Int64])
+            rewrapped += rows.count
         }
         try db.execute(sql: "DELETE FROM key_generation WHERE generation < ?", arguments: [new.generation])
-        return (new, rows.count)
+        return (new, rewrapped)
     }
 
     public func activate(_ kek: KeyEncryptionKey) {

@@ -17,7 +17,9 @@ import Testing
         }
         #expect(rows.filter { $0["auditMatches"] != nil }.count == 3)
         let offline = try #require(report["offline"] as? [[String: Any]])
-        #expect(offline.map { $0["name"] as? String } == ["audit verify", "daemon start-up", "master-key rotation", "RSS with live sessions"])
+        #expect(offline.map { $0["name"] as? String } == [
+            "daemon start-up", "audit verify", "daemon start-up, long log", "master-key rotation", "RSS with live sessions",
+        ])
         for figure in offline { #expect((figure["value"] as? Double ?? 0) > 0, "\(figure)") }
     }
 }

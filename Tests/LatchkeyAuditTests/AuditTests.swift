@@ -115,6 +115,25 @@ struct Fixture {
         #expect(full.isIntact && full.rowsChecked == 101 && full.checkpointsChecked == 3)
     }
 
+    @Test func rangesCheckedOnSeveralThreadsJoinIntoTheSameVerdict() async throws {
+        let f = try Fixture(every: 25)
+        try await f.fill(100)
+        await f.log.close()
+        let (checkpoints, last) = try await f.store.database.read { db in
+            (try AuditReader.checkpoints(in: db), try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit") ?? 0)
+        }
+        func split(_ threads: Int) throws -> VerificationReport? {
+            try StoredChainCheck.verify(
+                databasePath: f.db, last: last, checkpoints: checkpoints, publicKey: f.publicKey, threads: threads, rowsWorthSplitting: 0)
+        }
+        let full = try f.verifyLive()
+        for threads in [1, 2, 3, 7] { #expect(try split(threads) == full, "\(threads) threads") }
+        // Damage where two ranges meet (rows 1–33 | 34–66 | 67–100) is not confirmed by any split.
+        f.tamper("UPDATE audit SET reason = 'x' WHERE seq = 34")
+        for threads in [1, 2, 3] { #expect(try split(threads) == nil, "\(threads) threads") }
+        #expect(try f.verifyLive().problem == .changed(seq: 34))
+    }
+
     @Test func concurrentAppendsShareTransactionsAndGetConsecutiveSeqs() async throws {
         let f = try Fixture()
         let seqs = try await withThrowingTaskGroup(of: Int64.self) { group in
