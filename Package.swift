@@ -89,7 +89,9 @@ let package = Package(
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
-        .testTarget(name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
+            swiftSettings: strict),
         .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyTestSupport", "LatchkeyClient"], swiftSettings: strict),
         .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyTestSupport", "LatchkeyPolicy"], swiftSettings: strict),
         .testTarget(
