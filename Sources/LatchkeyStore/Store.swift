@@ -28,6 +28,10 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA recursive_triggers = ON")
         }
         let path = self.path
+        // An existing file is inspected on a read-only connection first: a damaged,
+        // foreign or newer store is refused before anything can write to it (opening the
+        // pool writes: GRDB creates and drops a table to make the WAL file exist).
+        if exists { try Self.inspect(path) }
         do {
             // A new file is created 0600 whatever the umask.
             if !exists {
@@ -47,22 +51,6 @@ public final class Store: Sendable {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 let sync = try Int.fetchOne(db, sql: "PRAGMA synchronous")
                 guard sync == 2 else { throw StoreError.unavailable(reason: "could not set synchronous=FULL") }
-                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
-                guard check == ["ok"] else { throw StoreError.corrupt(path: path, reason: check.prefix(3).joined(separator: "; ")) }
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                if !tables.isEmpty {
-                    guard tables.contains("metadata") else {
-                        throw StoreError.corrupt(path: path, reason: "no metadata table")
-                    }
-                    if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
-                        let found = Int(v), found > Schema.currentVersion
-                    {
-                        throw StoreError.newerSchema(path: path, found: found, supported: Schema.currentVersion)
-                    }
-                }
-                if try Schema.migrator.hasBeenSuperseded(db) {
-                    throw StoreError.newerSchema(path: path, found: Schema.currentVersion + 1, supported: Schema.currentVersion)
-                }
             }
             try Schema.migrator.migrate(database)
             try database.write { db in
@@ -74,6 +62,36 @@ public final class Store: Sendable {
             throw e
         } catch {
             throw .corrupt(path: path, reason: Self.describe(error))
+        }
+    }
+
+    /// Checks an existing file without writing to it: SQLite's structural check, that it
+    /// is a Latchkey store, and that its schema is not newer than this build's.
+    private static func inspect(_ path: String) throws(StoreError) {
+        var config = Configuration()
+        config.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.read { db in
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
+                guard check == ["ok"] else { throw StoreError.corrupt(path: path, reason: check.prefix(3).joined(separator: "; ")) }
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                guard !tables.isEmpty else { return }
+                guard tables.contains("metadata") else { throw StoreError.corrupt(path: path, reason: "no metadata table") }
+                if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
+                    let found = Int(v), found > Schema.currentVersion
+                {
+                    throw StoreError.newerSchema(path: path, found: found, supported: Schema.currentVersion)
+                }
+                if try Schema.migrator.hasBeenSuperseded(db) {
+                    throw StoreError.newerSchema(path: path, found: Schema.currentVersion + 1, supported: Schema.currentVersion)
+                }
+            }
+            try queue.close()
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw .corrupt(path: path, reason: describe(error))
         }
     }
 
