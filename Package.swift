@@ -96,8 +96,8 @@ let package = Package(
         .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyTestSupport", "LatchkeyPolicy"], swiftSettings: strict),
         .testTarget(
             name: "LatchkeyServerTests",
-            dependencies: ["LatchkeyTestSupport", 
-                "LatchkeyServer", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto",
+            dependencies: ["LatchkeyTestSupport",
+                "LatchkeyServer", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
