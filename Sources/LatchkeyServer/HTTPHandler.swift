@@ -166,7 +166,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
+        // A request cut off by its clock ends mid-head: that is not a second refusal.
+        if error is HTTPParserError && !clock.hasExpired {
             refuse(context: context, .badRequest("bad_http", "malformed HTTP request"))
         } else {
             context.close(promise: nil)

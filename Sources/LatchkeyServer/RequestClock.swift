@@ -1,8 +1,10 @@
 internal import NIOCore
+internal import Logging
 
 /// Times each request from its first raw byte, before the HTTP decoder has seen a
 /// whole head: a client that trickles a byte a second is answered 408 and closed.
-/// `HTTPHandler` stops the clock when a request is complete.
+/// `HTTPHandler` stops the clock when a request is complete. The cut-off is logged once
+/// per connection.
 final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: used only on its channel's event loop.
     typealias InboundIn = ByteBuffer
@@ -11,8 +13,10 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
     private let timeout: TimeAmount
     private var deadline: Scheduled<Void>?
     private var expired = false
+    private let logger: Logger
 
-    init(timeout: Duration) {
+    init(timeout: Duration, logger: Logger) {
+        self.logger = logger
         let c = timeout.components
         self.timeout = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
@@ -22,6 +26,7 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
         if deadline == nil {
             deadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
                 expired = true
+                logger.notice("request refused", metadata: ["code": "request_timeout"])
                 let body = #"{"error":{"code":"request_timeout","message":"the request did not arrive whole in time"}}"#
                 let answer = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
                 context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in
@@ -31,6 +36,9 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
         }
         context.fireChannelRead(data)
     }
+
+    /// Whether this connection was cut off (and its refusal answered and logged).
+    var hasExpired: Bool { expired }
 
     /// The request is whole: the next byte starts a new clock.
     func stop() {

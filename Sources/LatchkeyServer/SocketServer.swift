@@ -35,9 +35,12 @@ public final class SocketServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelInitializer { channel in
-                guard open.tryOpen() else { return channel.close() }
+                guard open.tryOpen() else {
+                    logger.notice("connection refused", metadata: ["code": "too_many_connections", "limit": "\(limits.maxConnections)"])
+                    return channel.close()
+                }
                 channel.closeFuture.whenComplete { _ in open.close() }
-                let clock = RequestClock(timeout: limits.requestTimeout)
+                let clock = RequestClock(timeout: limits.requestTimeout, logger: logger)
                 return channel.pipeline.addHandler(clock).flatMap {
                     channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false)
                 }.flatMapThrowing {
