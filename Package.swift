@@ -76,6 +76,14 @@ let package = Package(
             ],
             swiftSettings: strict),
         .executableTarget(name: "latchkey", dependencies: ["LatchkeyCLI"], swiftSettings: strict),
+        // The libFuzzer targets' bodies (scripts/fuzz links them into a -sanitize=fuzzer harness).
+        .target(
+            name: "LatchkeyFuzz",
+            dependencies: [
+                "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy", "LatchkeyServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
 
         // Running real tools from tests; shared by every test target.
         .target(name: "LatchkeyTestSupport", path: "Tests/LatchkeyTestSupport", swiftSettings: strict),
@@ -92,6 +100,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
             swiftSettings: strict),
+        // Replays the committed fuzz corpus (Fuzz/corpus/<target>) through every target.
+        .testTarget(name: "LatchkeyFuzzTests", dependencies: ["LatchkeyFuzz"], swiftSettings: strict),
         .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyTestSupport", "LatchkeyClient"], swiftSettings: strict),
         .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyTestSupport", "LatchkeyPolicy"], swiftSettings: strict),
         .testTarget(

@@ -1,0 +1,23 @@
+import Foundation
+import LatchkeyFuzz
+import Testing
+
+/// Every input of the committed fuzz corpus (seeds, and every input that ever crashed a
+/// target, kept as a regression test) runs through its target without a crash.
+@Suite struct CorpusReplayTests {
+    static let corpus = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz/corpus").path
+
+    @Test(arguments: FuzzTarget.all.map(\.name))
+    func everyCorpusInputRunsClean(_ name: String) throws {
+        let target = try #require(FuzzTarget.named(name))
+        let dir = Self.corpus + "/" + name
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(files.count >= 3, "a seed corpus for \(name)")
+        for file in files {
+            let input = try #require(FileManager.default.contents(atPath: dir + "/" + file))
+            target.run(Array(input))
+        }
+    }
+}
