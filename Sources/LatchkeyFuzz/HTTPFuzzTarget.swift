@@ -48,18 +48,27 @@ enum HTTPFuzzTarget {
         started.wait()
         let path = root + "/latchkey.sock"
         for request in seedRequests { _ = exchange(path, Array(request.utf8)) }
+        // A token, sealed to the daemon's intake key as `latchkey token seal` does.
+        let answer = exchange(path, Array("GET /v1/intake-key HTTP/1.1\r\nHost: latchkey\r\nConnection: close\r\n\r\n".utf8))
+        guard let body = answer.firstRange(of: Array("\r\n\r\n".utf8)).map({ Data(answer[$0.upperBound...]) }),
+            let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let publicKey = (object["publicKey"] as? String).flatMap({ Data(base64Encoded: $0) })
+        else { fuzzFailure("no intake key from the fuzzing daemon: \(String(decoding: answer, as: UTF8.self))") }
+        var token = Array("ghp_fuzz0123456789abcdefghijklmnopqrstu".utf8)
+        let sealed = Data(IntakeKeyPair.seal(try! SecretBytes(consuming: &token), to: Array(publicKey))).base64EncodedString()
+        _ = exchange(path, Array(json("POST", "/v1/connections/ghe/tokens", #"{"username":"ci","sealedToken":"\#(sealed)"}"#).utf8))
+        _ = exchange(path, Array(json("POST", "/v1/sessions", #"{"project":"web","build":"fuzz","grants":["deploy-key","token"],"uses":100000}"#).utf8))
         return path
     }()
 
     /// Keeps the daemon alive for the process's lifetime.
     static let daemon = DaemonHolder()
 
-    /// What the store holds before the first input: every kind of record a route touches.
+    /// What the store holds before the first input (with a token and a session, below).
     static let seedRequests = [
         json("POST", "/v1/connections", #"{"name":"ghe","kind":"github-enterprise","url":"https://ghe.example.com"}"#),
         json("POST", "/v1/projects", #"{"name":"web","connection":"ghe","repo":"acme/web"}"#),
         json("POST", "/v1/projects/web/deploy-keys", "{}"),
-        json("POST", "/v1/sessions", #"{"project":"web","build":"fuzz","grants":["deploy-key"],"uses":100000}"#),
     ]
 
     static func json(_ method: String, _ path: String, _ body: String) -> String {
@@ -85,7 +94,9 @@ enum HTTPFuzzTarget {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else { fuzzFailure("the daemon stopped accepting connections (errno \(errno))") }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        // Generous: under `swift test` the daemon shares a busy cooperative pool with other
+        // suites; under libFuzzer, -timeout catches a hang first.
+        var tv = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var off = 0
         while off < bytes.count {
@@ -99,7 +110,7 @@ enum HTTPFuzzTarget {
         while true {
             let n = recv(fd, &buf, buf.count, 0)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { fuzzFailure("the daemon did not answer within 5 s") }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { fuzzFailure("the daemon did not answer within 30 s") }
             if n <= 0 { break }
             answer += buf[..<n]
         }

@@ -19,6 +19,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let clock: RequestClock
     private var idleDeadline: Scheduled<Void>?
     private var inFlight = false
+    /// The client half-closed: the request in flight is answered, then the connection closed.
+    private var inputClosed = false
 
     init(router: Router, limits: ServerLimits, logger: Logger, requestIDs: RequestIDGenerator, clock: RequestClock) {
         self.clock = clock
@@ -134,7 +136,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
+        // Writing the end may deliver the next pipelined request (and the half-close)
+        // re-entrantly: close only when nothing is left in flight.
+        if !keepAlive || (inputClosed && !inFlight) {
             done.whenComplete { _ in context.close(promise: nil) }
         } else {
             armIdle(context: context)
@@ -163,6 +167,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         idleDeadline = context.eventLoop.scheduleTask(in: timeout) {
             if !self.inFlight && self.head == nil { context.close(promise: nil) }
         }
+    }
+
+    /// A client that sends its request and shuts down its write side (`nc -N`,
+    /// `shutdown(SHUT_WR)`) still gets its answer; with nothing in flight, it is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else { return context.fireUserInboundEventTriggered(event) }
+        inputClosed = true
+        if !inFlight && head == nil { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

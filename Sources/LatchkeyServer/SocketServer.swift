@@ -48,7 +48,7 @@ public final class SocketServer: Sendable {
                         HTTPHandler(router: router, limits: limits, logger: logger, requestIDs: requestIDs, clock: clock))
                 }
             }
-            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
         do {
             // No process-wide umask games (other threads create files): the socket is born
             // under the umask without group/other write, so nobody else can connect until

@@ -6,12 +6,19 @@ import LatchkeyCrypto
 import Testing
 
 @Suite(.serialized) struct FailClosedTests {
-    /// With the store's disk full, a release is refused with 503 and no secret is sent;
-    /// when space returns, releases resume by themselves.
-    @Test func releaseIsRefusedWhenTheAuditLogCannotBeWritten() async throws {
+    /// A 4 MiB tmpfs of its own for a daemon's directory (tests run as root); the caller
+    /// unmounts exactly this path.
+    static func mountSmallDisk() -> String {
         let mount = "/tmp/lk-full-\(UUID().uuidString.prefix(8))"
         mkdir(mount, 0o755)
         #expect(run("mount", ["-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mount]).status == 0, "tests run as root and mount a tmpfs")
+        return mount
+    }
+
+    /// With the store's disk full, a release is refused with 503 and no secret is sent;
+    /// when space returns, releases resume by themselves.
+    @Test func releaseIsRefusedWhenTheAuditLogCannotBeWritten() async throws {
+        let mount = Self.mountSmallDisk()
         defer { run("umount", ["-l", mount]) }
         let d = try await TestDaemon(root: mount)
         let secret = "ghp_" + Hex.encode(randomBytes(18))
@@ -53,9 +60,7 @@ import Testing
     /// half done; when space returns they succeed again without a restart, the store
     /// passes SQLite's integrity check and the audit chain verifies.
     @Test func writesAreRefusedWhileTheDiskIsFullAndResumeByThemselves() async throws {
-        let mount = "/tmp/lk-full-\(UUID().uuidString.prefix(8))"
-        mkdir(mount, 0o755)
-        #expect(run("mount", ["-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", mount]).status == 0, "tests run as root and mount a tmpfs")
+        let mount = Self.mountSmallDisk()
         defer { run("umount", ["-l", mount]) }
         let d = try await TestDaemon(root: mount)
         let secret = "ghp_" + Hex.encode(randomBytes(18))

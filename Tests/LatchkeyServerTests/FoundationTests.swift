@@ -50,6 +50,23 @@ import Testing
         await d.stop()
     }
 
+    /// A client that sends its requests and shuts down its write side gets every answer,
+    /// then the close; one that half-closes with nothing asked is closed at once.
+    @Test func aClientThatHalfClosesIsAnsweredThenClosed() async throws {
+        let d = try await TestDaemon()
+        try await offPool {
+            let health = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            let one = d.raw(Array(health.utf8), wait: 5, halfClose: true)
+            #expect(one.hasPrefix("HTTP/1.1 200"), "\(one)")
+            let two = d.raw(Array((health + health).utf8), wait: 5, halfClose: true)
+            #expect(two.components(separatedBy: "HTTP/1.1 200").count == 3, "\(two)")
+            let start = Date()
+            #expect(d.raw([], wait: 5, halfClose: true).isEmpty)
+            #expect(Date().timeIntervalSince(start) < 2, "closed at once, not at the timeout")
+        }
+        await d.stop()
+    }
+
     @Test func liveSocketIsNotStolenButStaleOneIsReplaced() async throws {
         let d = try await TestDaemon()
         var config = DaemonConfiguration(

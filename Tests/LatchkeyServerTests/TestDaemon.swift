@@ -59,8 +59,9 @@ final class TestDaemon: @unchecked Sendable {
 
     func stop() async { await daemon.stop() }
 
-    /// Sends raw bytes and returns whatever comes back before the daemon closes or `wait` passes.
-    func raw(_ bytes: [UInt8], wait: Double = 2) -> String {
+    /// Sends raw bytes (then, with `halfClose`, shuts down the write side) and returns
+    /// whatever comes back before the daemon closes or `wait` passes.
+    func raw(_ bytes: [UInt8], wait: Double = 2, halfClose: Bool = false) -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_un()
@@ -72,6 +73,7 @@ final class TestDaemon: @unchecked Sendable {
         var tv = timeval(tv_sec: Int(wait), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        if halfClose { shutdown(fd, Int32(SHUT_WR)) }
         var out = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
