@@ -24,17 +24,47 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public var description: String {
         var secs = time_t(microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000)
-        let micros = microseconds - Int64(secs) * 1_000_000
+        let micros = Int(microseconds - Int64(secs) * 1_000_000)
         var t = tm()
         gmtime_r(&secs, &t)
-        func pad(_ v: Int32, _ w: Int) -> String {
+        let year = Int(t.tm_year) + 1900
+        guard (0...9999).contains(year) else { return Self.wideYear(year, t, micros) }
+        // Written in place: the audit writer formats a time or two per row.
+        return String(unsafeUninitializedCapacity: 27) { out in
+            func put(_ v: Int, _ width: Int, at i: Int) {
+                var v = v
+                for k in stride(from: i + width - 1, through: i, by: -1) {
+                    out[k] = UInt8(48 + v % 10)
+                    v /= 10
+                }
+            }
+            put(year, 4, at: 0)
+            out[4] = 45
+            put(Int(t.tm_mon) + 1, 2, at: 5)
+            out[7] = 45
+            put(Int(t.tm_mday), 2, at: 8)
+            out[10] = 84
+            put(Int(t.tm_hour), 2, at: 11)
+            out[13] = 58
+            put(Int(t.tm_min), 2, at: 14)
+            out[16] = 58
+            put(Int(t.tm_sec), 2, at: 17)
+            out[19] = 46
+            put(micros, 6, at: 20)
+            out[26] = 90
+            return 27
+        }
+    }
+
+    /// Years before 0 or after 9999 (never written by this daemon, but parseable input
+    /// may reach them): padded to at least four digits.
+    private static func wideYear(_ year: Int, _ t: tm, _ micros: Int) -> String {
+        func pad(_ v: Int, _ w: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        let us = String(micros)
-        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T"
-            + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))."
-            + String(repeating: "0", count: 6 - us.count) + us + "Z"
+        return "\(pad(year, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
+            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(micros, 6))Z"
     }
 
     /// Parses the canonical form, and for convenience also `YYYY-MM-DD`,
