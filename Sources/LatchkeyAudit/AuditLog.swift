@@ -40,10 +40,13 @@ public final class AuditLog: @unchecked Sendable {
 
     typealias Change = @Sendable (Database) throws -> any Sendable
 
+    typealias Completion = @Sendable (Result<(AuditRecord, any Sendable), any Error>) -> Void
+
     struct Pending {
         var entry: AuditEntry
         var change: Change?
-        var continuation: CheckedContinuation<(AuditRecord, any Sendable), any Error>
+        /// Called on the writer thread once the row is durable or refused.
+        var done: Completion
     }
 
     public init(
@@ -83,17 +86,26 @@ public final class AuditLog: @unchecked Sendable {
         return value as! T
     }
 
+    /// Appends a row and calls `done` on the writer thread once it is durable, or with
+    /// the error (`AuditError`) if it is not: for callers that answer from an event loop
+    /// and need no task to wait in.
+    public func append(_ entry: AuditEntry, then done: @escaping @Sendable (Result<AuditRecord, any Error>) -> Void) {
+        enqueue(entry, change: nil) { done($0.map(\.0)) }
+    }
+
     private func enqueue(_ entry: AuditEntry, change: Change?) async throws -> (AuditRecord, any Sendable) {
-        try await withCheckedThrowingContinuation { c in
-            condition.lock()
-            guard !closing else {
-                condition.unlock()
-                return c.resume(throwing: AuditError.closed)
-            }
-            pending.append(Pending(entry: entry, change: change, continuation: c))
-            if pending.count == 1 { condition.signal() }
+        try await withCheckedThrowingContinuation { c in enqueue(entry, change: change) { c.resume(with: $0) } }
+    }
+
+    private func enqueue(_ entry: AuditEntry, change: Change?, done: @escaping Completion) {
+        condition.lock()
+        guard !closing else {
             condition.unlock()
+            return done(.failure(AuditError.closed))
         }
+        pending.append(Pending(entry: entry, change: change, done: done))
+        if pending.count == 1 { condition.signal() }
+        condition.unlock()
     }
 
     /// Writes a checkpoint now if rows were added since the last one.
@@ -159,7 +171,7 @@ public final class AuditLog: @unchecked Sendable {
                 let late = pending
                 pending = []
                 condition.unlock()
-                for p in late { p.continuation.resume(throwing: AuditError.closed) }
+                for p in late { p.done(.failure(AuditError.closed)) }
                 for c in closers { c.resume() }
                 return
             }
@@ -226,14 +238,14 @@ public final class AuditLog: @unchecked Sendable {
             if let checkpoint { noteCheckpoint(checkpoint) }
             for (p, outcome) in zip(batch, outcomes) {
                 switch outcome {
-                case .written(let record, let value): p.continuation.resume(returning: (record, value))
-                case .refused(let error): p.continuation.resume(throwing: error)
+                case .written(let record, let value): p.done(.success((record, value)))
+                case .refused(let error): p.done(.failure(error))
                 }
             }
         } catch {
             let reason = (error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))"
             log("audit write failed (\(reason)); \(batch.count) request(s) refused, nothing released")
-            for p in batch { p.continuation.resume(throwing: AuditError.unavailable(reason)) }
+            for p in batch { p.done(.failure(AuditError.unavailable(reason))) }
         }
     }
 

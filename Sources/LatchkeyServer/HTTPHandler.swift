@@ -96,35 +96,46 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             requestID: requestIDs.next(clientSupplied: head.headers.first(name: "x-request-id")))
         let keepAlive = head.isKeepAlive
         let version = head.version
-        let router = self.router
-        let logger = self.logger
         inFlight = true
         let loop = context.eventLoop
+        let answer: EventLoopFuture<Response>
+        switch router.match(method: request.method, path: request.path) {
+        case .found(let route, let params):
+            var request = request
+            request.parameters = params
+            if let onLoop = route.onLoop, let future = onLoop(request, loop) {
+                answer = future
+            } else {
+                answer = Self.run(route.handler, request, on: loop, logger: logger)
+            }
+        case .wrongMethod:
+            answer = loop.makeSucceededFuture(.error(APIError(status: 405, code: "method_not_allowed", "\(request.method) is not allowed on \(request.path)")))
+        case .none:
+            answer = loop.makeSucceededFuture(.error(.notFound("no route \(request.method) \(request.path.prefix(200))")))
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        answer.whenComplete { result in
+            let (handler, context) = bound.value
+            let response = (try? result.get()) ?? .error(.internalFault)
+            handler.inFlight = false
+            handler.write(context: context, response: response, version: version, keepAlive: keepAlive, requestID: request.requestID)
+        }
+    }
+
+    /// A route's handler in a task of its own; what it throws becomes its answer.
+    private static func run(_ handler: @escaping Router.Handler, _ request: Request, on loop: any EventLoop, logger: Logger) -> EventLoopFuture<Response> {
         let promise = loop.makePromise(of: Response.self)
         promise.completeWithTask {
-            switch router.match(method: request.method, path: request.path) {
-            case .found(let handler, let params):
-                var request = request
-                request.parameters = params
-                do {
-                    return try await handler(request)
-                } catch let e as APIError {
-                    return .error(e)
-                } catch {
-                    logger.error("internal fault", metadata: ["request": "\(request.requestID)", "error": "\(error)"])
-                    return .error(.internalFault)
-                }
-            case .wrongMethod:
-                return .error(APIError(status: 405, code: "method_not_allowed", "\(request.method) is not allowed on \(request.path)"))
-            case .none:
-                return .error(.notFound("no route \(request.method) \(request.path.prefix(200))"))
+            do {
+                return try await handler(request)
+            } catch let e as APIError {
+                return .error(e)
+            } catch {
+                logger.error("internal fault", metadata: ["request": "\(request.requestID)", "error": "\(error)"])
+                return .error(.internalFault)
             }
         }
-        promise.futureResult.whenComplete { result in
-            let response = (try? result.get()) ?? .error(.internalFault)
-            self.inFlight = false
-            self.write(context: context, response: response, version: version, keepAlive: keepAlive, requestID: request.requestID)
-        }
+        return promise.futureResult
     }
 
     private func write(context: ChannelHandlerContext, response: Response, version: HTTPVersion, keepAlive: Bool, requestID: String) {

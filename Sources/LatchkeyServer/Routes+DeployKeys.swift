@@ -89,7 +89,7 @@ extension Vault {
             }
         }
         if isRotate {
-            await sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+            sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
         }
         return .json(self.deployKeyInfo(version, project: name), status: .created)
     }

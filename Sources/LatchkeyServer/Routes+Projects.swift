@@ -18,7 +18,7 @@ extension Vault {
         }
         r.add(.GET, "/v1/projects") { [self] req in
             let op = try await authorize(req, as: .admin, action: "project.list", target: AuditTarget())
-            let live = await sessions.all()
+            let live = sessions.all()
             return .json(try await op.read { db in
                 try Project.all(in: db).map { p in try self.projectInfo(p, db: db, live: live) }
             })
@@ -26,7 +26,7 @@ extension Vault {
         r.add(.GET, "/v1/projects/{name}") { [self] req in
             let name = req.parameters["name"] ?? ""
             let op = try await authorize(req, as: .admin, action: "project.show", target: AuditTarget(project: name))
-            let live = await sessions.all()
+            let live = sessions.all()
             return .json(try await op.read { db in try self.projectInfo(try Project.find(name, in: db).project, db: db, live: live) })
         }
         r.add(.DELETE, "/v1/projects/{name}") { [self] req in
@@ -34,7 +34,7 @@ extension Vault {
             let force = req.query["force"] == "true"
             let target = AuditTarget(project: name)
             let op = try await authorize(req, as: .admin, action: "project.remove", target: target)
-            let live = await sessions.all().filter { $0.project == name }.count
+            let live = sessions.all().filter { $0.project == name }.count
             if live > 0 && !force {
                 throw try await op.refuse(.conflict("live_sessions", "project '\(name)' has \(live) live session(s); wait for them, revoke them, or use --force"))
             }

@@ -1,4 +1,5 @@
 import Foundation
+internal import NIOCore
 import LatchkeyAPI
 import LatchkeyAudit
 import LatchkeyCrypto
@@ -13,8 +14,21 @@ import GRDB
 /// answer and the audit row. The granted row is durable before the secret is sent.
 extension Vault {
     func addReleaseRoutes(_ r: inout Router) {
-        r.add(.GET, "/v1/session/deploy-key") { [self] req in
+        r.add(.GET, "/v1/session/deploy-key", onLoop: { [self] req, loop in releaseOnLoop(req, grant: .deployKey, on: loop) }) { [self] req in
             let (_, s, version, secret) = try await redeem(req, grant: .deployKey, action: "secret.release")
+            return Response(body: Self.releaseBody(.deployKey, s, version, secret))
+        }
+        r.add(.POST, "/v1/session/agent") { [self] req in try await openAgent(req) }
+        r.add(.GET, "/v1/session/token", onLoop: { [self] req, loop in releaseOnLoop(req, grant: .token, on: loop) }) { [self] req in
+            let (_, s, version, secret) = try await redeem(req, grant: .token, action: "secret.release")
+            return Response(body: Self.releaseBody(.token, s, version, secret))
+        }
+    }
+
+    /// What a release answers: the secret and its public facts.
+    private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
+        switch grant {
+        case .deployKey:
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -22,11 +36,8 @@ extension Vault {
             json.field("fingerprint", version.attributes["fingerprint"])
             json.field("publicKey", version.attributes["public_key"])
             json.field("privateKey", secret: secret)
-            return Response(body: json.finish())
-        }
-        r.add(.POST, "/v1/session/agent") { [self] req in try await openAgent(req) }
-        r.add(.GET, "/v1/session/token") { [self] req in
-            let (_, s, version, secret) = try await redeem(req, grant: .token, action: "secret.release")
+            return json.finish()
+        case .token:
             var json = SecretJSON(capacity: 512 + secret.count)
             json.field("connection", s.connection)
             json.field("kind", version.kind.rawValue)
@@ -34,8 +45,59 @@ extension Vault {
             json.field("username", version.attributes["username"])
             json.field("clientId", version.attributes["client_id"])
             json.field("token", secret: secret)
-            return Response(body: json.finish())
+            return json.finish()
         }
+    }
+
+    /// The hot path, answered from the event loop with no task: a release that passes
+    /// every check of `redeem` takes its use under the session table's lock, opens the
+    /// secret, and its answer is sent once the audit writer has made the granted row
+    /// durable. Anything else — a refusal, the session's last use, a key generation that
+    /// changed — declines (nil) to `redeem`, which checks in order and records why.
+    func releaseOnLoop(_ req: Request, grant: Grant, on loop: any EventLoop) -> EventLoopFuture<Response>? {
+        guard let hash = sessionTokenHash(req) else { return nil }
+        let peer = identity(req)
+        let now = Timestamp.now()
+        let generation = keyRing.generation
+        guard let s = sessions.takeUse(tokenHash: hash, now: ContinuousClock.now, if: { s in
+                guard s.rule.mayRedeem(peer), s.grants.contains(grant), s.uses + 1 < s.maxUses, let pin = Self.pin(grant, of: s) else { return false }
+                return pin.sealed.generation == generation && pin.version.isUsable(at: now) && !Self.hasExpired(pin.version, at: now)
+            }),
+            let pin = Self.pin(grant, of: s)
+        else { return nil }
+        let secret: SecretBytes
+        do {
+            secret = try keyRing.open(pin.sealed, for: pin.version.binding)
+        } catch {
+            sessions.returnUse(id: s.id)
+            return nil
+        }
+        let body = Self.releaseBody(grant, s, pin.version, secret)
+        var op = operation(req, action: "secret.release", session: s, kind: nil)
+        op.target = AuditTarget(connection: s.connection, project: s.project, kind: pin.version.kind.rawValue, version: pin.version.version)
+        let promise = loop.makePromise(of: Response.self)
+        audit.append(op.entry(.granted)) { [sessions, logger] result in
+            switch result {
+            case .success: promise.succeed(Response(body: body))
+            case .failure(let e as AuditError):
+                sessions.returnUse(id: s.id)
+                promise.succeed(.error(.auditUnavailable(e)))
+            case .failure(let e):
+                sessions.returnUse(id: s.id)
+                logger.error("release failed", metadata: ["request": "\(req.requestID)", "error": "\(e)"])
+                promise.succeed(.error(.internalFault))
+            }
+        }
+        return promise.futureResult
+    }
+
+    private static func pin(_ grant: Grant, of s: BuildSession) -> PinnedSecret? {
+        grant == .deployKey ? s.pinnedKey : s.pinnedToken
+    }
+
+    /// A token past its `expires` date is never released.
+    private static func hasExpired(_ version: SecretVersion, at now: Timestamp) -> Bool {
+        version.attributes["expires"].flatMap(Timestamp.init(parsing:)).map { now >= $0 } ?? false
     }
 
     /// A build's view of its session: the token from `Authorization: Bearer`, checked.
@@ -43,19 +105,13 @@ extension Vault {
         var op = Operation(
             vault: self, request: req, actor: .init(role: "build", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid),
             action: action, target: target)
-        guard var bearer = req.bearerToken.map({ Array($0.utf8) }), bearer.count == Self.sessionTokenPrefix.utf8.count + 43,
-            bearer.starts(with: Self.sessionTokenPrefix.utf8)
-        else {
+        guard let hash = sessionTokenHash(req) else {
             throw try await op.refuse(.unauthorized("no_session", "present the session token as `Authorization: Bearer lks_…` (LATCHKEY_SESSION)"))
         }
-        let hash = keyRing.keyedHash(try SecretBytes(consuming: &bearer), purpose: "session-token")
-        guard let s = await sessions.session(tokenHash: hash) else {
+        guard let s = sessions.session(tokenHash: hash) else {
             throw try await op.refuse(.unauthorized("invalid_session", "the session token is not valid or its session has ended"))
         }
-        op = Operation(
-            vault: self, request: req,
-            actor: .init(role: "build", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: s.id), action: action,
-            target: AuditTarget(connection: s.connection, project: s.project, kind: target.kind))
+        op = operation(req, action: action, session: s, kind: target.kind)
         if ContinuousClock.now >= s.deadline {
             let id = s.id
             _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
@@ -65,6 +121,21 @@ extension Vault {
             throw try await op.refuse(.forbidden("peer_not_allowed", "uid \(req.peer.uid) may not redeem sessions of runner rule '\(s.rule.name)'"))
         }
         return (op, s)
+    }
+
+    /// The keyed hash of a well-formed bearer session token, or nil.
+    private func sessionTokenHash(_ req: Request) -> [UInt8]? {
+        guard var bearer = req.bearerToken.map({ Array($0.utf8) }), bearer.count == Self.sessionTokenPrefix.utf8.count + 43,
+            bearer.starts(with: Self.sessionTokenPrefix.utf8), let token = try? SecretBytes(consuming: &bearer)
+        else { return nil }
+        return keyRing.keyedHash(token, purpose: "session-token")
+    }
+
+    private func operation(_ req: Request, action: String, session s: BuildSession, kind: String?) -> Operation {
+        Operation(
+            vault: self, request: req,
+            actor: .init(role: "build", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: s.id), action: action,
+            target: AuditTarget(connection: s.connection, project: s.project, kind: kind))
     }
 
     func redeem(_ req: Request, grant: Grant, action: String) async throws -> (Operation, BuildSession, SecretVersion, SecretBytes) {
@@ -79,7 +150,7 @@ extension Vault {
         case .token: (kind, pinned) = (s.tokenKind ?? .token, s.tokenVersion)
         }
         op.target = AuditTarget(connection: s.connection, project: s.project, kind: kind.rawValue, version: pinned)
-        switch await sessions.takeUse(id: s.id, now: ContinuousClock.now) {
+        switch sessions.takeUse(id: s.id, now: ContinuousClock.now) {
         case .success(let used): s = used
         case .failure(.usedUp): throw try await op.refuse(.unauthorized("session_used_up", "the session has used all \(s.maxUses) of its uses"))
         case .failure(.expired):
@@ -90,7 +161,7 @@ extension Vault {
         }
         let session = s
         do {
-            guard let pinned, let pin = grant == .deployKey ? session.pinnedKey : session.pinnedToken else {
+            guard let pinned, let pin = Self.pin(grant, of: session) else {
                 throw APIError.forbidden("grant_missing", "this session carries no \(grant.rawValue) version")
             }
             let version = pin.version
@@ -98,7 +169,7 @@ extension Vault {
             guard version.isUsable(at: now) else {
                 throw APIError.forbidden("secret_revoked", "\(kind.rawValue) v\(pinned) of \(session.project) has been revoked or its grace has ended")
             }
-            if let exp = version.attributes["expires"].flatMap(Timestamp.init(parsing:)), now >= exp {
+            if Self.hasExpired(version, at: now) {
                 throw APIError.forbidden("token_expired", "the token expired on \(version.attributes["expires"]!); it is never released")
             }
             let secret = try openSealed(pin.sealed, for: version)
@@ -108,11 +179,11 @@ extension Vault {
             }
             return (op, s, version, secret)
         } catch let e as APIError {
-            await sessions.returnUse(id: s.id)
+            sessions.returnUse(id: s.id)
             if e.code == "audit_unavailable" { throw e }
             throw try await op.refuse(e)
         } catch {
-            await sessions.returnUse(id: s.id)
+            sessions.returnUse(id: s.id)
             logger.error("release failed", metadata: ["request": "\(req.requestID)", "error": "\(error)"])
             try? await op.record(.failed, reason: "internal")
             throw APIError.internalFault
@@ -151,7 +222,7 @@ extension Vault {
         }
         agents.add(agent)
         // A session that ended meanwhile takes its agent with it.
-        if await sessions.session(id: s.id) == nil { agents.stop(s.id) }
+        if sessions.session(id: s.id) == nil { agents.stop(s.id) }
         return .json(SessionAgentInfo(socketPath: agent.socketPath, fingerprint: agent.fingerprint, expiresAt: s.expiresAt.description), status: .created)
     }
 

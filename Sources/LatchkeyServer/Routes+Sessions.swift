@@ -15,14 +15,14 @@ extension Vault {
         r.add(.POST, "/v1/sessions") { [self] req in try await openSession(req) }
         r.add(.GET, "/v1/sessions") { [self] req in
             let op = try await authorize(req, as: .admin, action: "session.list", target: AuditTarget())
-            let live = await sessions.all().sorted { $0.createdAt < $1.createdAt }.map(sessionInfo)
+            let live = sessions.all().sorted { $0.createdAt < $1.createdAt }.map(sessionInfo)
             try await op.record(.granted)
             return .json(live)
         }
         r.add(.DELETE, "/v1/sessions/{id}") { [self] req in
             let id = req.parameters["id"] ?? ""
             let op = try await authorize(req, as: .runner, action: "session.close", target: AuditTarget())
-            guard let s = await sessions.session(id: id), s.runner.uid == req.peer.uid || policy.isAdmin(identity(req)) else {
+            guard let s = sessions.session(id: id), s.runner.uid == req.peer.uid || policy.isAdmin(identity(req)) else {
                 throw try await op.refuse(.notFound("no live session '\(Names.printable(id))' opened by uid \(req.peer.uid)"))
             }
             var closing = op
@@ -33,7 +33,7 @@ extension Vault {
         r.add(.POST, "/v1/sessions/{id}/revoke") { [self] req in
             let id = req.parameters["id"] ?? ""
             let op = try await authorize(req, as: .admin, action: "session.revoke", target: AuditTarget())
-            guard let s = await sessions.session(id: id) else {
+            guard let s = sessions.session(id: id) else {
                 throw try await op.refuse(.notFound("no live session '\(Names.printable(id))'"))
             }
             var revoking = op
@@ -135,7 +135,7 @@ extension Vault {
         let withSession = AuditEntry.Actor(role: op.actor.role, uid: op.actor.uid, gid: op.actor.gid, pid: op.actor.pid, sessionID: id)
         opened = Operation(vault: self, request: req, actor: withSession, action: op.action, target: opened.target)
         try await opened.change { db in try record.insert(in: db) }
-        await sessions.insert(session)
+        sessions.insert(session)
         return .json(
             SessionOpened(id: id, token: tokenString, project: body.project, grants: grants.map(\.rawValue).sorted(), uses: uses,
                 expiresAt: session.expiresAt.description), status: .created)
@@ -146,7 +146,7 @@ extension Vault {
         ending.target = AuditTarget(connection: s.connection, project: s.project)
         let uses = s.uses
         try await ending.change { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db) }
-        await sessions.remove(s.id)
+        sessions.remove(s.id)
         agents.stop(s.id)
     }
 

@@ -96,7 +96,7 @@ extension Vault {
                 return (token, attrs)
             }
         }
-        await sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+        sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
         var info = self.tokenInfo(version, connection: name, now: .now())
         info.warnings = warnings
         for w in warnings { logger.warning("token.put: \(w)", metadata: ["connection": "\(name)", "version": "\(version.version)"]) }

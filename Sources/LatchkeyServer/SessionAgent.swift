@@ -123,7 +123,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func answer(_ message: SSHAgentMessage) async -> [UInt8] {
         let c = context
-        guard let session = await c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
+        guard let session = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
             return SSHAgentMessage.failure
         }
         switch message {

@@ -1,27 +1,63 @@
 import LatchkeyStore
+import Synchronization
 
-/// The live sessions, by token hash and by id. An actor: every change to a session
-/// (a use, an end) is serialised, so concurrent redeems never exceed the use count.
-actor SessionTable {
-    private var byHash: [[UInt8]: String] = [:]
-    private var byID: [String: BuildSession] = [:]
+/// The live sessions, by token hash and by id. Every look and change (a use, an end)
+/// holds one lock, so concurrent redeems never exceed the use count; callers on an event
+/// loop use it without a hop.
+final class SessionTable: Sendable {
+    private let state = Mutex(Sessions())
 
-    var count: Int { byID.count }
+    var count: Int { state.withLock { $0.byID.count } }
 
-    func insert(_ s: BuildSession) {
-        byID[s.id] = s
-        byHash[s.tokenHash] = s.id
-    }
-
-    func session(id: String) -> BuildSession? { byID[id] }
-
-    func session(tokenHash: [UInt8]) -> BuildSession? { byHash[tokenHash].flatMap { byID[$0] } }
-
-    func all() -> [BuildSession] { Array(byID.values) }
+    func insert(_ s: BuildSession) { state.withLock { $0.insert(s) } }
+    func session(id: String) -> BuildSession? { state.withLock { $0.byID[id] } }
+    func session(tokenHash: [UInt8]) -> BuildSession? { state.withLock { $0.session(tokenHash: tokenHash) } }
+    func all() -> [BuildSession] { state.withLock { Array($0.byID.values) } }
 
     /// Takes one use of a session if it is still live; returns it (after the use) or
     /// why it cannot be used.
     func takeUse(id: String, now: ContinuousClock.Instant) -> Result<BuildSession, SessionEnd> {
+        state.withLock { $0.takeUse(id: id, now: now) }
+    }
+
+    /// Takes one use of the live session with this token hash if `eligible` says so and a
+    /// use is left; nil (and nothing changed) otherwise, whatever the reason.
+    func takeUse(tokenHash: [UInt8], now: ContinuousClock.Instant, if eligible: (BuildSession) -> Bool) -> BuildSession? {
+        state.withLock { $0.takeUse(tokenHash: tokenHash, now: now, if: eligible) }
+    }
+
+    /// Gives back a use taken for a release that was then refused before anything was sent.
+    func returnUse(id: String) { state.withLock { $0.returnUse(id: id) } }
+
+    @discardableResult
+    func remove(_ id: String) -> BuildSession? { state.withLock { $0.remove(id) } }
+
+    /// Ends every session matching `predicate`; returns them.
+    func removeAll(where predicate: (BuildSession) -> Bool) -> [BuildSession] { state.withLock { $0.removeAll(where: predicate) } }
+
+    /// A rotation put the versions before `current` of (kind, owner) into their grace
+    /// until `retireAt` (now, for no grace): pinned copies follow.
+    func retire(kind: SecretKind, owner: String, before current: Int64, at retireAt: Timestamp) {
+        state.withLock { $0.retire(kind: kind, owner: owner, before: current, at: retireAt) }
+    }
+
+    /// Sessions past their deadline, removed.
+    func expire(now: ContinuousClock.Instant) -> [BuildSession] { state.withLock { $0.removeAll { now >= $0.deadline } } }
+}
+
+/// The table's contents; changed only under its lock.
+private struct Sessions {
+    var byHash: [[UInt8]: String] = [:]
+    var byID: [String: BuildSession] = [:]
+
+    mutating func insert(_ s: BuildSession) {
+        byID[s.id] = s
+        byHash[s.tokenHash] = s.id
+    }
+
+    func session(tokenHash: [UInt8]) -> BuildSession? { byHash[tokenHash].flatMap { byID[$0] } }
+
+    mutating func takeUse(id: String, now: ContinuousClock.Instant) -> Result<BuildSession, SessionEnd> {
         guard var s = byID[id] else { return .failure(.closed) }
         if now >= s.deadline {
             remove(id)
@@ -33,8 +69,14 @@ actor SessionTable {
         return .success(s)
     }
 
-    /// Gives back a use taken for a release that was then refused before anything was sent.
-    func returnUse(id: String) {
+    mutating func takeUse(tokenHash: [UInt8], now: ContinuousClock.Instant, if eligible: (BuildSession) -> Bool) -> BuildSession? {
+        guard let id = byHash[tokenHash], var s = byID[id], now < s.deadline, s.uses < s.maxUses, eligible(s) else { return nil }
+        s.uses += 1
+        byID[id] = s
+        return s
+    }
+
+    mutating func returnUse(id: String) {
         if var s = byID[id], s.uses > 0 {
             s.uses -= 1
             byID[id] = s
@@ -42,22 +84,19 @@ actor SessionTable {
     }
 
     @discardableResult
-    func remove(_ id: String) -> BuildSession? {
+    mutating func remove(_ id: String) -> BuildSession? {
         guard let s = byID.removeValue(forKey: id) else { return nil }
         byHash.removeValue(forKey: s.tokenHash)
         return s
     }
 
-    /// Ends every session matching `predicate`; returns them.
-    func removeAll(where predicate: @Sendable (BuildSession) -> Bool) -> [BuildSession] {
+    mutating func removeAll(where predicate: (BuildSession) -> Bool) -> [BuildSession] {
         let ended = byID.values.filter(predicate)
         for s in ended { remove(s.id) }
         return ended
     }
 
-    /// A rotation put the versions before `current` of (kind, owner) into their grace
-    /// until `retireAt` (now, for no grace): pinned copies follow.
-    func retire(kind: SecretKind, owner: String, before current: Int64, at retireAt: Timestamp) {
+    mutating func retire(kind: SecretKind, owner: String, before current: Int64, at retireAt: Timestamp) {
         for (id, var s) in byID {
             var changed = false
             for keyPath in [\BuildSession.pinnedKey, \BuildSession.pinnedToken] {
@@ -72,10 +111,5 @@ actor SessionTable {
             }
             if changed { byID[id] = s }
         }
-    }
-
-    /// Sessions past their deadline, removed.
-    func expire(now: ContinuousClock.Instant) -> [BuildSession] {
-        removeAll { now >= $0.deadline }
     }
 }

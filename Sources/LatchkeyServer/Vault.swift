@@ -5,6 +5,7 @@ import LatchkeyCrypto
 import LatchkeyPolicy
 import LatchkeyAPI
 import Foundation
+internal import NIOCore
 import Synchronization
 
 /// The daemon's state and rules: store, key ring, audit log, policy and sessions.
@@ -66,7 +67,7 @@ public final class Vault: Sendable {
     func close() async {
         housekeeper.withLock { $0?.cancel() }
         agents.stopAll()
-        let open = await sessions.removeAll { _ in true }
+        let open = sessions.removeAll { _ in true }
         _ = try? await audit.append(
             AuditEntry(actor: .init(role: "daemon", uid: daemonUID, pid: getpid()), action: "daemon.stop", outcome: .granted)
         ) { db in
@@ -79,7 +80,9 @@ public final class Vault: Sendable {
     /// Every route of the API.
     public func router() -> Router {
         var r = Router()
-        r.add(.GET, "/v1/health") { [self] _ in .json(health()) }
+        // Health answers on the event loop, like a release: the floor the benchmark
+        // compares releases with is the same path minus the crypto and the audit row.
+        r.add(.GET, "/v1/health", onLoop: { [self] _, loop in loop.makeSucceededFuture(.json(health())) }) { [self] _ in .json(health()) }
         addConnectionRoutes(&r)
         addProjectRoutes(&r)
         addDeployKeyRoutes(&r)
@@ -121,7 +124,7 @@ public final class Vault: Sendable {
 
     /// Ends the live sessions matching `predicate`, recording each end.
     func endSessions(_ reason: SessionEnd, requestID: String?, where predicate: @escaping @Sendable (BuildSession) -> Bool) async -> Int {
-        let ended = await sessions.removeAll(where: predicate)
+        let ended = sessions.removeAll(where: predicate)
         for s in ended {
             agents.stop(s.id)
             let entry = AuditEntry(

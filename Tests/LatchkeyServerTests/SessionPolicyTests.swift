@@ -136,6 +136,11 @@ let matrixPolicy = """
             return out
         }
         #expect(statuses.filter { $0 == 200 }.count == 3, "\(statuses.sorted())")
+        // The first uses are answered from the event loop, the last and the refusals by
+        // the checked path: every redeem has exactly one row either way.
+        let rows = try await offPool { try auditRows(d, "/v1/audit?action=secret.release&limit=100") }
+        #expect(rows.count == 20)
+        #expect(rows.filter { $0.outcome == "granted" }.count == 3)
         await d.stop()
     }
 
