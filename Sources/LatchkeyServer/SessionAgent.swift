@@ -109,9 +109,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
             let loop = ctx.eventLoop
             let previous = queue ?? loop.makeSucceededVoidFuture()
             let handling = previous.flatMap { [self] in
-                let promise = loop.makePromise(of: [UInt8].self)
-                promise.completeWithTask { await self.answer(message) }
-                return promise.futureResult.map { reply in
+                answer(message, on: loop).map { reply in
                     var out = ctx.channel.allocator.buffer(capacity: reply.count)
                     out.writeBytes(reply)
                     ctx.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
@@ -121,14 +119,16 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func answer(_ message: SSHAgentMessage) async -> [UInt8] {
+    /// Answers on the event loop; a signature leaves once its audit row is durable, a
+    /// refusal once its row is written (or could not be).
+    private func answer(_ message: SSHAgentMessage, on loop: any EventLoop) -> EventLoopFuture<[UInt8]> {
         let c = context
         guard let session = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
-            return SSHAgentMessage.failure
+            return loop.makeSucceededFuture(SSHAgentMessage.failure)
         }
         switch message {
         case .requestIdentities:
-            return SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)])
+            return loop.makeSucceededFuture(SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)]))
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
@@ -137,19 +137,22 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
             guard blob == c.key.publicKeyBlob else {
                 entry.outcome = .denied
                 entry.reason = "unknown_key"
-                _ = try? await c.vault.audit.append(entry)
-                return SSHAgentMessage.failure
+                return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
-            guard let signature = try? c.key.sign(data, flags: flags) else { return SSHAgentMessage.failure }
-            do {
-                try await c.vault.audit.append(entry)  // durable before the signature leaves
-            } catch {
-                return SSHAgentMessage.failure
-            }
-            return SSHAgentMessage.signResponse(signature: signature)
+            guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
+            return recorded(entry, on: loop) { durable in durable ? SSHAgentMessage.signResponse(signature: signature) : SSHAgentMessage.failure }
         case .unsupported:
-            return SSHAgentMessage.failure
+            return loop.makeSucceededFuture(SSHAgentMessage.failure)
         }
+    }
+
+    /// The reply `reply(durable)` once the audit writer has written `entry` or failed to.
+    private func recorded(_ entry: AuditEntry, on loop: any EventLoop, reply: @escaping @Sendable (Bool) -> [UInt8]) -> EventLoopFuture<[UInt8]> {
+        let promise = loop.makePromise(of: [UInt8].self)
+        context.vault.audit.append(entry) { result in
+            if case .success = result { promise.succeed(reply(true)) } else { promise.succeed(reply(false)) }
+        }
+        return promise.futureResult
     }
 
     func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
