@@ -115,8 +115,7 @@ extension Vault {
         } catch {
             throw try await op.refuse(APIError.from(error) ?? .internalFault)
         }
-        var tokenBytes = Array(Self.sessionTokenPrefix.utf8) + Array(Data(randomBytes(32)).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "").utf8)
+        var tokenBytes = randomToken(prefix: Self.sessionTokenPrefix, bytes: 32)
         let tokenString = String(decoding: tokenBytes, as: UTF8.self)
         let tokenHash = keyRing.keyedHash(try SecretBytes(consuming: &tokenBytes), purpose: "session-token")
         let id = "s_" + Hex.encode(randomBytes(12))

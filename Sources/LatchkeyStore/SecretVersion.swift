@@ -183,8 +183,23 @@ extension SecretVersion {
         self.state = state == .retiring && (retireAt.map { $0 <= now } ?? true) ? .revoked : state
         createdAt = created
         let attrs: String = row["attributes"]
-        attributes = (try? JSONDecoder().decode([String: String].self, from: Data(attrs.utf8))) ?? [:]
+        attributes = Self.attributes(attrs)
         generation = row["generation"]
+    }
+
+    /// The stored attributes object (string values only). The flat parser reads what this
+    /// store writes; anything it does not take is left to Foundation's decoder, as before.
+    static func attributes(_ json: String) -> [String: String] {
+        if let fields = try? FlatJSON.parse(ArraySlice(json.utf8)) {
+            var out: [String: String] = [:]
+            out.reserveCapacity(fields.count)
+            for (k, v) in fields {
+                guard case .string(let s) = v else { return [:] }
+                out[k] = s
+            }
+            return out
+        }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
     }
 }
 

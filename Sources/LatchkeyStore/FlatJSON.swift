@@ -1,19 +1,19 @@
-/// A strict parser for the flat JSON objects of an audit export: string keys, values
+/// A strict parser for flat JSON objects (audit export lines, stored attributes): string keys, values
 /// that are strings, integers or null. Duplicate keys, nesting, floats, booleans,
 /// invalid UTF-8, trailing bytes and numbers beyond Int64 are refused. Hostile input
 /// cannot trap it: every read is bounds-checked.
-enum FlatJSON {
-    enum Value: Equatable {
+package enum FlatJSON {
+    package enum Value: Equatable {
         case string(String)
         case integer(Int64)
         case null
     }
 
-    struct Failure: Error {
-        var reason: String
+    package struct Failure: Error {
+        package var reason: String
     }
 
-    static func parse(_ bytes: ArraySlice<UInt8>) throws(Failure) -> [String: Value] {
+    package static func parse(_ bytes: ArraySlice<UInt8>) throws(Failure) -> [String: Value] {
         var p = Parser(b: Array(bytes))
         p.skipSpace()
         try p.expect(UInt8(ascii: "{"))
