@@ -89,7 +89,7 @@ public final class AuditLog: @unchecked Sendable {
     /// Appends a row and calls `done` on the writer thread once it is durable, or with
     /// the error (`AuditError`) if it is not: for callers that answer from an event loop
     /// and need no task to wait in.
-    public func append(_ entry: AuditEntry, then done: @escaping @Sendable (Result<AuditRecord, any Error>) -> Void) {
+    package func append(_ entry: AuditEntry, then done: @escaping @Sendable (Result<AuditRecord, any Error>) -> Void) {
         enqueue(entry, change: nil) { done($0.map(\.0)) }
     }
 

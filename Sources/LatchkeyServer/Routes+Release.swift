@@ -73,8 +73,8 @@ extension Vault {
             return nil
         }
         let body = Self.releaseBody(grant, s, pin.version, secret)
-        var op = operation(req, action: "secret.release", session: s, kind: nil)
-        op.target = AuditTarget(connection: s.connection, project: s.project, kind: pin.version.kind.rawValue, version: pin.version.version)
+        var op = operation(req, action: "secret.release", session: s, kind: pin.version.kind.rawValue)
+        op.target.version = pin.version.version
         let promise = loop.makePromise(of: Response.self)
         audit.append(op.entry(.granted)) { [sessions, logger] result in
             switch result {
