@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -53,11 +55,24 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "LatchkeyAPI", swiftSettings: strict),
+        // The outbound client of the SCM servers (GitHub Enterprise, GitLab, Bitbucket Server / DC).
+        .target(
+            name: "LatchkeySCM",
+            dependencies: [
+                "LatchkeyCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "LatchkeyServer",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
-                "CSystemShims",
+                "LatchkeySCM", "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,6 +102,22 @@ let package = Package(
 
         // Running real tools from tests; shared by every test target.
         .target(name: "LatchkeyTestSupport", path: "Tests/LatchkeyTestSupport", swiftSettings: strict),
+        // Faithful fakes of the three SCM servers over real TLS on loopback (not part of the product).
+        .target(
+            name: "SCMFakes",
+            dependencies: [
+                "LatchkeyTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/SCMFakes", exclude: ["README.md"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "LatchkeySCMTests",
+            dependencies: ["LatchkeyTestSupport", "SCMFakes", "LatchkeySCM", "LatchkeyCrypto"],
+            swiftSettings: strict),
         // Tests find their vector files through #filePath (Tests/<target>/Vectors).
         .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyTestSupport", "LatchkeyCrypto"], swiftSettings: strict),
         .testTarget(
