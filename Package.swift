@@ -129,7 +129,7 @@ let package = Package(
             swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
+            name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "SCMFakes", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
             swiftSettings: strict),
         // Replays the committed fuzz corpus (Fuzz/corpus/<target>) through every target.
         .testTarget(name: "LatchkeyFuzzTests", dependencies: ["LatchkeyFuzz"], swiftSettings: strict),

@@ -5,13 +5,16 @@ public struct ConnectionRequest: Codable, Sendable, Equatable {
     public var url: String
     public var apiUrl: String?
     public var sshUrl: String?
+    /// An absolute path to a PEM file of the CA certificates to trust for the API.
+    public var caFile: String?
 
-    public init(name: String, kind: String, url: String, apiUrl: String? = nil, sshUrl: String? = nil) {
+    public init(name: String, kind: String, url: String, apiUrl: String? = nil, sshUrl: String? = nil, caFile: String? = nil) {
         self.name = name
         self.kind = kind
         self.url = url
         self.apiUrl = apiUrl
         self.sshUrl = sshUrl
+        self.caFile = caFile
     }
 }
 
@@ -24,8 +27,13 @@ public struct ConnectionInfo: Codable, Sendable, Equatable {
     public var sshUrl: String
     public var createdAt: String
     public var projects: [String]
+    /// The CA file trusted for the API; nil: the system's store.
+    public var caFile: String?
 
-    public init(name: String, kind: String, url: String, apiUrl: String, sshUrl: String, createdAt: String, projects: [String]) {
+    public init(
+        name: String, kind: String, url: String, apiUrl: String, sshUrl: String, createdAt: String, projects: [String], caFile: String? = nil
+    ) {
+        self.caFile = caFile
         self.name = name
         self.kind = kind
         self.url = url

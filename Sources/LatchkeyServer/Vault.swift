@@ -84,6 +84,7 @@ public final class Vault: Sendable {
         // compares releases with is the same path minus the crypto and the audit row.
         r.add(.GET, "/v1/health", onLoop: { [self] _, loop in loop.makeSucceededFuture(.json(health())) }) { [self] _ in .json(health()) }
         addConnectionRoutes(&r)
+        addSCMRoutes(&r)
         addProjectRoutes(&r)
         addDeployKeyRoutes(&r)
         addTokenRoutes(&r)

@@ -6,13 +6,22 @@ public struct Project: Sendable, Codable, Equatable {
     public var connection: String
     public var repo: String
     public var createdAt: Timestamp
+    /// Latchkey installs this project's deploy keys on the repository itself.
+    public var installDeployKey: Bool
+    /// Installed keys may push (GitHub `read_only: false`, GitLab `can_push`, Bitbucket REPO_WRITE).
+    public var deployKeyWrite: Bool
 
-    public init(name: String, connection: String, repo: String, createdAt: Timestamp = .now()) throws(StoreError) {
+    public init(
+        name: String, connection: String, repo: String, createdAt: Timestamp = .now(), installDeployKey: Bool = false,
+        deployKeyWrite: Bool = false
+    ) throws(StoreError) {
         try Names.validate(name, what: "project")
         self.name = name
         self.connection = connection
         self.repo = repo
         self.createdAt = createdAt
+        self.installDeployKey = installDeployKey
+        self.deployKeyWrite = deployKeyWrite
     }
 
     /// The owner string of this project's secret versions.
@@ -28,19 +37,29 @@ extension Project {
             throw StoreError.conflict(what: "project '\(p.name)' already exists")
         }
         try db.execute(
-            sql: "INSERT INTO project(name, connection_id, repo, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [p.name, connectionID, p.repo, p.createdAt.description])
+            sql: "INSERT INTO project(name, connection_id, repo, created_at, install_deploy_key, deploy_key_write) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [p.name, connectionID, p.repo, p.createdAt.description, p.installDeployKey, p.deployKeyWrite])
+    }
+
+    /// Turns Latchkey's installing of the project's deploy keys on or off.
+    package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: Database) throws -> Project {
+        var (id, p) = try find(name, in: db)
+        try db.execute(
+            sql: "UPDATE project SET install_deploy_key = ?, deploy_key_write = ? WHERE id = ?", arguments: [installDeployKey, write, id])
+        p.installDeployKey = installDeployKey
+        p.deployKeyWrite = write
+        return p
     }
 
     package static func all(in db: Database) throws -> [Project] {
         try Row.fetchAll(
-            db, sql: "SELECT p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id ORDER BY p.name"
+            db, sql: "SELECT p.name, c.name AS connection, p.repo, p.created_at, p.install_deploy_key, p.deploy_key_write FROM project p JOIN connection c ON c.id = p.connection_id ORDER BY p.name"
         ).map(Project.init(row:))
     }
 
     package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
         guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?"),
+                db.cachedStatement(sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.install_deploy_key, p.deploy_key_write FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?"),
                 arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
         return (row["id"], try Project(row: row))
@@ -64,5 +83,7 @@ extension Project {
         connection = row["connection"]
         repo = row["repo"]
         createdAt = created
+        installDeployKey = (row["install_deploy_key"] as Int64?) == 1
+        deployKeyWrite = (row["deploy_key_write"] as Int64?) == 1
     }
 }

@@ -10,6 +10,7 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: v1) }
+        m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
         return m
     }
 
@@ -144,4 +145,39 @@ enum Schema {
             WHEN NEW.id IS NOT (SELECT IFNULL(MAX(id), 0) + 1 FROM audit_checkpoint)
             BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: id must be max(id) + 1'); END;
         """
+
+    /// What Latchkey does on the SCM servers themselves (issue #17): the CA a connection
+    /// trusts, whether a project's deploy keys are installed by Latchkey, and the state of
+    /// each installed key on its server, so that nothing is half done across a crash.
+    static let scmInstallState = """
+        -- A PEM file of the CA certificates the daemon trusts for this server's API (NULL:
+        -- the system's CA store).
+        ALTER TABLE connection ADD COLUMN ca_file TEXT;
+
+        -- Latchkey installs the project's deploy keys on its repository (1), read-only
+        -- unless deploy_key_write is 1.
+        ALTER TABLE project ADD COLUMN install_deploy_key INTEGER NOT NULL DEFAULT 0 CHECK (install_deploy_key IN (0, 1));
+        ALTER TABLE project ADD COLUMN deploy_key_write INTEGER NOT NULL DEFAULT 0 CHECK (deploy_key_write IN (0, 1));
+
+        -- One row per deploy-key version Latchkey installed (or must remove) on the server.
+        -- 'installed': server_key_id is the server's id for it. 'removing': its removal is
+        -- pending (grace ended, revoked, or uninstall asked) and is retried with backoff
+        -- from next_attempt_at; 'removed': gone from the server. last_error says why the
+        -- last attempt failed. The row outlives its secret version's material (a revoked
+        -- version keeps its row until the key is gone from the server).
+        CREATE TABLE scm_deploy_key (
+            project         TEXT NOT NULL,
+            version         INTEGER NOT NULL CHECK (version >= 1),
+            repo            TEXT NOT NULL,
+            connection      TEXT NOT NULL,
+            state           TEXT NOT NULL CHECK (state IN ('installed', 'removing', 'removed')),
+            server_key_id   TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            next_attempt_at TEXT,
+            last_error      TEXT,
+            updated_at      TEXT NOT NULL,
+            PRIMARY KEY (project, version)
+        ) STRICT;
+        """
 }
+
