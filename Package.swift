@@ -136,6 +136,7 @@ let package = Package(
             dependencies: ["LatchkeyTestSupport",
                 "LatchkeyServer", "LatchkeyCore", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit",
                 "LatchkeyPolicy",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

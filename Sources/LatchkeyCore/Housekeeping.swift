@@ -29,6 +29,7 @@ extension Vault {
     func housekeep() async {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
+        sessions.forgetUsedUp(now: now)
         // Hand memory freed since the last pass back to the system (glibc keeps it in
         // its arenas otherwise, and a burst of requests would leave the RSS high).
         defer { latchkey_release_free_memory() }

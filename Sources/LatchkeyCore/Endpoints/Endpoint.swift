@@ -48,18 +48,6 @@ package struct Endpoint: Sendable {
 /// A request with no body (or one the endpoint ignores).
 package struct NoBody: Decodable, Sendable {}
 
-/// A body whose every field is optional: an empty request body means `{}`.
-package protocol OptionalBody: Decodable, Sendable {
-    /// The body an empty request stands for.
-    static var empty: Self { get }
-}
-
-/// A body that checks itself after decoding (ranges, patterns, printable text). The
-/// router calls `validate` before the handler runs; a failure is a `bad_request` row.
-package protocol ValidatedBody: Decodable, Sendable {
-    func validate() throws(APIError)
-}
-
 extension Endpoint {
     /// An endpoint that decodes `Body` (after authorization) and answers `Answer` as JSON.
     package static func route<Body: Decodable & Sendable, Answer: Encodable & Sendable>(
@@ -129,8 +117,9 @@ extension Endpoint {
     private static func decodeBody<Body: Decodable>(_ type: Body.Type, _ request: Request) throws(APIError) -> Body {
         if Body.self == NoBody.self { return NoBody() as! Body }
         if request.body.readableBytes == 0, let empty = Body.self as? any OptionalBody.Type { return empty.empty as! Body }
+        if let strict = Body.self as? any RequestBody.Type { try request.checkFields(strict.fields) }
         let body = try request.decode(Body.self)
-        if let v = body as? any ValidatedBody { try v.validate() }
+        if let v = body as? any RequestBody { try v.validate() }
         return body
     }
 }

@@ -1,5 +1,6 @@
 package import NIOCore
 import Foundation
+import LatchkeyStore
 
 /// An HTTP method as the router sees it: any token, with names for the ones routes use.
 package struct RequestMethod: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -79,6 +80,26 @@ package struct Request: Sendable {
             throw e
         } catch {
             throw APIError.badRequest("the body is not valid JSON")
+        }
+    }
+
+    /// Refuses a body that is not a JSON object, names a field not in `fields`, or sets
+    /// any field to `null` (an absent field takes its default; a null one is refused, so
+    /// `{"version": null}` can never mean "every version").
+    package func checkFields(_ fields: Set<String>) throws(APIError) {
+        guard body.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed])
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON")
+        }
+        guard let object = parsed as? [String: Any] else { throw APIError.badRequest("the body must be a JSON object") }
+        for key in object.keys.sorted() {
+            guard fields.contains(key) else {
+                throw APIError.badRequest("unknown field '\(Names.printable(String(key.prefix(64))))'; the fields are \(fields.sorted().joined(separator: ", "))")
+            }
+            if object[key] is NSNull { throw APIError.badRequest("field '\(key)' is null; leave it out for its default") }
         }
     }
 

@@ -52,9 +52,10 @@ extension Vault {
             return (ReleaseDecision.decide(facts), facts, nil)
         }
         let base = releaseFacts(req, grant: grant, session: nil, tokenPresented: true)
-        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s in
+        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, usedUp in
             var facts = base
             facts.session = s
+            facts.usedUp = usedUp
             let d = ReleaseDecision.decide(facts)
             let take: Bool = if case .release = d { !fastOnly || d.isFast } else { false }
             return ((d, facts), take)
@@ -140,6 +141,7 @@ extension Vault {
                 throw try await op.fail(error)
             }
             if lastUse {
+                sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
             return Response(body: Self.releaseBody(grant, s, pin.version, secret))

@@ -66,9 +66,6 @@ extension Vault {
         guard uses <= rule.maxUses else {
             throw APIError(.tooManyUses, "\(uses) uses exceed the policy's cap of \(rule.maxUses) for rule '\(rule.name)'")
         }
-        guard (1...128).contains(body.build.utf8.count), !body.build.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw APIError.invalid("--build must be 1–128 printable characters")
-        }
         let granted = grants
         // The versions this session will carry, pinned now.
         let pinned: (connection: String, key: PinnedSecret?, token: PinnedSecret?)

@@ -48,9 +48,6 @@ extension Vault {
         if kind == .token, (body.username ?? "").isEmpty { throw bad("a token needs --username (the account it belongs to)") }
         if kind == .oauthClient, (body.clientId ?? "").isEmpty { throw bad("an oauth-client secret needs --client-id") }
         let scopes = body.scopes ?? []
-        for field in [body.username ?? "", body.clientId ?? ""] + scopes where field.utf8.count > 256 || field.unicodeScalars.contains(where: { $0.value < 0x20 }) {
-            throw bad("username, client id and scopes must be at most 256 printable characters")
-        }
         var expiry: Timestamp?
         if let text = body.expires {
             expiry = try AccessToken.parseExpiry(text)

@@ -30,8 +30,16 @@ package final class SessionTable: Sendable {
     /// token hash (nil if none) and says whether to take one of its uses; the use is taken
     /// in the same critical section, so concurrent redeems never exceed the use count.
     /// Returns what `decide` returned and the session (after the use, if taken).
-    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?) -> (T, take: Bool)) -> (T, BuildSession?) {
+    /// `usedUp` tells `decide`, when there is no live session, whether the token's
+    /// session ended by using its last use (so the answer can say so).
+    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ usedUp: Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
         state.withLock { $0.redeem(tokenHash: tokenHash, decide) }
+    }
+
+    /// Remembers, until its deadline, that the session with this token hash used its last
+    /// use: a later redeem is answered `session_used_up`, not `invalid_session`.
+    func rememberUsedUp(tokenHash: [UInt8], until deadline: ContinuousClock.Instant) {
+        state.withLock { $0.usedUp[tokenHash] = deadline }
     }
 
     /// Gives back a use taken for a release that was then refused before anything was sent.
@@ -51,12 +59,17 @@ package final class SessionTable: Sendable {
 
     /// Sessions past their deadline, removed.
     func expire(now: ContinuousClock.Instant) -> [BuildSession] { state.withLock { $0.removeAll { now >= $0.deadline } } }
+
+    /// Forgets used-up sessions past their deadline (a redeem then reads as invalid).
+    func forgetUsedUp(now: ContinuousClock.Instant) { state.withLock { t in t.usedUp = t.usedUp.filter { now < $0.value } } }
 }
 
 /// The table's contents; changed only under its lock.
 private struct Sessions {
     var byHash: [[UInt8]: String] = [:]
     var byID: [String: BuildSession] = [:]
+    /// Token hashes of sessions that used their last use, until their deadline.
+    var usedUp: [[UInt8]: ContinuousClock.Instant] = [:]
 
     mutating func insert(_ s: BuildSession) {
         byID[s.id] = s
@@ -84,9 +97,12 @@ private struct Sessions {
         return s
     }
 
-    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?) -> (T, take: Bool)) -> (T, BuildSession?) {
-        guard let id = byHash[tokenHash], var s = byID[id] else { return (decide(nil).0, nil) }
-        let (result, take) = decide(s)
+    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
+        guard let id = byHash[tokenHash], var s = byID[id] else {
+            let usedUp = usedUp[tokenHash].map { ContinuousClock.now < $0 } ?? false
+            return (decide(nil, usedUp).0, nil)
+        }
+        let (result, take) = decide(s, false)
         if take {
             s.uses += 1
             byID[id] = s
