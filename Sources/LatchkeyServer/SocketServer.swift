@@ -3,12 +3,13 @@ internal import NIOPosix
 internal import NIOHTTP1
 public import Logging
 import Foundation
+import LatchkeyCore
 
 /// The listening Unix socket. A stale socket file from a dead daemon is replaced; a
 /// live one (something answers a connect) is refused; any other file is refused. Under
 /// socket activation the service manager's socket is used as it is: its file, mode and
 /// owner are the manager's, and stopping leaves them in place.
-public final class SocketServer: Sendable {
+package final class SocketServer: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case inUse(path: String)
         case notASocket(path: String)
@@ -30,7 +31,7 @@ public final class SocketServer: Sendable {
 
     /// Binds `path` (mode 0660) and starts serving `router`; with `inherited`, serves on
     /// that listening descriptor instead (socket activation).
-    public init(
+    package init(
         path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil, inherited: Int32? = nil
     ) throws {
         if inherited == nil { try Self.clearStale(path) }

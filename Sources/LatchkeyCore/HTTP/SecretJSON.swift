@@ -1,5 +1,5 @@
-internal import NIOCore
-import LatchkeyCrypto
+package import NIOCore
+package import LatchkeyCrypto
 
 /// Builds a JSON object straight into a ByteBuffer, so a released secret goes from
 /// guarded memory to the socket buffer without passing through a Swift String.

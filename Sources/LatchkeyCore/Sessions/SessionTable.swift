@@ -1,16 +1,16 @@
-import LatchkeyStore
+package import LatchkeyStore
 import Synchronization
 
 /// The live sessions, by token hash and by id. Every look and change (a use, an end)
 /// holds one lock, so concurrent redeems never exceed the use count; callers on an event
 /// loop use it without a hop.
-final class SessionTable: Sendable {
+package final class SessionTable: Sendable {
     private let state = Mutex(Sessions())
 
     var count: Int { state.withLock { $0.byID.count } }
 
     func insert(_ s: BuildSession) { state.withLock { $0.insert(s) } }
-    func session(id: String) -> BuildSession? { state.withLock { $0.byID[id] } }
+    package func session(id: String) -> BuildSession? { state.withLock { $0.byID[id] } }
     func session(tokenHash: [UInt8]) -> BuildSession? { state.withLock { $0.session(tokenHash: tokenHash) } }
     func all() -> [BuildSession] { state.withLock { Array($0.byID.values) } }
 
@@ -24,6 +24,22 @@ final class SessionTable: Sendable {
     /// use is left; nil (and nothing changed) otherwise, whatever the reason.
     func takeUse(tokenHash: [UInt8], now: ContinuousClock.Instant, if eligible: (BuildSession) -> Bool) -> BuildSession? {
         state.withLock { $0.takeUse(tokenHash: tokenHash, now: now, if: eligible) }
+    }
+
+    /// Decides a redeem under the table's lock: `decide` sees the live session with this
+    /// token hash (nil if none) and says whether to take one of its uses; the use is taken
+    /// in the same critical section, so concurrent redeems never exceed the use count.
+    /// Returns what `decide` returned and the session (after the use, if taken).
+    /// `usedUp` tells `decide`, when there is no live session, whether the token's
+    /// session ended by using its last use (so the answer can say so).
+    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ usedUp: Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
+        state.withLock { $0.redeem(tokenHash: tokenHash, decide) }
+    }
+
+    /// Remembers, until its deadline, that the session with this token hash used its last
+    /// use: a later redeem is answered `session_used_up`, not `invalid_session`.
+    func rememberUsedUp(tokenHash: [UInt8], until deadline: ContinuousClock.Instant) {
+        state.withLock { $0.usedUp[tokenHash] = deadline }
     }
 
     /// Gives back a use taken for a release that was then refused before anything was sent.
@@ -43,12 +59,17 @@ final class SessionTable: Sendable {
 
     /// Sessions past their deadline, removed.
     func expire(now: ContinuousClock.Instant) -> [BuildSession] { state.withLock { $0.removeAll { now >= $0.deadline } } }
+
+    /// Forgets used-up sessions past their deadline (a redeem then reads as invalid).
+    func forgetUsedUp(now: ContinuousClock.Instant) { state.withLock { t in t.usedUp = t.usedUp.filter { now < $0.value } } }
 }
 
 /// The table's contents; changed only under its lock.
 private struct Sessions {
     var byHash: [[UInt8]: String] = [:]
     var byID: [String: BuildSession] = [:]
+    /// Token hashes of sessions that used their last use, until their deadline.
+    var usedUp: [[UInt8]: ContinuousClock.Instant] = [:]
 
     mutating func insert(_ s: BuildSession) {
         byID[s.id] = s
@@ -74,6 +95,19 @@ private struct Sessions {
         s.uses += 1
         byID[id] = s
         return s
+    }
+
+    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
+        guard let id = byHash[tokenHash], var s = byID[id] else {
+            let usedUp = usedUp[tokenHash].map { ContinuousClock.now < $0 } ?? false
+            return (decide(nil, usedUp).0, nil)
+        }
+        let (result, take) = decide(s, false)
+        if take {
+            s.uses += 1
+            byID[id] = s
+        }
+        return (result, s)
     }
 
     mutating func returnUse(id: String) {

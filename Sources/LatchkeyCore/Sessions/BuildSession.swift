@@ -1,43 +1,43 @@
-import LatchkeyCrypto
-import LatchkeyStore
-import LatchkeyPolicy
+package import LatchkeyCrypto
+package import LatchkeyStore
+package import LatchkeyPolicy
 
 /// A live build session, held in memory (sessions end at daemon restart). Only the
 /// keyed hash of its token is kept; the token itself was shown once.
-struct BuildSession: Sendable {
-    var id: String
-    var tokenHash: [UInt8]
-    var project: String
-    var connection: String
-    var buildID: String
-    var runner: PeerCredentials
+package struct BuildSession: Sendable {
+    package var id: String
+    package var tokenHash: [UInt8]
+    package var project: String
+    package var connection: String
+    package var buildID: String
+    package var runner: PeerCredentials
     /// The policy rule in force when it opened: it decides who may redeem.
-    var rule: RunnerRule
-    var grants: Set<Grant>
-    var maxUses: Int
-    var uses: Int
-    var createdAt: Timestamp
-    var expiresAt: Timestamp
+    package var rule: RunnerRule
+    package var grants: Set<Grant>
+    package var maxUses: Int
+    package var uses: Int
+    package var createdAt: Timestamp
+    package var expiresAt: Timestamp
     /// Monotonic deadline: TTL is enforced on ContinuousClock, not the wall clock.
-    var deadline: ContinuousClock.Instant
+    package var deadline: ContinuousClock.Instant
     /// The versions pinned at open: revoking one ends the session.
-    var deployKeyVersion: Int64?
-    var tokenVersion: Int64?
-    var tokenKind: SecretKind?
+    package var deployKeyVersion: Int64?
+    package var tokenVersion: Int64?
+    package var tokenKind: SecretKind?
     /// The pinned versions' public facts and sealed bytes, read once at open so a release
     /// reads nothing from the store. Rotation and revocation update or end the session.
-    var pinnedKey: PinnedSecret?
-    var pinnedToken: PinnedSecret?
+    package var pinnedKey: PinnedSecret?
+    package var pinnedToken: PinnedSecret?
 }
 
 /// A pinned secret version: its public facts (state, grace, attributes) and sealed bytes.
-struct PinnedSecret: Sendable {
-    var version: SecretVersion
-    var sealed: SealedSecret
+package struct PinnedSecret: Sendable {
+    package var version: SecretVersion
+    package var sealed: SealedSecret
 }
 
 /// Why a session ended (also the audit reason code).
-enum SessionEnd: String, Sendable, Error {
+package enum SessionEnd: String, Sendable, Error {
     case closed, expired, usedUp = "used-up", revoked, keyRevoked = "key-revoked", tokenRevoked = "token-revoked"
     case projectRemoved = "project-removed", connectionRemoved = "connection-removed", daemonRestart = "daemon-restart"
 }

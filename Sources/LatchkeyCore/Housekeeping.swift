@@ -1,8 +1,8 @@
 import CSystemShims
-import LatchkeyAudit
-import LatchkeyStore
+package import LatchkeyAudit
+package import LatchkeyStore
 import Foundation
-import GRDB
+package import GRDB
 
 extension Vault {
     static let housekeepingInterval: Duration = .seconds(5)
@@ -29,6 +29,7 @@ extension Vault {
     func housekeep() async {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
+        sessions.forgetUsedUp(now: now)
         // Hand memory freed since the last pass back to the system (glibc keeps it in
         // its arenas otherwise, and a burst of requests would leave the RSS high).
         defer { latchkey_release_free_memory() }
@@ -39,7 +40,7 @@ extension Vault {
             }
             guard retired > 0 else { return }
             let done = try await audit.append(
-                AuditEntry(actor: .init(role: "daemon"), action: "secret.retire", outcome: .granted, reason: "grace-ended")
+                AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
             ) { db in try SecretVersions.sweep(in: db).map { "\($0.0.rawValue) \($0.1) v\($0.2)" } }
             for d in done { logger.info("grace ended: \(d) revoked") }
         } catch {
