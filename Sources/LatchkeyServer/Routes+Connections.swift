@@ -34,6 +34,11 @@ extension Vault {
                 return self.connectionInfo(c, projects: try Project.all(in: db).filter { $0.connection == c.name }.map(\.name))
             })
         }
+        r.add(.POST, "/v1/connections/{name}/ca") { [self] req in try await createCertificateAuthority(req, rotate: false) }
+        r.add(.POST, "/v1/connections/{name}/ca/rotate") { [self] req in try await createCertificateAuthority(req, rotate: true) }
+        r.add(.GET, "/v1/connections/{name}/ca") { [self] req in try await listCertificateAuthorities(req) }
+        r.add(.POST, "/v1/connections/{name}/ca/revoke") { [self] req in try await revokeCertificateAuthority(req) }
+        r.add(.PATCH, "/v1/connections/{name}/certificate-settings") { [self] req in try await setCertificateSettings(req) }
         r.add(.DELETE, "/v1/connections/{name}") { [self] req in
             let name = req.parameters["name"] ?? ""
             let target = AuditTarget(connection: name)

@@ -19,6 +19,7 @@ extension Vault {
             return Response(body: Self.releaseBody(.deployKey, s, version, secret))
         }
         r.add(.POST, "/v1/session/agent") { [self] req in try await openAgent(req) }
+        r.add(.GET, "/v1/session/ssh-cert") { [self] req in try await releaseSessionCertificate(req) }
         r.add(.GET, "/v1/session/token", onLoop: { [self] req, loop in releaseOnLoop(req, grant: .token, on: loop) }) { [self] req in
             let (_, s, version, secret) = try await redeem(req, grant: .token, action: "secret.release")
             return Response(body: Self.releaseBody(.token, s, version, secret))
@@ -28,7 +29,7 @@ extension Vault {
     /// What a release answers: the secret and its public facts.
     private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
         switch grant {
-        case .deployKey:
+        case .deployKey, .sshCert:  // ssh-cert has no pinned version and never reaches here (`pin` is nil)
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -92,7 +93,11 @@ extension Vault {
     }
 
     private static func pin(_ grant: Grant, of s: BuildSession) -> PinnedSecret? {
-        grant == .deployKey ? s.pinnedKey : s.pinnedToken
+        switch grant {
+        case .deployKey: s.pinnedKey
+        case .token: s.pinnedToken
+        case .sshCert: nil
+        }
     }
 
     /// A token past its `expires` date is never released.
@@ -148,6 +153,9 @@ extension Vault {
         switch grant {
         case .deployKey: (kind, pinned) = (.deployKey, s.deployKeyVersion)
         case .token: (kind, pinned) = (s.tokenKind ?? .token, s.tokenVersion)
+        case .sshCert:
+            // Not a stored secret: released by `releaseSessionCertificate`.
+            throw try await op.refuse(.forbidden("grant_missing", "ssh-cert is released by GET /v1/session/ssh-cert"))
         }
         op.target = AuditTarget(connection: s.connection, project: s.project, kind: kind.rawValue, version: pinned)
         switch sessions.takeUse(id: s.id, now: ContinuousClock.now) {
@@ -194,26 +202,39 @@ extension Vault {
     /// the session ends. It takes no use; the session's TTL bounds it.
     func openAgent(_ req: Request) async throws -> Response {
         var (op, s) = try await liveSession(req, action: "agent.open", target: AuditTarget(kind: Grant.deployKey.rawValue))
-        guard s.grants.contains(.deployKey), let pinned = s.deployKeyVersion else {
-            throw try await op.refuse(.forbidden("grant_missing", "this session was not granted deploy-key"))
+        let keyVersion = s.grants.contains(.deployKey) ? s.deployKeyVersion : nil
+        let certificate = s.grants.contains(.sshCert) ? s.certificate : nil
+        guard keyVersion != nil || certificate != nil else {
+            throw try await op.refuse(.forbidden("grant_missing", "this session was granted neither deploy-key nor ssh-cert"))
         }
-        op.target = AuditTarget(connection: s.connection, project: s.project, kind: SecretKind.deployKey.rawValue, version: pinned)
+        op.target = keyVersion != nil
+            ? AuditTarget(connection: s.connection, project: s.project, kind: SecretKind.deployKey.rawValue, version: keyVersion)
+            : AuditTarget(connection: s.connection, project: s.project, kind: Grant.sshCert.rawValue, version: certificate?.authorityVersion)
         if let existing = agents.agent(for: s.id) {
             try await op.record(.granted)
             return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
         }
-        let owner = Project.owner(s.project)
-        let (version, sealed) = try await store.database.read { db in
-            (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
-             try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+        var identities: [SessionAgent.Identity] = []
+        // The certificate first: ssh offers identities in the agent's order.
+        if let certificate {
+            let comment = "latchkey:\(s.project):\(s.id)"
+            identities.append(.init(blob: certificate.certificate.blob, comment: comment, signer: certificate.key))
+            identities.append(.init(blob: certificate.key.publicKeyBlob, comment: comment, signer: certificate.key))
         }
-        guard version.isUsable(at: .now()), let sealed else {
-            throw try await op.refuse(.forbidden("secret_revoked", "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+        if let pinned = keyVersion {
+            let owner = Project.owner(s.project)
+            let (version, sealed) = try await store.database.read { db in
+                (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
+                 try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+            }
+            guard version.isUsable(at: .now()), let sealed else {
+                throw try await op.refuse(.forbidden("secret_revoked", "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+            }
+            let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
+            identities.append(.init(blob: key.publicKeyBlob, comment: "latchkey:\(s.project):v\(pinned)", signer: key))
         }
-        let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
         let agent = try SessionAgent(
-            context: .init(vault: self, sessionID: s.id, key: key, comment: "latchkey:\(s.project):v\(pinned)", rule: s.rule, target: op.target),
-            under: agentParent)
+            context: .init(vault: self, sessionID: s.id, identities: identities, rule: s.rule, target: op.target), under: agentParent)
         do {
             try await op.record(.granted)
         } catch {

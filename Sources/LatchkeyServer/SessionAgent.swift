@@ -22,15 +22,24 @@ final class SessionAgent: Sendable {
     struct Context: Sendable {
         let vault: Vault
         let sessionID: String
-        let key: DeployKey
-        let comment: String
+        /// What the agent lists, in order, and signs with.
+        let identities: [Identity]
         let rule: RunnerRule
         let target: AuditEntry.Target
     }
 
+    /// One listed identity: the blob ssh sees (a public key, or a certificate — PROTOCOL.agent
+    /// sends a certificate's whole blob as the key blob in IDENTITIES_ANSWER and
+    /// SIGN_REQUEST) and the private key that signs for it.
+    struct Identity: Sendable {
+        let blob: [UInt8]
+        let comment: String
+        let signer: DeployKey
+    }
+
     init(context: Context, under parent: String) throws {
         sessionID = context.sessionID
-        fingerprint = context.key.fingerprint
+        fingerprint = context.identities.first?.signer.fingerprint ?? ""
         var template = Array("\(parent)/latchkey-agent-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw APIError(status: 500, code: "agent_unavailable", "cannot create the agent's directory")
@@ -128,18 +137,19 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch message {
         case .requestIdentities:
-            return loop.makeSucceededFuture(SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)]))
+            return loop.makeSucceededFuture(
+                SSHAgentMessage.identitiesAnswer(c.identities.map { SSHAgentIdentity(keyBlob: $0.blob, comment: $0.comment) }))
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
                 actor: .init(role: "build", uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: "agent.sign",
                 target: c.target, outcome: .granted)
-            guard blob == c.key.publicKeyBlob else {
+            guard let identity = c.identities.first(where: { $0.blob == blob }) else {
                 entry.outcome = .denied
                 entry.reason = "unknown_key"
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
-            guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
+            guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
             return recorded(entry, on: loop) { durable in durable ? SSHAgentMessage.signResponse(signature: signature) : SSHAgentMessage.failure }
         case .unsupported:
             return loop.makeSucceededFuture(SSHAgentMessage.failure)
