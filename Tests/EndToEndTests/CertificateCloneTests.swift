@@ -183,6 +183,27 @@ import Testing
         #expect(noPrincipals.status != 0 && noPrincipals.err.contains("no_certificate_principals"), "\(noPrincipals.err)")
     }
 
+    /// The CLI as the README shows it: rotation keeps both lines in `ca show` for the grace
+    /// (servers trust both meanwhile), revoke drops the old one, settings print back.
+    @Test func caRotationShowsBothLinesForTheGraceAndRevokeDropsOne() throws {
+        let d = try DaemonProcess(policy: Self.policy)
+        #expect(d.cli(["connection", "add", "ghe", "--kind", "github-enterprise", "--url", "https://ghe.example.com"]).status == 0)
+        let v1 = d.cli(["connection", "ca", "create", "ghe"])
+        #expect(v1.status == 0 && v1.out.hasSuffix(" latchkey-ca:ghe:v1\n") && v1.err.contains("(ed25519, v1, active)"), "\(v1.out) \(v1.err)")
+        let v2 = d.cli(["connection", "ca", "rotate", "ghe", "--type", "ecdsa-p256", "--grace", "1h"])
+        #expect(v2.status == 0 && v2.out.hasPrefix("ecdsa-sha2-nistp256 "), "\(v2.err)")
+        let both = d.cli(["connection", "ca", "show", "ghe"]).out.split(separator: "\n")
+        #expect(both.count == 2 && both[0].hasSuffix("latchkey-ca:ghe:v1") && both[1].hasSuffix("latchkey-ca:ghe:v2"))
+        #expect(d.cli(["connection", "ca", "revoke", "ghe", "--version", "1"]).status == 0)
+        let one = d.cli(["connection", "ca", "show", "ghe"]).out.split(separator: "\n")
+        #expect(one.count == 1 && one[0].hasSuffix("latchkey-ca:ghe:v2"))
+        #expect(d.cli(["connection", "ca", "show", "ghe", "--all"]).out.contains("revoked"))
+        let set = d.cli(["connection", "set", "ghe", "--cert-principal", "git", "--cert-extension", "login@ghe.example.com=ci-bot"])
+        #expect(set.status == 0 && set.out.contains("principals git; extensions login@ghe.example.com=ci-bot"), "\(set.out) \(set.err)")
+        let bad = d.cli(["connection", "set", "ghe", "--cert-principal", "a,b"])
+        #expect(bad.status != 0 && bad.err.contains("commas"), "\(bad.err)")
+    }
+
     /// Serials only grow, also across a kill -9 of the daemon.
     @Test func serialsKeepGrowingAcrossACrash() throws {
         let s = try setUp()
