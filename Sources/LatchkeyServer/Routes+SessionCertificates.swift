@@ -41,8 +41,10 @@ extension Vault {
         } catch {
             throw try await op.refuse(APIError.from(error) ?? .internalFault)
         }
+        var actor = op.actor
+        actor.sessionID = sessionID
         let issuing = Operation(
-            vault: self, request: op.request, actor: op.actor, action: "ssh-cert.issue",
+            vault: self, request: op.request, actor: actor, action: "ssh-cert.issue",
             target: AuditTarget(connection: connection, project: project, kind: SecretKind.certificateAuthority.rawValue, version: found.version.version))
         let issued: SessionCertificate
         do {

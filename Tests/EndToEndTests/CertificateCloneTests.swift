@@ -89,6 +89,11 @@ import Testing
         let c = cloneWithFiles(s, dir: dir, into: s.work + "/clone")
         #expect(c.status == 0, "\(c.err)\n\(s.sshd.log)")
         #expect(FileManager.default.fileExists(atPath: s.work + "/clone/README"))
+        // The session key is nowhere in the store, its WAL or the daemon's log.
+        let pem = try String(contentsOfFile: dir + "/id_ed25519", encoding: .utf8).split(separator: "\n")
+        let keyLine = String(pem[pem.count / 2])
+        #expect(sh(["grep", "-r", "-l", "-F", keyLine, s.daemon.dataDir]).status == 1)
+        #expect(!s.daemon.log.contains(keyLine))
         // sshd took the certificate (nothing is in its authorized_keys).
         #expect(s.sshd.log.contains("ED25519-CERT") && s.sshd.log.contains("ID latchkey:web:\(session.id):b1 (serial 1)"), "\(s.sshd.log)")
         // The issue is audited with its serial, key id, validity and principals.
