@@ -56,7 +56,8 @@ import Testing
                 CertificateSettingsRequest(extensions: ["permit-pty", "permit-pty"]), CertificateSettingsRequest(keyIdUsername: "a\nb"),
             ] {
                 let (status, code, message) = refusal(c, "PATCH", "/v1/connections/gl/certificate-settings", bad)
-                #expect(status == 400 && code == "invalid" && !message.isEmpty, "\(bad)")
+                // A control character is refused by the body check (bad_request), the rest by the certificate format (invalid).
+                #expect(status == 400 && ["invalid", "bad_request"].contains(code) && !message.isEmpty, "\(bad): \(status) \(code) \(message)")
             }
             // Only the fields given change; an empty username clears it.
             let after: CertificateSettingsInfo = try c.call(
