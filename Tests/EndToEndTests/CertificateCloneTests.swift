@@ -207,6 +207,17 @@ import Testing
         #expect(set.status == 0 && set.out.contains("principals git; extensions login@ghe.example.com=ci-bot"), "\(set.out) \(set.err)")
         let bad = d.cli(["connection", "set", "ghe", "--cert-principal", "a,b"])
         #expect(bad.status != 0 && bad.err.contains("commas"), "\(bad.err)")
+        // GitLab's form: the key id is the username; extensions cleared.
+        let gitlab = d.cli(["connection", "set", "ghe", "--cert-key-id-username", "ci-bot", "--clear-cert-extensions"])
+        #expect(gitlab.status == 0 && gitlab.out.contains("extensions (none); key id ci-bot"), "\(gitlab.out) \(gitlab.err)")
+        #expect(d.cli(["project", "add", "web", "--connection", "ghe", "--repo", "acme/web"]).status == 0)
+        let session = try openSession(d)
+        let dir = makeTempDirectory("cert-username")
+        #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status == 0)
+        let listed = sh(["ssh-keygen", "-L", "-f", dir + "/id_ed25519-cert.pub"]).out
+        #expect(listed.contains("Key ID: \"ci-bot\"") && listed.contains("Extensions: (none)"), "\(listed)")
+        // A second fetch into the same place refuses to overwrite.
+        #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status != 0)
     }
 
     /// Serials only grow, also across a kill -9 of the daemon.
