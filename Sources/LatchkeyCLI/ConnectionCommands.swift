@@ -6,7 +6,7 @@ import LatchkeyClient
 struct ConnectionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connection", abstract: "Register the SCM servers (admin).",
-        subcommands: [Add.self, Change.self, List.self, Show.self, Verify.self, Remove.self])
+        subcommands: [Add.self, List.self, Show.self, Remove.self, ConnectionSetCommand.self, Verify.self, CertificateAuthorityCommand.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an SCM server.")
@@ -24,21 +24,6 @@ struct ConnectionCommand: ParsableCommand {
                     "POST", "/v1/connections",
                     body: ConnectionRequest(name: name, kind: kind, url: url, apiUrl: apiUrl, sshUrl: sshUrl, caFile: caFile.map(absolutePath)))
                 if client.json { try printJSON(c) } else { print("added connection \(c.name) (\(c.kind)) api \(c.apiUrl) ssh \(c.sshUrl)") }
-            } catch { throw fail(error) }
-        }
-    }
-
-    struct Change: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a connection's settings.")
-        @Argument var name: String
-        @Option(help: "A PEM file of the CA certificates to trust for the server's API; '' for the system's store.") var caFile: String
-        @OptionGroup var client: ClientOptions
-
-        func run() throws {
-            do {
-                let c: ConnectionInfo = try client.client().call(
-                    "PATCH", "/v1/connections/\(pathComponent(name))", body: ConnectionUpdateRequest(caFile: caFile.isEmpty ? "" : absolutePath(caFile)))
-                if client.json { try printJSON(c) } else { print("connection \(c.name) trusts \(c.caFile ?? "the system's CA store")") }
             } catch { throw fail(error) }
         }
     }
