@@ -49,11 +49,17 @@ public struct ProjectRequest: Codable, Sendable, Equatable {
     public var name: String
     public var connection: String
     public var repo: String
+    /// Latchkey installs the project's deploy keys on the repository itself.
+    public var installDeployKey: Bool?
+    /// The installed keys may push.
+    public var deployKeyWrite: Bool?
 
-    public init(name: String, connection: String, repo: String) {
+    public init(name: String, connection: String, repo: String, installDeployKey: Bool? = nil, deployKeyWrite: Bool? = nil) {
         self.name = name
         self.connection = connection
         self.repo = repo
+        self.installDeployKey = installDeployKey
+        self.deployKeyWrite = deployKeyWrite
     }
 }
 
@@ -65,6 +71,8 @@ public struct ProjectInfo: Codable, Sendable, Equatable {
     public var createdAt: String
     public var deployKey: DeployKeyInfo?
     public var liveSessions: Int
+    public var installDeployKey: Bool?
+    public var deployKeyWrite: Bool?
 
     public init(name: String, connection: String, repo: String, createdAt: String, deployKey: DeployKeyInfo?, liveSessions: Int) {
         self.name = name

@@ -35,3 +35,34 @@ public struct ConnectionUpdateRequest: Codable, Sendable, Equatable {
 
     public init(caFile: String? = nil) { self.caFile = caFile }
 }
+
+/// `PATCH /v1/projects/{name}` (admin): whether Latchkey installs the project's deploy keys.
+public struct ProjectUpdateRequest: Codable, Sendable, Equatable {
+    public var installDeployKey: Bool?
+    public var deployKeyWrite: Bool?
+
+    public init(installDeployKey: Bool? = nil, deployKeyWrite: Bool? = nil) {
+        self.installDeployKey = installDeployKey
+        self.deployKeyWrite = deployKeyWrite
+    }
+}
+
+/// Where a deploy-key version stands on its SCM server, when Latchkey installs it.
+public struct DeployKeyInstallInfo: Codable, Sendable, Equatable {
+    /// `installed`, `removing` (pending, retried with backoff) or `removed`.
+    public var state: String
+    /// The server's id for the key.
+    public var serverKeyId: String
+    public var attempts: Int
+    public var nextAttemptAt: String?
+    /// Why the last removal attempt failed.
+    public var lastError: String?
+
+    public init(state: String, serverKeyId: String, attempts: Int, nextAttemptAt: String?, lastError: String?) {
+        self.state = state
+        self.serverKeyId = serverKeyId
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+    }
+}

@@ -32,6 +32,11 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case deployKeyList = "deploy-key.list"
     case deployKeyShow = "deploy-key.show"
     case deployKeyRevoke = "deploy-key.revoke"
+    /// A deploy-key version installed on, or removed from, its SCM server (by an admin,
+    /// or by the daemon at grace end, revocation and reconciliation).
+    case deployKeyInstall = "deploy-key.install"
+    case deployKeyUninstall = "deploy-key.uninstall"
+    case projectSet = "project.set"
     case intakeKeyShow = "intake-key.show"
     case tokenPut = "token.put"
     case tokenList = "token.list"

@@ -12,6 +12,9 @@ extension Vault {
     /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
     func startHousekeeping() {
         let task = Task { [self] in
+            // The SCM servers and the store agree on installed deploy keys (a crash may have
+            // come between an install and its record).
+            await reconcileInstalledKeys()
             var lastWarning: ContinuousClock.Instant?
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.housekeepingInterval)
@@ -38,11 +41,20 @@ extension Vault {
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE state = 'retiring' AND retire_at <= ?",
                     arguments: [Timestamp.now().description]) ?? 0
             }
-            guard retired > 0 else { return }
-            let done = try await audit.append(
-                AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
-            ) { db in try SecretVersions.sweep(in: db).map { "\($0.0.rawValue) \($0.1) v\($0.2)" } }
-            for d in done { logger.info("grace ended: \(d) revoked") }
+            if retired > 0 {
+                let done = try await audit.append(
+                    AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
+                ) { db in
+                    let swept = try SecretVersions.sweep(in: db)
+                    // Deploy keys Latchkey installed leave their server too (queued with the revocation).
+                    for (kind, owner, version) in swept where kind == .deployKey && owner.hasPrefix("project:") {
+                        try SCMDeployKeys.markRemoving(project: String(owner.dropFirst("project:".count)), versions: [version], in: db)
+                    }
+                    return swept.map { "\($0.0.rawValue) \($0.1) v\($0.2)" }
+                }
+                for d in done { logger.info("grace ended: \(d) revoked") }
+            }
+            await workDueRemovals()
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }

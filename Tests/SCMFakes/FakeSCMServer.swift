@@ -79,6 +79,11 @@ package final class FakeSCMServer: Sendable {
         }
     }
 
+    /// Deletes a key as if someone had removed it on the server by hand.
+    package func removeDeployKeyByHand(_ repository: String, id: Int64) {
+        state.withLock { $0.keys[repository]?.removeAll { $0.id == id } }
+    }
+
     /// The next `times` requests matching `method` and `pathContains` fail with `failure`.
     package func failNext(_ failure: FakeFailure, times: Int = 1, method: String? = nil, pathContains: String? = nil) {
         state.withLock { $0.rules.append(FailureRule(failure: failure, remaining: times, method: method, pathContains: pathContains)) }

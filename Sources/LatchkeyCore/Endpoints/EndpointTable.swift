@@ -61,6 +61,15 @@ package enum EndpointTable {
         .route(.POST, "/v1/projects", .roles([.admin]), .projectAdd, body: ProjectRequest.self, answer: ProjectInfo.self, status: 201) {
             v, op, body in try await v.addProject(&op, body)
         },
+        .route(.PATCH, "/v1/projects/{name}", .roles([.admin]), .projectSet, body: ProjectUpdateRequest.self, answer: ProjectInfo.self) {
+            v, op, body in try await v.setProject(&op, body)
+        },
+        .route(.POST, "/v1/projects/{name}/deploy-keys/install", .roles([.admin]), .deployKeyInstall, body: RevokeRequest.self, answer: DeployKeyInfo.self) {
+            v, op, body in try await v.installDeployKeyByHand(&op, body)
+        },
+        .route(.POST, "/v1/projects/{name}/deploy-keys/uninstall", .roles([.admin]), .deployKeyUninstall, body: RevokeRequest.self, answer: DeployKeyInfo.self) {
+            v, op, body in try await v.uninstallDeployKeyByHand(&op, body)
+        },
         .route(.GET, "/v1/projects", .roles([.admin]), .projectList, answer: [ProjectInfo].self) { v, op in try await v.listProjects(&op) },
         .route(.GET, "/v1/projects/{name}", .roles([.admin]), .projectShow, answer: ProjectInfo.self) { v, op in
             try await v.showProject(&op)

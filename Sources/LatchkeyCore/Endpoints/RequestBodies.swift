@@ -52,8 +52,12 @@ func checkName(_ name: String, field: String, what: String) throws(APIError) {
     do { try Names.validate(name, what: what) } catch { throw APIError.badRequest("field '\(field)': \(error.description)") }
 }
 
+extension ProjectUpdateRequest: RequestBody {
+    package static let fields: Set<String> = ["installDeployKey", "deployKeyWrite"]
+}
+
 extension ProjectRequest: RequestBody {
-    package static let fields: Set<String> = ["name", "connection", "repo"]
+    package static let fields: Set<String> = ["name", "connection", "repo", "installDeployKey", "deployKeyWrite"]
     package func validate() throws(APIError) {
         try checkName(name, field: "name", what: "project")
         try checkName(connection, field: "connection", what: "connection")
