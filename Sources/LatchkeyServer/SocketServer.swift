@@ -1,19 +1,19 @@
 internal import NIOCore
 internal import NIOPosix
 internal import NIOHTTP1
-public import Logging
+package import Logging
 import Foundation
 import LatchkeyCore
 
 /// The listening Unix socket. A stale socket file from a dead daemon is replaced; a
 /// live one (something answers a connect) is refused; any other file is refused.
 package final class SocketServer: Sendable {
-    public enum Failure: Error, CustomStringConvertible {
+    package enum Failure: Error, CustomStringConvertible {
         case inUse(path: String)
         case notASocket(path: String)
         case cannotBind(path: String, reason: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .inUse(let p): "socket \(p) is in use by a running daemon; stop it first or choose another --socket"
             case .notASocket(let p): "\(p) exists and is not a socket; refusing to replace it"
@@ -22,7 +22,7 @@ package final class SocketServer: Sendable {
         }
     }
 
-    public let path: String
+    package let path: String
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
@@ -63,7 +63,7 @@ package final class SocketServer: Sendable {
     }
 
     /// Stops accepting, closes the listener and removes the socket file.
-    public func shutdown() async {
+    package func shutdown() async {
         try? await channel.close()
         unlink(path)
         try? await group.shutdownGracefully()
