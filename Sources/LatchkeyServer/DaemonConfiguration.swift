@@ -9,6 +9,9 @@ package struct DaemonConfiguration: Sendable {
     package var limits = ServerLimits()
     /// Event-loop threads; nil for one per core.
     package var threads: Int?
+    /// A listening socket handed over by the service manager (socket activation); the
+    /// daemon then serves on it instead of binding `socketPath`, and leaves its file alone.
+    package var listeningDescriptor: Int32?
 
     package init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory

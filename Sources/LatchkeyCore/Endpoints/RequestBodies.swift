@@ -1,5 +1,6 @@
 package import LatchkeyAPI
 import LatchkeyStore
+import LatchkeySSH
 
 // How the request bodies of LatchkeyAPI are taken: the fields each may carry (any other
 // is refused, and so is `null` for any of them — an absent field takes its default, a
@@ -81,5 +82,25 @@ extension SessionOpenRequest: RequestBody {
     package func validate() throws(APIError) {
         try checkName(project, field: "project", what: "project")
         try PrintableText.check(build, field: "build", maxCharacters: maxBuildIDCharacters)
+    }
+}
+
+extension CertificateAuthorityRequest: OptionalBody {
+    package static let fields: Set<String> = ["type", "graceSeconds"]
+    package static var empty: Self { Self() }
+}
+
+extension CertificateSettingsRequest: RequestBody {
+    package static let fields: Set<String> = ["principals", "extensions", "keyIdUsername"]
+    // The certificate format's own checks (principals, options, key id) are made by the
+    // handler with LatchkeySSH's rules; here only what every free-text field must be.
+    package func validate() throws(APIError) {
+        for (i, p) in (principals ?? []).enumerated() { try PrintableText.check(p, field: "principals[\(i)]", maxCharacters: maxFreeTextCharacters) }
+        for (i, e) in (extensions ?? []).enumerated() {
+            try PrintableText.check(e, field: "extensions[\(i)]", maxBytes: 2 * SSHCertificateOption.maxFieldBytes + 1)
+        }
+        if let keyIdUsername {
+            try PrintableText.check(keyIdUsername, field: "keyIdUsername", maxCharacters: maxFreeTextCharacters, allowEmpty: true)
+        }
     }
 }
