@@ -37,6 +37,10 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case masterKeyRotate = "master-key.rotate"
     case sessionList = "session.list"
     case sessionRevoke = "session.revoke"
+    case storeBackup = "store.backup"
+
+    // Admins and auditors.
+    case metricsRead = "metrics.read"
 
     // Runners.
     case sessionOpen = "session.open"
