@@ -11,15 +11,17 @@ struct ExecCommand: ParsableCommand {
         discussion: """
             --ssh key writes the deploy key (0600) into a private temporary directory and sets
             GIT_SSH_COMMAND; --ssh agent sets SSH_AUTH_SOCK to the session's agent instead (the
-            key never leaves the daemon); --ssh none skips both. Without --ssh, it is key when the
-            session was granted deploy-key and none otherwise. --token-env NAME puts the token in that variable
+            key never leaves the daemon; a session with ssh-cert lists its certificate there too);
+            --ssh cert writes the session's key and certificate (0600, they expire with the session)
+            and points GIT_SSH_COMMAND at them; --ssh none skips all of it. Without --ssh, it is key
+            when the session was granted deploy-key and none otherwise. --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
             file made is removed when it ends, also when it is killed.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent) or none (default: key when the session was granted deploy-key, none otherwise).")
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, none otherwise).")
     var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
@@ -29,7 +31,7 @@ struct ExecCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
     func validate() throws {
-        if let ssh, !["key", "agent", "none"].contains(ssh) { throw ValidationError("--ssh must be key, agent or none") }
+        if let ssh, !["key", "agent", "cert", "none"].contains(ssh) { throw ValidationError("--ssh must be key, agent, cert or none") }
         guard ["yes", "accept-new", "no"].contains(strictHostKeyChecking) else {
             throw ValidationError("--strict-host-key-checking must be yes, accept-new or no")
         }
@@ -63,6 +65,21 @@ struct ExecCommand: ParsableCommand {
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
+            }
+            if ssh == "cert" {
+                let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
+                secrets.append(Array(cert.privateKey.utf8))
+                var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
+                guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+                    throw InputError("cannot create a private temporary directory")
+                }
+                workDir = dir
+                let (keyPath, certPath) = try FetchSSHCertCommand.write(cert, into: dir)
+                var sshCommand = "ssh -i \(keyPath) -o CertificateFile=\(certPath) -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=\(strictHostKeyChecking)"
+                if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
+                env["GIT_SSH_COMMAND"] = sshCommand
+                env["LATCHKEY_SSH_KEY"] = keyPath
+                env["LATCHKEY_SSH_CERTIFICATE"] = certPath
             }
             if ssh == "agent" {
                 let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)

@@ -33,7 +33,7 @@ final class SessionAgent: SessionAgentHandle {
 
     init(context: Context, under parent: String) throws {
         sessionID = context.sessionID
-        fingerprint = context.key.fingerprint
+        fingerprint = context.identities.first?.signer.fingerprint ?? ""
         var template = Array("\(parent)/latchkey-agent-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw APIError(.agentUnavailable, "cannot create the agent's directory")
@@ -131,18 +131,19 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch message {
         case .requestIdentities:
-            return loop.makeSucceededFuture(SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)]))
+            return loop.makeSucceededFuture(
+                SSHAgentMessage.identitiesAnswer(c.identities.map { SSHAgentIdentity(keyBlob: $0.blob, comment: $0.comment) }))
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
                 actor: .init(role: .build, uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: .agentSign,
                 target: c.target, outcome: .granted)
-            guard blob == c.key.publicKeyBlob else {
+            guard let identity = c.identities.first(where: { $0.blob == blob }) else {
                 entry.outcome = .denied
                 entry.reason = RefusalCode.unknownKey.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
-            guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
+            guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
             let metrics = c.vault.metrics
             return recorded(entry, on: loop) { durable in
                 guard durable else { return SSHAgentMessage.failure }

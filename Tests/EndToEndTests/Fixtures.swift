@@ -135,7 +135,8 @@ final class SSHServer {
     let repository: String
     private var child: pid_t = 0
 
-    init() throws {
+    /// `extraConfig`: more sshd_config lines (TrustedUserCAKeys, AuthorizedPrincipalsFile, …).
+    init(extraConfig: String = "") throws {
         root = makeTempDirectory("sshd")
         port = freePort()
         authorizedKeys = root + "/authorized_keys"
@@ -158,6 +159,7 @@ final class SSHServer {
             UsePAM no
             PidFile \(root)/sshd.pid
             LogLevel VERBOSE
+            \(extraConfig)
             """
         try config.write(toFile: root + "/sshd_config", atomically: true, encoding: .utf8)
         // The bare repository with one commit.
@@ -198,6 +200,9 @@ final class SSHServer {
     }
 
     var url: String { "ssh://root@127.0.0.1:\(port)\(repository)" }
+
+    /// What sshd logged (why it refused a key or certificate).
+    var log: String { (try? String(contentsOfFile: root + "/sshd.log", encoding: .utf8)) ?? "" }
 
     /// GIT_SSH_COMMAND options that trust this throwaway server.
     var sshOptions: String { "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR" }

@@ -27,6 +27,17 @@ struct SecretJSON {
         buffer.writeString(String(value))
     }
 
+    mutating func field(_ name: String, _ values: [String]) {
+        key(name)
+        buffer.writeInteger(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            var v = value
+            v.withUTF8 { writeEscaped(UnsafeRawBufferPointer($0)) }
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+    }
+
     mutating func field(_ name: String, secret: SecretBytes) {
         key(name)
         secret.withUnsafeBytes { writeEscaped($0) }

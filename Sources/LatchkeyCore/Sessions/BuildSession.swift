@@ -28,6 +28,9 @@ package struct BuildSession: Sendable {
     /// reads nothing from the store. Rotation and revocation update or end the session.
     package var pinnedKey: PinnedSecret?
     package var pinnedToken: PinnedSecret?
+    /// The `ssh-cert` grant: the session's own key pair (guarded memory, never stored) and
+    /// its certificate, issued at open.
+    package var certificate: SessionCertificate? = nil
 }
 
 /// A pinned secret version: its public facts (state, grace, attributes) and sealed bytes.
@@ -40,4 +43,5 @@ package struct PinnedSecret: Sendable {
 package enum SessionEnd: String, Sendable, Error {
     case closed, expired, usedUp = "used-up", revoked, keyRevoked = "key-revoked", tokenRevoked = "token-revoked"
     case projectRemoved = "project-removed", connectionRemoved = "connection-removed", daemonRestart = "daemon-restart"
+    case certificateAuthorityRevoked = "ca-revoked"
 }

@@ -3,14 +3,24 @@ package import LatchkeyPolicy
 package import LatchkeySSH
 import Synchronization
 
-/// What a session's ssh-agent knows: its session, its key, who may connect.
+/// What a session's ssh-agent knows: its session, the identities it lists and signs
+/// for, who may connect.
 package struct SessionAgentContext: Sendable {
     package let vault: Vault
     package let sessionID: String
-    package let key: DeployKey
-    package let comment: String
+    /// In the order the agent lists them (ssh offers them in that order).
+    package let identities: [SessionAgentIdentity]
     package let rule: RunnerRule
     package let target: AuditEntry.Target
+}
+
+/// One identity of a session agent: the blob ssh sees — a public key, or a whole
+/// certificate (PROTOCOL.agent: a certificate's blob is the key blob in
+/// IDENTITIES_ANSWER and SIGN_REQUEST) — and the private key that signs for it.
+package struct SessionAgentIdentity: Sendable {
+    package let blob: [UInt8]
+    package let comment: String
+    package let signer: DeployKey
 }
 
 /// A running session agent, as the core sees it.
