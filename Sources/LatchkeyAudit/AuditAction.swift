@@ -42,6 +42,10 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityShow = "ssh-ca.show"
     case certificateAuthorityRevoke = "ssh-ca.revoke"
     case connectionSetCertificates = "connection.set-certificates"
+    case storeBackup = "store.backup"
+
+    // Admins and auditors.
+    case metricsRead = "metrics.read"
 
     // Runners.
     case sessionOpen = "session.open"

@@ -41,6 +41,8 @@ import Testing
         "GET /v1/audit": ([.auditor], .auditList),
         "GET /v1/audit/export": ([.auditor], .auditExport),
         "GET /v1/audit/public-key": ([.auditor], .auditPublicKey),
+        "POST /v1/backup": ([.admin], .storeBackup),
+        "GET /v1/metrics": ([.admin, .auditor], .metricsRead),
     ]
 
     static func key(_ e: Endpoint) -> String { "\(e.method.rawValue) \(e.path)" }

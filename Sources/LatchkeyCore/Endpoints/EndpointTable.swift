@@ -117,5 +117,11 @@ package enum EndpointTable {
         .route(.GET, "/v1/audit/public-key", .roles([.auditor]), .auditPublicKey, answer: AuditPublicKey.self) { v, op in
             v.auditPublicKey(&op)
         },
+
+        // Operations: a backup of the live store (the SQLite file), the metrics.
+        .raw(.POST, "/v1/backup", .roles([.admin]), .storeBackup, answer: "Backup") { v, op in try await v.takeBackup(&op) },
+        .raw(.GET, "/v1/metrics", .roles([.admin, .auditor]), .metricsRead, answer: "PrometheusText") { v, op in
+            try await v.scrapeMetrics(&op)
+        },
     ]
 }
