@@ -52,14 +52,14 @@ struct ConnectionCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a connection no project uses (its tokens are destroyed).")
+        static let configuration = CommandConfiguration(abstract: "Remove a connection no project uses (its tokens and CA versions are destroyed).")
         @Argument var name: String
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
                 let r: RemovalResult = try client.client().call("DELETE", "/v1/connections/\(pathComponent(name))")
                 if client.json { return try printJSON(r) }
-                print("removed connection \(r.removed); destroyed \(r.destroyedVersions) token version(s)")
+                print("removed connection \(r.removed); destroyed \(r.destroyedVersions) token and CA version(s)")
             } catch { throw fail(error) }
         }
     }
