@@ -95,12 +95,12 @@ extension CertificateSettingsRequest: RequestBody {
     // The certificate format's own checks (principals, options, key id) are made by the
     // handler with LatchkeySSH's rules; here only what every free-text field must be.
     package func validate() throws(APIError) {
-        for (i, p) in (principals ?? []).enumerated() { try PrintableText.check(p, field: "principals[\(i)]", maxBytes: maxFreeTextBytes) }
+        for (i, p) in (principals ?? []).enumerated() { try PrintableText.check(p, field: "principals[\(i)]", maxCharacters: maxFreeTextCharacters) }
         for (i, e) in (extensions ?? []).enumerated() {
-            try PrintableText.check(e, field: "extensions[\(i)]", maxBytes: 2 * SSHCertificateOption.maxFieldBytes + 1)
+            try PrintableText.check(e, field: "extensions[\(i)]", maxCharacters: 2 * SSHCertificateOption.maxFieldBytes + 1)
         }
         if let keyIdUsername {
-            try PrintableText.check(keyIdUsername, field: "keyIdUsername", maxBytes: maxFreeTextBytes, allowEmpty: true)
+            try PrintableText.check(keyIdUsername, field: "keyIdUsername", maxCharacters: maxFreeTextCharacters, allowEmpty: true)
         }
     }
 }
