@@ -120,9 +120,10 @@ import Testing
         let c = sh(["git", "clone", "-q", s.sshd.url, s.work + "/via-agent"],
             env: ["SSH_AUTH_SOCK": socket, "GIT_SSH_COMMAND": "ssh -o IdentityAgent=\(socket) \(s.sshd.sshOptions)"])
         #expect(c.status == 0, "\(c.err)\n\(s.sshd.log)")
-        for mode in ["agent", "cert"] {
+        // exec without --ssh on a session with ssh-cert and no deploy-key uses the certificate.
+        for mode in ["agent", "cert", "default"] {
             let r = s.daemon.cli(
-                ["exec", "--ssh", mode, "--strict-host-key-checking", "no", "--known-hosts", "/dev/null", "--", "git", "clone", "-q", s.sshd.url, s.work + "/exec-\(mode)"],
+                ["exec"] + (mode == "default" ? [] : ["--ssh", mode]) + ["--strict-host-key-checking", "no", "--known-hosts", "/dev/null", "--", "git", "clone", "-q", s.sshd.url, s.work + "/exec-\(mode)"],
                 env: ["LATCHKEY_SESSION": session.token])
             #expect(r.status == 0, "exec --ssh \(mode): \(r.err)")
             #expect(FileManager.default.fileExists(atPath: s.work + "/exec-\(mode)/README"))
