@@ -47,6 +47,13 @@ struct ConnectionCommand: ParsableCommand {
                 let c: ConnectionInfo = try client.client().call("GET", "/v1/connections/\(pathComponent(name))")
                 if client.json { return try printJSON(c) }
                 print("name:     \(c.name)\nkind:     \(c.kind)\nurl:      \(c.url)\napi:      \(c.apiUrl)\nssh:      \(c.sshUrl)\ncreated:  \(c.createdAt)\nprojects: \(c.projects.joined(separator: ", "))")
+                let certs: CertificateSettingsInfo = try client.client().call("GET", "/v1/connections/\(pathComponent(name))/certificate-settings")
+                print("""
+                    cert principals: \(certs.principals.isEmpty ? "(none: ssh-cert sessions are refused)" : certs.principals.joined(separator: ","))
+                    cert extensions: \(certs.extensions.isEmpty ? "(none)" : certs.extensions.joined(separator: ","))
+                    cert key id:     \(certs.keyIdUsername ?? "latchkey:PROJECT:SESSION:BUILD")
+                    last serial:     \(certs.lastSerial)
+                    """)
             } catch { throw fail(error) }
         }
     }

@@ -217,6 +217,8 @@ import Testing
         #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status == 0)
         let listed = sh(["ssh-keygen", "-L", "-f", dir + "/id_ed25519-cert.pub"]).out
         #expect(listed.contains("Key ID: \"ci-bot\"") && listed.contains("Extensions: (none)"), "\(listed)")
+        let shown = d.cli(["connection", "show", "ghe"]).out
+        #expect(shown.contains("cert principals: git") && shown.contains("cert key id:     ci-bot") && shown.contains("last serial:     1"), "\(shown)")
         // A second fetch into the same place refuses to overwrite.
         #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status != 0)
     }
