@@ -48,11 +48,16 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityRotate = "ssh-ca.rotate"
     case certificateAuthorityShow = "ssh-ca.show"
     case certificateAuthorityRevoke = "ssh-ca.revoke"
+    case connectionShowCertificates = "connection.show-certificates"
     case connectionSetCertificates = "connection.set-certificates"
     /// Settings of the connection itself (its API's CA file).
     case connectionSet = "connection.set"
     /// The server was asked about the connection's active token.
     case connectionVerify = "connection.verify"
+    case storeBackup = "store.backup"
+
+    // Admins and auditors.
+    case metricsRead = "metrics.read"
 
     // Runners.
     case sessionOpen = "session.open"
