@@ -13,8 +13,11 @@ extension Vault {
     func startHousekeeping() {
         let task = Task { [self] in
             // The SCM servers and the store agree on installed deploy keys (a crash may have
-            // come between an install and its record).
-            await reconcileInstalledKeys()
+            // come between an install and its record); then pending removals are worked.
+            startSCMWork { vault in
+                await vault.reconcileInstalledKeys()
+                await vault.workDueRemovals()
+            }
             var lastWarning: ContinuousClock.Instant?
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.housekeepingInterval)
@@ -54,9 +57,22 @@ extension Vault {
                 }
                 for d in done { logger.info("grace ended: \(d) revoked") }
             }
-            await workDueRemovals()
+            startSCMWork { vault in await vault.workDueRemovals() }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
+        }
+    }
+
+    /// Runs `work` on a task of its own unless SCM work is still running (a later pass
+    /// picks it up then). Cancelled at stop.
+    func startSCMWork(_ work: @escaping @Sendable (Vault) async -> Void) {
+        scmWork.withLock { state in
+            guard !state.running else { return }
+            state.running = true
+            state.task = Task { [self] in
+                await work(self)
+                scmWork.withLock { $0.running = false }
+            }
         }
     }
 

@@ -94,10 +94,10 @@ import Testing
         let d = try await TestDaemon()
         let answer = try await offPool { () -> UnixHTTPConnection.Answer in
             let c = try UnixHTTPConnection(path: d.socketPath)
-            return try c.send(method: "PATCH", path: "/v1/projects/web")
+            return try c.send(method: "PUT", path: "/v1/projects/web")
         }
         #expect(answer.status == 405)
-        #expect(answer.header("allow") == "GET, DELETE")
+        #expect(answer.header("allow") == "PATCH, GET, DELETE")
         await d.stop()
     }
 }
