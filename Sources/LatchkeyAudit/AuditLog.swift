@@ -80,9 +80,19 @@ public final class AuditLog: @unchecked Sendable {
         try await enqueue(entry, change: nil).0
     }
 
-    /// Runs `change` and appends its row in one transaction.
-    package func append<T: Sendable>(_ entry: AuditEntry, change: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let (_, value) = try await enqueue(entry) { db in try change(db) }
+    /// Runs `change` and appends its row in one transaction. `settled`, if given, is
+    /// called on the writer thread as soon as the transaction's fate is known — true once
+    /// it committed, false if the change or the transaction failed — and before the writer
+    /// starts its next transaction (key changes take effect there: `KeyRing.settle`).
+    package func append<T: Sendable>(
+        _ entry: AuditEntry, change: @escaping @Sendable (Database) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
+    ) async throws -> T {
+        let (_, value) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(AuditRecord, any Sendable), any Error>) in
+            enqueue(entry, change: { db in try change(db) }) { result in
+                if case .success = result { settled?(true) } else { settled?(false) }
+                c.resume(with: result)
+            }
+        }
         return value as! T
     }
 

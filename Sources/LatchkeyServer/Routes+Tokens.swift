@@ -37,6 +37,7 @@ extension Vault {
             let ended = await endSessions(.tokenRevoked, requestID: req.requestID) { s in
                 s.connection == name && s.tokenKind == kind && s.tokenVersion.map(revoked.contains) == true
             }
+            await truncateWAL(after: "token.revoke")
             return .json(RevokeResult(revokedVersions: revoked, endedSessions: ended))
         }
     }

@@ -10,6 +10,8 @@ extension APIError {
         case .conflict: self = APIError(status: 409, code: error.code, error.description)
         case .invalid: self = APIError(status: 400, code: error.code, error.description)
         case .unavailable: self = APIError(status: 503, code: error.code, error.description)
+        // A row changed outside Latchkey: refused, never acted on (not a daemon fault).
+        case .bindingFailed: self = APIError(status: 500, code: error.code, error.description)
         default: return nil
         }
     }
