@@ -2,6 +2,7 @@ import ArgumentParser
 import LatchkeyCrypto
 import LatchkeyServer
 import LatchkeyStore
+import LatchkeyAudit
 import Logging
 import CSystemShims
 @preconcurrency import Foundation
@@ -34,6 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Also send each signed audit checkpoint to PATH (appended, synced) or to syslog.",
+        discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
+    var checkpointWitness: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
@@ -61,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
                 dataDirectory: dataDir, policiesDirectory: policies,
                 socketPath: socket ?? (dataDir as NSString).appendingPathComponent("latchkey.sock"), keySource: source)
             config.threads = threads
+            config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             let daemon = try await Daemon.start(config, logger: logger)
             for await signal in Signals.stream([SIGTERM, SIGINT, SIGHUP]) {
                 if signal == SIGHUP {

@@ -1,6 +1,7 @@
 public import Logging
 public import LatchkeyStore
 import LatchkeyCrypto
+import LatchkeyAudit
 import Foundation
 
 /// A running daemon: the unlocked store, the vault and the listening socket.
@@ -21,9 +22,13 @@ public final class Daemon: Sendable {
         let store = try Store(directory: config.dataDirectory, create: false)
         guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
         let root = try KeyRing.rootKey(for: config.keySource, store: store)
-        let ring = try KeyRing.unlock(store: store, root: root)
+        // The audit log is verified before anything is written or signed: a store whose
+        // history was rewritten, truncated or re-chained is refused here.
+        let ring = try KeyRing.unlock(store: store, root: root) { store, auditPublicKey in
+            try AuditLog.verifyAtStartup(store: store, publicKey: auditPublicKey, witness: config.checkpointWitness)
+        }
         let vault = try await Vault.open(
-            store: store, keyRing: ring, policiesDirectory: config.policiesDirectory,
+            store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
             logger: logger)
         let server: SocketServer

@@ -1,4 +1,5 @@
 public import LatchkeyStore
+public import LatchkeyAudit
 
 /// Everything `latchkey serve` needs to start.
 public struct DaemonConfiguration: Sendable {
@@ -9,6 +10,8 @@ public struct DaemonConfiguration: Sendable {
     public var limits = ServerLimits()
     /// Event-loop threads; nil for one per core.
     public var threads: Int?
+    /// Where each signed checkpoint also goes (`--checkpoint-witness PATH|syslog`).
+    public var checkpointWitness: CheckpointWitness?
 
     public init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory

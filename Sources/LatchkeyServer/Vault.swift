@@ -40,9 +40,11 @@ public final class Vault: Sendable {
 
     /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
     /// sessions a previous run left open, and records the start.
-    static func open(store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, logger: Logger) async throws -> Vault {
+    static func open(
+        store: Store, keyRing: KeyRing, policiesDirectory: String, witness: CheckpointWitness? = nil, agentParent: String, logger: Logger
+    ) async throws -> Vault {
         let log = logger
-        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, witness: witness) { line in log.notice("\(line)") }
         let policy: Policy
         do {
             policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())

@@ -139,32 +139,37 @@ public final class KeyRing: Sendable {
     /// generation (wrapped as v2, every data key re-wrapped, the old one deleted), the
     /// binding sub-key and a MAC on every row. A store that claims to predate bindings but
     /// holds any of them is refused: that is a downgrade by someone who cannot wrap a key.
-    public static func unlock(store: Store, root: RootKey, beforeWriting: (Store) throws -> Void = { _ in }) throws -> KeyRing {
+    public static func unlock(
+        store: Store, root: RootKey, beforeWriting: (_ store: Store, _ auditPublicKey: [UInt8]) throws -> Void = { _, _ in }
+    ) throws -> KeyRing {
         guard let checkHex = try store.metadata("root_check"), let check = Hex.decode(checkHex) else {
             throw StoreError.notInitialized(path: store.directory)
         }
         guard root.matches(checkValue: check) else { throw StoreError.wrongMasterKey }
-        let (kek, bound) = try store.database.read { db -> (KeyEncryptionKey, Bool) in
+        let (kek, bound, intake, audit, hashing) = try store.database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1")
             else { throw StoreError.corrupt(path: store.path, reason: "no key generation") }
             let gen: Int64 = row["generation"]
             let wrapped = Array(row["wrapped_kek"] as Data)
-            if let kek = try? root.unwrapKEK(wrapped, generation: gen) { return (kek, true) }
-            guard let kek = try? root.unwrapUnboundKEK(wrapped, generation: gen) else {
+            let kek: KeyEncryptionKey
+            let bound: Bool
+            if let k = try? root.unwrapKEK(wrapped, generation: gen) {
+                (kek, bound) = (k, true)
+            } else if let k = try? root.unwrapUnboundKEK(wrapped, generation: gen) {
+                (kek, bound) = (k, false)
+            } else {
                 throw StoreError.corrupt(path: store.path, reason: "key generation \(gen) does not open with this master key")
             }
-            return (kek, false)
+            return (
+                kek, bound, IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: kek)),
+                try Ed25519SigningKey(seed: try openSubkey(db, owner: auditOwner, kek: kek)), try openSubkey(db, owner: hashingOwner, kek: kek)
+            )
         }
-        try beforeWriting(store)
+        try beforeWriting(store, audit.publicKey)
         let active = bound ? kek : try upgrade(store: store, root: root, from: kek)
-        return try store.database.read { db in
-            let intake = IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: active))
-            let audit = try Ed25519SigningKey(seed: try openSubkey(db, owner: auditOwner, kek: active))
-            let hashing = try openSubkey(db, owner: hashingOwner, kek: active)
-            let bindings = try RowBindings(secret: try openSubkey(db, owner: bindingOwner, kek: active))
-            store.install(bindings)
-            return KeyRing(root: root, kek: active, intake: intake, auditSigning: audit, hashing: hashing, bindings: bindings)
-        }
+        let bindings = try store.database.read { db in try RowBindings(secret: try openSubkey(db, owner: bindingOwner, kek: active)) }
+        store.install(bindings)
+        return KeyRing(root: root, kek: active, intake: intake, auditSigning: audit, hashing: hashing, bindings: bindings)
     }
 
     /// The one-time upgrade to row bindings (see `unlock`); returns the new active KEK.
