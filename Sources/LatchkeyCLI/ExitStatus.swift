@@ -51,7 +51,8 @@ func exitStatus(for error: any Error) -> ExitStatus {
         }
     case let e as KeyFile.Failure:
         switch e {
-        case .exposed: return .noPermission
+        case .exposed, .wrongOwner: return .noPermission
+        case .notAFile: return .dataError
         case .missing: return .noInput
         case .exists: return .cantCreate
         case .wrongSize, .unreadable: return .dataError
