@@ -227,6 +227,42 @@ struct Fixture {
         #expect(truncated.0.problem == .truncated(checkpoint: 2, seq: 10) && truncated.1.problem == .truncated(checkpoint: 2, seq: 10))
     }
 
+    @Test func checkpointsChainAndAStaleUnsignedTailIsFound() async throws {
+        let f = try Fixture(every: 5)
+        try await f.fill(10)
+        try await withThrowingTaskGroup(of: Void.self) { group in  // appended together: group commit keeps it quick
+            for i in 0..<1_100 { group.addTask { try await f.log.append(f.entry(i)) } }
+            try await group.waitForAll()
+        }
+        await f.log.close()
+        let policy = CheckpointPolicy(everyRows: 5)
+        let intact = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: policy)
+        #expect(intact.isIntact, "\(intact)")
+        let checkpoints = try await f.store.database.read { db in try AuditReader.checkpoints(in: db) }
+        #expect(checkpoints.first?.auditSeq == 0 && checkpoints.allSatisfy { $0.prevHash != nil })
+        for (a, b) in zip(checkpoints, checkpoints.dropFirst()) { #expect(b.prevHash == AuditEncoding.checkpointHash(a)) }
+        // Every checkpoint after the one at row 10 deleted: the rows left unsigned are more
+        // than the daemon ever leaves (5 + one batch), so checkpoints were removed.
+        #expect(checkpoints[2].auditSeq == 10)
+        f.tamper("DROP TRIGGER audit_checkpoint_no_delete; DELETE FROM audit_checkpoint WHERE id > 3")
+        let stale = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: policy)
+        #expect(stale.problem == .staleTail(checkpoint: 3, rows: 1_100), "\(stale)")
+        // A kept checkpoint (here: one from the daemon's log) that the store no longer has.
+        let gone = checkpoints[4]
+        let expected = ExpectedCheckpoint(id: gone.id, auditSeq: gone.auditSeq, headHash: gone.headHash, source: "test")
+        let cut = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: CheckpointPolicy(everyRows: 10_000), expected: [expected])
+        #expect(cut.problem == .expectedCheckpoint(checkpoint: gone.id, source: "test"), "\(cut)")
+        // And the log line form parses back to the checkpoint it was made from.
+        let line = "2026-12-01T10:00:00+0000 notice latchkey : " + CheckpointLine.format(gone)
+        let parsed = try CheckpointLine.parseAll(Array(line.utf8), publicKey: f.publicKey, source: "log")
+        #expect(parsed.first?.full == gone)
+        let json = "{\"level\":\"notice\",\"message\":\"" + CheckpointLine.format(gone) + "\"}"
+        #expect(try CheckpointLine.parseAll(Array(json.utf8), publicKey: f.publicKey, source: "log").first?.full == gone, "inside a JSON log line too")
+        #expect(throws: CheckpointLine.Failure.self) {
+            try CheckpointLine.parseAll(Array("audit checkpoint v2 id=3 seq=x".utf8), publicKey: f.publicKey, source: "log")
+        }
+    }
+
     @Test func hostileExportLinesAreRefusedWithLineNumbers() throws {
         let header = AuditExport.header(publicKey: [UInt8](repeating: 1, count: 32))
         let cases: [(String, Int)] = [
