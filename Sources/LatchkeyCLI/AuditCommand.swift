@@ -57,8 +57,8 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             do {
                 let q = since.map { "?since=\($0)" } ?? ""
-                let body = try client.client().call("GET", "/v1/audit/export\(q)")
-                FileHandle.standardOutput.write(Data(body))
+                // Written as it arrives: flat memory however long the log.
+                try client.client().stream("/v1/audit/export\(q)") { FileHandle.standardOutput.write(Data($0)) }
             } catch { throw fail(error) }
         }
     }
