@@ -11,14 +11,18 @@ struct ExecCommand: ParsableCommand {
         discussion: """
             --ssh key writes the deploy key (0600) into a private temporary directory and sets
             GIT_SSH_COMMAND; --ssh agent sets SSH_AUTH_SOCK to the session's agent instead (the
-            key never leaves the daemon); --ssh none skips both. --token-env NAME puts the token in that variable
+            key never leaves the daemon; a session with ssh-cert lists its certificate there too);
+            --ssh cert writes the session's key and certificate (0600, they expire with the session)
+            and points GIT_SSH_COMMAND at them; --ssh none skips all of it. Without --ssh, it is key
+            when the session was granted deploy-key and none otherwise. --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
             file made is removed when it ends, also when it is killed.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent) or none.") var ssh = "key"
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, none otherwise).")
+    var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
     @Option(help: "A known_hosts file for GIT_SSH_COMMAND (default: ssh's own).") var knownHosts: String?
@@ -27,7 +31,7 @@ struct ExecCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
     func validate() throws {
-        guard ["key", "agent", "none"].contains(ssh) else { throw ValidationError("--ssh must be key, agent or none") }
+        if let ssh, !["key", "agent", "cert", "none"].contains(ssh) { throw ValidationError("--ssh must be key, agent, cert or none") }
         guard ["yes", "accept-new", "no"].contains(strictHostKeyChecking) else {
             throw ValidationError("--strict-host-key-checking must be yes, accept-new or no")
         }
@@ -48,8 +52,7 @@ struct ExecCommand: ParsableCommand {
         do {
             let token = try session.token()
             let c = try client.client()
-            if ssh == "key" {
-                let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
+            if ssh == "key" || ssh == nil, let key = try releaseDeployKey(c, token: token) {
                 secrets.append(Array(key.privateKey.utf8))
                 var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
                 guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
@@ -62,6 +65,21 @@ struct ExecCommand: ParsableCommand {
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
+            }
+            if ssh == "cert" {
+                let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
+                secrets.append(Array(cert.privateKey.utf8))
+                var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
+                guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+                    throw InputError("cannot create a private temporary directory")
+                }
+                workDir = dir
+                let (keyPath, certPath) = try FetchSSHCertCommand.write(cert, into: dir)
+                var sshCommand = "ssh -i \(keyPath) -o CertificateFile=\(certPath) -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=\(strictHostKeyChecking)"
+                if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
+                env["GIT_SSH_COMMAND"] = sshCommand
+                env["LATCHKEY_SSH_KEY"] = keyPath
+                env["LATCHKEY_SSH_CERTIFICATE"] = certPath
             }
             if ssh == "agent" {
                 let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)
@@ -80,6 +98,16 @@ struct ExecCommand: ParsableCommand {
         let status = ChildProcess.run(argv, environment: env, masker: SecretMasker(secrets: secrets))
         if let workDir { removeTree(workDir) }
         throw ExitCode(status)
+    }
+
+    /// The session's deploy key. With no `--ssh`, a session that was not granted one
+    /// (refused `grant_missing`, which takes no use) goes on without SSH set up.
+    private func releaseDeployKey(_ c: LatchkeyClient, token: String) throws -> ReleasedDeployKey? {
+        do {
+            return try c.call("GET", "/v1/session/deploy-key", bearer: token)
+        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
+            return nil
+        }
     }
 }
 

@@ -43,7 +43,7 @@ func exitStatus(for error: any Error) -> ExitStatus {
         case .wrongMasterKey, .wrongKeySource: return .noPermission
         case .notInitialized: return .noInput
         case .alreadyInitialized: return .cantCreate
-        case .newerSchema, .corrupt, .bindingFailed: return .dataError
+        case .newerSchema, .corrupt, .damagedBackup, .bindingFailed: return .dataError
         case .locked: return .software
         case .unavailable, .directoryUnusable: return .ioError
         case .notFound: return .noInput

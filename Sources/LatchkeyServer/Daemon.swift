@@ -2,6 +2,7 @@ public import Logging
 public import LatchkeyStore
 import LatchkeyCrypto
 import LatchkeyAudit
+public import LatchkeyCore
 import Foundation
 
 /// A running daemon: the unlocked store, the vault and the listening socket.
@@ -30,16 +31,22 @@ public final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            logger: logger)
+            agentFactory: NIOSessionAgentFactory(), logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(
-                path: config.socketPath, router: vault.router(), limits: config.limits, logger: logger, threads: config.threads)
+                path: config.socketPath, router: vault.router(), limits: config.limits, logger: logger, threads: config.threads,
+                inherited: config.listeningDescriptor)
         } catch {
             await vault.close()
             throw error
         }
-        logger.info("serving", metadata: ["socket": "\(config.socketPath)", "generation": "\(ring.generation)"])
+        logger.info(
+            "serving",
+            metadata: [
+                "socket": "\(config.socketPath)", "generation": "\(ring.generation)",
+                "activation": "\(config.listeningDescriptor == nil ? "own" : "socket-activated")",
+            ])
         return Daemon(vault: vault, server: server, logger: logger)
     }
 

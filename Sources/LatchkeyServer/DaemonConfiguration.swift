@@ -12,6 +12,9 @@ public struct DaemonConfiguration: Sendable {
     public var threads: Int?
     /// Where each signed checkpoint also goes (`--checkpoint-witness PATH|syslog`).
     public var checkpointWitness: CheckpointWitness?
+    /// A listening socket handed over by the service manager (socket activation); the
+    /// daemon then serves on it instead of binding `socketPath`, and leaves its file alone.
+    public var listeningDescriptor: Int32?
 
     public init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory

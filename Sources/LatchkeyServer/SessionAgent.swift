@@ -4,7 +4,17 @@ import Foundation
 import LatchkeyAudit
 import LatchkeyPolicy
 import LatchkeySSH
+import LatchkeyCore
 import Synchronization
+
+/// Starts session agents on NIO's singleton event-loop group.
+package struct NIOSessionAgentFactory: SessionAgentFactory {
+    package init() {}
+
+    package func start(_ context: SessionAgentContext, under parent: String) throws -> any SessionAgentHandle {
+        try SessionAgent(context: context, under: parent)
+    }
+}
 
 /// A build session's own ssh-agent: a Unix socket speaking OpenSSH's agent protocol
 /// (PROTOCOL.agent) that lists only the session's deploy key and signs with it, so the
@@ -12,28 +22,21 @@ import Synchronization
 /// redeem, answers identities and signature requests (rsa-sha2-256/512 flags included)
 /// and SSH_AGENT_FAILURE to everything else, audits every signature, and disappears —
 /// socket and directory — when the session ends. It counts against nothing but the TTL.
-final class SessionAgent: Sendable {
+final class SessionAgent: SessionAgentHandle {
     let sessionID: String
     let directory: String
     let socketPath: String
     let fingerprint: String
     private let channel: any Channel
 
-    struct Context: Sendable {
-        let vault: Vault
-        let sessionID: String
-        let key: DeployKey
-        let comment: String
-        let rule: RunnerRule
-        let target: AuditEntry.Target
-    }
+    typealias Context = SessionAgentContext
 
     init(context: Context, under parent: String) throws {
         sessionID = context.sessionID
-        fingerprint = context.key.fingerprint
+        fingerprint = context.identities.first?.signer.fingerprint ?? ""
         var template = Array("\(parent)/latchkey-agent-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw APIError(status: 500, code: "agent_unavailable", "cannot create the agent's directory")
+            throw APIError(.agentUnavailable, "cannot create the agent's directory")
         }
         chmod(dir, 0o711)  // reachable by the build user; the socket checks peers itself
         directory = dir
@@ -48,7 +51,7 @@ final class SessionAgent: Sendable {
             channel = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
         } catch {
             rmdir(dir)
-            throw APIError(status: 500, code: "agent_unavailable", "cannot listen on the agent socket")
+            throw APIError(.agentUnavailable, "cannot listen on the agent socket")
         }
         chmod(socketPath, 0o666)
     }
@@ -84,8 +87,8 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         let identity = PeerIdentity(uid: cred.uid, gid: cred.gid, pid: cred.pid)
         guard peer != nil, self.context.rule.mayRedeem(identity) else {
             let entry = AuditEntry(
-                actor: .init(role: "build", uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: self.context.sessionID),
-                action: "agent.connect", target: self.context.target, outcome: .denied, reason: "peer_not_allowed")
+                actor: .init(role: .build, uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: self.context.sessionID),
+                action: .agentConnect, target: self.context.target, outcome: .denied, reason: RefusalCode.peerNotAllowed.rawValue)
             let vault = self.context.vault
             Task { _ = try? await vault.audit.append(entry) }
             ctx.close(promise: nil)
@@ -128,18 +131,19 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch message {
         case .requestIdentities:
-            return loop.makeSucceededFuture(SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)]))
+            return loop.makeSucceededFuture(
+                SSHAgentMessage.identitiesAnswer(c.identities.map { SSHAgentIdentity(keyBlob: $0.blob, comment: $0.comment) }))
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
-                actor: .init(role: "build", uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: "agent.sign",
+                actor: .init(role: .build, uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: .agentSign,
                 target: c.target, outcome: .granted)
-            guard blob == c.key.publicKeyBlob else {
+            guard let identity = c.identities.first(where: { $0.blob == blob }) else {
                 entry.outcome = .denied
-                entry.reason = "unknown_key"
+                entry.reason = RefusalCode.unknownKey.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
-            guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
+            guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
             return recorded(entry, on: loop) { durable in durable ? SSHAgentMessage.signResponse(signature: signature) : SSHAgentMessage.failure }
         case .unsupported:
             return loop.makeSucceededFuture(SSHAgentMessage.failure)
@@ -157,26 +161,5 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
         ctx.close(promise: nil)
-    }
-}
-
-/// The live session agents, by session id.
-final class SessionAgents: Sendable {
-    private let agents = Mutex<[String: SessionAgent]>([:])
-
-    func agent(for sessionID: String) -> SessionAgent? { agents.withLock { $0[sessionID] } }
-
-    func add(_ agent: SessionAgent) { agents.withLock { $0[agent.sessionID] = agent } }
-
-    func stop(_ sessionID: String) {
-        agents.withLock { $0.removeValue(forKey: sessionID) }?.stop()
-    }
-
-    func stopAll() {
-        let all = agents.withLock { a in
-            defer { a.removeAll() }
-            return Array(a.values)
-        }
-        all.forEach { $0.stop() }
     }
 }

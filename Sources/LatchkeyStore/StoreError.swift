@@ -14,6 +14,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case conflict(what: String)
     /// Bad input from an admin: the message says what is allowed.
     case invalid(String)
+    /// A backup file that is damaged, truncated or not a Latchkey backup.
+    case damagedBackup(path: String, reason: String)
     /// A row's clear columns do not match its binding MAC: someone who can write the
     /// store file changed them. The row is named; nothing from it is shown or acted on.
     case bindingFailed(row: String)
@@ -34,6 +36,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound: "not_found"
         case .conflict: "conflict"
         case .invalid: "invalid"
+        case .damagedBackup: "backup_damaged"
         case .bindingFailed: "binding_failed"
         case .locked: "store_locked"
         }
@@ -57,6 +60,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound(let w): "\(w) not found"
         case .conflict(let w): w
         case .invalid(let m): m
+        case .damagedBackup(let p, let r):
+            "backup \(p) is damaged or not a Latchkey backup (\(r)); it cannot be restored — use another backup"
         case .bindingFailed(let r):
             "the store's \(r) does not match its binding: it was changed outside Latchkey by someone who can write the store file; nothing from it was shown or released — restore the store from a backup and rotate what that row holds"
         case .locked: "the store is not unlocked (no key ring); rows cannot be verified"

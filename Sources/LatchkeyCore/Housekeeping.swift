@@ -1,0 +1,67 @@
+import CSystemShims
+package import LatchkeyAudit
+package import LatchkeyStore
+import Foundation
+package import GRDB
+
+extension Vault {
+    static let housekeepingInterval: Duration = .seconds(5)
+    static let expiryWarningInterval: Duration = .seconds(86_400)
+
+    /// Every few seconds: end sessions past their TTL, retire versions whose grace
+    /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
+    func startHousekeeping() {
+        let task = Task { [self] in
+            var lastWarning: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.housekeepingInterval)
+                if Task.isCancelled { break }
+                await housekeep()
+                if lastWarning.map({ ContinuousClock.now - $0 >= Self.expiryWarningInterval }) ?? true {
+                    warnExpiringTokens()
+                    lastWarning = .now
+                }
+            }
+        }
+        housekeeper.withLock { $0 = task }
+    }
+
+    func housekeep() async {
+        let now = ContinuousClock.now
+        _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
+        sessions.forgetUsedUp(now: now)
+        // Hand memory freed since the last pass back to the system (glibc keeps it in
+        // its arenas otherwise, and a burst of requests would leave the RSS high).
+        defer { latchkey_release_free_memory() }
+        do {
+            let retired = try await store.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE state = 'retiring' AND retire_at <= ?",
+                    arguments: [Timestamp.now().description]) ?? 0
+            }
+            guard retired > 0 else { return }
+            let done = try await audit.append(
+                AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
+            ) { db in try SecretVersions.sweep(in: db).map { "\($0.0.rawValue) \($0.1) v\($0.2)" } }
+            for d in done { logger.info("grace ended: \(d) revoked") }
+            if !done.isEmpty { await truncateWAL(after: "secret.retire") }
+        } catch {
+            logger.error("housekeeping could not retire versions: \(error)")
+        }
+    }
+
+    func warnExpiringTokens() {
+        let now = Timestamp.now()
+        let soon = (try? store.database.read { db in
+            try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:", in: db, now: now)
+        }) ?? []
+        for v in soon where v.state != .revoked {
+            guard let exp = v.attributes["expires"].flatMap(Timestamp.init(parsing:)) else { continue }
+            let days = AccessToken.daysLeft(until: exp, now: now)
+            if days < AccessToken.expiryWarningDays {
+                logger.warning(
+                    days <= 0 ? "token expired; it is no longer released" : "token expires in \(days) day(s)",
+                    metadata: ["owner": "\(v.owner)", "kind": "\(v.kind.rawValue)", "version": "\(v.version)", "expires": "\(v.attributes["expires"] ?? "")"])
+            }
+        }
+    }
+}
