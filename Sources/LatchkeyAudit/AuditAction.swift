@@ -55,6 +55,7 @@ package enum AuditAction: String, CaseIterable, Sendable {
 
     // Builds.
     case secretRelease = "secret.release"
+    case sessionShow = "session.show"
     case agentOpen = "agent.open"
     case agentConnect = "agent.connect"
     case agentSign = "agent.sign"
