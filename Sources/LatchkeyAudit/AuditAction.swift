@@ -41,6 +41,7 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityRotate = "ssh-ca.rotate"
     case certificateAuthorityShow = "ssh-ca.show"
     case certificateAuthorityRevoke = "ssh-ca.revoke"
+    case connectionShowCertificates = "connection.show-certificates"
     case connectionSetCertificates = "connection.set-certificates"
     case storeBackup = "store.backup"
 

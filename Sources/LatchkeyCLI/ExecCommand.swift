@@ -14,15 +14,15 @@ struct ExecCommand: ParsableCommand {
             key never leaves the daemon; a session with ssh-cert lists its certificate there too);
             --ssh cert writes the session's key and certificate (0600, they expire with the session)
             and points GIT_SSH_COMMAND at them; --ssh none skips all of it. Without --ssh, it is key
-            when the session was granted deploy-key, agent when it was granted ssh-cert, and none
-            otherwise. --token-env NAME puts the token in that variable
+            when the session was granted deploy-key, else cert when it was granted ssh-cert, and
+            none otherwise (exec asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
             file made is removed when it ends, also when it is killed.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, agent for ssh-cert, none otherwise).")
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, else cert when it was granted ssh-cert, none otherwise).")
     var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
@@ -104,11 +104,11 @@ struct ExecCommand: ParsableCommand {
     }
 
     /// With no `--ssh`: what the session carries (`GET /v1/session`, which takes no use)
-    /// decides — the key file for deploy-key, the agent for an ssh-cert session, else none.
+    /// decides — the key file for deploy-key, else the certificate files for ssh-cert, else none.
     static func defaultSSH(_ c: LatchkeyClient, token: String) throws -> String {
         let session: SessionInfo = try c.call("GET", "/v1/session", bearer: token)
         if session.grants.contains(Grant.deployKey) { return "key" }
-        if session.grants.contains(Grant.sshCert) { return "agent" }
+        if session.grants.contains(Grant.sshCert) { return "cert" }
         return "none"
     }
 

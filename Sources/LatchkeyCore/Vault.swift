@@ -9,7 +9,7 @@ import Synchronization
 
 /// The daemon's state and rules: store, key ring, audit log, policy and sessions.
 /// Handlers call into it; nothing else touches the store.
-public final class Vault: Sendable {
+package final class Vault: Sendable {
     package let store: Store
     package let keyRing: KeyRing
     package let audit: AuditLog
@@ -153,7 +153,7 @@ public final class Vault: Sendable {
 
     /// SIGHUP: reload the policy directory; on error the previous policy stays, and the
     /// failed reload is audited.
-    public func reloadPolicy() async {
+    package func reloadPolicy() async {
         let actor = AuditEntry.Actor(role: .daemon, uid: daemonUID, pid: getpid())
         do {
             let fresh = try Policy.load(directory: policiesDirectory, daemonUID: daemonUID)

@@ -17,6 +17,7 @@ import Testing
         "POST /v1/connections/{name}/ca/rotate": ([.admin], .certificateAuthorityRotate),
         "GET /v1/connections/{name}/ca": ([.admin], .certificateAuthorityShow),
         "POST /v1/connections/{name}/ca/revoke": ([.admin], .certificateAuthorityRevoke),
+        "GET /v1/connections/{name}/certificate-settings": ([.admin], .connectionShowCertificates),
         "PATCH /v1/connections/{name}/certificate-settings": ([.admin], .connectionSetCertificates),
         "GET /v1/tokens": ([.admin], .tokenList),
         "GET /v1/intake-key": ([.admin], .intakeKeyShow),

@@ -45,6 +45,8 @@ package enum EndpointTable {
         .route(.POST, "/v1/connections/{name}/ca/revoke", .roles([.admin]), .certificateAuthorityRevoke, body: RevokeRequest.self, answer: RevokeResult.self) {
             v, op, body in try await v.revokeCertificateAuthorities(&op, body)
         },
+        .route(.GET, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionShowCertificates,
+            answer: CertificateSettingsInfo.self) { v, op in try await v.showCertificateSettings(&op) },
         .route(.PATCH, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionSetCertificates,
             body: CertificateSettingsRequest.self, answer: CertificateSettingsInfo.self) { v, op, body in try await v.setCertificateSettings(&op, body) },
         .route(.GET, "/v1/tokens", .roles([.admin]), .tokenList, answer: [TokenInfo].self) { v, op in try await v.listTokens(&op) },
