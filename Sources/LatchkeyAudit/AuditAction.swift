@@ -58,6 +58,7 @@ package enum AuditAction: String, CaseIterable, Sendable {
 
     // Builds.
     case secretRelease = "secret.release"
+    case sessionShow = "session.show"
     case agentOpen = "agent.open"
     case agentConnect = "agent.connect"
     case agentSign = "agent.sign"

@@ -39,6 +39,7 @@ import Testing
         "GET /v1/session/token": ([.build], .secretRelease),
         "GET /v1/session/ssh-cert": ([.build], .secretRelease),
         "POST /v1/session/agent": ([.build], .agentOpen),
+        "GET /v1/session": ([.build], .sessionShow),
         "GET /v1/audit": ([.auditor], .auditList),
         "GET /v1/audit/export": ([.auditor], .auditExport),
         "GET /v1/audit/public-key": ([.auditor], .auditPublicKey),

@@ -112,6 +112,7 @@ package enum EndpointTable {
         .raw(.GET, "/v1/session/ssh-cert", .roles([.build]), .secretRelease, answer: "ReleasedSSHCertificate") { v, op in
             try await v.release(&op, grant: .sshCert)
         },
+        .route(.GET, "/v1/session", .roles([.build]), .sessionShow, answer: SessionInfo.self) { v, op in try await v.showOwnSession(&op) },
         .raw(.POST, "/v1/session/agent", .roles([.build]), .agentOpen, answer: "SessionAgentInfo", status: 201) { v, op in
             try await v.openAgent(&op)
         },
