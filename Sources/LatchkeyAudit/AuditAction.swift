@@ -43,7 +43,12 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityRotate = "ssh-ca.rotate"
     case certificateAuthorityShow = "ssh-ca.show"
     case certificateAuthorityRevoke = "ssh-ca.revoke"
+    case connectionShowCertificates = "connection.show-certificates"
     case connectionSetCertificates = "connection.set-certificates"
+    case storeBackup = "store.backup"
+
+    // Admins and auditors.
+    case metricsRead = "metrics.read"
 
     // Runners.
     case sessionOpen = "session.open"
@@ -53,6 +58,7 @@ package enum AuditAction: String, CaseIterable, Sendable {
 
     // Builds.
     case secretRelease = "secret.release"
+    case sessionShow = "session.show"
     case agentOpen = "agent.open"
     case agentConnect = "agent.connect"
     case agentSign = "agent.sign"

@@ -25,6 +25,7 @@ public final class AuditLog: @unchecked Sendable {
     private let checkpointEveryRows: Int
     private let checkpointInterval: Duration
     private let log: @Sendable (String) -> Void
+    private let observer: (any AuditObserver)?
     public static let maxBatch = 1024
 
     private let condition = NSCondition()
@@ -55,10 +56,20 @@ public final class AuditLog: @unchecked Sendable {
     /// that is empty gets its first checkpoint (over nothing), and an unsigned tail left by
     /// a previous run that did not stop cleanly is signed now, before any new row, so
     /// every tail holds the rows of one run only.
-    public init(
+    public convenience init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
         witness: CheckpointWitness? = nil, log: @escaping @Sendable (String) -> Void
     ) throws {
+        try self.init(
+            store: store, signingKey: signingKey, checkpointEveryRows: checkpointEveryRows, checkpointInterval: checkpointInterval,
+            witness: witness, observer: nil, log: log)
+    }
+
+    package init(
+        store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
+        witness: CheckpointWitness? = nil, observer: (any AuditObserver)?, log: @escaping @Sendable (String) -> Void
+    ) throws {
+        self.observer = observer
         self.store = store
         self.signingKey = signingKey
         self.checkpointEveryRows = checkpointEveryRows
@@ -213,6 +224,7 @@ public final class AuditLog: @unchecked Sendable {
         let key = signingKey
         let every = checkpointEveryRows
         let checkpointState = lastCheckpoint
+        let started = ContinuousClock.now
         do {
             nonisolated(unsafe) var outcomes: [Outcome] = []
             outcomes.reserveCapacity(batch.count)
@@ -255,6 +267,7 @@ public final class AuditLog: @unchecked Sendable {
                 return ((seq, hash), checkpoint)
             }
             condition.withLock { transactions += 1 }
+            observer?.committed(rows: Int(newHead.0 - start.seq), in: ContinuousClock.now - started)
             head = (newHead.0, newHead.1)
             if let checkpoint { noteCheckpoint(checkpoint) }
             for (p, outcome) in zip(batch, outcomes) {
@@ -266,6 +279,7 @@ public final class AuditLog: @unchecked Sendable {
         } catch {
             let reason = (error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))"
             log("audit write failed (\(reason)); \(batch.count) request(s) refused, nothing released")
+            observer?.failed(rows: batch.count)
             for p in batch { p.done(.failure(AuditError.unavailable(reason))) }
         }
     }

@@ -14,14 +14,15 @@ struct ExecCommand: ParsableCommand {
             key never leaves the daemon; a session with ssh-cert lists its certificate there too);
             --ssh cert writes the session's key and certificate (0600, they expire with the session)
             and points GIT_SSH_COMMAND at them; --ssh none skips all of it. Without --ssh, it is key
-            when the session was granted deploy-key and none otherwise. --token-env NAME puts the token in that variable
+            when the session was granted deploy-key, else cert when it was granted ssh-cert, and
+            none otherwise (exec asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
             file made is removed when it ends, also when it is killed.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, none otherwise).")
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, else cert when it was granted ssh-cert, none otherwise).")
     var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
@@ -52,7 +53,9 @@ struct ExecCommand: ParsableCommand {
         do {
             let token = try session.token()
             let c = try client.client()
-            if ssh == "key" || ssh == nil, let key = try releaseDeployKey(c, token: token) {
+            let mode = try ssh ?? Self.defaultSSH(c, token: token)
+            if mode == "key" {
+                let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
                 secrets.append(Array(key.privateKey.utf8))
                 var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
                 guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
@@ -66,7 +69,7 @@ struct ExecCommand: ParsableCommand {
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
             }
-            if ssh == "cert" {
+            if mode == "cert" {
                 let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
                 secrets.append(Array(cert.privateKey.utf8))
                 var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
@@ -81,7 +84,7 @@ struct ExecCommand: ParsableCommand {
                 env["LATCHKEY_SSH_KEY"] = keyPath
                 env["LATCHKEY_SSH_CERTIFICATE"] = certPath
             }
-            if ssh == "agent" {
+            if mode == "agent" {
                 let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)
                 env["SSH_AUTH_SOCK"] = agent.socketPath
                 var sshCommand = "ssh -o IdentityAgent=\(agent.socketPath) -o StrictHostKeyChecking=\(strictHostKeyChecking)"
@@ -100,14 +103,18 @@ struct ExecCommand: ParsableCommand {
         throw ExitCode(status)
     }
 
-    /// The session's deploy key. With no `--ssh`, a session that was not granted one
-    /// (refused `grant_missing`, which takes no use) goes on without SSH set up.
-    private func releaseDeployKey(_ c: LatchkeyClient, token: String) throws -> ReleasedDeployKey? {
-        do {
-            return try c.call("GET", "/v1/session/deploy-key", bearer: token)
-        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
-            return nil
-        }
+    /// With no `--ssh`: what the session carries (`GET /v1/session`, which takes no use)
+    /// decides — the key file for deploy-key, else the certificate files for ssh-cert, else none.
+    static func defaultSSH(_ c: LatchkeyClient, token: String) throws -> String {
+        let session: SessionInfo = try c.call("GET", "/v1/session", bearer: token)
+        if session.grants.contains(Grant.deployKey) { return "key" }
+        if session.grants.contains(Grant.sshCert) { return "cert" }
+        return "none"
+    }
+
+    enum Grant {
+        static let deployKey = "deploy-key"
+        static let sshCert = "ssh-cert"
     }
 }
 

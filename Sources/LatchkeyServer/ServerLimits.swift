@@ -1,18 +1,18 @@
 /// Size and time limits of the socket API. A request over a size limit is answered
 /// 413 / 431 and the connection closed; a connection idle or too slow is closed.
-public struct ServerLimits: Sendable {
+package struct ServerLimits: Sendable {
     /// Largest request body accepted.
-    public var maxBodyBytes = 64 * 1024
+    package var maxBodyBytes = 64 * 1024
     /// Largest total of header names and values accepted.
-    public var maxHeaderBytes = 16 * 1024
+    package var maxHeaderBytes = 16 * 1024
     /// Most headers in one request.
-    public var maxHeaderCount = 64
+    package var maxHeaderCount = 64
     /// A connection with no request in flight is closed after this.
-    public var idleTimeout: Duration = .seconds(30)
+    package var idleTimeout: Duration = .seconds(30)
     /// A request must arrive whole within this from its first byte (slow clients).
-    public var requestTimeout: Duration = .seconds(10)
+    package var requestTimeout: Duration = .seconds(10)
     /// Most connections open at once; further ones are closed at accept.
-    public var maxConnections = 4096
+    package var maxConnections = 4096
 
-    public init() {}
+    package init() {}
 }

@@ -88,6 +88,7 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         for path in [
             "/usr/local/bin/latchkey", "/etc/systemd/system/latchkey.service", "/etc/systemd/system/latchkey.socket",
+            "/etc/systemd/system/latchkey-backup.service", "/etc/systemd/system/latchkey-backup.timer",
             "/etc/sysusers.d/latchkey.conf", "/usr/share/bash-completion/completions/latchkey",
             "/usr/local/share/zsh/site-functions/_latchkey", "/usr/share/fish/vendor_completions.d/latchkey.fish", "/etc/latchkey/policies",
         ] {
@@ -101,7 +102,14 @@ import Testing
         try service.replacingOccurrences(of: "/usr/local/bin/latchkey", with: root + "/usr/local/bin/latchkey")
             .write(toFile: check + "/latchkey.service", atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(atPath: root + "/etc/systemd/system/latchkey.socket", toPath: check + "/latchkey.socket")
-        let verify = sh(["systemd-analyze", "verify", "--man=no", check + "/latchkey.socket", check + "/latchkey.service"])
+        let backup = try String(contentsOfFile: root + "/etc/systemd/system/latchkey-backup.service", encoding: .utf8)
+        try backup.replacingOccurrences(of: "/usr/local/bin/latchkey", with: root + "/usr/local/bin/latchkey")
+            .write(toFile: check + "/latchkey-backup.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: root + "/etc/systemd/system/latchkey-backup.timer", toPath: check + "/latchkey-backup.timer")
+        let verify = sh([
+            "systemd-analyze", "verify", "--man=no", check + "/latchkey.socket", check + "/latchkey.service", check + "/latchkey-backup.timer",
+            check + "/latchkey-backup.service",
+        ])
         #expect(verify.status == 0 && verify.err.isEmpty, "\(verify.out)\(verify.err)")
     }
 
@@ -118,5 +126,69 @@ import Testing
         #expect(socket.contains("ListenStream=/run/latchkey/latchkey.sock") && socket.contains("SocketMode=0660"))
         let verify = sh(["systemd-analyze", "verify", "--man=no", Self.repository + "/contrib/systemd/latchkey.socket"])
         #expect(verify.status == 0, "\(verify.err)")
+    }
+}
+
+/// The installed unit's own ExecStart, run the way systemd runs it: socket-activated on its
+/// ListenStream, with the key file handed over as a credential (%d), the state and
+/// runtime paths moved under a temporary root.
+@Suite struct ServiceUnitTests {
+    @Test func theInstalledUnitsExecStartServesWithACredentialKey() throws {
+        let root = makeTempDirectory("unit")
+        let install = sh([OperationsTests.repository + "/scripts/install-service", "--root", root, "--binary", latchkeyBinary, "--no-man"],
+            cwd: OperationsTests.repository)
+        #expect(install.status == 0, "\(install.err)")
+        let unit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey.service", encoding: .utf8)
+        let socketUnit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey.socket", encoding: .utf8)
+        let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }).dropFirst("ExecStart=".count)
+        let listen = try #require(socketUnit.split(separator: "\n").first { $0.hasPrefix("ListenStream=") }).dropFirst("ListenStream=".count)
+        // The operator's steps: init with the key in /etc/latchkey, a policy.
+        try FileManager.default.createDirectory(atPath: root + "/var/lib", withIntermediateDirectories: true)
+        #expect(sh([latchkeyBinary, "init", "--data-dir", root + "/var/lib/latchkey", "--key-file", root + "/etc/latchkey/master.key"]).status == 0)
+        try daemonUserPolicy.write(toFile: root + "/etc/latchkey/policies/production.yaml", atomically: true, encoding: .utf8)
+        // What LoadCredential= does: a private copy, mode 0400.
+        let credentials = root + "/run/credentials/latchkey.service"
+        #expect(sh(["install", "-D", "-m", "0400", root + "/etc/latchkey/master.key", credentials + "/master.key"]).status == 0)
+        mkdir(root + "/run/latchkey", 0o750)
+        func rooted(_ s: Substring) -> String {
+            s.replacingOccurrences(of: "%d", with: credentials)
+                .replacingOccurrences(of: "/var/lib/latchkey", with: root + "/var/lib/latchkey")
+                .replacingOccurrences(of: "/etc/latchkey", with: root + "/etc/latchkey")
+                .replacingOccurrences(of: "/run/latchkey", with: root + "/run/latchkey")
+                .replacingOccurrences(of: "/usr/local/bin", with: root + "/usr/local/bin")
+        }
+        let argv = rooted(execStart).split(separator: " ").map(String.init)
+        let socket = rooted(listen)
+        let log = root + "/journal.log"
+        guard let pid = spawn(
+            ["/usr/bin/systemd-socket-activate", "-l", socket, "--fdname=latchkey"] + argv,
+            environment: ProcessInfo.processInfo.environment, stdoutPath: log, stderrPath: log)
+        else { throw FixtureError("cannot start systemd-socket-activate") }
+        defer { kill(pid, SIGTERM); _ = waitFor(pid) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
+        let health = sh([latchkeyBinary, "health", "--socket", socket])
+        #expect(health.status == 0, "\(health.err)\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        // The nightly backup unit's two commands, as systemd would run them (with `$$` and
+        // `%%` unescaped and STATE_DIRECTORY set).
+        let backupUnit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey-backup.service", encoding: .utf8)
+        #expect(sh([latchkeyBinary, "audit", "public-key", "--socket", socket]).out.isEmpty == false)
+        try sh([latchkeyBinary, "audit", "public-key", "--socket", socket]).out.write(toFile: root + "/etc/latchkey/audit.pub", atomically: true, encoding: .utf8)
+        let backups = root + "/var/lib/latchkey-backups"
+        mkdir(backups, 0o700)
+        for key in ["ExecStart=", "ExecStartPost="] {
+            let line = try #require(backupUnit.split(separator: "\n").first { $0.hasPrefix(key) }).dropFirst(key.count)
+            let command = rooted(Substring(line.replacingOccurrences(of: "$$", with: "$").replacingOccurrences(of: "%%", with: "\u{1}")))
+                .replacingOccurrences(of: "\u{1}", with: "%")
+                .replacingOccurrences(of: root + "/run/latchkey", with: (socket as NSString).deletingLastPathComponent)
+            let words = command.split(separator: " ", maxSplits: 2).map(String.init)  // /bin/sh -c '…'
+            let script = String(words[2].dropFirst().dropLast())
+            let run = sh(["/bin/sh", "-c", script], env: ["STATE_DIRECTORY": backups])
+            #expect(run.status == 0, "\(key) \(script): \(run.out)\(run.err)")
+        }
+        let made = (try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []
+        #expect(made.count == 1 && made[0].hasPrefix("latchkey-") && made[0].hasSuffix(".db"), "\(made)")
+        // Its log lines are JSON (the unit asks for --log-format json).
+        let first = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("{") }
+        #expect(first.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil } == true)
     }
 }

@@ -101,9 +101,11 @@ extension Vault {
             return promise.futureResult
         }
         let body = Self.releaseBody(grant, s, pin.version, secret)
-        audit.append(op.entry(.granted)) { [sessions, logger] result in
+        audit.append(op.entry(.granted)) { [sessions, logger, metrics] result in
             switch result {
-            case .success: promise.succeed(Response(body: body))
+            case .success:
+                metrics.released(grant)
+                promise.succeed(Response(body: body))
             case .failure(let e as AuditError):
                 sessions.returnUse(id: s.id)
                 promise.succeed(.error(.auditUnavailable(e)))
@@ -159,6 +161,7 @@ extension Vault {
                 sessions.returnUse(id: s.id)
                 throw try await op.fail(error)
             }
+            metrics.released(grant)
             if lastUse {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
@@ -186,6 +189,17 @@ extension Vault {
         }
         guard let session else { throw APIError(.invalidSession) }
         return session
+    }
+
+    /// `GET /v1/session` (build): what the build's own session carries — grants, uses
+    /// left, expiry — with the checks of a redeem up to the grant, taking no use (so
+    /// `latchkey exec` can choose how to set up SSH without asking for what it lacks).
+    func showOwnSession(_ op: inout Operation) async throws -> SessionInfo {
+        let found = sessionTokenHash(op.request).flatMap { sessions.session(tokenHash: $0) }
+        let anyGrant = found?.grants.sorted { $0.rawValue < $1.rawValue }.first ?? .token
+        let s = try await liveSession(&op, grant: anyGrant)
+        op.target = AuditTarget(connection: s.connection, project: s.project)
+        return sessionInfo(s)
     }
 
     /// The keyed hash of a well-formed bearer session token, or nil.
