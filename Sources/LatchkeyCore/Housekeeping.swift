@@ -56,6 +56,7 @@ extension Vault {
                     return swept.map { "\($0.0.rawValue) \($0.1) v\($0.2)" }
                 }
                 for d in done { logger.info("grace ended: \(d) revoked") }
+                if !done.isEmpty { await truncateWAL(after: "secret.retire") }
             }
             startSCMWork { vault in await vault.workDueRemovals() }
         } catch {
