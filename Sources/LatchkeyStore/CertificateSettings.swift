@@ -21,11 +21,18 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
         self.keyIDUsername = keyIDUsername
     }
 
-    /// The settings of a connection (empty when never set).
+    /// The settings of a connection (empty when never set). The row's MAC is checked:
+    /// a row a store writer changed (or moved to another connection) is refused.
     package static func find(connectionID: Int64, in db: Database) throws -> CertificateSettings {
         guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM connection_certificate_settings WHERE connection_id = ?", arguments: [connectionID])
+                db,
+                sql: """
+                    SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
+                    WHERE s.connection_id = ?
+                    """,
+                arguments: [connectionID])
         else { return CertificateSettings() }
+        try Store.bindings(db).verifyCertificateSettings(row)
         func list(_ column: String) throws -> [String] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data((row[column] as String).utf8)) else {
                 throw StoreError.corrupt(path: "store", reason: "connection_certificate_settings.\(column) is not a JSON list of strings")
@@ -35,18 +42,22 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
         return CertificateSettings(principals: try list("principals"), extensions: try list("extensions"), keyIDUsername: row["key_id_username"])
     }
 
-    /// Replaces a connection's settings.
+    /// Replaces a connection's settings, with the row's MAC.
     package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: Database) throws {
+        guard let connection = try String.fetchOne(db, sql: "SELECT name FROM connection WHERE id = ?", arguments: [connectionID]) else {
+            throw StoreError.notFound(what: "connection \(connectionID)")
+        }
         let encoder = JSONEncoder.sorted
+        let principals = String(decoding: try encoder.encode(settings.principals), as: UTF8.self)
+        let extensions = String(decoding: try encoder.encode(settings.extensions), as: UTF8.self)
+        let mac = try Store.bindings(db).certificateSettingsMAC(
+            connection: connection, principals: principals, extensions: extensions, keyIDUsername: settings.keyIDUsername)
         try db.execute(
             sql: """
-                INSERT INTO connection_certificate_settings(connection_id, principals, extensions, key_id_username) VALUES (?, ?, ?, ?)
+                INSERT INTO connection_certificate_settings(connection_id, principals, extensions, key_id_username, binding_mac) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(connection_id) DO UPDATE SET principals = excluded.principals, extensions = excluded.extensions,
-                    key_id_username = excluded.key_id_username
+                    key_id_username = excluded.key_id_username, binding_mac = excluded.binding_mac
                 """,
-            arguments: [
-                connectionID, String(decoding: try encoder.encode(settings.principals), as: UTF8.self),
-                String(decoding: try encoder.encode(settings.extensions), as: UTF8.self), settings.keyIDUsername,
-            ])
+            arguments: [connectionID, principals, extensions, settings.keyIDUsername, Data(mac)])
     }
 }

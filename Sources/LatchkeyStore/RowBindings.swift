@@ -21,15 +21,18 @@ package struct RowBindings: Sendable {
     static let secretVersionKeyID: UInt64 = 1
     static let projectKeyID: UInt64 = 2
     static let connectionKeyID: UInt64 = 3
+    static let certificateSettingsKeyID: UInt64 = 4
 
     private let secretVersionKey: SecretBytes
     private let projectKey: SecretBytes
     private let connectionKey: SecretBytes
+    private let certificateSettingsKey: SecretBytes
 
     package init(secret: SecretBytes) throws {
         secretVersionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.secretVersionKeyID)
         projectKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.projectKeyID)
         connectionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.connectionKeyID)
+        certificateSettingsKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.certificateSettingsKeyID)
     }
 
     // MARK: The canonical encodings (docs/STORE.md). They never change within a label.
@@ -99,6 +102,15 @@ package struct RowBindings: Sendable {
         return e.bytes
     }
 
+    /// A connection's certificate settings: the *name* of the connection (so moving the row
+    /// to another connection breaks the MAC), its principals and extensions as stored
+    /// (JSON), and the key-id username.
+    static func certificateSettingsEncoding(connection: String, principals: String, extensions: String, keyIDUsername: String?) -> [UInt8] {
+        var e = Encoder("latchkey/row/connection-certificate-settings/v1")
+        e.string(connection); e.string(principals); e.string(extensions); e.optional(keyIDUsername)
+        return e.bytes
+    }
+
     /// string(x) = u32 big-endian byte length ‖ UTF-8; integers u64 big-endian (two's
     /// complement); opt(x) = 0x00, or 0x01 ‖ x.
     struct Encoder {
@@ -133,6 +145,21 @@ package struct RowBindings: Sendable {
         Blake2b.hash(
             Self.connectionEncoding(name: name, kind: kind, webURL: webURL, apiURL: apiURL, sshURL: sshURL, createdAt: createdAt),
             key: connectionKey)
+    }
+
+    package func certificateSettingsMAC(connection: String, principals: String, extensions: String, keyIDUsername: String?) -> [UInt8] {
+        Blake2b.hash(
+            Self.certificateSettingsEncoding(connection: connection, principals: principals, extensions: extensions, keyIDUsername: keyIDUsername),
+            key: certificateSettingsKey)
+    }
+
+    /// Verifies a `connection_certificate_settings` row read with its connection's name as `connection`.
+    package func verifyCertificateSettings(_ row: Row) throws(StoreError) {
+        let connection: String = row["connection"]
+        try Self.check(
+            row["binding_mac"],
+            certificateSettingsMAC(connection: connection, principals: row["principals"], extensions: row["extensions"], keyIDUsername: row["key_id_username"]),
+            row: "certificate settings of connection '\(Names.printable(connection))'")
     }
 
     /// Checks a stored MAC (constant time); a missing one fails.
@@ -183,6 +210,19 @@ package struct RowBindings: Sendable {
         {
             let mac = projectMAC(name: row["name"], connection: row["connection"], repo: row["repo"], createdAt: row["created_at"])
             try db.execute(sql: "UPDATE project SET binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.connection_id, c.name AS connection, s.principals, s.extensions, s.key_id_username
+                FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
+                """)
+        {
+            let mac = certificateSettingsMAC(
+                connection: row["connection"], principals: row["principals"], extensions: row["extensions"], keyIDUsername: row["key_id_username"])
+            try db.execute(
+                sql: "UPDATE connection_certificate_settings SET binding_mac = ? WHERE connection_id = ?",
+                arguments: [Data(mac), row["connection_id"] as Int64])
         }
     }
 }

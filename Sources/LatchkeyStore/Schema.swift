@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 5
+    static let currentVersion = 6
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -15,6 +15,7 @@ enum Schema {
         m.registerMigration("audit-actor-ranges") { db in try db.execute(sql: auditActorRanges) }
         m.registerMigration("audit-checkpoint-chain") { db in try db.execute(sql: auditCheckpointChain) }
         m.registerMigration("row-bindings") { db in try db.execute(sql: rowBindings) }
+        m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         return m
     }
 
@@ -52,6 +53,12 @@ enum Schema {
         ALTER TABLE secret_version ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         ALTER TABLE project ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         ALTER TABLE connection ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        """
+
+    /// The certificate settings are acted on (they say who a certificate logs in as), so
+    /// they carry a row MAC like the rows `rowBindings` covers (docs/STORE.md).
+    static let certificateSettingsBinding = """
+        ALTER TABLE connection_certificate_settings ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         """
 
     static let v1 = """
