@@ -21,17 +21,15 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
         self.keyIDUsername = keyIDUsername
     }
 
-    /// The settings of a connection (empty when never set). The row's MAC is checked:
-    /// a row a store writer changed (or moved to another connection) is refused.
+    /// The settings of a connection (empty when never set).
     package static func find(connectionID: Int64, in db: Database) throws -> CertificateSettings {
         guard let row = try Row.fetchOne(
-                db,
-                sql: """
+                db, sql: """
                     SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
                     WHERE s.connection_id = ?
-                    """,
-                arguments: [connectionID])
+                    """, arguments: [connectionID])
         else { return CertificateSettings() }
+        // What certificates say (principals above all) is bound to its connection's row.
         try Store.bindings(db).verifyCertificateSettings(row)
         func list(_ column: String) throws -> [String] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data((row[column] as String).utf8)) else {
@@ -42,12 +40,12 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
         return CertificateSettings(principals: try list("principals"), extensions: try list("extensions"), keyIDUsername: row["key_id_username"])
     }
 
-    /// Replaces a connection's settings, with the row's MAC.
+    /// Replaces a connection's settings.
     package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: Database) throws {
+        let encoder = JSONEncoder.sorted
         guard let connection = try String.fetchOne(db, sql: "SELECT name FROM connection WHERE id = ?", arguments: [connectionID]) else {
             throw StoreError.notFound(what: "connection \(connectionID)")
         }
-        let encoder = JSONEncoder.sorted
         let principals = String(decoding: try encoder.encode(settings.principals), as: UTF8.self)
         let extensions = String(decoding: try encoder.encode(settings.extensions), as: UTF8.self)
         let mac = try Store.bindings(db).certificateSettingsMAC(

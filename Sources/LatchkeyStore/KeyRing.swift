@@ -179,6 +179,7 @@ public final class KeyRing: Sendable {
                 SELECT (SELECT count(*) FROM secret_version WHERE owner = ? OR binding_mac IS NOT NULL)
                      + (SELECT count(*) FROM project WHERE binding_mac IS NOT NULL)
                      + (SELECT count(*) FROM connection WHERE binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM connection_certificate_settings WHERE binding_mac IS NOT NULL)
                 """, arguments: [bindingOwner]) ?? 0
             guard bound == 0 else {
                 throw StoreError.corrupt(

@@ -102,9 +102,8 @@ package struct RowBindings: Sendable {
         return e.bytes
     }
 
-    /// A connection's certificate settings: the *name* of the connection (so moving the row
-    /// to another connection breaks the MAC), its principals and extensions as stored
-    /// (JSON), and the key-id username.
+    /// A connection's certificate settings: the connection's *name* (so moving the row to
+    /// another connection breaks it), principals and extensions (their JSON text), key id user.
     static func certificateSettingsEncoding(connection: String, principals: String, extensions: String, keyIDUsername: String?) -> [UInt8] {
         var e = Encoder("latchkey/row/connection-certificate-settings/v1")
         e.string(connection); e.string(principals); e.string(extensions); e.optional(keyIDUsername)
@@ -153,7 +152,7 @@ package struct RowBindings: Sendable {
             key: certificateSettingsKey)
     }
 
-    /// Verifies a `connection_certificate_settings` row read with its connection's name as `connection`.
+    /// Verifies a settings row read with its connection's name as `connection`.
     package func verifyCertificateSettings(_ row: Row) throws(StoreError) {
         let connection: String = row["connection"]
         try Self.check(
@@ -212,11 +211,7 @@ package struct RowBindings: Sendable {
             try db.execute(sql: "UPDATE project SET binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
         }
         for row in try Row.fetchAll(
-            db,
-            sql: """
-                SELECT s.connection_id, c.name AS connection, s.principals, s.extensions, s.key_id_username
-                FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
-                """)
+            db, sql: "SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id")
         {
             let mac = certificateSettingsMAC(
                 connection: row["connection"], principals: row["principals"], extensions: row["extensions"], keyIDUsername: row["key_id_username"])

@@ -49,16 +49,16 @@ enum Schema {
     /// only the unlocked daemon holds. NULL only until the one-time upgrade at the first
     /// unlock after this migration (`KeyRing.unlock`), which needs the master key; a bound
     /// store (its key generation wrapped as `latchkey/kek/v2`) refuses a NULL one.
+    /// What a connection's certificates say (principals, extensions, key id user) is bound
+    /// like the other clear columns the daemon acts on (docs/STORE.md).
+    static let certificateSettingsBinding = """
+        ALTER TABLE connection_certificate_settings ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        """
+
     static let rowBindings = """
         ALTER TABLE secret_version ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         ALTER TABLE project ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         ALTER TABLE connection ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
-        """
-
-    /// The certificate settings are acted on (they say who a certificate logs in as), so
-    /// they carry a row MAC like the rows `rowBindings` covers (docs/STORE.md).
-    static let certificateSettingsBinding = """
-        ALTER TABLE connection_certificate_settings ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
         """
 
     static let v1 = """

@@ -31,6 +31,7 @@ import Testing
         "GET /v1/projects/{name}/deploy-keys/{version}": ([.admin], .deployKeyShow),
         "POST /v1/projects/{name}/deploy-keys/revoke": ([.admin], .deployKeyRevoke),
         "POST /v1/master-key/rotate": ([.admin], .masterKeyRotate),
+        "POST /v1/master-key/rekey": ([.admin], .masterKeyRekey),
         "POST /v1/sessions": ([.runner], .sessionOpen),
         "GET /v1/sessions": ([.admin], .sessionList),
         "DELETE /v1/sessions/{id}": ([.runner, .admin], .sessionClose),

@@ -96,6 +96,18 @@ import Testing
         #expect(again.generation == 2)
     }
 
+    @Test func certificatePrincipalsEditedInTheFileAreRefused() throws {
+        let (_, store, _) = try Self.populated("certsettings")
+        let cid = try store.database.read { db in try Connection.find("ghe", in: db).id }
+        try store.database.write { db in
+            try CertificateSettings.save(CertificateSettings(principals: ["git"], extensions: ["permit-pty"]), connectionID: cid, in: db)
+        }
+        #expect(try store.database.read { db in try CertificateSettings.find(connectionID: cid, in: db).principals } == ["git"])
+        #expect(sqlite(store.path, "UPDATE connection_certificate_settings SET principals = '[\"root\"]'").status == 0)
+        let error = try #require(throws: StoreError.self) { try store.database.read { db in try CertificateSettings.find(connectionID: cid, in: db) } }
+        #expect(error.code == "binding_failed" && error.description.contains("certificate settings of connection 'ghe'"), "\(error)")
+    }
+
     @Test func aReadBeforeUnlockIsRefused() throws {
         let (dir, _, _) = try Self.populated("locked")
         let locked = try Store(directory: dir, create: false)
