@@ -152,6 +152,28 @@ import Testing
         #expect(sqlite(reopened.path, "UPDATE ssh_certificate_serial SET last_serial = 0").status != 0)
     }
 
+    /// A store writer who changes what a certificate logs in as, or moves the settings to
+    /// another connection, gets the row refused, never acted on.
+    @Test func settingsAStoreWriterChangedAreRefused() throws {
+        let o = try open()
+        try o.store.database.write { db in
+            try Connection.insert(Connection(name: "other", kind: .gitlab, webURL: "https://gl.example", apiURL: nil, sshURL: nil), in: db)
+            try CertificateSettings.save(CertificateSettings(principals: ["git"]), connectionID: o.connectionID, in: db)
+        }
+        let otherID = try o.store.database.read { db in try Connection.find("other", in: db).id }
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET principals = '[\"root\"]'").status == 0)
+        #expect {
+            try o.store.database.read { db in try CertificateSettings.find(connectionID: o.connectionID, in: db) }
+        } throws: { ($0 as? StoreError)?.code == "binding_failed" }
+        // Put back as it was, then moved to the other connection: refused there too.
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET principals = '[\"git\"]'").status == 0)
+        #expect(try o.store.database.read { db in try CertificateSettings.find(connectionID: o.connectionID, in: db) }.principals == ["git"])
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET connection_id = \(otherID)").status == 0)
+        #expect {
+            try o.store.database.read { db in try CertificateSettings.find(connectionID: otherID, in: db) }
+        } throws: { ($0 as? StoreError)?.code == "binding_failed" }
+    }
+
     @Test func settingsRoundTripAndGoWithTheirConnection() throws {
         let o = try open()
         let settings = CertificateSettings(principals: ["git", "deploy"], extensions: ["login@ghe.example=ci-bot", "permit-pty"], keyIDUsername: "ci-bot")
