@@ -8,7 +8,9 @@ public import LatchkeyStore
 /// `Timestamp` form), role (string), uid (opt u32), gid (opt u32), pid (opt u32, two's
 /// complement), session id (opt string), action (string), connection (opt string),
 /// project (opt string), kind (opt string), version (opt u64, two's complement),
-/// outcome (string), reason (opt string), request id (opt string).
+/// outcome (string), reason (opt string), request id (opt string), and only when
+/// present the client's request id (string) — rows without one, every row written
+/// before the field existed among them, encode exactly as before.
 /// A string is a u32 big-endian byte length then UTF-8; integers are big-endian;
 /// an optional is 0x00 when absent, else 0x01 then the value.
 public enum AuditEncoding {
@@ -34,6 +36,7 @@ public enum AuditEncoding {
         string(Array(e.outcome.rawValue.utf8), &out)
         optional(e.reason, &out) { string(Array($0.utf8), &$1) }
         optional(e.requestID, &out) { string(Array($0.utf8), &$1) }
+        if let client = e.clientRequestID { string(Array(client.utf8), &out) }
     }
 
     /// BLAKE2b-256(prevHash ‖ row encoding).

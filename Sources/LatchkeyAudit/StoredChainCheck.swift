@@ -17,7 +17,7 @@ import Synchronization
 enum StoredChainCheck {
     static let columns = """
         seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
-        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash
+        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id
         """
 
     /// On the caller's connection and snapshot, one thread.
@@ -200,6 +200,7 @@ private struct RowScratch {
         text(s, 12)  // outcome
         optionalText(s, 13)  // reason
         optionalText(s, 14)  // request id
+        if sqlite3_column_type(s, 17) != SQLITE_NULL { text(s, 17) }  // the client's request id, only when present
     }
 
     /// Room for `n` more bytes plus the fixed-size fields that may follow.

@@ -12,6 +12,7 @@ enum Schema {
         m.registerMigration("v1") { db in try db.execute(sql: v1) }
         m.registerMigration("ssh-ca-secret-kind-and-serials") { db in try addSSHCertificateAuthorities(db) }
         m.registerMigration("connection-certificate-settings") { db in try db.execute(sql: connectionCertificateSettings) }
+        m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
         return m
     }
 
@@ -183,6 +184,14 @@ enum Schema {
             connection_id INTEGER PRIMARY KEY REFERENCES connection(id) ON DELETE CASCADE,
             last_serial   INTEGER NOT NULL CHECK (last_serial >= 1)
         ) STRICT;
+        """
+
+    static let auditClientRequestID = """
+        -- The X-Request-Id a client sent, kept apart from the daemon's own request id
+        -- (request_id), so a client cannot make its rows look like another request's.
+        -- NULL when the client sent none (and on every row written before this column).
+        -- Hashed into the row only when present (docs/AUDIT.md).
+        ALTER TABLE audit ADD COLUMN client_request_id TEXT;
         """
 
     static let connectionCertificateSettings = """

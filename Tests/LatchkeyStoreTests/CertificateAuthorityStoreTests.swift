@@ -91,6 +91,7 @@ import Testing
                 try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier != 'v1'")
                 try db.execute(sql: "DROP TABLE connection_certificate_settings")
                 try db.execute(sql: "DROP TABLE ssh_certificate_serial")
+                try db.execute(sql: "ALTER TABLE audit DROP COLUMN client_request_id")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (
