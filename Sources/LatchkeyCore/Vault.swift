@@ -13,6 +13,8 @@ package final class Vault: Sendable {
     package let store: Store
     package let keyRing: KeyRing
     package let audit: AuditLog
+    /// Counters and histograms for `GET /v1/metrics`.
+    package let metrics: Metrics
     package let sessions = SessionTable()
     package let agents = SessionAgents()
     /// Starts a session's ssh-agent socket (the adapter's, so the core opens no socket).
@@ -30,9 +32,10 @@ package final class Vault: Sendable {
     package var policy: Policy { policyHolder.withLock { $0 } }
 
     private init(
-        store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String,
+        store: Store, keyRing: KeyRing, audit: AuditLog, metrics: Metrics, policy: Policy, policiesDirectory: String, agentParent: String,
         agentFactory: any SessionAgentFactory, logger: Logger
     ) {
+        self.metrics = metrics
         self.agentParent = agentParent
         self.agentFactory = agentFactory
         self.store = store
@@ -50,7 +53,8 @@ package final class Vault: Sendable {
         logger: Logger
     ) async throws -> Vault {
         let log = logger
-        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
+        let metrics = Metrics()
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, observer: metrics) { line in log.notice("\(line)") }
         let policy: Policy
         do {
             policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())
@@ -60,8 +64,8 @@ package final class Vault: Sendable {
             throw error
         }
         let vault = Vault(
-            store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, agentParent: agentParent,
-            agentFactory: agentFactory, logger: logger)
+            store: store, keyRing: keyRing, audit: audit, metrics: metrics, policy: policy, policiesDirectory: policiesDirectory,
+            agentParent: agentParent, agentFactory: agentFactory, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
         ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
@@ -134,6 +138,7 @@ package final class Vault: Sendable {
         let ended = sessions.removeAll(where: predicate)
         for s in ended {
             agents.stop(s.id)
+            metrics.sessionEnded(reason)
             let entry = AuditEntry(
                 actor: .init(role: .daemon, sessionID: s.id), action: .sessionEnd,
                 target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)

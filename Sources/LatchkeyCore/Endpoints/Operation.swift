@@ -72,6 +72,7 @@ package struct Operation: Sendable {
 
     /// Records a refusal (denied for policy, failed for bad input) and returns it to throw.
     func refuse(_ error: APIError) async throws -> APIError {
+        vault.metrics.refused(code: error.code.rawValue)
         try await record(error.code.outcome, reason: error.code)
         return error
     }

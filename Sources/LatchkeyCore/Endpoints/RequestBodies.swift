@@ -121,7 +121,7 @@ extension CertificateSettingsRequest: RequestBody {
     package func validate() throws(APIError) {
         for (i, p) in (principals ?? []).enumerated() { try PrintableText.check(p, field: "principals[\(i)]", maxCharacters: maxFreeTextCharacters) }
         for (i, e) in (extensions ?? []).enumerated() {
-            try PrintableText.check(e, field: "extensions[\(i)]", maxBytes: 2 * SSHCertificateOption.maxFieldBytes + 1)
+            try PrintableText.check(e, field: "extensions[\(i)]", maxCharacters: 2 * SSHCertificateOption.maxFieldBytes + 1)
         }
         if let keyIdUsername {
             try PrintableText.check(keyIdUsername, field: "keyIdUsername", maxCharacters: maxFreeTextCharacters, allowEmpty: true)

@@ -101,9 +101,11 @@ extension Vault {
             return promise.futureResult
         }
         let body = Self.releaseBody(grant, s, pin.version, secret)
-        audit.append(op.entry(.granted)) { [sessions, logger] result in
+        audit.append(op.entry(.granted)) { [sessions, logger, metrics] result in
             switch result {
-            case .success: promise.succeed(Response(body: body))
+            case .success:
+                metrics.released(grant)
+                promise.succeed(Response(body: body))
             case .failure(let e as AuditError):
                 sessions.returnUse(id: s.id)
                 promise.succeed(.error(.auditUnavailable(e)))
@@ -159,6 +161,7 @@ extension Vault {
                 sessions.returnUse(id: s.id)
                 throw try await op.fail(error)
             }
+            metrics.released(grant)
             if lastUse {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }

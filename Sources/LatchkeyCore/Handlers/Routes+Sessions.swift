@@ -129,6 +129,7 @@ extension Vault {
             grants: grants.map(\.rawValue).sorted(), maxUses: uses, createdAt: now, expiresAt: session.expiresAt)
         try await op.change { db in try record.insert(in: db) }
         sessions.insert(session)
+        metrics.sessionOpened()
         return SessionOpened(id: id, token: tokenString, project: body.project, grants: grants.map(\.rawValue).sorted(), uses: uses,
             expiresAt: session.expiresAt.description)
     }
@@ -139,6 +140,7 @@ extension Vault {
         try await op.change { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db) }
         sessions.remove(s.id)
         agents.stop(s.id)
+        metrics.sessionEnded(reason)
     }
 
     func sessionInfo(_ s: BuildSession) -> SessionInfo {
