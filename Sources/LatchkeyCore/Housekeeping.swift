@@ -43,6 +43,7 @@ extension Vault {
                 AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
             ) { db in try SecretVersions.sweep(in: db).map { "\($0.0.rawValue) \($0.1) v\($0.2)" } }
             for d in done { logger.info("grace ended: \(d) revoked") }
+            if !done.isEmpty { await truncateWAL(after: "secret.retire") }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }

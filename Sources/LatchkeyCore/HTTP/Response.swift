@@ -2,18 +2,32 @@ package import NIOCore
 import Foundation
 package import LatchkeyAPI
 
-/// An answer: status, content type, extra headers and body bytes.
+/// An answer: status, content type, extra headers and body bytes — or, for an answer too
+/// large to hold (an audit export), a producer that writes the body chunk by chunk.
 package struct Response: Sendable {
     package var status: Int
     package var contentType: String
     /// Headers beyond content type and length (`Allow` on a 405).
     package var headers: [(name: String, value: String)] = []
     package var body: ByteBuffer
+    /// Writes the body in chunks (the adapter sends them with chunked transfer encoding);
+    /// each `write` returns once its chunk was handed to the socket, so memory stays at
+    /// about one chunk however long the answer.
+    package var stream: BodyStream?
+
+    package typealias BodyStream = @Sendable (_ write: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws -> Void
 
     package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer) {
         self.status = status
         self.contentType = contentType
         self.body = body
+    }
+
+    package init(status: Int = 200, contentType: String, stream: @escaping BodyStream) {
+        self.status = status
+        self.contentType = contentType
+        self.body = ByteBuffer()
+        self.stream = stream
     }
 
     private static let encoder: JSONEncoder = {
