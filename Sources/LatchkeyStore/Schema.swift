@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 7
+    static let currentVersion = 8
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -17,6 +17,7 @@ enum Schema {
         m.registerMigration("row-bindings") { db in try db.execute(sql: rowBindings) }
         m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
+        m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
         return m
     }
 
@@ -230,6 +231,14 @@ enum Schema {
             connection_id INTEGER PRIMARY KEY REFERENCES connection(id) ON DELETE CASCADE,
             last_serial   INTEGER NOT NULL CHECK (last_serial >= 1)
         ) STRICT;
+        """
+
+    static let auditClientRequestID = """
+        -- The X-Request-Id a client sent, kept apart from the daemon's own request id
+        -- (request_id), so a client cannot make its rows look like another request's.
+        -- NULL when the client sent none (and on every row written before this column).
+        -- Hashed into the row only when present (docs/AUDIT.md).
+        ALTER TABLE audit ADD COLUMN client_request_id TEXT;
         """
 
     static let connectionCertificateSettings = """

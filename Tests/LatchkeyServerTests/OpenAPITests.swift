@@ -78,6 +78,12 @@ import Yams
         }
     }
 
+    @Test func theConnectionURLPatternsAreTheDocumentsPatterns() throws {
+        #expect(try Self.schema("HTTPSURL")["pattern"] as? String == ConnectionURLPattern.https)
+        let connection = try #require(try Self.schema("ConnectionRequest")["properties"] as? [String: Any])
+        #expect((connection["sshUrl"] as? [String: Any])?["pattern"] as? String == ConnectionURLPattern.ssh)
+    }
+
     @Test func everyAnswerTypeIsADocumentedSchema() throws {
         let components = try #require(try Self.openAPI()["components"] as? [String: Any])
         let schemas = try #require(components["schemas"] as? [String: Any])

@@ -100,6 +100,7 @@ import Testing
                 try db.execute(sql: "ALTER TABLE connection DROP COLUMN ca_file")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN install_deploy_key")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN deploy_key_write")
+                try db.execute(sql: "ALTER TABLE audit DROP COLUMN client_request_id")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (
@@ -128,7 +129,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "7")  // v1 + the certificate, store and SCM migrations
+        #expect(try migrated.metadata("schema_version") == "8")  // v1 + the certificate, store, SCM and client-request-id migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

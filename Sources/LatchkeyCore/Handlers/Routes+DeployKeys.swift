@@ -79,7 +79,7 @@ extension Vault {
             let (projectID, project) = try Project.find(name, in: db)
             let existing = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db)
             if isRotate && existing == nil {
-                throw StoreError.notFound(what: "an active deploy key for project '\(name)' to rotate; create one first")
+                throw StoreError.conflict(what: "project '\(name)' has no active deploy key to rotate; create one first with `latchkey deploy-key create \(name)`")
             }
             if !isRotate, let existing {
                 throw StoreError.conflict(
