@@ -3,11 +3,24 @@
 ///
 /// `deploy-key` covers both ways a build can use the project's deploy key: released as
 /// an OpenSSH private key, or held by the daemon behind the session's ssh-agent socket.
+/// `deploy-key-agent` is the second way only: the session's agent signs, and the raw key
+/// is never released to it (`/v1/session/deploy-key` refuses), so a build that leaks
+/// everything it holds leaks no key that outlives its session.
 public enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// The project's SSH deploy key (released, or used through the session's agent).
     case deployKey = "deploy-key"
+    /// The project's SSH deploy key through the session's agent only; never released.
+    case deployKeyAgent = "deploy-key-agent"
     /// The connection's personal access token.
     case token
 
     public var description: String { rawValue }
+
+    /// Whether a session carrying this grant may use the deploy key through its agent.
+    public var allowsAgent: Bool { self == .deployKey || self == .deployKeyAgent }
+}
+
+extension Set<Grant> {
+    /// Whether a session carrying these grants may use its deploy key through its agent.
+    public var allowsAgent: Bool { contains(where: \.allowsAgent) }
 }
