@@ -40,4 +40,6 @@ struct PinnedSecret: Sendable {
 enum SessionEnd: String, Sendable, Error {
     case closed, expired, usedUp = "used-up", revoked, keyRevoked = "key-revoked", tokenRevoked = "token-revoked"
     case projectRemoved = "project-removed", connectionRemoved = "connection-removed", daemonRestart = "daemon-restart"
+    /// A policy reload left the session's runner, grants or agent user without a rule.
+    case policyChanged = "policy-changed"
 }

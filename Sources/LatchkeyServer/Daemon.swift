@@ -25,7 +25,7 @@ public final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            logger: logger)
+            limits: config.limits, logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

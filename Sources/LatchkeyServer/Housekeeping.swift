@@ -23,7 +23,16 @@ extension Vault {
                 }
             }
         }
+        // Refusal summaries every window, so a flood's last second is written promptly.
+        let summaries = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: RefusalLimiter.window)
+                if Task.isCancelled { break }
+                await flushRefusalSummaries()
+            }
+        }
         housekeeper.withLock { $0 = task }
+        refusalFlusher.withLock { $0 = summaries }
     }
 
     func housekeep() async {

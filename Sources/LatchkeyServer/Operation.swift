@@ -56,8 +56,21 @@ struct Operation: Sendable {
     }
 
     /// Records a refusal (denied for policy, failed for bad input) and returns it to throw.
+    /// Past its uid's refusal rows for this second (`RefusalLimiter`), a refusal is
+    /// counted into the second's summary row instead of writing one of its own.
     func refuse(_ error: APIError) async throws -> APIError {
-        try await record(error.status == 403 || error.status == 401 ? .denied : .failed, reason: error.code)
+        let row = entry(error.status == 403 || error.status == 401 ? .denied : .failed, reason: error.code)
+        let (own, summaries) = vault.refusals.admit(row)
+        if !summaries.isEmpty {
+            let audit = vault.audit
+            Task { for s in summaries { _ = try? await audit.append(s) } }
+        }
+        guard own else { return error }
+        do {
+            _ = try await vault.audit.append(row)
+        } catch let e as AuditError {
+            throw APIError.auditUnavailable(e)
+        }
         return error
     }
 

@@ -28,7 +28,7 @@ extension Vault {
     /// What a release answers: the secret and its public facts.
     private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
         switch grant {
-        case .deployKey:
+        case .deployKey, .deployKeyAgent:  // an agent-only session never reaches a release (grant_missing)
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -92,7 +92,7 @@ extension Vault {
     }
 
     private static func pin(_ grant: Grant, of s: BuildSession) -> PinnedSecret? {
-        grant == .deployKey ? s.pinnedKey : s.pinnedToken
+        grant == .token ? s.pinnedToken : s.pinnedKey
     }
 
     /// A token past its `expires` date is never released.
@@ -146,7 +146,7 @@ extension Vault {
         let kind: SecretKind
         let pinned: Int64?
         switch grant {
-        case .deployKey: (kind, pinned) = (.deployKey, s.deployKeyVersion)
+        case .deployKey, .deployKeyAgent: (kind, pinned) = (.deployKey, s.deployKeyVersion)
         case .token: (kind, pinned) = (s.tokenKind ?? .token, s.tokenVersion)
         }
         op.target = AuditTarget(connection: s.connection, project: s.project, kind: kind.rawValue, version: pinned)
@@ -194,11 +194,15 @@ extension Vault {
     /// the session ends. It takes no use; the session's TTL bounds it.
     func openAgent(_ req: Request) async throws -> Response {
         var (op, s) = try await liveSession(req, action: "agent.open", target: AuditTarget(kind: Grant.deployKey.rawValue))
-        guard s.grants.contains(.deployKey), let pinned = s.deployKeyVersion else {
-            throw try await op.refuse(.forbidden("grant_missing", "this session was not granted deploy-key"))
+        guard s.grants.allowsAgent, let pinned = s.deployKeyVersion else {
+            throw try await op.refuse(.forbidden("grant_missing", "this session was not granted deploy-key or deploy-key-agent"))
         }
         op.target = AuditTarget(connection: s.connection, project: s.project, kind: SecretKind.deployKey.rawValue, version: pinned)
         if let existing = agents.agent(for: s.id) {
+            // Bound to the uid that opened it: another uid holding the token gets nothing.
+            guard existing.boundUID == req.peer.uid else {
+                throw try await op.refuse(.forbidden("agent_not_yours", "this session's agent was opened by another uid; it serves only that uid"))
+            }
             try await op.record(.granted)
             return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
         }
@@ -212,7 +216,9 @@ extension Vault {
         }
         let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
         let agent = try SessionAgent(
-            context: .init(vault: self, sessionID: s.id, key: key, comment: "latchkey:\(s.project):v\(pinned)", rule: s.rule, target: op.target),
+            context: .init(
+                vault: self, sessionID: s.id, key: key, version: pinned, comment: "latchkey:\(s.project):v\(pinned)", boundUID: req.peer.uid,
+                boundGID: req.peer.gid, target: op.target, connections: agents.perUID, requestTimeout: agents.requestTimeout),
             under: agentParent)
         do {
             try await op.record(.granted)
@@ -220,7 +226,15 @@ extension Vault {
             agent.stop()
             throw error
         }
-        agents.add(agent)
+        // Two first requests at once: the first agent in the table is the session's.
+        let winner = agents.add(agent)
+        if winner !== agent {
+            agent.stop()
+            guard winner.boundUID == req.peer.uid else {
+                throw APIError.forbidden("agent_not_yours", "this session's agent was opened by another uid; it serves only that uid")
+            }
+            return .json(SessionAgentInfo(socketPath: winner.socketPath, fingerprint: winner.fingerprint, expiresAt: s.expiresAt.description))
+        }
         // A session that ended meanwhile takes its agent with it.
         if sessions.session(id: s.id) == nil { agents.stop(s.id) }
         return .json(SessionAgentInfo(socketPath: agent.socketPath, fingerprint: agent.fingerprint, expiresAt: s.expiresAt.description), status: .created)

@@ -21,7 +21,10 @@ extension Vault {
         }
         r.add(.DELETE, "/v1/sessions/{id}") { [self] req in
             let id = req.parameters["id"] ?? ""
-            let op = try await authorize(req, as: .runner, action: "session.close", target: AuditTarget())
+            // The uid that opened a session can always close it, also after a reload took
+            // its runner rule away.
+            let opener = sessions.session(id: id)?.runner.uid == req.peer.uid
+            let op = try await authorize(req, as: .runner, action: "session.close", target: AuditTarget(), orIf: opener)
             guard let s = sessions.session(id: id), s.runner.uid == req.peer.uid || policy.isAdmin(identity(req)) else {
                 throw try await op.refuse(.notFound("no live session '\(Names.printable(id))' opened by uid \(req.peer.uid)"))
             }
@@ -53,13 +56,14 @@ extension Vault {
             throw try await op.refuse(.forbidden("project_not_allowed",
                 "the policy lets uid \(req.peer.uid) open no sessions for project '\(Names.printable(body.project))'"))
         }
-        guard !body.grants.isEmpty else { throw try await op.refuse(.badRequest("invalid", "ask for at least one grant: deploy-key or token")) }
+        guard !body.grants.isEmpty else { throw try await op.refuse(.badRequest("invalid", "ask for at least one grant: deploy-key, deploy-key-agent or token")) }
         var grants = Set<Grant>()
         for g in body.grants {
             guard let grant = Grant(rawValue: g) else {
-                throw try await op.refuse(.badRequest("invalid", "unknown grant '\(Names.printable(g))': use deploy-key or token"))
+                throw try await op.refuse(.badRequest("invalid", "unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent or token"))
             }
-            guard rule.grants.contains(grant) else {
+            // A rule that grants the key may also hand it out through the agent only.
+            guard rule.grants.contains(grant) || (grant == .deployKeyAgent && rule.grants.contains(.deployKey)) else {
                 throw try await op.refuse(.forbidden("grant_not_allowed", "runner rule '\(rule.name)' does not allow the \(g) grant"))
             }
             grants.insert(grant)
@@ -79,13 +83,20 @@ extension Vault {
             throw try await op.refuse(.badRequest("invalid", "--build must be 1–128 printable characters"))
         }
         let granted = grants
+        // A place among the runner's live sessions, held until the session is in the table.
+        guard sessions.reserve(runner: req.peer.uid, limit: maxSessionsPerRunner) else {
+            throw try await op.refuse(.forbidden(
+                "session_limit", "uid \(req.peer.uid) already holds \(maxSessionsPerRunner) live sessions; close some (`latchkey session close ID`) first"))
+        }
+        var placeHeld = true
+        defer { if placeHeld { sessions.cancelReservation(runner: req.peer.uid) } }
         // The versions this session will carry, pinned now.
         let pinned: (connection: String, key: PinnedSecret?, token: PinnedSecret?)
         do {
             pinned = try await store.database.read { db in
                 let project = try Project.find(body.project, in: db).project
                 var key: PinnedSecret?
-                if granted.contains(.deployKey) {
+                if granted.contains(.deployKey) || granted.contains(.deployKeyAgent) {
                     guard let k = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db),
                         let sealed = try SecretVersions.sealed(kind: .deployKey, owner: project.owner, version: k.version, in: db)
                     else {
@@ -134,7 +145,8 @@ extension Vault {
         let withSession = AuditEntry.Actor(role: op.actor.role, uid: op.actor.uid, gid: op.actor.gid, pid: op.actor.pid, sessionID: id)
         opened = Operation(vault: self, request: req, actor: withSession, action: op.action, target: opened.target)
         try await opened.change { db in try record.insert(in: db) }
-        sessions.insert(session)
+        sessions.insert(session, reserved: true)
+        placeHeld = false
         return .json(
             SessionOpened(id: id, token: tokenString, project: body.project, grants: grants.map(\.rawValue).sorted(), uses: uses,
                 expiresAt: session.expiresAt.description), status: .created)

@@ -13,6 +13,18 @@ public struct ServerLimits: Sendable {
     public var requestTimeout: Duration = .seconds(10)
     /// Most connections open at once; further ones are closed at accept.
     public var maxConnections = 4096
+    /// Most connections one peer uid may have open at once (so one uid cannot hold the
+    /// whole `maxConnections` and starve the others); further ones are closed at accept.
+    public var maxConnectionsPerUID = 256
+    /// Most connections one uid may have open to session agents, all agents together.
+    public var maxAgentConnectionsPerUID = 64
+    /// An agent connection that sends no whole request for this long is closed.
+    public var agentRequestTimeout: Duration = .seconds(30)
+    /// Refusals of one uid per second that get an audit row of their own; past this they
+    /// are counted into one summary row per uid, action and code each second.
+    public var refusalRowsPerSecond = 20
+    /// Most live sessions one runner uid may hold at once (`session_limit`).
+    public var maxSessionsPerRunner = 256
 
     public init() {}
 }

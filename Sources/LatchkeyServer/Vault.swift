@@ -15,7 +15,11 @@ public final class Vault: Sendable {
     public let keyRing: KeyRing
     let audit: AuditLog
     let sessions = SessionTable()
-    let agents = SessionAgents()
+    let agents: SessionAgents
+    /// Bounds the audit rows of refusals per uid and second.
+    let refusals: RefusalLimiter
+    /// Most live sessions one runner uid may hold.
+    let maxSessionsPerRunner: Int
     /// Where session agent sockets are made: beside the daemon's socket, so builds that
     /// can reach one can reach the other.
     let agentParent: String
@@ -25,10 +29,17 @@ public final class Vault: Sendable {
     let daemonUID: UInt32 = getuid()
     private let policyHolder: Mutex<Policy>
     let housekeeper = Mutex<Task<Void, Never>?>(nil)
+    let refusalFlusher = Mutex<Task<Void, Never>?>(nil)
 
     var policy: Policy { policyHolder.withLock { $0 } }
 
-    private init(store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String, logger: Logger) {
+    private init(
+        store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String, limits: ServerLimits,
+        logger: Logger
+    ) {
+        agents = SessionAgents(connectionsPerUID: limits.maxAgentConnectionsPerUID, requestTimeout: limits.agentRequestTimeout)
+        refusals = RefusalLimiter(rowsPerSecond: limits.refusalRowsPerSecond)
+        maxSessionsPerRunner = limits.maxSessionsPerRunner
         self.agentParent = agentParent
         self.store = store
         self.keyRing = keyRing
@@ -40,7 +51,9 @@ public final class Vault: Sendable {
 
     /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
     /// sessions a previous run left open, and records the start.
-    static func open(store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, logger: Logger) async throws -> Vault {
+    static func open(
+        store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, limits: ServerLimits = ServerLimits(), logger: Logger
+    ) async throws -> Vault {
         let log = logger
         let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
         let policy: Policy
@@ -53,7 +66,7 @@ public final class Vault: Sendable {
         }
         let vault = Vault(
             store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, agentParent: agentParent,
-            logger: logger)
+            limits: limits, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: "daemon", uid: vault.daemonUID, pid: getpid()), action: "daemon.start", outcome: .granted)
         ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
@@ -66,6 +79,7 @@ public final class Vault: Sendable {
 
     func close() async {
         housekeeper.withLock { $0?.cancel() }
+        refusalFlusher.withLock { $0?.cancel() }
         agents.stopAll()
         let open = sessions.removeAll { _ in true }
         _ = try? await audit.append(
@@ -74,6 +88,7 @@ public final class Vault: Sendable {
             try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
         }
         if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }
+        await flushRefusalSummaries(force: true)
         await audit.close()
     }
 
@@ -103,18 +118,26 @@ public final class Vault: Sendable {
 
     /// Checks the peer against the policy for `role`. A refusal is recorded (denied,
     /// with the reason code) before it is answered.
-    func authorize(_ req: Request, as role: Role, action: String, target: AuditTarget) async throws -> Operation {
+    /// `orIf`: allowed in this role whatever the policy says (the uid that opened a
+    /// session may always close it).
+    func authorize(_ req: Request, as role: Role, action: String, target: AuditTarget, orIf exempt: Bool = false) async throws -> Operation {
         let peer = PeerIdentity(uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
         let p = policy
-        let allowed: Bool
+        var allowed: Bool
         switch role {
         case .admin: allowed = p.isAdmin(peer)
         case .auditor: allowed = p.isAuditor(peer)
         case .runner: allowed = p.isRunner(peer)
         case .build: allowed = true  // builds are checked against their session's rule
         }
+        allowed = allowed || exempt
         let actor = AuditEntry.Actor(role: allowed ? role.rawValue : "anonymous", uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
         let op = Operation(vault: self, request: req, actor: actor, action: action, target: target)
+        // Admin and runner actions: the connector must still be who it was at connect.
+        if allowed, role == .admin || role == .runner, !req.peer.connectorIsUnchanged {
+            throw try await op.refuse(.forbidden(
+                "peer_changed", "the process that opened this connection (pid \(req.peer.pid)) has exited or changed its uid; connect again"))
+        }
         guard allowed else {
             throw try await op.refuse(.forbidden(
                 "not_\(role.rawValue)", "uid \(req.peer.uid) is not an \(role.rawValue) in the policy; ask an admin to name it in \(policiesDirectory)/"))
@@ -148,6 +171,8 @@ public final class Vault: Sendable {
             policyHolder.withLock { $0 = fresh }
             logger.notice("policy reloaded", metadata: ["files": "\(fresh.files.count)"])
             _ = try? await audit.append(AuditEntry(actor: actor, action: "policy.reload", outcome: .granted))
+            let ended = await recheckSessions(under: fresh)
+            if ended > 0 { logger.notice("policy reload ended \(ended) live session(s) it no longer allows") }
         } catch {
             logger.error("policy reload failed; the previous policy stays in force: \(error)")
             _ = try? await audit.append(AuditEntry(actor: actor, action: "policy.reload", outcome: .failed, reason: error.code))
