@@ -49,8 +49,17 @@ extension Vault {
             guard retired > 0 else { return }
             let done = try await audit.append(
                 AuditEntry(actor: .init(role: "daemon"), action: "secret.retire", outcome: .granted, reason: "grace-ended")
-            ) { db in try SecretVersions.sweep(in: db).map { "\($0.0.rawValue) \($0.1) v\($0.2)" } }
-            for d in done { logger.info("grace ended: \(d) revoked") }
+            ) { db in try SecretVersions.sweep(in: db).map { RetiredVersion(kind: $0.0, owner: $0.1, version: $0.2) } }
+            for d in done { logger.info("grace ended: \(d.kind.rawValue) \(d.owner) v\(d.version) revoked") }
+            // The sessions holding a retired version end, and their agents stop.
+            let retiredSet = Set(done)
+            _ = await endSessions(.keyRevoked, requestID: nil) { s in
+                s.deployKeyVersion.map { retiredSet.contains(RetiredVersion(kind: .deployKey, owner: Project.owner(s.project), version: $0)) } == true
+            }
+            _ = await endSessions(.tokenRevoked, requestID: nil) { s in
+                guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
+                return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
+            }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }
@@ -71,4 +80,11 @@ extension Vault {
             }
         }
     }
+}
+
+/// A secret version whose grace ended.
+struct RetiredVersion: Hashable, Sendable {
+    var kind: SecretKind
+    var owner: String
+    var version: Int64
 }

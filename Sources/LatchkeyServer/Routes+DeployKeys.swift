@@ -44,8 +44,11 @@ extension Vault {
                 _ = try Project.find(name, in: db)
                 return try SecretVersions.revoke(kind: .deployKey, owner: Project.owner(name), version: body.version, in: db)
             }
+            // Every session holding a version named or revoked here ends, also when the
+            // version was already revoked or retired (then `revoked` is empty).
+            let named = body.version
             let ended = await endSessions(.keyRevoked, requestID: req.requestID) { s in
-                s.project == name && s.deployKeyVersion.map(revoked.contains) == true
+                s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
             }
             return .json(RevokeResult(revokedVersions: revoked, endedSessions: ended))
         }
@@ -90,6 +93,13 @@ extension Vault {
         }
         if isRotate {
             sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+            // No grace: the sessions holding an older version end now, agents with them.
+            if graceSeconds == 0 {
+                let current = version.version
+                _ = await endSessions(.keyRevoked, requestID: req.requestID) { s in
+                    s.project == name && s.deployKeyVersion.map { $0 < current } == true
+                }
+            }
         }
         return .json(self.deployKeyInfo(version, project: name), status: .created)
     }

@@ -34,8 +34,9 @@ extension Vault {
                 _ = try Connection.find(name, in: db)
                 return try SecretVersions.revoke(kind: kind, owner: "connection:\(name)", version: body.version, in: db)
             }
+            let named = body.version
             let ended = await endSessions(.tokenRevoked, requestID: req.requestID) { s in
-                s.connection == name && s.tokenKind == kind && s.tokenVersion.map(revoked.contains) == true
+                s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true
             }
             return .json(RevokeResult(revokedVersions: revoked, endedSessions: ended))
         }
@@ -97,6 +98,12 @@ extension Vault {
             }
         }
         sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+        if graceSeconds == 0 {
+            let current = version.version
+            _ = await endSessions(.tokenRevoked, requestID: req.requestID) { s in
+                s.connection == name && s.tokenKind == kind && s.tokenVersion.map { $0 < current } == true
+            }
+        }
         var info = self.tokenInfo(version, connection: name, now: .now())
         info.warnings = warnings
         for w in warnings { logger.warning("token.put: \(w)", metadata: ["connection": "\(name)", "version": "\(version.version)"]) }
