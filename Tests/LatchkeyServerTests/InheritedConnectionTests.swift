@@ -36,7 +36,7 @@ import Testing
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(sys.argv[1])
             s.set_inheritable(True)
-            argv = ['setpriv', '--reuid=4004', '--regid=4004', '--clear-groups', 'python3', sys.argv[2] + '/send.py', str(s.fileno()), sys.argv[3], sys.argv[2] + '/answer']
+            argv = ['setpriv', '--reuid=4004', '--regid=4004', '--clear-groups', '/usr/bin/python3', sys.argv[2] + '/send.py', str(s.fileno()), sys.argv[3], sys.argv[2] + '/answer']
             if sys.argv[4] == 'exec':
                 os.execvp('setpriv', argv)       # same pid, now another uid, socket kept
             else:
