@@ -1,10 +1,20 @@
 // swift-tools-version:6.1
 // Latchkey: a secrets vault and key-management daemon for CI systems.
 //
-// Modules by layer, dependencies one way:
-//   LatchkeyCrypto (sealing) → LatchkeySSH (deploy keys) → LatchkeyStore →
-//   LatchkeyAudit → LatchkeyPolicy → LatchkeyServer → LatchkeyCLI
-// LatchkeyAPI holds the wire types the server and the client share.
+// Modules by layer, dependencies one way (→ = "is used by"):
+//
+//   LatchkeyCrypto ──→ LatchkeySSH ──┐
+//        │                           │
+//        └──→ LatchkeyStore ──→ LatchkeyAudit ──┐
+//                                               ├──→ LatchkeyCore ──→ LatchkeyServer ──→ LatchkeyCLI ──→ latchkey
+//   LatchkeyPolicy ─────────────────────────────┤     (no sockets)     (NIO adapter)         ↑
+//   LatchkeyAPI (wire types) ───────────────────┘                                          │
+//        └──→ LatchkeyClient ─────────────────────────────────────────────────────────────┘
+//
+// LatchkeyCore holds the vault's state and decisions (endpoint table, router, release
+// decision, sessions) and depends on NIOCore only for ByteBuffer/EventLoop; the adapter
+// LatchkeyServer adds NIOPosix/NIOHTTP1 (socket server, HTTP handler, request clock, peer
+// credentials, session agent sockets). LatchkeyFuzz drives the server for libFuzzer.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -54,15 +64,24 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "LatchkeyAPI", swiftSettings: strict),
         .target(
-            name: "LatchkeyServer",
+            name: "LatchkeyCore",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
+                "CSystemShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "LatchkeyServer",
+            dependencies: [
+                "LatchkeyCore", "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .target(name: "LatchkeyClient", dependencies: ["LatchkeyAPI"], swiftSettings: strict),
@@ -104,10 +123,20 @@ let package = Package(
         .testTarget(name: "LatchkeyFuzzTests", dependencies: ["LatchkeyFuzz"], swiftSettings: strict),
         .testTarget(name: "LatchkeyClientTests", dependencies: ["LatchkeyTestSupport", "LatchkeyClient"], swiftSettings: strict),
         .testTarget(name: "LatchkeyPolicyTests", dependencies: ["LatchkeyTestSupport", "LatchkeyPolicy"], swiftSettings: strict),
+        // The core as plain functions: no socket, often no store.
+        .testTarget(
+            name: "LatchkeyCoreTests",
+            dependencies: [
+                "LatchkeyTestSupport", "LatchkeyCore", "LatchkeyAPI", "LatchkeyAudit", "LatchkeyCrypto", "LatchkeyPolicy", "LatchkeyStore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "LatchkeyServerTests",
             dependencies: ["LatchkeyTestSupport",
-                "LatchkeyServer", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit",
+                "LatchkeyServer", "LatchkeyCore", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit",
+                "LatchkeyPolicy",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -173,8 +173,8 @@ enum OfflineBench {
                         for i in first..<(first + n) {
                             group.addTask {
                                 try await log.append(AuditEntry(
-                                    actor: .init(role: "build", uid: 1000, gid: 1000, pid: Int32(i % 30_000 + 2), sessionID: "s_bench"),
-                                    action: "secret.release",
+                                    actor: .init(role: .build, uid: 1000, gid: 1000, pid: Int32(i % 30_000 + 2), sessionID: "s_bench"),
+                                    action: .secretRelease,
                                     target: .init(connection: "bench-0", project: projectName(i % sizes.projects), kind: "deploy-key", version: 1),
                                     outcome: .granted, requestID: "bench-\(i)"))
                             }

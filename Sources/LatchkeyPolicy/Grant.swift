@@ -20,7 +20,21 @@ public enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStri
     public var allowsAgent: Bool { self == .deployKey || self == .deployKeyAgent }
 }
 
+extension RunnerRule {
+    /// Whether a session under this rule may carry `grant`: a rule that grants the key
+    /// may also hand it out through the agent only.
+    public func allows(_ grant: Grant) -> Bool {
+        grants.contains(grant) || (grant == .deployKeyAgent && grants.contains(.deployKey))
+    }
+}
+
 extension Set<Grant> {
     /// Whether a session carrying these grants may use its deploy key through its agent.
     public var allowsAgent: Bool { contains(where: \.allowsAgent) }
+
+    /// Whether a session carrying these grants may do what `grant` asks: the agent is
+    /// covered by `deploy-key` too; a release only by its own grant.
+    public func covers(_ grant: Grant) -> Bool {
+        grant == .deployKeyAgent ? allowsAgent : contains(grant)
+    }
 }

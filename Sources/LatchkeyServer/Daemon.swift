@@ -1,6 +1,7 @@
 public import Logging
 public import LatchkeyStore
 import LatchkeyCrypto
+public import LatchkeyCore
 import Foundation
 
 /// A running daemon: the unlocked store, the vault and the listening socket.
@@ -25,7 +26,7 @@ public final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            limits: config.limits, logger: logger)
+            agentFactory: NIOSessionAgentFactory(), limits: config.limits.vault, logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

@@ -2,6 +2,7 @@ internal import NIOCore
 internal import NIOHTTP1
 import Logging
 import Foundation
+import LatchkeyCore
 
 /// One connection's HTTP handling: limits, peer credentials, dispatch, keep-alive.
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -12,6 +13,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: ServerLimits
     private let logger: Logger
     private let requestIDs: RequestIDGenerator
+    private let peerSource: any PeerCredentialSource
     private var peer: PeerCredentials?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
@@ -22,8 +24,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The client half-closed: the request in flight is answered, then the connection closed.
     private var inputClosed = false
 
-    init(router: Router, limits: ServerLimits, logger: Logger, requestIDs: RequestIDGenerator, clock: RequestClock) {
+    init(
+        router: Router, limits: ServerLimits, logger: Logger, requestIDs: RequestIDGenerator, clock: RequestClock,
+        peerSource: any PeerCredentialSource = KernelPeerCredentials()
+    ) {
         self.clock = clock
+        self.peerSource = peerSource
         self.router = router
         self.limits = limits
         self.logger = logger
@@ -31,14 +37,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        // Peer credentials once per connection, when it becomes active. The option is
-        // read on the event loop itself, so the future is already complete: no blocking.
-        if let provider = context.channel as? any SocketOptionProvider {
-            provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
-                .whenSuccess { (cred: PeerCredentialsRaw) in
-                    self.peer = PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
-                }
-        }
+        // Peer credentials once per connection, when it becomes active.
+        peer = peerSource.credentials(of: context.channel)
         armIdle(context: context)
         context.fireChannelActive()
     }
@@ -58,7 +58,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             var headerBytes = 0
             for (name, value) in h.headers { headerBytes += name.utf8.count + value.utf8.count }
             if h.headers.count > limits.maxHeaderCount || headerBytes > limits.maxHeaderBytes {
-                refuse(context: context, APIError(status: 431, code: "headers_too_large",
+                refuse(context: context, APIError(.headersTooLarge,
                     "request headers exceed \(limits.maxHeaderBytes) bytes or \(limits.maxHeaderCount) fields"))
                 return
             }
@@ -82,37 +82,23 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private var tooLarge: APIError {
-        APIError(status: 413, code: "body_too_large", "request body exceeds \(limits.maxBodyBytes) bytes")
+        APIError(.bodyTooLarge, "request body exceeds \(limits.maxBodyBytes) bytes")
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         guard let peer else {
             // Without the kernel's word on the peer nothing is answered.
-            refuse(context: context, APIError(status: 401, code: "no_peer_credentials", "peer credentials unavailable"))
+            refuse(context: context, APIError(.noPeerCredentials))
             return
         }
         let request = Request(
-            method: head.method, uri: head.uri, headers: head.headers, body: body, peer: peer,
-            requestID: requestIDs.next(clientSupplied: head.headers.first(name: "x-request-id")))
+            method: RequestMethod(rawValue: head.method.rawValue), uri: head.uri, headers: head.headers.map { (name: $0.name, value: $0.value) },
+            body: body, peer: peer, requestID: requestIDs.next(clientSupplied: head.headers.first(name: "x-request-id")))
         let keepAlive = head.isKeepAlive
         let version = head.version
         inFlight = true
         let loop = context.eventLoop
-        let answer: EventLoopFuture<Response>
-        switch router.match(method: request.method, path: request.path) {
-        case .found(let route, let params):
-            var request = request
-            request.parameters = params
-            if let onLoop = route.onLoop, let future = onLoop(request, loop) {
-                answer = future
-            } else {
-                answer = Self.run(route.handler, request, on: loop, logger: logger)
-            }
-        case .wrongMethod:
-            answer = loop.makeSucceededFuture(.error(APIError(status: 405, code: "method_not_allowed", "\(request.method) is not allowed on \(request.path)")))
-        case .none:
-            answer = loop.makeSucceededFuture(.error(.notFound("no route \(request.method) \(request.path.prefix(200))")))
-        }
+        let answer = router.respondOnLoop(request, on: loop) ?? Self.run(router, request, on: loop)
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         answer.whenComplete { result in
             let (handler, context) = bound.value
@@ -122,19 +108,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A route's handler in a task of its own; what it throws becomes its answer.
-    private static func run(_ handler: @escaping Router.Handler, _ request: Request, on loop: any EventLoop, logger: Logger) -> EventLoopFuture<Response> {
+    /// The router's full path in a task of its own.
+    private static func run(_ router: Router, _ request: Request, on loop: any EventLoop) -> EventLoopFuture<Response> {
         let promise = loop.makePromise(of: Response.self)
-        promise.completeWithTask {
-            do {
-                return try await handler(request)
-            } catch let e as APIError {
-                return .error(e)
-            } catch {
-                logger.error("internal fault", metadata: ["request": "\(request.requestID)", "error": "\(error)"])
-                return .error(.internalFault)
-            }
-        }
+        promise.completeWithTask { await router.respond(request) }
         return promise.futureResult
     }
 
@@ -143,8 +120,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
         headers.add(name: "x-request-id", value: requestID)
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         // Writing the end may deliver the next pipelined request (and the half-close)
@@ -161,13 +139,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard !refusing else { return }
         refusing = true
         clock.stop()
-        logger.notice("request refused", metadata: ["code": "\(error.code)", "peer": "\(peer.map(\.description) ?? "?")"])
+        logger.notice("request refused", metadata: ["code": "\(error.code.rawValue)", "peer": "\(peer.map(\.description) ?? "?")"])
         let response = Response.error(error)
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
         headers.add(name: "connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
@@ -191,35 +169,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A request cut off by its clock ends mid-head: that is not a second refusal.
         if error is HTTPParserError && !clock.hasExpired {
-            refuse(context: context, .badRequest("bad_http", "malformed HTTP request"))
+            refuse(context: context, APIError(.badHTTP))
         } else {
             context.close(promise: nil)
         }
     }
 }
 
-/// `struct ucred` as the kernel lays it out: pid, uid, gid (12 bytes).
-struct PeerCredentialsRaw {
-    var pid: Int32 = 0
-    var uid: UInt32 = 0
-    var gid: UInt32 = 0
-}
-
-/// Request ids: the client's `X-Request-Id` if short and plain, else a fresh one.
-final class RequestIDGenerator: Sendable {
-    private let prefix: String
-    private let counter = AtomicCounter()
-
-    init() {
-        prefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    }
-
-    func next(clientSupplied: String?) -> String {
-        if let c = clientSupplied, (1...64).contains(c.utf8.count),
-            c.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 })
-        {
-            return c
-        }
-        return "\(prefix)-\(counter.next())"
-    }
-}

@@ -1,3 +1,5 @@
+import LatchkeyCore
+
 /// Size and time limits of the socket API. A request over a size limit is answered
 /// 413 / 431 and the connection closed; a connection idle or too slow is closed.
 public struct ServerLimits: Sendable {
@@ -27,4 +29,16 @@ public struct ServerLimits: Sendable {
     public var maxSessionsPerRunner = 256
 
     public init() {}
+}
+
+extension ServerLimits {
+    /// The caps the core keeps on sessions and agents.
+    var vault: VaultLimits {
+        var v = VaultLimits()
+        v.maxSessionsPerRunner = maxSessionsPerRunner
+        v.maxAgentConnectionsPerUID = maxAgentConnectionsPerUID
+        v.agentRequestTimeout = agentRequestTimeout
+        v.refusalRowsPerSecond = refusalRowsPerSecond
+        return v
+    }
 }

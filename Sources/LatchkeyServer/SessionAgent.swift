@@ -5,7 +5,16 @@ import LatchkeyAudit
 import LatchkeyCrypto
 import LatchkeyPolicy
 import LatchkeySSH
-import Synchronization
+import LatchkeyCore
+
+/// Starts session agents on NIO's singleton event-loop group.
+package struct NIOSessionAgentFactory: SessionAgentFactory {
+    package init() {}
+
+    package func start(_ context: SessionAgentContext, under parent: String) throws -> any SessionAgentHandle {
+        try SessionAgent(context: context, under: parent)
+    }
+}
 
 /// A build session's own ssh-agent: a Unix socket speaking OpenSSH's agent protocol
 /// (PROTOCOL.agent) that lists only the session's deploy key and signs with it, so the
@@ -30,7 +39,7 @@ import Synchronization
 ///
 /// Limits: connections per uid across all agents (`SessionAgents.perUID`), and each
 /// connection is closed when no whole request arrives for `requestTimeout`.
-final class SessionAgent: Sendable {
+final class SessionAgent: SessionAgentHandle {
     /// Random bytes in an agent socket's name (160 bits, hex): unguessable.
     static let socketNameBytes = 20
     /// The agent directory's mode: the daemon lists it, others only traverse it.
@@ -47,30 +56,18 @@ final class SessionAgent: Sendable {
     let boundPeer: PeerIdentity
     private let channel: any Channel
 
-    struct Context: Sendable {
-        let vault: Vault
-        let sessionID: String
-        let key: DeployKey
-        /// The pinned version the key is; every signature checks it is still usable.
-        let version: Int64
-        let comment: String
-        let boundUID: UInt32
-        let boundGID: UInt32
-        let target: AuditEntry.Target
-        let connections: PerUIDConnections
-        let requestTimeout: Duration
-    }
+    typealias Context = SessionAgentContext
 
     /// The agent directory under `parent`, made (mode 0711, ours) if missing; refused if
     /// it is anything else — a symlink, another owner's, or writable by others.
     static func directory(under parent: String) throws -> String {
         let dir = parent + "/" + directoryName
         if mkdir(dir, directoryMode) != 0 && errno != EEXIST {
-            throw APIError(status: 500, code: "agent_unavailable", "cannot create the agent directory")
+            throw APIError(.agentUnavailable, "cannot create the agent directory")
         }
         var st = stat()
         guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_uid == getuid() else {
-            throw APIError(status: 500, code: "agent_unavailable", "the agent directory is not a directory the daemon owns")
+            throw APIError(.agentUnavailable, "the agent directory is not a directory the daemon owns")
         }
         if st.st_mode & 0o7777 != directoryMode { chmod(dir, directoryMode) }
         return dir
@@ -84,7 +81,7 @@ final class SessionAgent: Sendable {
         let dir = try Self.directory(under: parent)
         socketPath = dir + "/" + Hex.encode(randomBytes(Self.socketNameBytes)) + ".sock"
         guard socketPath.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
-            throw APIError(status: 500, code: "agent_unavailable", "the agent socket path is too long; use a shorter --socket directory")
+            throw APIError(.agentUnavailable, "the agent socket path is too long; use a shorter --socket directory")
         }
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
@@ -95,7 +92,7 @@ final class SessionAgent: Sendable {
         do {
             channel = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
         } catch {
-            throw APIError(status: 500, code: "agent_unavailable", "cannot listen on the agent socket")
+            throw APIError(.agentUnavailable, "cannot listen on the agent socket")
         }
         chmod(socketPath, 0o666)  // reachable by the build user; every connection's peer is checked
     }
@@ -132,18 +129,12 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let cred else { return ctx.close(promise: nil) }
         let c = self.context
         let identity = PeerIdentity(uid: cred.uid, gid: cred.gid, pid: cred.pid)
-        let reason: String?
-        if cred.uid != c.boundUID {
-            reason = "agent_not_yours"
-        } else if let s = c.vault.sessions.session(id: c.sessionID), s.rule.mayRedeem(identity) {
-            reason = c.connections.tryOpen(uid: cred.uid) ? nil : "too_many_connections"
-        } else {
-            reason = "peer_not_allowed"
-        }
+        var reason = c.refusal(for: identity)
+        if reason == nil && !c.connections.tryOpen(uid: cred.uid) { reason = .tooManyConnections }
         if let reason {
             let entry = AuditEntry(
-                actor: .init(role: "build", uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: c.sessionID),
-                action: "agent.connect", target: c.target, outcome: .denied, reason: reason)
+                actor: .init(role: .build, uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: c.sessionID),
+                action: .agentConnect, target: c.target, outcome: .denied, reason: reason.rawValue)
             c.vault.auditRefusal(entry)
             ctx.close(promise: nil)
             return
@@ -201,7 +192,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     /// refusal once its row is written (or could not be).
     private func answer(_ message: SSHAgentMessage, on loop: any EventLoop) -> EventLoopFuture<[UInt8]> {
         let c = context
-        guard let session = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
+        guard let live = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < live.deadline else {
             return loop.makeSucceededFuture(SSHAgentMessage.failure)
         }
         switch message {
@@ -210,18 +201,18 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
-                actor: .init(role: "build", uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: "agent.sign",
+                actor: .init(role: .build, uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: .agentSign,
                 target: c.target, outcome: .granted)
             guard blob == c.key.publicKeyBlob else {
                 entry.outcome = .denied
-                entry.reason = "unknown_key"
+                entry.reason = RefusalCode.unknownKey.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
             // The pinned version, as the session table holds it now: revoked or past its
             // grace, it signs nothing.
-            guard let pin = session.pinnedKey, pin.version.version == c.version, pin.version.isUsable(at: .now()) else {
+            guard c.keyIsUsable else {
                 entry.outcome = .denied
-                entry.reason = "secret_revoked"
+                entry.reason = RefusalCode.secretRevoked.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
             guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
@@ -242,48 +233,5 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
         ctx.close(promise: nil)
-    }
-}
-
-/// The live session agents, by session id, and the connection counts they share.
-final class SessionAgents: Sendable {
-    /// Most connections one uid may have open to session agents, all agents together.
-    static let defaultConnectionsPerUID = 64
-    /// A connection sending no whole request for this long is closed.
-    static let defaultRequestTimeout: Duration = .seconds(30)
-
-    private let agents = Mutex<[String: SessionAgent]>([:])
-    let perUID: PerUIDConnections
-    let requestTimeout: Duration
-
-    init(connectionsPerUID: Int = SessionAgents.defaultConnectionsPerUID, requestTimeout: Duration = SessionAgents.defaultRequestTimeout) {
-        perUID = PerUIDConnections(limit: connectionsPerUID)
-        self.requestTimeout = requestTimeout
-    }
-
-    func agent(for sessionID: String) -> SessionAgent? { agents.withLock { $0[sessionID] } }
-
-    /// Whom each live agent serves, by session id.
-    func boundPeers() -> [String: PeerIdentity] { agents.withLock { $0.mapValues(\.boundPeer) } }
-
-    /// Adds `agent` unless its session has one already; returns the session's agent.
-    func add(_ agent: SessionAgent) -> SessionAgent {
-        agents.withLock { a in
-            if let existing = a[agent.sessionID] { return existing }
-            a[agent.sessionID] = agent
-            return agent
-        }
-    }
-
-    func stop(_ sessionID: String) {
-        agents.withLock { $0.removeValue(forKey: sessionID) }?.stop()
-    }
-
-    func stopAll() {
-        let all = agents.withLock { a in
-            defer { a.removeAll() }
-            return Array(a.values)
-        }
-        all.forEach { $0.stop() }
     }
 }

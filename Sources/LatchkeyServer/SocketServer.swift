@@ -3,10 +3,11 @@ internal import NIOPosix
 internal import NIOHTTP1
 public import Logging
 import Foundation
+import LatchkeyCore
 
 /// The listening Unix socket. A stale socket file from a dead daemon is replaced; a
 /// live one (something answers a connect) is refused; any other file is refused.
-public final class SocketServer: Sendable {
+package final class SocketServer: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case inUse(path: String)
         case notASocket(path: String)
@@ -26,7 +27,7 @@ public final class SocketServer: Sendable {
     private let channel: any Channel
 
     /// Binds `path` (mode 0660) and starts serving `router`.
-    public init(path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil) throws {
+    package init(path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil) throws {
         try Self.clearStale(path)
         self.path = path
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))

@@ -1,0 +1,58 @@
+/// Every action an audit row can name, listed once. The daemon writes only these; the
+/// endpoint table gives each route one of them, and a test holds this list against
+/// docs/AUDIT.md. A row read back from the store keeps its action as text
+/// (`AuditEntry.action`), so an older row with an action no longer listed still reads.
+package enum AuditAction: String, CaseIterable, Sendable {
+    // The daemon's own events.
+    case daemonStart = "daemon.start"
+    case daemonStop = "daemon.stop"
+    case policyLoad = "policy.load"
+    case policyReload = "policy.reload"
+    /// Housekeeping revoked versions whose grace ended.
+    case secretRetire = "secret.retire"
+    /// A session ended by the daemon (expiry, use-up, revocation, removal, restart).
+    case sessionEnd = "session.end"
+
+    // A request no endpoint takes: unknown path (404), wrong method (405).
+    case requestRefused = "request.refused"
+    /// Refusals past their uid's rows for one second, counted: "N refusals of CODE
+    /// (ACTION) from uid U in the last second" (the reason).
+    case refusalSummary = "refusal.summary"
+
+    // Admins.
+    case connectionAdd = "connection.add"
+    case connectionList = "connection.list"
+    case connectionShow = "connection.show"
+    case connectionRemove = "connection.remove"
+    case projectAdd = "project.add"
+    case projectList = "project.list"
+    case projectShow = "project.show"
+    case projectRemove = "project.remove"
+    case deployKeyCreate = "deploy-key.create"
+    case deployKeyRotate = "deploy-key.rotate"
+    case deployKeyList = "deploy-key.list"
+    case deployKeyShow = "deploy-key.show"
+    case deployKeyRevoke = "deploy-key.revoke"
+    case intakeKeyShow = "intake-key.show"
+    case tokenPut = "token.put"
+    case tokenList = "token.list"
+    case tokenRevoke = "token.revoke"
+    case masterKeyRotate = "master-key.rotate"
+    case sessionList = "session.list"
+    case sessionRevoke = "session.revoke"
+
+    // Runners.
+    case sessionOpen = "session.open"
+    case sessionClose = "session.close"
+
+    // Builds.
+    case secretRelease = "secret.release"
+    case agentOpen = "agent.open"
+    case agentConnect = "agent.connect"
+    case agentSign = "agent.sign"
+
+    // Auditors.
+    case auditList = "audit.list"
+    case auditExport = "audit.export"
+    case auditPublicKey = "audit.public-key"
+}

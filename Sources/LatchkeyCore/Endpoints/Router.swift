@@ -1,0 +1,168 @@
+package import NIOCore
+package import LatchkeyAudit
+package import LatchkeyStore
+
+/// Runs every request through the same steps: match the endpoint (404 and 405 are
+/// audited as `request.refused`) → identify the peer → authorize its role (a refusal is
+/// audited) → decode and validate the body (a bad body is audited `failed bad_request`,
+/// the field named in the message) → handle → make sure the request's one row is written.
+/// `/v1/health` is the one endpoint with no row.
+///
+/// Matching: literal segments win over parameters; a path of literals only is one
+/// dictionary lookup (the hot paths).
+package struct Router: Sendable {
+    package let endpoints: [Endpoint]
+    let vault: Vault
+    private let compiled: [Compiled]
+    /// Endpoints with no parameter, by path and method: the hot paths match with one lookup.
+    private let literal: [String: [Int]]
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    private struct Compiled: Sendable {
+        let segments: [Segment]
+    }
+
+    package init(vault: Vault, endpoints: [Endpoint] = EndpointTable.endpoints) {
+        self.vault = vault
+        self.endpoints = endpoints
+        var compiled: [Compiled] = []
+        var literal: [String: [Int]] = [:]
+        for (i, e) in endpoints.enumerated() {
+            let segments: [Segment] = e.path.split(separator: "/").map { s in
+                s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(String(s))
+            }
+            compiled.append(Compiled(segments: segments))
+            if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
+                literal[e.path, default: []].append(i)
+            }
+        }
+        self.compiled = compiled
+        self.literal = literal
+    }
+
+    package enum Match {
+        case found(Endpoint, [String: String])
+        /// The path exists with other methods (for `Allow`).
+        case wrongMethod(allowed: [RequestMethod])
+        case none
+    }
+
+    /// Most path segments in any route; longer paths are refused before matching.
+    static let maxSegments = 8
+
+    package func match(method: RequestMethod, path: String) -> Match {
+        // A route of literals only has the most literals a path of its length can match,
+        // so an exact hit is the best match; anything else takes the search below.
+        if let hits = literal[path], let hit = hits.first(where: { endpoints[$0].method == method }) { return .found(endpoints[hit], [:]) }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/"), parts.count <= Self.maxSegments else { return .none }
+        var allowed: [RequestMethod] = []
+        var best: (Int, [String: String], Int)?
+        for (i, route) in compiled.enumerated() where route.segments.count == parts.count {
+            var params: [String: String] = [:]
+            var literals = 0
+            var ok = true
+            for (seg, part) in zip(route.segments, parts) {
+                switch seg {
+                case .literal(let l):
+                    if l != part { ok = false } else { literals += 1 }
+                case .parameter(let name):
+                    guard !part.isEmpty, let decoded = String(part).removingPercentEncoding else { ok = false; break }
+                    params[name] = decoded
+                }
+                if !ok { break }
+            }
+            guard ok else { continue }
+            guard endpoints[i].method == method else {
+                if !allowed.contains(endpoints[i].method) { allowed.append(endpoints[i].method) }
+                continue
+            }
+            if best == nil || literals > best!.2 { best = (i, params, literals) }
+        }
+        if let best { return .found(endpoints[best.0], best.1) }
+        return allowed.isEmpty ? .none : .wrongMethod(allowed: allowed)
+    }
+
+    /// The hot path: an answer made on the event loop with no task, or nil when the
+    /// request needs the full path (`respond`).
+    package func respondOnLoop(_ request: Request, on loop: any EventLoop) -> EventLoopFuture<Response>? {
+        guard case .found(let endpoint, let params) = match(method: request.method, path: request.path), let onLoop = endpoint.onLoop
+        else { return nil }
+        var request = request
+        request.parameters = params
+        return onLoop(vault, request, loop)
+    }
+
+    /// The full path, in a task: every step, every row.
+    package func respond(_ request: Request) async -> Response {
+        var request = request
+        let endpoint: Endpoint
+        switch match(method: request.method, path: request.path) {
+        case .found(let e, let params):
+            endpoint = e
+            request.parameters = params
+        case .wrongMethod(let allowed):
+            var answer = await refuseUnrouted(
+                request, APIError(.methodNotAllowed, "\(request.method) is not allowed on \(Names.printable(String(request.path.prefix(200)))); use \(allowed.map(\.rawValue).joined(separator: ", "))"))
+            answer.headers.append((name: "allow", value: allowed.map(\.rawValue).joined(separator: ", ")))
+            return answer
+        case .none:
+            return await refuseUnrouted(request, .notFound("no route \(request.method) \(Names.printable(String(request.path.prefix(200))))"))
+        }
+        guard case .roles(let roles) = endpoint.access, let action = endpoint.action else {
+            return endpoint.unaudited?(vault, request) ?? .error(.internalFault)
+        }
+        var op = vault.authorizeOperation(
+            request, roles: roles, action: action, target: Self.target(of: request), exempt: vault.exemptRole(request, action))
+        do {
+            if op.actor.role == Role.anonymous.rawValue {
+                throw try await op.refuse(vault.notInRole(request, roles))
+            }
+            // Admin and runner actions: the process that connected must still be the one
+            // it was (an inherited or handed-on connection is refused).
+            if op.actor.role == Role.admin.rawValue || op.actor.role == Role.runner.rawValue, !request.peer.connectorIsUnchanged {
+                throw try await op.refuse(APIError(
+                    .peerChanged, "the process that opened this connection (pid \(request.peer.pid)) has exited or changed its uid; connect again"))
+            }
+            let response = try await endpoint.handler(vault, &op)
+            if !op.hasRecorded { try await op.record(.granted) }
+            return response
+        } catch {
+            let refusal: APIError
+            if op.hasRecorded {
+                refusal = APIError.from(error) ?? .internalFault
+                if APIError.from(error) == nil {
+                    vault.logger.error("internal fault", metadata: ["action": "\(action.rawValue)", "request": "\(request.requestID)", "error": "\(error)"])
+                }
+            } else {
+                do { refusal = APIError.from(try await op.fail(error)) ?? .internalFault } catch { refusal = APIError.from(error) ?? .internalFault }
+            }
+            return .error(refusal)
+        }
+    }
+
+    /// A request no endpoint takes: its row, then its answer.
+    private func refuseUnrouted(_ request: Request, _ error: APIError) async -> Response {
+        let op = Operation(
+            vault: vault, request: request,
+            actor: .init(role: .anonymous, uid: request.peer.uid, gid: request.peer.gid, pid: request.peer.pid),
+            action: .requestRefused, target: AuditTarget())
+        do {
+            return .error(try await op.refuse(error))
+        } catch {
+            return .error(APIError.from(error) ?? .internalFault)
+        }
+    }
+
+    /// What a row names before the handler knows more: the path's project or connection.
+    static func target(of request: Request) -> AuditTarget {
+        let p = request.parameters
+        if request.path.hasPrefix("/v1/connections/") { return AuditTarget(connection: p["name"]) }
+        if request.path.hasPrefix("/v1/projects/") { return AuditTarget(project: p["name"]) }
+        return AuditTarget()
+    }
+}

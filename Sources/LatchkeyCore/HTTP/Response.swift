@@ -1,0 +1,34 @@
+package import NIOCore
+import Foundation
+package import LatchkeyAPI
+
+/// An answer: status, content type, extra headers and body bytes.
+package struct Response: Sendable {
+    package var status: Int
+    package var contentType: String
+    /// Headers beyond content type and length (`Allow` on a 405).
+    package var headers: [(name: String, value: String)] = []
+    package var body: ByteBuffer
+
+    package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// A JSON answer. Encoding our own Codable types cannot fail.
+    package static func json<T: Encodable>(_ value: T, status: Int = 200) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, body: ByteBuffer(bytes: data))
+    }
+
+    package static func error(_ e: APIError) -> Response {
+        json(e.body, status: e.status)
+    }
+}

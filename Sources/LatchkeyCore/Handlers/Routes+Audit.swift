@@ -1,0 +1,68 @@
+package import LatchkeyAPI
+package import LatchkeyAudit
+package import LatchkeyCrypto
+package import LatchkeyStore
+package import NIOCore
+
+extension Vault {
+    static let auditListDefaultLimit = 100
+    static let auditListMaxLimit = 10_000
+
+    func listAudit(_ op: inout Operation) async throws -> Response {
+        let query = try auditQuery(op.request, defaultLimit: Self.auditListDefaultLimit)
+        let lines = try await op.read { db in try AuditReader.records(query, in: db).map(AuditExport.line) }
+        return Response(body: ByteBuffer(string: "[" + lines.joined(separator: ",") + "]"))
+    }
+
+    func exportAudit(_ op: inout Operation) async throws -> Response {
+        let query = try auditQuery(op.request, defaultLimit: nil)
+        let publicKey = keyRing.auditSigning.publicKey
+        let text = try await op.read { db in
+            var out = AuditExport.header(publicKey: publicKey) + "\n"
+            for r in try AuditReader.records(query, in: db) { out += AuditExport.line(r) + "\n" }
+            for c in try AuditReader.checkpoints(in: db) { out += AuditExport.line(c) + "\n" }
+            return out
+        }
+        return Response(contentType: "application/x-ndjson", body: ByteBuffer(string: text))
+    }
+
+    func auditPublicKey(_ op: inout Operation) -> AuditPublicKey {
+        AuditPublicKey(publicKey: Hex.encode(keyRing.auditSigning.publicKey))
+    }
+
+    func auditQuery(_ req: Request, defaultLimit: Int?) throws(APIError) -> AuditQuery {
+        var q = AuditQuery()
+        func time(_ k: String) throws(APIError) -> Timestamp? {
+            guard let v = req.query[k] else { return nil }
+            guard let t = Timestamp(parsing: v) else {
+                throw APIError.invalid("\(k) '\(Names.printable(v))' is not a time like 2026-11-22 or 2026-11-22T10:00:00Z")
+            }
+            return t
+        }
+        q.since = try time("since")
+        q.until = try time("until")
+        q.project = req.query["project"]
+        q.action = req.query["action"]
+        if let o = req.query["outcome"] {
+            guard let outcome = AuditEntry.Outcome(rawValue: o) else { throw APIError.invalid("outcome must be granted, denied or failed") }
+            q.outcome = outcome
+        }
+        if let u = req.query["uid"] {
+            guard let uid = UInt32(u) else { throw APIError.invalid("uid must be a number") }
+            q.uid = uid
+        }
+        if let a = req.query["after"] {
+            guard let after = Int64(a), after >= 0 else { throw APIError.invalid("after must be a sequence number") }
+            q.afterSeq = after
+        }
+        if let l = req.query["limit"] {
+            guard let limit = Int(l), (1...Self.auditListMaxLimit).contains(limit) else {
+                throw APIError.invalid("limit must be between 1 and \(Self.auditListMaxLimit)")
+            }
+            q.limit = limit
+        } else {
+            q.limit = defaultLimit
+        }
+        return q
+    }
+}

@@ -1,0 +1,109 @@
+package import LatchkeyAPI
+package import LatchkeySSH
+package import LatchkeyStore
+package import GRDB
+
+extension Vault {
+    static let defaultGrace: Duration = .seconds(3600)
+    static let maxGraceSeconds: Int64 = 30 * 86400
+
+    func listDeployKeys(_ op: inout Operation) async throws -> [DeployKeyInfo] {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue)
+        return try await op.read { db in
+            _ = try Project.find(name, in: db)
+            return try SecretVersions.list(kind: .deployKey, owner: Project.owner(name), in: db).map { self.deployKeyInfo($0, project: name) }
+        }
+    }
+
+    func showDeployKey(_ op: inout Operation) async throws -> DeployKeyInfo {
+        let name = op.request.parameters["name"] ?? ""
+        let versionText = op.request.parameters["version"] ?? ""
+        let version: Int64? = versionText == "current" ? nil : Int64(versionText)
+        op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue, version: version)
+        guard version != nil || versionText == "current" else {
+            throw APIError.invalid("version must be a number or 'current', not '\(Names.printable(versionText))'")
+        }
+        return try await op.read { db in
+            _ = try Project.find(name, in: db)
+            return self.deployKeyInfo(try SecretVersions.find(kind: .deployKey, owner: Project.owner(name), version: version, in: db), project: name)
+        }
+    }
+
+    func revokeDeployKeys(_ op: inout Operation, _ body: RevokeRequest) async throws -> RevokeResult {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue, version: body.version)
+        let revoked = try await op.change { db in
+            _ = try Project.find(name, in: db)
+            return try SecretVersions.revoke(kind: .deployKey, owner: Project.owner(name), version: body.version, in: db)
+        }
+        // Every session holding a version named or revoked here ends, also when the
+        // version was already revoked or retired (then `revoked` is empty).
+        let named = body.version
+        let ended = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
+            s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
+        }
+        return RevokeResult(revokedVersions: revoked, endedSessions: ended)
+    }
+
+    /// Create (first key, or another one next to none active) and rotate share one path:
+    /// a new version becomes active; the previous one retires after the grace.
+    func createDeployKey(_ op: inout Operation, _ body: DeployKeyRequest, rotate isRotate: Bool) async throws -> DeployKeyInfo {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue)
+        guard let type = DeployKeyType(rawValue: body.type ?? DeployKeyType.ed25519.rawValue) else {
+            throw APIError.invalid("key type must be ed25519, ecdsa-p256, rsa-3072 or rsa-4096, not '\(Names.printable(body.type ?? ""))'")
+        }
+        let graceSeconds = body.graceSeconds ?? Self.defaultGrace.components.seconds
+        guard (0...Self.maxGraceSeconds).contains(graceSeconds) else {
+            throw APIError.invalid("grace must be between 0 s and 30 days")
+        }
+        // The cheap checks first (project, existing key), then key generation (RSA takes
+        // a while), then the write transaction, which checks again.
+        let check: @Sendable (Database) throws -> (Int64, Project) = { db in
+            let (projectID, project) = try Project.find(name, in: db)
+            let existing = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db)
+            if isRotate && existing == nil {
+                throw StoreError.notFound(what: "an active deploy key for project '\(name)' to rotate; create one first")
+            }
+            if !isRotate, let existing {
+                throw StoreError.conflict(
+                    what: "project '\(name)' already has deploy key v\(existing.version); use `deploy-key rotate \(name)` for a new one")
+            }
+            return (projectID, project)
+        }
+        do { _ = try await store.database.read(check) } catch { throw try await op.fail(error) }
+        let key = try DeployKey.generate(type: type)
+        let version = try await op.change { db in
+            let (projectID, project) = try check(db)
+            return try SecretVersions.add(
+                kind: .deployKey, owner: project.owner, projectID: projectID, grace: .seconds(graceSeconds), keyRing: self.keyRing, in: db
+            ) { version in
+                let comment = "latchkey:\(name):v\(version)"
+                return (try key.openSSHPrivateKey(comment: comment), [
+                    "type": type.rawValue, "bits": String(type.bits), "fingerprint": key.fingerprint,
+                    "public_key": key.authorizedKeysLine(comment: comment),
+                ])
+            }
+        }
+        if isRotate {
+            sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+            // No grace: the sessions holding an older version end now, agents with them.
+            if graceSeconds == 0 {
+                let current = version.version
+                _ = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
+                    s.project == name && s.deployKeyVersion.map { $0 < current } == true
+                }
+            }
+        }
+        return deployKeyInfo(version, project: name)
+    }
+
+    func deployKeyInfo(_ v: SecretVersion, project: String) -> DeployKeyInfo {
+        DeployKeyInfo(
+            project: project, version: v.version, type: v.attributes["type"] ?? "?", bits: Int(v.attributes["bits"] ?? "") ?? 0,
+            fingerprint: v.attributes["fingerprint"] ?? "", publicKey: v.attributes["public_key"] ?? "", state: v.state.rawValue,
+            retireAt: v.state == .retiring ? v.retireAt?.description : nil, revokedAt: v.revokedAt?.description,
+            createdAt: v.createdAt.description)
+    }
+}

@@ -1,0 +1,50 @@
+package import LatchkeyAPI
+package import LatchkeyStore
+package import GRDB
+
+extension Vault {
+    func addProject(_ op: inout Operation, _ body: ProjectRequest) async throws -> ProjectInfo {
+        op.target = AuditTarget(connection: body.connection, project: body.name)
+        let p = try await op.change { db in
+            let p = try Project(name: body.name, connection: body.connection, repo: body.repo)
+            try Project.insert(p, in: db)
+            return p
+        }
+        return ProjectInfo(
+            name: p.name, connection: p.connection, repo: p.repo, createdAt: p.createdAt.description, deployKey: nil, liveSessions: 0)
+    }
+
+    func listProjects(_ op: inout Operation) async throws -> [ProjectInfo] {
+        let live = sessions.all()
+        return try await op.read { db in
+            try Project.all(in: db).map { p in try self.projectInfo(p, db: db, live: live) }
+        }
+    }
+
+    func showProject(_ op: inout Operation) async throws -> ProjectInfo {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(project: name)
+        let live = sessions.all()
+        return try await op.read { db in try self.projectInfo(try Project.find(name, in: db).project, db: db, live: live) }
+    }
+
+    func removeProject(_ op: inout Operation) async throws -> RemovalResult {
+        let name = op.request.parameters["name"] ?? ""
+        let force = op.request.query["force"] == "true"
+        op.target = AuditTarget(project: name)
+        let live = sessions.all().filter { $0.project == name }.count
+        if live > 0 && !force {
+            throw APIError(.liveSessions, "project '\(name)' has \(live) live session(s); wait for them, revoke them, or use --force")
+        }
+        let destroyed = try await op.change { db in try Project.remove(name, in: db) }
+        let ended = await endSessions(.projectRemoved, requestID: op.request.requestID) { $0.project == name }
+        return RemovalResult(removed: name, destroyedVersions: destroyed, endedSessions: ended)
+    }
+
+    func projectInfo(_ p: Project, db: Database, live: [BuildSession]) throws -> ProjectInfo {
+        let key = try? SecretVersions.find(kind: .deployKey, owner: p.owner, version: nil, in: db)
+        return ProjectInfo(
+            name: p.name, connection: p.connection, repo: p.repo, createdAt: p.createdAt.description,
+            deployKey: key.map { self.deployKeyInfo($0, project: p.name) }, liveSessions: live.filter { $0.project == p.name }.count)
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+package import NIOCore
+package import LatchkeyAPI
+package import LatchkeyAudit
+package import LatchkeyCrypto
+package import LatchkeyPolicy
+package import LatchkeyStore
+package import LatchkeySSH
+package import GRDB
+
+/// The hot path: a build redeems its session token for what was granted. Both paths
+/// take the use and decide under the session table's lock with `ReleaseDecision.decide`;
+/// each refusal has its own code, in the answer and the audit row. The granted row is
+/// durable before the secret is sent.
+extension Vault {
+    /// What a release answers: the secret and its public facts.
+    private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
+        switch grant {
+        case .deployKey, .deployKeyAgent:  // an agent-only session never gets here (grant_missing)
+            var json = SecretJSON(capacity: 4096 + secret.count)
+            json.field("project", s.project)
+            json.field("version", version.version)
+            json.field("type", version.attributes["type"])
+            json.field("fingerprint", version.attributes["fingerprint"])
+            json.field("publicKey", version.attributes["public_key"])
+            json.field("privateKey", secret: secret)
+            return json.finish()
+        case .token:
+            var json = SecretJSON(capacity: 512 + secret.count)
+            json.field("connection", s.connection)
+            json.field("kind", version.kind.rawValue)
+            json.field("version", version.version)
+            json.field("username", version.attributes["username"])
+            json.field("clientId", version.attributes["client_id"])
+            json.field("token", secret: secret)
+            return json.finish()
+        }
+    }
+
+    /// The facts a release is decided on, for the session the request's token names.
+    private func releaseFacts(_ req: Request, grant: Grant, session: BuildSession?, tokenPresented: Bool) -> ReleaseDecision.Facts {
+        ReleaseDecision.Facts(
+            session: session, tokenPresented: tokenPresented, grant: grant, peer: identity(req), now: .now(), clock: .now,
+            keyGeneration: keyRing.generation)
+    }
+
+    /// Decides a redeem and takes its use in one critical section. With `fastOnly`, a use
+    /// is taken only for a release the event loop can finish by itself.
+    private func decideRelease(_ req: Request, grant: Grant, fastOnly: Bool) -> (ReleaseDecision, ReleaseDecision.Facts, BuildSession?) {
+        guard let hash = sessionTokenHash(req) else {
+            let facts = releaseFacts(req, grant: grant, session: nil, tokenPresented: false)
+            return (ReleaseDecision.decide(facts), facts, nil)
+        }
+        let base = releaseFacts(req, grant: grant, session: nil, tokenPresented: true)
+        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, usedUp in
+            var facts = base
+            facts.session = s
+            facts.usedUp = usedUp
+            let d = ReleaseDecision.decide(facts)
+            let take: Bool = if case .release = d { !fastOnly || d.isFast } else { false }
+            return ((d, facts), take)
+        }
+        return (decision, facts, session)
+    }
+
+    /// What a release's row names: the session's connection and project, the pinned
+    /// secret's kind and version (the grant's name when nothing is pinned).
+    private static func releaseTarget(_ s: BuildSession?, grant: Grant) -> AuditTarget {
+        guard let s else { return AuditTarget(kind: grant.rawValue) }
+        let pin = s.pin(grant)
+        return AuditTarget(connection: s.connection, project: s.project, kind: pin?.version.kind.rawValue ?? grant.rawValue, version: pin?.version.version)
+    }
+
+    private static func releaseActor(_ req: Request, _ s: BuildSession?) -> AuditEntry.Actor {
+        .init(role: .build, uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: s?.id)
+    }
+
+    /// The fast path, answered from the event loop with no task: a release the decision
+    /// grants and that needs no async step takes its use under the session table's lock,
+    /// opens the secret, and is sent once the audit writer has made the granted row
+    /// durable. Anything else declines (nil) to `release`, which decides again with the
+    /// same function and records why. A fault after the use was taken gives the use back
+    /// and writes `failed internal`, as the checked path does.
+    func releaseOnLoop(_ req: Request, grant: Grant, on loop: any EventLoop) -> EventLoopFuture<Response>? {
+        let (decision, _, session) = decideRelease(req, grant: grant, fastOnly: true)
+        guard decision.isFast, let s = session, let pin = s.pin(grant) else { return nil }
+        let op = Operation(vault: self, request: req, actor: Self.releaseActor(req, s), action: .secretRelease, target: Self.releaseTarget(s, grant: grant))
+        let promise = loop.makePromise(of: Response.self)
+        let secret: SecretBytes
+        do {
+            secret = try keyRing.open(pin.sealed, for: pin.version.binding)
+        } catch {
+            sessions.returnUse(id: s.id)
+            logger.error("release failed", metadata: ["request": "\(req.requestID)", "error": "\(error)"])
+            audit.append(op.entry(.failed, reason: RefusalCode.internalFault.rawValue)) { result in
+                if case .failure(let e as AuditError) = result { promise.succeed(.error(.auditUnavailable(e))) } else { promise.succeed(.error(.internalFault)) }
+            }
+            return promise.futureResult
+        }
+        let body = Self.releaseBody(grant, s, pin.version, secret)
+        audit.append(op.entry(.granted)) { [sessions, logger] result in
+            switch result {
+            case .success: promise.succeed(Response(body: body))
+            case .failure(let e as AuditError):
+                sessions.returnUse(id: s.id)
+                promise.succeed(.error(.auditUnavailable(e)))
+            case .failure(let e):
+                sessions.returnUse(id: s.id)
+                logger.error("release failed", metadata: ["request": "\(req.requestID)", "error": "\(e)"])
+                promise.succeed(.error(.internalFault))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// The checked path: the same decision, then whatever needs an async step — ending an
+    /// expired or used-up session, reading a seal again after a master-key rotation.
+    func release(_ op: inout Operation, grant: Grant) async throws -> Response {
+        let req = op.request
+        let (decision, facts, session) = decideRelease(req, grant: grant, fastOnly: false)
+        op.actor = Self.releaseActor(req, session)
+        op.target = Self.releaseTarget(session, grant: grant)
+        switch decision {
+        case .refuse(let code):
+            if code == .sessionExpired, let id = session?.id {
+                _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
+            }
+            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+        case .release(_, let lastUse, _):
+            guard let s = session, let pin = s.pin(grant) else { throw APIError.internalFault }
+            let secret: SecretBytes
+            do {
+                secret = try openSealed(pin.sealed, for: pin.version)
+                try await op.record(.granted)  // durable before a byte of the secret leaves
+            } catch let e as APIError {
+                sessions.returnUse(id: s.id)
+                if e.code == .auditUnavailable || op.hasRecorded { throw e }
+                throw try await op.refuse(e)
+            } catch {
+                sessions.returnUse(id: s.id)
+                throw try await op.fail(error)
+            }
+            if lastUse {
+                sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
+                _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
+            }
+            return Response(body: Self.releaseBody(grant, s, pin.version, secret))
+        }
+    }
+
+    /// A build's view of its session for a request that takes no use (its agent): the
+    /// same checks as a release up to the grant, the same codes.
+    func liveSession(_ op: inout Operation, grant: Grant) async throws -> BuildSession {
+        let req = op.request
+        let hash = sessionTokenHash(req)
+        let session = hash.flatMap { sessions.session(tokenHash: $0) }
+        var facts = releaseFacts(req, grant: grant, session: session, tokenPresented: hash != nil)
+        op.actor = Self.releaseActor(req, session)
+        op.target = Self.releaseTarget(session, grant: grant)
+        // A use is not taken, so the use count does not refuse.
+        if var s = facts.session { s.uses = 0; s.maxUses = max(s.maxUses, 1); facts.session = s }
+        if case .refuse(let code) = ReleaseDecision.decide(facts), code != .secretRevoked, code != .tokenExpired {
+            if code == .sessionExpired, let id = session?.id {
+                _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
+            }
+            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+        }
+        guard let session else { throw APIError(.invalidSession) }
+        return session
+    }
+
+    /// The keyed hash of a well-formed bearer session token, or nil.
+    private func sessionTokenHash(_ req: Request) -> [UInt8]? {
+        guard var bearer = req.bearerToken.map({ Array($0.utf8) }), bearer.count == Self.sessionTokenPrefix.utf8.count + 43,
+            bearer.starts(with: Self.sessionTokenPrefix.utf8), let token = try? SecretBytes(consuming: &bearer)
+        else { return nil }
+        return keyRing.keyedHash(token, purpose: "session-token")
+    }
+
+    /// The session's ssh-agent: made on first request (idempotent after, for the same
+    /// uid), lives until the session ends. It takes no use; the session's TTL bounds it.
+    /// It is bound to the uid that opened it: another uid, even holding the token, gets
+    /// `agent_not_yours`.
+    func openAgent(_ op: inout Operation) async throws -> Response {
+        let s = try await liveSession(&op, grant: .deployKeyAgent)
+        let req = op.request
+        guard let pinned = s.deployKeyVersion else {
+            throw try await op.refuse(APIError(.grantMissing, "this session was not granted deploy-key or deploy-key-agent"))
+        }
+        if let existing = agents.agent(for: s.id) {
+            guard existing.boundUID == req.peer.uid else { throw try await op.refuse(APIError(.agentNotYours)) }
+            try await op.record(.granted)
+            return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
+        }
+        let owner = Project.owner(s.project)
+        let (version, sealed) = try await store.database.read { db in
+            (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
+             try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+        }
+        guard version.isUsable(at: .now()), s.pinnedKey?.version.isUsable(at: .now()) == true, let sealed else {
+            throw try await op.refuse(APIError(.secretRevoked, "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+        }
+        let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
+        let agent = try agentFactory.start(
+            SessionAgentContext(
+                vault: self, sessionID: s.id, key: key, version: pinned, comment: "latchkey:\(s.project):v\(pinned)", boundUID: req.peer.uid,
+                boundGID: req.peer.gid, target: op.target, connections: agents.perUID, requestTimeout: limits.agentRequestTimeout),
+            under: agentParent)
+        do {
+            try await op.record(.granted)
+        } catch {
+            agent.stop()
+            throw error
+        }
+        // Two first requests at once: the first agent in the table is the session's.
+        let winner = agents.add(agent)
+        if winner.socketPath != agent.socketPath {
+            agent.stop()
+            guard winner.boundUID == req.peer.uid else { throw APIError(.agentNotYours) }
+            return .json(SessionAgentInfo(socketPath: winner.socketPath, fingerprint: winner.fingerprint, expiresAt: s.expiresAt.description))
+        }
+        // A session that ended meanwhile takes its agent with it.
+        if sessions.session(id: s.id) == nil { agents.stop(s.id) }
+        return .json(SessionAgentInfo(socketPath: agent.socketPath, fingerprint: agent.fingerprint, expiresAt: s.expiresAt.description), status: 201)
+    }
+
+    /// Opens with the active KEK; a master-key rotation that committed between the read
+    /// and the open is handled by reading again.
+    func openSealed(_ sealed: SealedSecret, for version: SecretVersion) throws -> SecretBytes {
+        if sealed.generation == keyRing.generation { return try keyRing.open(sealed, for: version.binding) }
+        let fresh = try store.database.read { db in
+            try SecretVersions.sealed(kind: version.kind, owner: version.owner, version: version.version, in: db)
+        }
+        guard let fresh else { throw APIError(.secretRevoked, "the secret was revoked") }
+        return try keyRing.open(fresh, for: version.binding)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+package import LatchkeyAPI
+package import LatchkeyCrypto
+package import LatchkeyStore
+package import GRDB
+
+extension Vault {
+    func intakeKey(_ op: inout Operation) -> IntakeKey {
+        IntakeKey(publicKey: Data(keyRing.intake.publicKey).base64EncodedString())
+    }
+
+    func listTokens(_ op: inout Operation) async throws -> [TokenInfo] {
+        let connection = op.request.query["connection"]
+        op.target = AuditTarget(connection: connection)
+        return try await op.read { db in
+            let now = Timestamp.now()
+            let connections = try connection.map { [try Connection.find($0, in: db).connection] } ?? Connection.all(in: db)
+            return try connections.flatMap { c in
+                try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:\(c.name)", in: db, now: now)
+                    .filter { $0.owner == "connection:\(c.name)" }
+                    .map { self.tokenInfo($0, connection: c.name, now: now) }
+            }
+        }
+    }
+
+    func revokeTokens(_ op: inout Operation, _ body: TokenRevokeRequest) async throws -> RevokeResult {
+        let name = op.request.parameters["name"] ?? ""
+        let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue) ?? .token
+        op.target = AuditTarget(connection: name, kind: kind.rawValue, version: body.version)
+        let revoked = try await op.change { db in
+            _ = try Connection.find(name, in: db)
+            return try SecretVersions.revoke(kind: kind, owner: "connection:\(name)", version: body.version, in: db)
+        }
+        let named = body.version
+        let ended = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
+            s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true
+        }
+        return RevokeResult(revokedVersions: revoked, endedSessions: ended)
+    }
+
+    func putToken(_ op: inout Operation, _ body: TokenPutRequest) async throws -> TokenInfo {
+        let name = op.request.parameters["name"] ?? ""
+        let kindText = body.kind ?? SecretKind.token.rawValue
+        op.target = AuditTarget(connection: name, kind: kindText)
+        func bad(_ message: String) -> APIError { APIError.invalid(message) }
+        guard let kind = SecretKind(rawValue: kindText), kind != .deployKey else {
+            throw bad("token kind must be token or oauth-client, not '\(Names.printable(kindText))'")
+        }
+        if kind == .token, (body.username ?? "").isEmpty { throw bad("a token needs --username (the account it belongs to)") }
+        if kind == .oauthClient, (body.clientId ?? "").isEmpty { throw bad("an oauth-client secret needs --client-id") }
+        let scopes = body.scopes ?? []
+        var expiry: Timestamp?
+        if let text = body.expires {
+            expiry = try AccessToken.parseExpiry(text)
+        }
+        if let expiry, expiry <= Timestamp.now() { throw bad("--expires \(body.expires!) is not in the future") }
+        let graceSeconds = body.graceSeconds ?? Self.defaultGrace.components.seconds
+        guard (0...Self.maxGraceSeconds).contains(graceSeconds) else { throw bad("grace must be between 0 s and 30 days") }
+        guard let sealed = Data(base64Encoded: body.sealedToken), sealed.count <= AccessToken.maxBytes + IntakeKeyPair.sealOverheadBytes
+        else { throw bad("sealedToken is not base64 of a sealed box (or is over 4 KiB)") }
+        let token: SecretBytes
+        do {
+            token = try keyRing.intake.open(Array(sealed))
+        } catch {
+            throw APIError(.sealOpenFailed,
+                "the sealed token did not open: it was altered, or sealed to another daemon's intake key (see `latchkey intake-key`)")
+        }
+        let serverKind = try await store.database.read { db in try Connection.find(name, in: db).connection.kind }
+        let warnings = try AccessToken.check(token, for: serverKind, kind: kind)
+        let fingerprint = "lk:" + Hex.encode(keyRing.keyedHash(token, purpose: "token-fingerprint").prefix(8))
+        let version = try await op.change { db in
+            let (connectionID, c) = try Connection.find(name, in: db)
+            return try SecretVersions.add(
+                kind: kind, owner: "connection:\(c.name)", connectionID: connectionID, grace: .seconds(graceSeconds), keyRing: self.keyRing, in: db
+            ) { _ in
+                var attrs = ["fingerprint": fingerprint, "scopes": scopes.joined(separator: ",")]
+                attrs["username"] = body.username
+                attrs["client_id"] = body.clientId
+                attrs["expires"] = body.expires
+                return (token, attrs)
+            }
+        }
+        sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+        // No grace: the sessions holding an older version end now.
+        if graceSeconds == 0 {
+            let current = version.version
+            _ = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
+                s.connection == name && s.tokenKind == kind && s.tokenVersion.map { $0 < current } == true
+            }
+        }
+        var info = self.tokenInfo(version, connection: name, now: .now())
+        info.warnings = warnings
+        for w in warnings { logger.warning("token.put: \(w)", metadata: ["connection": "\(name)", "version": "\(version.version)"]) }
+        return info
+    }
+
+    func tokenInfo(_ v: SecretVersion, connection: String, now: Timestamp) -> TokenInfo {
+        let expiry = v.attributes["expires"].flatMap { Timestamp(parsing: $0) }
+        let days = expiry.map { AccessToken.daysLeft(until: $0, now: now) }
+        let expired = expiry.map { now >= $0 } ?? false
+        let scopes = (v.attributes["scopes"] ?? "").split(separator: ",").map(String.init)
+        return TokenInfo(
+            connection: connection, kind: v.kind.rawValue, version: v.version, username: v.attributes["username"],
+            clientId: v.attributes["client_id"], scopes: scopes, expires: v.attributes["expires"], daysLeft: days,
+            expiringSoon: !expired && (days.map { $0 < AccessToken.expiryWarningDays } ?? false), expired: expired,
+            state: v.state.rawValue, retireAt: v.state == .retiring ? v.retireAt?.description : nil,
+            revokedAt: v.revokedAt?.description, createdAt: v.createdAt.description, fingerprint: v.attributes["fingerprint"] ?? "",
+            warnings: [])
+    }
+}

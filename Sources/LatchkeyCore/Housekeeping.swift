@@ -1,0 +1,91 @@
+import CSystemShims
+package import LatchkeyAudit
+package import LatchkeyStore
+import Foundation
+package import GRDB
+
+extension Vault {
+    static let housekeepingInterval: Duration = .seconds(5)
+    static let expiryWarningInterval: Duration = .seconds(86_400)
+
+    /// Every few seconds: end sessions past their TTL, retire versions whose grace
+    /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
+    func startHousekeeping() {
+        let task = Task { [self] in
+            var lastWarning: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.housekeepingInterval)
+                if Task.isCancelled { break }
+                await housekeep()
+                if lastWarning.map({ ContinuousClock.now - $0 >= Self.expiryWarningInterval }) ?? true {
+                    warnExpiringTokens()
+                    lastWarning = .now
+                }
+            }
+        }
+        // Refusal summaries every window, so a flood's last second is written promptly.
+        let summaries = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: RefusalLimiter.window)
+                if Task.isCancelled { break }
+                await flushRefusalSummaries()
+            }
+        }
+        housekeeper.withLock { $0 = task }
+        refusalFlusher.withLock { $0 = summaries }
+    }
+
+    package func housekeep() async {
+        let now = ContinuousClock.now
+        _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
+        sessions.forgetUsedUp(now: now)
+        // Hand memory freed since the last pass back to the system (glibc keeps it in
+        // its arenas otherwise, and a burst of requests would leave the RSS high).
+        defer { latchkey_release_free_memory() }
+        do {
+            let retired = try await store.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE state = 'retiring' AND retire_at <= ?",
+                    arguments: [Timestamp.now().description]) ?? 0
+            }
+            guard retired > 0 else { return }
+            let done = try await audit.append(
+                AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
+            ) { db in try SecretVersions.sweep(in: db).map { RetiredVersion(kind: $0.0, owner: $0.1, version: $0.2) } }
+            for d in done { logger.info("grace ended: \(d.kind.rawValue) \(d.owner) v\(d.version) revoked") }
+            // The sessions holding a retired version end, and their agents stop.
+            let retiredSet = Set(done)
+            _ = await endSessions(.keyRevoked, requestID: nil) { s in
+                s.deployKeyVersion.map { retiredSet.contains(RetiredVersion(kind: .deployKey, owner: Project.owner(s.project), version: $0)) } == true
+            }
+            _ = await endSessions(.tokenRevoked, requestID: nil) { s in
+                guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
+                return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
+            }
+        } catch {
+            logger.error("housekeeping could not retire versions: \(error)")
+        }
+    }
+
+    func warnExpiringTokens() {
+        let now = Timestamp.now()
+        let soon = (try? store.database.read { db in
+            try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:", in: db, now: now)
+        }) ?? []
+        for v in soon where v.state != .revoked {
+            guard let exp = v.attributes["expires"].flatMap(Timestamp.init(parsing:)) else { continue }
+            let days = AccessToken.daysLeft(until: exp, now: now)
+            if days < AccessToken.expiryWarningDays {
+                logger.warning(
+                    days <= 0 ? "token expired; it is no longer released" : "token expires in \(days) day(s)",
+                    metadata: ["owner": "\(v.owner)", "kind": "\(v.kind.rawValue)", "version": "\(v.version)", "expires": "\(v.attributes["expires"] ?? "")"])
+            }
+        }
+    }
+}
+
+/// A secret version whose grace ended.
+struct RetiredVersion: Hashable, Sendable {
+    var kind: SecretKind
+    var owner: String
+    var version: Int64
+}

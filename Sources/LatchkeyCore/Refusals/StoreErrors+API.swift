@@ -1,0 +1,24 @@
+package import LatchkeyStore
+package import LatchkeyCrypto
+
+extension APIError {
+    /// A store refusal as the client sees it. Faults that are not the client's become
+    /// nil (the caller answers 500 and logs).
+    init?(_ error: StoreError) {
+        switch error {
+        case .notFound: self = APIError(.notFound, error.description)
+        case .conflict: self = APIError(.conflict, error.description)
+        case .invalid: self = APIError(.invalid, error.description)
+        case .unavailable: self = APIError(.storeUnavailable, error.description)
+        default: return nil
+        }
+    }
+
+    /// Maps any error a route meets: refusals pass through, store refusals are
+    /// translated; anything else is nil (an internal fault).
+    static func from(_ error: any Error) -> APIError? {
+        if let e = error as? APIError { return e }
+        if let e = error as? StoreError { return APIError(e) }
+        return nil
+    }
+}

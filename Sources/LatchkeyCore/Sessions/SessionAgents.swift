@@ -1,0 +1,100 @@
+package import LatchkeyAudit
+package import LatchkeyPolicy
+package import LatchkeySSH
+import Synchronization
+
+/// What a session's ssh-agent knows: its session, its key and version, whom it serves.
+///
+/// Proof of the session: an agent is opened with the session token and from then on
+/// serves only the uid that opened it (`boundUID`), and only while the session's rule
+/// (as the live session holds it, updated by policy reloads) still lets that uid
+/// redeem. Revocation: before every signature the agent checks that the session's
+/// pinned key version is still `version` and still usable (the session table follows
+/// rotations), so a revoked or retired version signs nothing even before its sessions
+/// are ended.
+package struct SessionAgentContext: Sendable {
+    package let vault: Vault
+    package let sessionID: String
+    package let key: DeployKey
+    /// The pinned version `key` is.
+    package let version: Int64
+    package let comment: String
+    /// The uid (and its gid) that opened the agent with the session token.
+    package let boundUID: UInt32
+    package let boundGID: UInt32
+    package let target: AuditEntry.Target
+    /// Connections per uid to all agents together.
+    package let connections: PerUIDConnections
+    /// A connection sending no whole request for this long is closed.
+    package let requestTimeout: Duration
+
+    /// Whether `peer` may use the agent now; nil, or the refusal code.
+    package func refusal(for peer: PeerIdentity) -> RefusalCode? {
+        guard peer.uid == boundUID else { return .agentNotYours }
+        guard let s = vault.sessions.session(id: sessionID), ContinuousClock.now < s.deadline, s.rule.mayRedeem(peer) else {
+            return .peerNotAllowed
+        }
+        return nil
+    }
+
+    /// Whether the session's pinned key is still this agent's version and usable.
+    package var keyIsUsable: Bool {
+        guard let s = vault.sessions.session(id: sessionID), ContinuousClock.now < s.deadline, let pin = s.pinnedKey else { return false }
+        return pin.version.version == version && pin.version.isUsable(at: .now())
+    }
+}
+
+/// A running session agent, as the core sees it.
+package protocol SessionAgentHandle: Sendable {
+    var sessionID: String { get }
+    var socketPath: String { get }
+    var fingerprint: String { get }
+    /// The uid that opened it: the only one it serves.
+    var boundUID: UInt32 { get }
+    /// The opener as the policy sees it, for the re-check at a policy reload.
+    var boundPeer: PeerIdentity { get }
+    /// Closes the socket and removes it.
+    func stop()
+}
+
+/// Starts session agents. The core holds no socket: the adapter (`LatchkeyServer`)
+/// provides the one that listens, and passes it to `Vault.open`.
+package protocol SessionAgentFactory: Sendable {
+    func start(_ context: SessionAgentContext, under parent: String) throws -> any SessionAgentHandle
+}
+
+/// The live session agents, by session id, and the connection counts they share.
+package final class SessionAgents: Sendable {
+    private let agents = Mutex<[String: any SessionAgentHandle]>([:])
+    package let perUID: PerUIDConnections
+
+    package init(connectionsPerUID: Int = VaultLimits().maxAgentConnectionsPerUID) {
+        perUID = PerUIDConnections(limit: connectionsPerUID)
+    }
+
+    package func agent(for sessionID: String) -> (any SessionAgentHandle)? { agents.withLock { $0[sessionID] } }
+
+    /// Whom each live agent serves, by session id.
+    package func boundPeers() -> [String: PeerIdentity] { agents.withLock { $0.mapValues(\.boundPeer) } }
+
+    /// Adds `agent` unless its session has one already; returns the session's agent.
+    package func add(_ agent: any SessionAgentHandle) -> any SessionAgentHandle {
+        agents.withLock { a in
+            if let existing = a[agent.sessionID] { return existing }
+            a[agent.sessionID] = agent
+            return agent
+        }
+    }
+
+    package func stop(_ sessionID: String) {
+        agents.withLock { $0.removeValue(forKey: sessionID) }?.stop()
+    }
+
+    package func stopAll() {
+        let all = agents.withLock { a in
+            defer { a.removeAll() }
+            return Array(a.values)
+        }
+        all.forEach { $0.stop() }
+    }
+}

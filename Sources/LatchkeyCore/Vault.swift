@@ -1,0 +1,191 @@
+package import LatchkeyStore
+package import Logging
+package import LatchkeyAudit
+package import LatchkeyCrypto
+package import LatchkeyPolicy
+package import LatchkeyAPI
+import Foundation
+import Synchronization
+
+/// The daemon's state and rules: store, key ring, audit log, policy and sessions.
+/// Handlers call into it; nothing else touches the store.
+public final class Vault: Sendable {
+    package let store: Store
+    package let keyRing: KeyRing
+    package let audit: AuditLog
+    package let sessions = SessionTable()
+    package let agents: SessionAgents
+    /// Bounds the audit rows of refusals per uid and second.
+    package let refusals: RefusalLimiter
+    /// The caps the daemon keeps on sessions and agents.
+    package let limits: VaultLimits
+    /// Starts a session's ssh-agent socket (the adapter's, so the core opens no socket).
+    let agentFactory: any SessionAgentFactory
+    /// Where session agent sockets are made: beside the daemon's socket, so builds that
+    /// can reach one can reach the other.
+    let agentParent: String
+    package let logger: Logger
+    let policiesDirectory: String
+    let startedAt = ContinuousClock.now
+    let daemonUID: UInt32 = getuid()
+    private let policyHolder: Mutex<Policy>
+    let housekeeper = Mutex<Task<Void, Never>?>(nil)
+    let refusalFlusher = Mutex<Task<Void, Never>?>(nil)
+
+    package var policy: Policy { policyHolder.withLock { $0 } }
+
+    private init(
+        store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String,
+        agentFactory: any SessionAgentFactory, limits: VaultLimits, logger: Logger
+    ) {
+        self.limits = limits
+        agents = SessionAgents(connectionsPerUID: limits.maxAgentConnectionsPerUID)
+        refusals = RefusalLimiter(rowsPerSecond: limits.refusalRowsPerSecond)
+        self.agentParent = agentParent
+        self.agentFactory = agentFactory
+        self.store = store
+        self.keyRing = keyRing
+        self.audit = audit
+        self.policyHolder = Mutex(policy)
+        self.policiesDirectory = policiesDirectory
+        self.logger = logger
+    }
+
+    /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
+    /// sessions a previous run left open, and records the start.
+    package static func open(
+        store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, agentFactory: any SessionAgentFactory,
+        limits: VaultLimits = VaultLimits(), logger: Logger
+    ) async throws -> Vault {
+        let log = logger
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
+        let policy: Policy
+        do {
+            policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())
+        } catch {
+            _ = try? await audit.append(AuditEntry(actor: .init(role: .daemon), action: .policyLoad, outcome: .failed, reason: error.code))
+            await audit.close()
+            throw error
+        }
+        let vault = Vault(
+            store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, agentParent: agentParent,
+            agentFactory: agentFactory, limits: limits, logger: logger)
+        let ended = try await audit.append(
+            AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
+        ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
+        if ended > 0 { logger.notice("ended \(ended) session(s) left open by the previous run") }
+        _ = try await audit.append(
+            AuditEntry(actor: .init(role: .daemon), action: .policyLoad, outcome: .granted, reason: nil))
+        vault.startHousekeeping()
+        return vault
+    }
+
+    package func close() async {
+        housekeeper.withLock { $0?.cancel() }
+        refusalFlusher.withLock { $0?.cancel() }
+        agents.stopAll()
+        let open = sessions.removeAll { _ in true }
+        _ = try? await audit.append(
+            AuditEntry(actor: .init(role: .daemon, uid: daemonUID, pid: getpid()), action: .daemonStop, outcome: .granted)
+        ) { db in
+            try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+        }
+        if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }
+        await flushRefusalSummaries(force: true)
+        await audit.close()
+    }
+
+    /// Every endpoint of the API, behind the router's steps.
+    package func router() -> Router { Router(vault: self) }
+
+    func health() -> HealthResponse {
+        HealthResponse(
+            status: "ok", version: latchkeyVersion,
+            uptimeSeconds: Double((ContinuousClock.now - startedAt).components.seconds),
+            keyGeneration: keyRing.generation)
+    }
+
+    /// Whether the policy gives the peer `role`. Builds are any peer here; a build is
+    /// checked against its session's rule when it redeems.
+    func holds(_ role: Role, _ peer: PeerIdentity, in p: Policy) -> Bool {
+        switch role {
+        case .admin: p.isAdmin(peer)
+        case .auditor: p.isAuditor(peer)
+        case .runner: p.isRunner(peer)
+        case .build: true
+        case .daemon, .anonymous: false
+        }
+    }
+
+    /// The operation of a request, its actor in the first of `roles` the peer holds, or
+    /// `anonymous` when it holds none (the router then refuses it).
+    /// `exempt`: the role the peer holds whatever the policy says (the uid that opened a
+    /// session may always close it as its runner).
+    func authorizeOperation(_ req: Request, roles: [Role], action: AuditAction, target: AuditTarget, exempt: Role? = nil) -> Operation {
+        let peer = identity(req)
+        let p = policy
+        let role = exempt ?? roles.first { holds($0, peer, in: p) } ?? .anonymous
+        let actor = AuditEntry.Actor(role: role, uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
+        return Operation(vault: self, request: req, actor: actor, action: action, target: target)
+    }
+
+    /// The refusal of a peer that holds none of `roles`.
+    func notInRole(_ req: Request, _ roles: [Role]) -> APIError {
+        let code: RefusalCode =
+            switch roles.first {
+            case .runner: .notRunner
+            case .auditor: .notAuditor
+            default: .notAdmin
+            }
+        let names = roles.map(\.rawValue).joined(separator: " or ")
+        return APIError(code, "uid \(req.peer.uid) is not \(names.first.map { "aeiou".contains($0) } == true ? "an" : "a") \(names) in the policy; ask an admin to name it in \(policiesDirectory)/")
+    }
+
+    /// Ends the live sessions matching `predicate`, recording each end.
+    package func endSessions(_ reason: SessionEnd, requestID: String?, where predicate: @escaping @Sendable (BuildSession) -> Bool) async -> Int {
+        let ended = sessions.removeAll(where: predicate)
+        for s in ended {
+            agents.stop(s.id)
+            let entry = AuditEntry(
+                actor: .init(role: .daemon, sessionID: s.id), action: .sessionEnd,
+                target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)
+            do {
+                _ = try await audit.append(entry) { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, in: db) }
+            } catch {
+                logger.error("could not record the end of session \(s.id): \(error)")
+            }
+        }
+        return ended.count
+    }
+
+    /// SIGHUP: reload the policy directory; on error the previous policy stays, and the
+    /// failed reload is audited.
+    public func reloadPolicy() async {
+        let actor = AuditEntry.Actor(role: .daemon, uid: daemonUID, pid: getpid())
+        do {
+            let fresh = try Policy.load(directory: policiesDirectory, daemonUID: daemonUID)
+            policyHolder.withLock { $0 = fresh }
+            logger.notice("policy reloaded", metadata: ["files": "\(fresh.files.count)"])
+            _ = try? await audit.append(AuditEntry(actor: actor, action: .policyReload, outcome: .granted))
+            let ended = await recheckSessions(under: fresh)
+            if ended > 0 { logger.notice("policy reload ended \(ended) live session(s) it no longer allows") }
+        } catch {
+            logger.error("policy reload failed; the previous policy stays in force: \(error)")
+            _ = try? await audit.append(AuditEntry(actor: actor, action: .policyReload, outcome: .failed, reason: error.code))
+        }
+    }
+}
+
+/// The caps the core keeps (the adapter's `ServerLimits` carries them from `serve`).
+package struct VaultLimits: Sendable {
+    /// Most live sessions one runner uid may hold at once (`session_limit`).
+    package var maxSessionsPerRunner = 256
+    /// Most connections one uid may have open to session agents, all agents together.
+    package var maxAgentConnectionsPerUID = 64
+    /// An agent connection that sends no whole request for this long is closed.
+    package var agentRequestTimeout: Duration = .seconds(30)
+    /// Refusals of one uid per second that get an audit row of their own.
+    package var refusalRowsPerSecond = RefusalLimiter.defaultRowsPerSecond
+
+    package init() {}
+}

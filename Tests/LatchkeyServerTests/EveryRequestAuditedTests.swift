@@ -1,0 +1,103 @@
+import Foundation
+import GRDB
+import LatchkeyAPI
+import LatchkeyClient
+import LatchkeyCrypto
+import LatchkeyServer
+import Testing
+
+/// The router's promise: every request but `/v1/health` — granted, refused by policy,
+/// with a bad body, on an unknown path or with the wrong method — writes exactly one audit
+/// row of its own, naming the endpoint's action and the refusal's code.
+@Suite(.serialized) struct EveryRequestAuditedTests {
+    struct Row: Equatable { var role: String; var action: String; var outcome: String; var reason: String? }
+
+    /// Rows not written by the daemon for itself (session ends, retirements).
+    static func requestRows(_ d: TestDaemon) async throws -> [Row] {
+        try await d.daemon.vault.store.database.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT actor_role, action, outcome, reason FROM audit WHERE actor_role != 'daemon' ORDER BY seq").map {
+                Row(role: $0["actor_role"], action: $0["action"], outcome: $0["outcome"], reason: $0["reason"])
+            }
+        }
+    }
+
+    struct Case: Sendable {
+        var name: String
+        var method: String
+        var path: String
+        var body: String? = nil
+        var bearer: String? = nil
+        var uid: UInt32? = nil
+        var status: Int
+        /// The row it must leave; nil: none (health only).
+        var action: String?
+        var outcome: String = "granted"
+        var reason: String? = nil
+    }
+
+    @Test func everyRequestButHealthWritesExactlyOneRow() async throws {
+        let d = try await TestDaemon()
+        let token: String = try await offPool {
+            let c = try d.client()
+            let _: ConnectionInfo = try c.call("POST", "/v1/connections", body: ConnectionRequest(name: "ghe", kind: "github-enterprise", url: "https://ghe.example.com"))
+            let _: ProjectInfo = try c.call("POST", "/v1/projects", body: ProjectRequest(name: "web", connection: "ghe", repo: "acme/web"))
+            let _: DeployKeyInfo = try c.call("POST", "/v1/projects/web/deploy-keys", body: DeployKeyRequest())
+            let s: SessionOpened = try c.call("POST", "/v1/sessions", body: SessionOpenRequest(project: "web", build: "b", grants: ["deploy-key"], uses: 2))
+            return s.token
+        }
+        let cases: [Case] = [
+            Case(name: "health", method: "GET", path: "/v1/health", status: 200, action: nil),
+            Case(name: "list", method: "GET", path: "/v1/projects", status: 200, action: "project.list"),
+            Case(name: "intake key", method: "GET", path: "/v1/intake-key", status: 200, action: "intake-key.show"),
+            Case(name: "show missing", method: "GET", path: "/v1/projects/nope", status: 404, action: "project.show", outcome: "failed", reason: "not_found"),
+            Case(name: "not an admin", method: "GET", path: "/v1/projects", uid: 4004, status: 403, action: "project.list", outcome: "denied", reason: "not_admin"),
+            Case(name: "not a runner", method: "POST", path: "/v1/sessions", body: "{not json", uid: 4004, status: 403, action: "session.open", outcome: "denied", reason: "not_runner"),
+            Case(name: "malformed body", method: "POST", path: "/v1/projects", body: "{not json", status: 400, action: "project.add", outcome: "failed", reason: "bad_request"),
+            Case(name: "missing field", method: "POST", path: "/v1/projects", body: #"{"name":"x","connection":"ghe"}"#, status: 400, action: "project.add", outcome: "failed", reason: "bad_request"),
+            Case(name: "unknown field", method: "POST", path: "/v1/connections", body: #"{"name":"x","kind":"gitlab","url":"https://x","admin":true}"#, status: 400, action: "connection.add", outcome: "failed", reason: "bad_request"),
+            Case(name: "null version", method: "POST", path: "/v1/projects/web/deploy-keys/revoke", body: #"{"version":null}"#, status: 400, action: "deploy-key.revoke", outcome: "failed", reason: "bad_request"),
+            Case(name: "null grace", method: "POST", path: "/v1/projects/web/deploy-keys/rotate", body: #"{"graceSeconds":null}"#, status: 400, action: "deploy-key.rotate", outcome: "failed", reason: "bad_request"),
+            Case(name: "bidi build id", method: "POST", path: "/v1/sessions", body: #"{"project":"web","build":"b\u202e1","grants":["deploy-key"]}"#, status: 400, action: "session.open", outcome: "failed", reason: "bad_request"),
+            Case(name: "conflict", method: "POST", path: "/v1/projects/web/deploy-keys", body: "{}", status: 409, action: "deploy-key.create", outcome: "failed", reason: "conflict"),
+            Case(name: "bad version", method: "GET", path: "/v1/projects/web/deploy-keys/x", status: 400, action: "deploy-key.show", outcome: "failed", reason: "invalid"),
+            Case(name: "unknown path", method: "GET", path: "/v1/nothing-here", status: 404, action: "request.refused", outcome: "failed", reason: "not_found"),
+            Case(name: "wrong method", method: "PUT", path: "/v1/projects", status: 405, action: "request.refused", outcome: "failed", reason: "method_not_allowed"),
+            Case(name: "no session", method: "GET", path: "/v1/session/deploy-key", status: 401, action: "secret.release", outcome: "denied", reason: "no_session"),
+            Case(name: "release", method: "GET", path: "/v1/session/deploy-key", bearer: token, status: 200, action: "secret.release"),
+            Case(name: "last use", method: "GET", path: "/v1/session/deploy-key", bearer: token, status: 200, action: "secret.release"),
+            Case(name: "used up", method: "GET", path: "/v1/session/deploy-key", bearer: token, status: 401, action: "secret.release", outcome: "denied", reason: "session_used_up"),
+        ]
+        for c in cases {
+            let before = try await Self.requestRows(d)
+            let r = try await offPool { curl(d.socketPath, c.method, c.path, body: c.body, bearer: c.bearer, uid: c.uid) }
+            let after = try await Self.requestRows(d)
+            #expect(r.status == c.status, "\(c.name): \(r.status) \(r.body)")
+            let new = Array(after.dropFirst(before.count))
+            if let action = c.action {
+                #expect(new.count == 1, "\(c.name): \(new.count) rows: \(new)")
+                #expect(new.last?.action == action, "\(c.name)")
+                #expect(new.last?.outcome == c.outcome, "\(c.name)")
+                #expect(new.last?.reason == c.reason, "\(c.name)")
+                if c.status >= 400 {
+                    let code = (json(r.body)["error"] as? [String: Any])?["code"] as? String
+                    #expect(code == c.reason, "\(c.name): the answer's code is the row's reason")
+                }
+            } else {
+                #expect(new.isEmpty, "\(c.name) wrote \(new)")
+            }
+        }
+        await d.stop()
+    }
+
+    /// A 405 names the methods the path has, in `Allow`.
+    @Test func aWrongMethodIsAnswered405WithAllow() async throws {
+        let d = try await TestDaemon()
+        let answer = try await offPool { () -> UnixHTTPConnection.Answer in
+            let c = try UnixHTTPConnection(path: d.socketPath)
+            return try c.send(method: "PATCH", path: "/v1/projects/web")
+        }
+        #expect(answer.status == 405)
+        #expect(answer.header("allow") == "GET, DELETE")
+        await d.stop()
+    }
+}
