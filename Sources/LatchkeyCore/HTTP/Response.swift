@@ -9,11 +9,14 @@ package struct Response: Sendable {
     /// Headers beyond content type and length (`Allow` on a 405).
     package var headers: [(name: String, value: String)] = []
     package var body: ByteBuffer
+    /// The body holds a released secret: the adapter wipes its bytes once written.
+    package var holdsSecret = false
 
-    package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer) {
+    package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer, holdsSecret: Bool = false) {
         self.status = status
         self.contentType = contentType
         self.body = body
+        self.holdsSecret = holdsSecret
     }
 
     private static let encoder: JSONEncoder = {

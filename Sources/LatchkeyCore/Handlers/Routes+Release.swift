@@ -100,7 +100,7 @@ extension Vault {
         let body = Self.releaseBody(grant, s, pin.version, secret)
         audit.append(op.entry(.granted)) { [sessions, logger] result in
             switch result {
-            case .success: promise.succeed(Response(body: body))
+            case .success: promise.succeed(Response(body: body, holdsSecret: true))
             case .failure(let e as AuditError):
                 sessions.returnUse(id: s.id)
                 promise.succeed(.error(.auditUnavailable(e)))
@@ -144,7 +144,7 @@ extension Vault {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
-            return Response(body: Self.releaseBody(grant, s, pin.version, secret))
+            return Response(body: Self.releaseBody(grant, s, pin.version, secret), holdsSecret: true)
         }
     }
 
