@@ -109,8 +109,11 @@ let package = Package(
         // Tests find their vector files through #filePath (Tests/<target>/Vectors).
         .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyTestSupport", "LatchkeyCrypto"], swiftSettings: strict),
         .testTarget(
-            name: "LatchkeySSHTests", dependencies: ["LatchkeyTestSupport", "LatchkeySSH", "LatchkeyCrypto"], exclude: ["Vectors"], swiftSettings: strict),
-        .testTarget(name: "LatchkeyStoreTests", dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto"], swiftSettings: strict),
+            name: "LatchkeySSHTests", dependencies: ["LatchkeyTestSupport", "LatchkeySSH", "LatchkeyCrypto"], exclude: ["Vectors", "CertificateVectors"], swiftSettings: strict),
+        .testTarget(
+            name: "LatchkeyStoreTests",
+            dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
@@ -128,7 +131,7 @@ let package = Package(
             name: "LatchkeyCoreTests",
             dependencies: [
                 "LatchkeyTestSupport", "LatchkeyCore", "LatchkeyAPI", "LatchkeyAudit", "LatchkeyCrypto", "LatchkeyPolicy", "LatchkeyStore",
-                .product(name: "Yams", package: "Yams"),
+                "LatchkeySSH", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
         .testTarget(

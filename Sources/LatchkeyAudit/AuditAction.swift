@@ -40,10 +40,17 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case masterKeyRotate = "master-key.rotate"
     case sessionList = "session.list"
     case sessionRevoke = "session.revoke"
+    case certificateAuthorityCreate = "ssh-ca.create"
+    case certificateAuthorityRotate = "ssh-ca.rotate"
+    case certificateAuthorityShow = "ssh-ca.show"
+    case certificateAuthorityRevoke = "ssh-ca.revoke"
+    case connectionSetCertificates = "connection.set-certificates"
 
     // Runners.
     case sessionOpen = "session.open"
     case sessionClose = "session.close"
+    /// A session's SSH certificate was signed (its reason holds serial, key id, validity, principals).
+    case sshCertIssue = "ssh-cert.issue"
 
     // Builds.
     case secretRelease = "secret.release"

@@ -11,8 +11,12 @@ struct ExecCommand: ParsableCommand {
         discussion: """
             --ssh key serves the deploy key through a named pipe (0600, in a private directory) that
             ssh reads like a key file, and sets GIT_SSH_COMMAND: the key is never written to a file, so
-            nothing holding it outlives exec, even killed with SIGKILL; --ssh agent sets SSH_AUTH_SOCK to the session's agent instead (the
-            key never leaves the daemon); --ssh none skips both. --token-env NAME puts the token in that variable
+            nothing holding it outlives exec, even killed with SIGKILL; --ssh agent sets SSH_AUTH_SOCK to
+            the session's agent instead (the key never leaves the daemon; a session with ssh-cert lists
+            its certificate there too); --ssh cert serves the session's key the same way (its
+            certificate, public, is a file beside it) and points GIT_SSH_COMMAND at them; --ssh none
+            skips all of it. Without --ssh, it is key when the session was granted deploy-key and none
+            otherwise. --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
@@ -21,7 +25,8 @@ struct ExecCommand: ParsableCommand {
             environment variable a process of the build could read.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent) or none.") var ssh = "key"
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, none otherwise).")
+    var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
     @Option(help: "A known_hosts file for GIT_SSH_COMMAND (default: ssh's own).") var knownHosts: String?
@@ -30,7 +35,7 @@ struct ExecCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
 
     func validate() throws {
-        guard ["key", "agent", "none"].contains(ssh) else { throw ValidationError("--ssh must be key, agent or none") }
+        if let ssh, !["key", "agent", "cert", "none"].contains(ssh) { throw ValidationError("--ssh must be key, agent, cert or none") }
         guard ["yes", "accept-new", "no"].contains(strictHostKeyChecking) else {
             throw ValidationError("--strict-host-key-checking must be yes, accept-new or no")
         }
@@ -53,8 +58,7 @@ struct ExecCommand: ParsableCommand {
         do {
             let token = try session.token(consumingFile: true)
             let c = try client.client()
-            if ssh == "key" {
-                let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
+            if ssh == "key" || ssh == nil, let key = try releaseDeployKey(c, token: token) {
                 secrets.append(Array(key.privateKey.utf8))
                 let pipe = try KeyPipe(key: Array(key.privateKey.utf8), under: KeyPipe.defaultParent)
                 keyPipe = pipe
@@ -63,6 +67,20 @@ struct ExecCommand: ParsableCommand {
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
+            }
+            if ssh == "cert" {
+                let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
+                secrets.append(Array(cert.privateKey.utf8))
+                // The key through a pipe, as for --ssh key; the certificate is public.
+                let pipe = try KeyPipe(key: Array(cert.privateKey.utf8), under: KeyPipe.defaultParent, name: "id_ed25519")
+                keyPipe = pipe
+                let certPath = try pipe.addPublicFile(name: "id_ed25519-cert.pub", contents: Array((cert.certificate + "\n").utf8))
+                let keyPath = pipe.path
+                var sshCommand = "ssh -i \(keyPath) -o CertificateFile=\(certPath) -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=\(strictHostKeyChecking)"
+                if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
+                env["GIT_SSH_COMMAND"] = sshCommand
+                env["LATCHKEY_SSH_KEY"] = keyPath
+                env["LATCHKEY_SSH_CERTIFICATE"] = certPath
             }
             if ssh == "agent" {
                 let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)
@@ -82,6 +100,21 @@ struct ExecCommand: ParsableCommand {
         keyPipe?.remove()
         throw ExitCode(status)
     }
+
+    /// The session's deploy key. With no `--ssh`, a session that was not granted one
+    /// (refused `grant_missing`, which takes no use) goes on without SSH set up.
+    private func releaseDeployKey(_ c: LatchkeyClient, token: String) throws -> ReleasedDeployKey? {
+        do {
+            return try c.call("GET", "/v1/session/deploy-key", bearer: token)
+        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
+            return nil
+        }
+    }
+}
+
+/// Removes a directory we made and everything in it.
+func removeTree(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
 }
 
 /// Runs a command with its stdout and stderr through a masker each, forwarding

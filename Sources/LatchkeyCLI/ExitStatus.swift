@@ -43,7 +43,7 @@ func exitStatus(for error: any Error) -> ExitStatus {
         case .wrongMasterKey, .wrongKeySource: return .noPermission
         case .notInitialized: return .noInput
         case .alreadyInitialized: return .cantCreate
-        case .newerSchema, .corrupt: return .dataError
+        case .newerSchema, .corrupt, .damagedBackup: return .dataError
         case .unavailable, .directoryUnusable: return .ioError
         case .notFound: return .noInput
         case .conflict, .invalid: return .dataError

@@ -17,17 +17,19 @@ final class KeyPipe: @unchecked Sendable {
     let directory: String
     let path: String
     private var key: [UInt8]
+    /// Public files beside the pipe (a certificate), removed with it.
+    private var extras: [String] = []
     private let stopping = AtomicFlag()
     private let served = DispatchSemaphore(value: 0)
 
-    /// Makes the directory and the pipe under `parent` and starts serving `key`.
-    init(key: [UInt8], under parent: String) throws {
+    /// Makes the directory and the pipe (`name`) under `parent` and starts serving `key`.
+    init(key: [UInt8], under parent: String, name: String = "id_deploy") throws {
         var template = Array((parent + "/latchkey-exec-XXXXXX").utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw InputError("cannot create a private temporary directory under \(parent)")
         }
         directory = dir
-        path = dir + "/id_deploy"
+        path = dir + "/" + name
         guard mkfifo(path, 0o600) == 0 else {
             rmdir(dir)
             throw InputError("cannot create the key pipe in \(dir): \(String(cString: strerror(errno)))")
@@ -71,6 +73,15 @@ final class KeyPipe: @unchecked Sendable {
         }
     }
 
+    /// Writes a public file (mode 0600, created exclusively) beside the pipe; its path.
+    /// Call before the command starts.
+    func addPublicFile(name: String, contents: [UInt8]) throws -> String {
+        let file = directory + "/" + name
+        try writeExclusive(path: file, contents: contents)
+        extras.append(file)
+        return file
+    }
+
     /// Stops serving, wipes the key and removes the pipe and its directory.
     func remove() {
         guard !stopping.testAndSet() else { return }
@@ -81,6 +92,7 @@ final class KeyPipe: @unchecked Sendable {
         wipe(&key)
         unlink(path)
         unlink(path + ".next")
+        for file in extras { unlink(file) }
         rmdir(directory)
     }
 

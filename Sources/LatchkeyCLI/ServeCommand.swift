@@ -15,6 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
             Policies/, socket Keys/latchkey.sock, and on first run it creates the store with
             a master key file Keys/master.key beside it (a development default, warned about
             on every start). SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the policies.
+            Under systemd it takes its listening socket from socket activation (LISTEN_FDS;
+            --socket is then only a default) and reports READY=1 / STOPPING=1 to NOTIFY_SOCKET;
+            see contrib/systemd.
             """)
 
     @Option(name: .long, help: "The data directory.")
@@ -31,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(name: .long, help: "Log lines as text (default) or json (one object per line, stable field names).")
+    var logFormat = "text"
+
     @Option(name: .long, help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
@@ -38,7 +44,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
         }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h
@@ -57,19 +70,33 @@ struct ServeCommand: AsyncParsableCommand {
                     logger.notice("created a new store in \(dataDir) with key file \(keyPath)")
                 }
             }
-            var config = DaemonConfiguration(
-                dataDirectory: dataDir, policiesDirectory: policies,
-                socketPath: socket ?? (dataDir as NSString).appendingPathComponent("latchkey.sock"), keySource: source)
+            var socketPath = socket ?? (dataDir as NSString).appendingPathComponent("latchkey.sock")
+            // Socket activation: the service manager's listening socket, when it passed one.
+            let passed = try ServiceManager.takePassedSockets()
+            let listening = passed.first { $0.name == "latchkey" } ?? (passed.count == 1 ? passed.first : nil)
+            if !passed.isEmpty && listening == nil {
+                throw ValidationError("socket activation passed \(passed.count) sockets and none is named latchkey (FileDescriptorName=latchkey)")
+            }
+            if let listening, let path = listening.path {
+                if let socket, socket != path { logger.warning("--socket \(socket) ignored: serving on the socket systemd passed, \(path)") }
+                socketPath = path
+            }
+            var config = DaemonConfiguration(dataDirectory: dataDir, policiesDirectory: policies, socketPath: socketPath, keySource: source)
             config.threads = threads
+            config.listeningDescriptor = listening?.descriptor
             let daemon = try await Daemon.start(config, logger: logger)
+            ServiceManager.notify("READY=1\nSTATUS=serving on \(socketPath)")
             for await signal in Signals.stream([SIGTERM, SIGINT, SIGHUP]) {
                 if signal == SIGHUP {
+                    ServiceManager.notify("RELOADING=1\nSTATUS=reloading the policies")
                     await daemon.vault.reloadPolicy()
+                    ServiceManager.notify("READY=1\nSTATUS=serving on \(socketPath)")
                     continue
                 }
                 logger.info("signal \(signal): stopping")
                 break
             }
+            ServiceManager.notify("STOPPING=1\nSTATUS=stopping")
             await daemon.stop()
         } catch {
             throw fail(error)

@@ -107,7 +107,7 @@ struct SessionTokenOptions: ParsableArguments {
 
 struct FetchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fetch", abstract: "Inside a build: redeem the session for what it was granted.", subcommands: [DeployKey.self, Token.self])
+        commandName: "fetch", abstract: "Inside a build: redeem the session for what it was granted.", subcommands: [DeployKey.self, Token.self, FetchSSHCertCommand.self])
 
     struct DeployKey: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -35,6 +35,11 @@ extension Vault {
         refusalFlusher.withLock { $0 = summaries }
     }
 
+    /// Stops the housekeeping task (tests that need a retired version's sessions to stay).
+    package func stopHousekeeping() {
+        housekeeper.withLock { $0?.cancel() }
+    }
+
     package func housekeep() async {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }

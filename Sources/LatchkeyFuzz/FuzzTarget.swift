@@ -14,6 +14,7 @@ public struct FuzzTarget: Sendable {
     public static let all: [FuzzTarget] = [
         FuzzTarget(name: "http", run: HTTPFuzzTarget.run),
         FuzzTarget(name: "openssh-key", run: OpenSSHKeyFuzzTarget.run),
+        FuzzTarget(name: "ssh-certificate", run: SSHCertificateFuzzTarget.run),
         FuzzTarget(name: "agent-protocol", run: AgentProtocolFuzzTarget.run),
         FuzzTarget(name: "policy", run: PolicyFuzzTarget.run),
         FuzzTarget(name: "sealed-blob", run: SealedBlobFuzzTarget.run),

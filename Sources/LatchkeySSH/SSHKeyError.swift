@@ -40,6 +40,12 @@ public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     case agentFrameTooLarge(length: Int, limit: Int)
     /// An agent message is malformed.
     case agentMessageMalformed(reason: String)
+    /// A certificate blob or line is malformed (PROTOCOL.certkeys).
+    case malformedCertificate(reason: String)
+    /// The fields asked of a certificate cannot be issued (empty principals, bad validity, …).
+    case invalidCertificateRequest(reason: String)
+    /// A key of this type cannot act as a certificate authority or certificate subject.
+    case unsupportedCertificateKey(String)
 
     public var code: String {
         switch self {
@@ -62,6 +68,9 @@ public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cryptoFailure: "ssh_crypto_failure"
         case .agentFrameTooLarge: "ssh_agent_frame_too_large"
         case .agentMessageMalformed: "ssh_agent_malformed"
+        case .malformedCertificate: "ssh_certificate_malformed"
+        case .invalidCertificateRequest: "ssh_certificate_request_invalid"
+        case .unsupportedCertificateKey: "ssh_certificate_key_unsupported"
         }
     }
 
@@ -90,6 +99,9 @@ public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .agentFrameTooLarge(let length, let limit):
             "agent message of \(length) bytes exceeds the limit of \(limit) bytes"
         case .agentMessageMalformed(let reason): "malformed agent message: \(reason)"
+        case .malformedCertificate(let reason): "malformed OpenSSH certificate: \(reason)"
+        case .invalidCertificateRequest(let reason): "cannot issue the certificate: \(reason)"
+        case .unsupportedCertificateKey(let what): "unsupported certificate key: \(what)"
         }
     }
 

@@ -30,12 +30,18 @@ public final class Daemon: Sendable {
         let server: SocketServer
         do {
             server = try SocketServer(
-                path: config.socketPath, router: vault.router(), limits: config.limits, logger: logger, threads: config.threads)
+                path: config.socketPath, router: vault.router(), limits: config.limits, logger: logger, threads: config.threads,
+                inherited: config.listeningDescriptor)
         } catch {
             await vault.close()
             throw error
         }
-        logger.info("serving", metadata: ["socket": "\(config.socketPath)", "generation": "\(ring.generation)"])
+        logger.info(
+            "serving",
+            metadata: [
+                "socket": "\(config.socketPath)", "generation": "\(ring.generation)",
+                "activation": "\(config.listeningDescriptor == nil ? "own" : "socket-activated")",
+            ])
         return Daemon(vault: vault, server: server, logger: logger)
     }
 

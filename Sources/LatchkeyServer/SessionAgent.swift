@@ -75,7 +75,7 @@ final class SessionAgent: SessionAgentHandle {
 
     init(context: Context, under parent: String) throws {
         sessionID = context.sessionID
-        fingerprint = context.key.fingerprint
+        fingerprint = context.identities.first?.signer.fingerprint ?? ""
         boundUID = context.boundUID
         boundPeer = PeerIdentity(uid: context.boundUID, gid: context.boundGID, pid: 0)
         let dir = try Self.directory(under: parent)
@@ -197,25 +197,26 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch message {
         case .requestIdentities:
-            return loop.makeSucceededFuture(SSHAgentMessage.identitiesAnswer([SSHAgentIdentity(keyBlob: c.key.publicKeyBlob, comment: c.comment)]))
+            return loop.makeSucceededFuture(
+                SSHAgentMessage.identitiesAnswer(c.identities.map { SSHAgentIdentity(keyBlob: $0.blob, comment: $0.comment) }))
         case .signRequest(let blob, let data, let flags):
             let p = peer
             var entry = AuditEntry(
                 actor: .init(role: .build, uid: p?.uid, gid: p?.gid, pid: p?.pid, sessionID: c.sessionID), action: .agentSign,
                 target: c.target, outcome: .granted)
-            guard blob == c.key.publicKeyBlob else {
+            guard let identity = c.identities.first(where: { $0.blob == blob }) else {
                 entry.outcome = .denied
                 entry.reason = RefusalCode.unknownKey.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
             // The pinned version, as the session table holds it now: revoked or past its
-            // grace, it signs nothing.
-            guard c.keyIsUsable else {
+            // grace, the deploy key signs nothing (a certificate lives as its session).
+            guard c.maySign(with: identity) else {
                 entry.outcome = .denied
                 entry.reason = RefusalCode.secretRevoked.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
-            guard let signature = try? c.key.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
+            guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
             return recorded(entry, on: loop) { durable in durable ? SSHAgentMessage.signResponse(signature: signature) : SSHAgentMessage.failure }
         case .unsupported:
             return loop.makeSucceededFuture(SSHAgentMessage.failure)

@@ -6,7 +6,9 @@ import Foundation
 import LatchkeyCore
 
 /// The listening Unix socket. A stale socket file from a dead daemon is replaced; a
-/// live one (something answers a connect) is refused; any other file is refused.
+/// live one (something answers a connect) is refused; any other file is refused. Under
+/// socket activation the service manager's socket is used as it is: its file, mode and
+/// owner are the manager's, and stopping leaves them in place.
 package final class SocketServer: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case inUse(path: String)
@@ -25,11 +27,16 @@ package final class SocketServer: Sendable {
     public let path: String
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let ownsFile: Bool
 
-    /// Binds `path` (mode 0660) and starts serving `router`.
-    package init(path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil) throws {
-        try Self.clearStale(path)
+    /// Binds `path` (mode 0660) and starts serving `router`; with `inherited`, serves on
+    /// that listening descriptor instead (socket activation).
+    package init(
+        path: String, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger, threads: Int? = nil, inherited: Int32? = nil
+    ) throws {
+        if inherited == nil { try Self.clearStale(path) }
         self.path = path
+        ownsFile = inherited == nil
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
         let requestIDs = RequestIDGenerator()
         let open = ConnectionCounter(limit: limits.maxConnections)
@@ -67,18 +74,22 @@ package final class SocketServer: Sendable {
             // No process-wide umask games (other threads create files): the socket is born
             // under the umask without group/other write, so nobody else can connect until
             // the chmod below opens it to the group.
-            channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).wait()
+            if let inherited {
+                channel = try bootstrap.withBoundSocket(inherited).wait()
+            } else {
+                channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).wait()
+            }
         } catch {
             try? group.syncShutdownGracefully()
             throw Failure.cannotBind(path: path, reason: "\(error)")
         }
-        chmod(path, 0o660)
+        if ownsFile { chmod(path, 0o660) }
     }
 
     /// Stops accepting, closes the listener and removes the socket file.
     public func shutdown() async {
         try? await channel.close()
-        unlink(path)
+        if ownsFile { unlink(path) }
         try? await group.shutdownGracefully()
     }
 

@@ -5,11 +5,13 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 1
+    static let currentVersion = 2
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: v1) }
+        m.registerMigration("ssh-ca-secret-kind-and-serials") { db in try addSSHCertificateAuthorities(db) }
+        m.registerMigration("connection-certificate-settings") { db in try db.execute(sql: connectionCertificateSettings) }
         return m
     }
 
@@ -143,5 +145,56 @@ enum Schema {
         CREATE TRIGGER audit_checkpoint_next_only BEFORE INSERT ON audit_checkpoint
             WHEN NEW.id IS NOT (SELECT IFNULL(MAX(id), 0) + 1 FROM audit_checkpoint)
             BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only: id must be max(id) + 1'); END;
+        """
+
+    /// Lets `secret_version` hold SSH certificate authorities (kind `ssh-ca`) and adds
+    /// the per-CA serial counter.
+    ///
+    /// SQLite cannot change a CHECK constraint in place, so the table is rebuilt from its
+    /// own stored definition with `'ssh-ca'` added to the kind list: columns, indexes and
+    /// triggers are kept exactly as earlier migrations left them. (GRDB runs migrations
+    /// with foreign keys off and checks them all before commit.)
+    static func addSSHCertificateAuthorities(_ db: Database) throws {
+        let kindList = "'oauth-client', 'subkey'"
+        guard let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'secret_version'"),
+            let kinds = create.range(of: kindList), let name = create.range(of: "secret_version")
+        else {
+            throw StoreError.corrupt(path: "store", reason: "secret_version's definition is not the one this migration knows")
+        }
+        var widened = create
+        widened.replaceSubrange(kinds, with: kindList + ", 'ssh-ca'")
+        widened.replaceSubrange(name, with: "secret_version_with_ssh_ca")
+        let dependents = try String.fetchAll(
+            db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
+        try db.execute(sql: widened)
+        try db.execute(sql: "INSERT INTO secret_version_with_ssh_ca SELECT * FROM secret_version")
+        try db.execute(sql: "DROP TABLE secret_version")
+        try db.execute(sql: "ALTER TABLE secret_version_with_ssh_ca RENAME TO secret_version")
+        for sql in dependents { try db.execute(sql: sql) }
+        try db.execute(sql: sshCertificateSerials)
+    }
+
+    static let sshCertificateSerials = """
+        -- The last serial each connection's CA handed out. A serial is reserved (and this
+        -- row committed, synchronously) before a certificate is signed with it, so no
+        -- serial is issued twice, also across restarts and crashes. It survives CA
+        -- rotation: every version of a connection's CA shares one sequence.
+        CREATE TABLE ssh_certificate_serial (
+            connection_id INTEGER PRIMARY KEY REFERENCES connection(id) ON DELETE CASCADE,
+            last_serial   INTEGER NOT NULL CHECK (last_serial >= 1)
+        ) STRICT;
+        """
+
+    static let connectionCertificateSettings = """
+        -- What a connection's SSH user certificates say: principals (JSON array of
+        -- strings), extensions (JSON array of 'name' or 'name=value'), and the username
+        -- that replaces the key id (GitLab matches the key id to a user). No row: no
+        -- principals, and a session asking for ssh-cert is refused.
+        CREATE TABLE connection_certificate_settings (
+            connection_id   INTEGER PRIMARY KEY REFERENCES connection(id) ON DELETE CASCADE,
+            principals      TEXT NOT NULL DEFAULT '[]',
+            extensions      TEXT NOT NULL DEFAULT '[]',
+            key_id_username TEXT
+        ) STRICT;
         """
 }

@@ -7,6 +7,8 @@ public enum SecretKind: String, Sendable, Codable {
     case deployKey = "deploy-key"
     case token
     case oauthClient = "oauth-client"
+    /// A connection's SSH certificate authority (owner `connection:<name>`).
+    case certificateAuthority = "ssh-ca"
 }
 
 /// A version's life: active → retiring (usable until the grace ends) → revoked.

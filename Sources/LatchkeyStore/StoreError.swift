@@ -14,6 +14,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case conflict(what: String)
     /// Bad input from an admin: the message says what is allowed.
     case invalid(String)
+    /// A backup file that is damaged, truncated or not a Latchkey backup.
+    case damagedBackup(path: String, reason: String)
 
     public var code: String {
         switch self {
@@ -29,6 +31,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound: "not_found"
         case .conflict: "conflict"
         case .invalid: "invalid"
+        case .damagedBackup: "backup_damaged"
         }
     }
 
@@ -50,6 +53,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound(let w): "\(w) not found"
         case .conflict(let w): w
         case .invalid(let m): m
+        case .damagedBackup(let p, let r):
+            "backup \(p) is damaged or not a Latchkey backup (\(r)); it cannot be restored — use another backup"
         }
     }
 }

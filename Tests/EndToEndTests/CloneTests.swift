@@ -121,6 +121,27 @@ import Testing
         #expect(grep.status == 1)
     }
 
+    @Test func execWithoutSshFollowsWhatTheSessionWasGranted() throws {
+        let s = try setUp()
+        #expect(s.daemon.cli(["token", "put", "local", "--username", "ci-bot"], stdin: "glpat-exec-default-0123456789\n").status == 0)
+        let probe = #"echo "ssh=${GIT_SSH_COMMAND:-unset} key=${LATCHKEY_DEPLOY_KEY:-unset} token=${#GIT_TOKEN}""#
+        // A token-only session: no deploy key is asked for, no SSH is set up, the token is.
+        let tokenOnly = try openSession(s.daemon, grants: ["token"], uses: 2)
+        let r = s.daemon.cli(["exec", "--token-env", "GIT_TOKEN", "--", "sh", "-c", probe], env: ["LATCHKEY_SESSION": tokenOnly.token])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("ssh=unset key=unset token=29"), "\(r.out)")
+        // The refused deploy-key request took no use: both uses are still there.
+        let list = s.daemon.cli(["session", "list", "--json"])
+        #expect(list.out.contains("\"usesLeft\" : 1"), "\(list.out)")
+        // A session with the deploy-key grant gets the key file without --ssh key.
+        let both = try openSession(s.daemon, grants: ["deploy-key", "token"])
+        let k = s.daemon.cli(["exec", "--token-env", "GIT_TOKEN", "--", "sh", "-c", probe], env: ["LATCHKEY_SESSION": both.token])
+        #expect(k.status == 0 && k.out.contains("ssh=ssh -i ") && !k.out.contains("key=unset"), "\(k.out) \(k.err)")
+        // Asked for explicitly, a missing grant is still an error.
+        let explicit = s.daemon.cli(["exec", "--ssh", "key", "--", "true"], env: ["LATCHKEY_SESSION": tokenOnly.token])
+        #expect(explicit.status != 0 && explicit.err.contains("grant_missing"), "\(explicit.err)")
+    }
+
     @Test func aBuildUserThePolicyDoesNotNameIsRefused() throws {
         let s = try setUp()
         chmod(s.daemon.socket, 0o666)

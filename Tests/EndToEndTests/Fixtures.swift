@@ -53,25 +53,35 @@ final class DaemonProcess {
     let socket: String
     let policies: String
     let logPath: String
+    let keyFile: String
+    /// Extra options for `latchkey serve` (e.g. `--log-format json`).
+    let serveArguments: [String]
     private var child: pid_t?
 
-    init(policy: String? = nil) throws {
+    /// A new store (`latchkey init`), or with `dataDir` and `keyFile` an existing one
+    /// (e.g. made by `latchkey restore`).
+    init(policy: String? = nil, serveArguments: [String] = [], dataDir existing: String? = nil, keyFile existingKey: String? = nil) throws {
         root = makeTempDirectory("daemon")
-        dataDir = root + "/data"
+        dataDir = existing ?? root + "/data"
         socket = root + "/latchkey.sock"
         policies = root + "/policies"
         logPath = root + "/daemon.log"
+        keyFile = existingKey ?? root + "/master.key"
+        self.serveArguments = serveArguments
         mkdir(policies, 0o755)
         let p = policy ?? daemonUserPolicy
         try p.write(toFile: policies + "/policy.yaml", atomically: true, encoding: .utf8)
-        let r = sh([latchkeyBinary, "init", "--data-dir", dataDir, "--key-file", root + "/master.key"])
-        guard r.status == 0 else { throw FixtureError("latchkey init failed: \(r.err)") }
+        if existing == nil {
+            let r = sh([latchkeyBinary, "init", "--data-dir", dataDir, "--key-file", keyFile])
+            guard r.status == 0 else { throw FixtureError("latchkey init failed: \(r.err)") }
+        }
         try start()
     }
 
     func start() throws {
         child = spawn(
-            [latchkeyBinary, "serve", "--data-dir", dataDir, "--policies", policies, "--socket", socket, "--key-file", root + "/master.key", "--threads", "2"],
+            [latchkeyBinary, "serve", "--data-dir", dataDir, "--policies", policies, "--socket", socket, "--key-file", keyFile, "--threads", "2"]
+                + serveArguments,
             environment: ProcessInfo.processInfo.environment, stdoutPath: logPath, stderrPath: logPath)
         guard child != nil else { throw FixtureError("cannot start latchkey serve") }
         for _ in 0..<200 {
@@ -125,7 +135,8 @@ final class SSHServer {
     let repository: String
     private var child: pid_t = 0
 
-    init() throws {
+    /// `extraConfig`: more sshd_config lines (TrustedUserCAKeys, AuthorizedPrincipalsFile, …).
+    init(extraConfig: String = "") throws {
         root = makeTempDirectory("sshd")
         port = freePort()
         authorizedKeys = root + "/authorized_keys"
@@ -148,6 +159,7 @@ final class SSHServer {
             UsePAM no
             PidFile \(root)/sshd.pid
             LogLevel VERBOSE
+            \(extraConfig)
             """
         try config.write(toFile: root + "/sshd_config", atomically: true, encoding: .utf8)
         // The bare repository with one commit.
@@ -188,6 +200,9 @@ final class SSHServer {
     }
 
     var url: String { "ssh://root@127.0.0.1:\(port)\(repository)" }
+
+    /// What sshd logged (why it refused a key or certificate).
+    var log: String { (try? String(contentsOfFile: root + "/sshd.log", encoding: .utf8)) ?? "" }
 
     /// GIT_SSH_COMMAND options that trust this throwaway server.
     var sshOptions: String { "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR" }

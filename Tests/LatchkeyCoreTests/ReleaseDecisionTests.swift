@@ -2,6 +2,7 @@ import Foundation
 @testable import LatchkeyCore
 import LatchkeyCrypto
 import LatchkeyPolicy
+import LatchkeySSH
 import LatchkeyStore
 import Testing
 
@@ -81,6 +82,23 @@ import Testing
         let stale = Self.decide(Self.session(), generation: 2)
         #expect(stale == .release(version: 3, lastUse: false, sealIsCurrent: false))
         #expect(!stale.isFast)
+    }
+
+    /// ssh-cert has no stored version: after the same checks up to the use, it releases
+    /// the certificate issued at open (named by its CA version), or is missing without one.
+    @Test func anSSHCertGrantReleasesItsIssuedCertificateAfterTheSameChecks() throws {
+        let ca = try CertificateAuthority.generate()
+        let subject = try DeployKey.generate()
+        let cert = try SSHCertificate.issue(
+            for: subject, SSHCertificate.Request(serial: 1, keyID: "k", principals: ["git"], validAfter: 1, validBefore: 2), by: ca)
+        var s = Self.session(key: nil, grants: [.sshCert])
+        #expect(Self.decide(s, grant: .sshCert) == .refuse(.grantMissing))
+        s.certificate = SessionCertificate(key: subject, certificate: cert, authorityVersion: 7, authorityFingerprint: ca.fingerprint)
+        #expect(Self.decide(s, grant: .sshCert) == .release(version: 7, lastUse: false, sealIsCurrent: true))
+        #expect(Self.decide(s, grant: .sshCert, peer: Self.stranger) == .refuse(.peerNotAllowed))
+        #expect(Self.decide(s, grant: .deployKey) == .refuse(.grantMissing))
+        s.uses = s.maxUses
+        #expect(Self.decide(s, grant: .sshCert) == .refuse(.sessionUsedUp))
     }
 
     @Test func noTokenIsNoSession() {

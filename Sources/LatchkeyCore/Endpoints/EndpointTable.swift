@@ -34,6 +34,19 @@ package enum EndpointTable {
         .route(.POST, "/v1/connections/{name}/tokens/revoke", .roles([.admin]), .tokenRevoke, body: TokenRevokeRequest.self, answer: RevokeResult.self) {
             v, op, body in try await v.revokeTokens(&op, body)
         },
+        // The connection's SSH certificate authority and what its certificates say.
+        .route(.POST, "/v1/connections/{name}/ca", .roles([.admin]), .certificateAuthorityCreate, body: CertificateAuthorityRequest.self,
+            answer: CertificateAuthorityInfo.self, status: 201) { v, op, body in try await v.createCertificateAuthority(&op, body, rotate: false) },
+        .route(.POST, "/v1/connections/{name}/ca/rotate", .roles([.admin]), .certificateAuthorityRotate, body: CertificateAuthorityRequest.self,
+            answer: CertificateAuthorityInfo.self, status: 201) { v, op, body in try await v.createCertificateAuthority(&op, body, rotate: true) },
+        .route(.GET, "/v1/connections/{name}/ca", .roles([.admin]), .certificateAuthorityShow, answer: [CertificateAuthorityInfo].self) { v, op in
+            try await v.listCertificateAuthorities(&op)
+        },
+        .route(.POST, "/v1/connections/{name}/ca/revoke", .roles([.admin]), .certificateAuthorityRevoke, body: RevokeRequest.self, answer: RevokeResult.self) {
+            v, op, body in try await v.revokeCertificateAuthorities(&op, body)
+        },
+        .route(.PATCH, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionSetCertificates,
+            body: CertificateSettingsRequest.self, answer: CertificateSettingsInfo.self) { v, op, body in try await v.setCertificateSettings(&op, body) },
         .route(.GET, "/v1/tokens", .roles([.admin]), .tokenList, answer: [TokenInfo].self) { v, op in try await v.listTokens(&op) },
         .route(.GET, "/v1/intake-key", .roles([.admin]), .intakeKeyShow, answer: IntakeKey.self) { v, op in v.intakeKey(&op) },
 
@@ -90,6 +103,9 @@ package enum EndpointTable {
         .raw(.GET, "/v1/session/token", .roles([.build]), .secretRelease, answer: "ReleasedToken",
             onLoop: { v, req, loop in v.releaseOnLoop(req, grant: .token, on: loop) }) { v, op in
             try await v.release(&op, grant: .token)
+        },
+        .raw(.GET, "/v1/session/ssh-cert", .roles([.build]), .secretRelease, answer: "ReleasedSSHCertificate") { v, op in
+            try await v.release(&op, grant: .sshCert)
         },
         .raw(.POST, "/v1/session/agent", .roles([.build]), .agentOpen, answer: "SessionAgentInfo", status: 201) { v, op in
             try await v.openAgent(&op)

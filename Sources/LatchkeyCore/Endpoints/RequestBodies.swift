@@ -1,4 +1,6 @@
 package import LatchkeyAPI
+import LatchkeyStore
+import LatchkeySSH
 
 // How the request bodies of LatchkeyAPI are taken: the fields each may carry (any other
 // is refused, and so is `null` for any of them — an absent field takes its default, a
@@ -22,19 +24,29 @@ package protocol OptionalBody: RequestBody {
     static var empty: Self { get }
 }
 
-/// Longest free-text field (usernames, client ids, scopes, repositories).
-let maxFreeTextBytes = 256
-/// Longest build id.
-let maxBuildIDBytes = 128
+/// Longest free-text field in characters (usernames, client ids, scopes, repositories).
+let maxFreeTextCharacters = 256
+/// Longest build id in characters.
+let maxBuildIDCharacters = 128
 
 extension ConnectionRequest: RequestBody {
     package static let fields: Set<String> = ["name", "kind", "url", "apiUrl", "sshUrl"]
+    package func validate() throws(APIError) {
+        try checkName(name, field: "name", what: "connection")
+    }
+}
+
+/// A project or connection name (`Names`), refused as `bad_request` naming the field.
+func checkName(_ name: String, field: String, what: String) throws(APIError) {
+    do { try Names.validate(name, what: what) } catch { throw APIError.badRequest("field '\(field)': \(error.description)") }
 }
 
 extension ProjectRequest: RequestBody {
     package static let fields: Set<String> = ["name", "connection", "repo"]
     package func validate() throws(APIError) {
-        try PrintableText.check(repo, field: "repo", maxBytes: maxFreeTextBytes)
+        try checkName(name, field: "name", what: "project")
+        try checkName(connection, field: "connection", what: "connection")
+        try PrintableText.check(repo, field: "repo", maxCharacters: maxFreeTextCharacters)
     }
 }
 
@@ -56,10 +68,10 @@ extension TokenRevokeRequest: OptionalBody {
 extension TokenPutRequest: RequestBody {
     package static let fields: Set<String> = ["kind", "username", "clientId", "scopes", "expires", "sealedToken", "graceSeconds"]
     package func validate() throws(APIError) {
-        if let username { try PrintableText.check(username, field: "username", maxBytes: maxFreeTextBytes, allowEmpty: true) }
-        if let clientId { try PrintableText.check(clientId, field: "clientId", maxBytes: maxFreeTextBytes, allowEmpty: true) }
+        if let username { try PrintableText.check(username, field: "username", maxCharacters: maxFreeTextCharacters, allowEmpty: true) }
+        if let clientId { try PrintableText.check(clientId, field: "clientId", maxCharacters: maxFreeTextCharacters, allowEmpty: true) }
         for (i, scope) in (scopes ?? []).enumerated() {
-            try PrintableText.check(scope, field: "scopes[\(i)]", maxBytes: maxFreeTextBytes)
+            try PrintableText.check(scope, field: "scopes[\(i)]", maxCharacters: maxFreeTextCharacters)
             guard !scope.contains(",") else { throw APIError.badRequest("field 'scopes[\(i)]' must not contain a comma") }
         }
     }
@@ -68,6 +80,27 @@ extension TokenPutRequest: RequestBody {
 extension SessionOpenRequest: RequestBody {
     package static let fields: Set<String> = ["project", "build", "grants", "ttlSeconds", "uses"]
     package func validate() throws(APIError) {
-        try PrintableText.check(build, field: "build", maxBytes: maxBuildIDBytes)
+        try checkName(project, field: "project", what: "project")
+        try PrintableText.check(build, field: "build", maxCharacters: maxBuildIDCharacters)
+    }
+}
+
+extension CertificateAuthorityRequest: OptionalBody {
+    package static let fields: Set<String> = ["type", "graceSeconds"]
+    package static var empty: Self { Self() }
+}
+
+extension CertificateSettingsRequest: RequestBody {
+    package static let fields: Set<String> = ["principals", "extensions", "keyIdUsername"]
+    // The certificate format's own checks (principals, options, key id) are made by the
+    // handler with LatchkeySSH's rules; here only what every free-text field must be.
+    package func validate() throws(APIError) {
+        for (i, p) in (principals ?? []).enumerated() { try PrintableText.check(p, field: "principals[\(i)]", maxCharacters: maxFreeTextCharacters) }
+        for (i, e) in (extensions ?? []).enumerated() {
+            try PrintableText.check(e, field: "extensions[\(i)]", maxCharacters: 2 * SSHCertificateOption.maxFieldBytes + 1)
+        }
+        if let keyIdUsername {
+            try PrintableText.check(keyIdUsername, field: "keyIdUsername", maxCharacters: maxFreeTextCharacters, allowEmpty: true)
+        }
     }
 }

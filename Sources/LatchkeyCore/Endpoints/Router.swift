@@ -60,8 +60,10 @@ package struct Router: Sendable {
         if let hits = literal[path], let hit = hits.first(where: { endpoints[$0].method == method }) { return .found(endpoints[hit], [:]) }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         guard path.hasPrefix("/"), parts.count <= Self.maxSegments else { return .none }
-        var allowed: [RequestMethod] = []
-        var best: (Int, [String: String], Int)?
+        // Among the routes whose segments fit the path, those with the most literal
+        // segments name the resource (`…/deploy-keys/revoke` is the revoke route, not a
+        // version): one of them with the method is the match, else their methods are `Allow`.
+        var fitting: [(index: Int, params: [String: String], literals: Int)] = []
         for (i, route) in compiled.enumerated() where route.segments.count == parts.count {
             var params: [String: String] = [:]
             var literals = 0
@@ -76,15 +78,14 @@ package struct Router: Sendable {
                 }
                 if !ok { break }
             }
-            guard ok else { continue }
-            guard endpoints[i].method == method else {
-                if !allowed.contains(endpoints[i].method) { allowed.append(endpoints[i].method) }
-                continue
-            }
-            if best == nil || literals > best!.2 { best = (i, params, literals) }
+            if ok { fitting.append((i, params, literals)) }
         }
-        if let best { return .found(endpoints[best.0], best.1) }
-        return allowed.isEmpty ? .none : .wrongMethod(allowed: allowed)
+        guard let most = fitting.map(\.literals).max() else { return .none }
+        let resource = fitting.filter { $0.literals == most }
+        if let hit = resource.first(where: { endpoints[$0.index].method == method }) { return .found(endpoints[hit.index], hit.params) }
+        var allowed: [RequestMethod] = []
+        for r in resource where !allowed.contains(endpoints[r.index].method) { allowed.append(endpoints[r.index].method) }
+        return .wrongMethod(allowed: allowed)
     }
 
     /// The hot path: an answer made on the event loop with no task, or nil when the

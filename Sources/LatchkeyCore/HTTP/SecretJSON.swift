@@ -27,6 +27,17 @@ struct SecretJSON {
         buffer.writeString(String(value))
     }
 
+    mutating func field(_ name: String, _ values: [String]) {
+        key(name)
+        buffer.writeInteger(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            var v = value
+            v.withUTF8 { writeEscaped(UnsafeRawBufferPointer($0)) }
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+    }
+
     /// The secret field, last: room for it (escaped, quoted) and the closing brace is
     /// reserved before a byte of it is written, so the buffer never grows — and never
     /// leaves a copy in freed memory — once it holds the secret.

@@ -41,8 +41,16 @@ extension Vault {
         }
         q.since = try time("since")
         q.until = try time("until")
-        q.project = req.query["project"]
-        q.action = req.query["action"]
+        if let project = req.query["project"] {
+            do { try Names.validate(project, what: "project") } catch { throw APIError.invalid(error.description) }
+            q.project = project
+        }
+        if let action = req.query["action"] {
+            guard AuditAction(rawValue: action) != nil else {
+                throw APIError.invalid("action '\(Names.printable(action))' is not an audit action (see docs/AUDIT.md)")
+            }
+            q.action = action
+        }
         if let o = req.query["outcome"] {
             guard let outcome = AuditEntry.Outcome(rawValue: o) else { throw APIError.invalid("outcome must be granted, denied or failed") }
             q.outcome = outcome

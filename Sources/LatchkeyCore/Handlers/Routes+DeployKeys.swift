@@ -19,7 +19,8 @@ extension Vault {
     func showDeployKey(_ op: inout Operation) async throws -> DeployKeyInfo {
         let name = op.request.parameters["name"] ?? ""
         let versionText = op.request.parameters["version"] ?? ""
-        let version: Int64? = versionText == "current" ? nil : Int64(versionText)
+        let isNumber = versionText.utf8.first.map { (49...57).contains($0) } == true && versionText.utf8.allSatisfy { (48...57).contains($0) }
+        let version: Int64? = versionText == "current" || !isNumber ? nil : Int64(versionText)
         op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue, version: version)
         guard version != nil || versionText == "current" else {
             throw APIError.invalid("version must be a number or 'current', not '\(Names.printable(versionText))'")
@@ -73,7 +74,7 @@ extension Vault {
             return (projectID, project)
         }
         do { _ = try await store.database.read(check) } catch { throw try await op.fail(error) }
-        let key = try DeployKey.generate(type: type)
+        let key = try await onOwnThread(name: "latchkey-keygen") { try DeployKey.generate(type: type) }
         let version = try await op.change { db in
             let (projectID, project) = try check(db)
             return try SecretVersions.add(

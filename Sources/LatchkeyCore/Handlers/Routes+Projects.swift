@@ -5,6 +5,15 @@ package import GRDB
 extension Vault {
     func addProject(_ op: inout Operation, _ body: ProjectRequest) async throws -> ProjectInfo {
         op.target = AuditTarget(connection: body.connection, project: body.name)
+        // A repository form that does not fit the connection's server conflicts with the
+        // connection (409); a malformed one is refused by the schema's pattern (400).
+        do {
+            let connection = try await store.database.read { db in try Connection.find(body.connection, in: db).connection }
+            try connection.validateRepository(body.repo)
+        } catch let e as StoreError {
+            guard case .invalid(let message) = e else { throw e }
+            throw APIError(.conflict, message)
+        }
         let p = try await op.change { db in
             let p = try Project(name: body.name, connection: body.connection, repo: body.repo)
             try Project.insert(p, in: db)
@@ -30,8 +39,13 @@ extension Vault {
 
     func removeProject(_ op: inout Operation) async throws -> RemovalResult {
         let name = op.request.parameters["name"] ?? ""
-        let force = op.request.query["force"] == "true"
         op.target = AuditTarget(project: name)
+        let force: Bool
+        switch op.request.query["force"] {
+        case nil, "false": force = false
+        case "true": force = true
+        case let other?: throw APIError.invalid("force must be true or false, not '\(Names.printable(other))'")
+        }
         let live = sessions.all().filter { $0.project == name }.count
         if live > 0 && !force {
             throw APIError(.liveSessions, "project '\(name)' has \(live) live session(s); wait for them, revoke them, or use --force")

@@ -16,7 +16,9 @@ extension Vault {
     /// What a release answers: the secret and its public facts.
     private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
         switch grant {
-        case .deployKey, .deployKeyAgent:  // an agent-only session never gets here (grant_missing)
+        // deploy-key-agent never gets here (grant_missing); ssh-cert has no pinned version
+        // and never comes here either (`certificateBody`).
+        case .deployKey, .deployKeyAgent, .sshCert:
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -67,6 +69,9 @@ extension Vault {
     /// secret's kind and version (the grant's name when nothing is pinned).
     private static func releaseTarget(_ s: BuildSession?, grant: Grant) -> AuditTarget {
         guard let s else { return AuditTarget(kind: grant.rawValue) }
+        if grant == .sshCert {
+            return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue, version: s.certificate?.authorityVersion)
+        }
         let pin = s.pin(grant)
         return AuditTarget(connection: s.connection, project: s.project, kind: pin?.version.kind.rawValue ?? grant.rawValue, version: pin?.version.version)
     }
@@ -126,6 +131,22 @@ extension Vault {
                 _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
             }
             throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+        case .release(_, let lastUse, _) where grant == .sshCert:
+            guard let s = session, let issued = s.certificate else { throw APIError.internalFault }
+            let body: ByteBuffer
+            do {
+                body = try Self.certificateBody(s, issued)
+                try await op.record(.granted)  // durable before a byte of the key leaves
+            } catch {
+                sessions.returnUse(id: s.id)
+                if let e = error as? APIError { throw e }
+                throw try await op.fail(error)
+            }
+            if lastUse {
+                sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
+                _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
+            }
+            return Response(body: body)
         case .release(_, let lastUse, _):
             guard let s = session, let pin = s.pin(grant) else { throw APIError.internalFault }
             let secret: SecretBytes
@@ -179,32 +200,47 @@ extension Vault {
 
     /// The session's ssh-agent: made on first request (idempotent after, for the same
     /// uid), lives until the session ends. It takes no use; the session's TTL bounds it.
-    /// It is bound to the uid that opened it: another uid, even holding the token, gets
-    /// `agent_not_yours`.
+    /// It lists the session's certificate and its key (ssh-cert) first, then the deploy
+    /// key (deploy-key or deploy-key-agent). It is bound to the uid that opened it:
+    /// another uid, even holding the token, gets `agent_not_yours`.
     func openAgent(_ op: inout Operation) async throws -> Response {
-        let s = try await liveSession(&op, grant: .deployKeyAgent)
+        let certificateOnly = sessionTokenHash(op.request).flatMap { sessions.session(tokenHash: $0) }
+            .map { $0.grants.contains(.sshCert) && !$0.grants.allowsAgent } ?? false
+        let s = try await liveSession(&op, grant: certificateOnly ? .sshCert : .deployKeyAgent)
         let req = op.request
-        guard let pinned = s.deployKeyVersion else {
-            throw try await op.refuse(APIError(.grantMissing, "this session was not granted deploy-key or deploy-key-agent"))
+        let pinned = s.grants.allowsAgent ? s.deployKeyVersion : nil
+        let certificate = s.grants.contains(.sshCert) ? s.certificate : nil
+        guard pinned != nil || certificate != nil else {
+            throw try await op.refuse(APIError(.grantMissing, "this session was granted neither deploy-key, deploy-key-agent nor ssh-cert"))
         }
         if let existing = agents.agent(for: s.id) {
             guard existing.boundUID == req.peer.uid else { throw try await op.refuse(APIError(.agentNotYours)) }
             try await op.record(.granted)
             return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
         }
-        let owner = Project.owner(s.project)
-        let (version, sealed) = try await store.database.read { db in
-            (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
-             try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+        var identities: [SessionAgentIdentity] = []
+        if let certificate {
+            let comment = "latchkey:\(s.project):\(s.id)"
+            identities.append(SessionAgentIdentity(blob: certificate.certificate.blob, comment: comment, signer: certificate.key))
+            identities.append(SessionAgentIdentity(blob: certificate.key.publicKeyBlob, comment: comment, signer: certificate.key))
         }
-        guard version.isUsable(at: .now()), s.pinnedKey?.version.isUsable(at: .now()) == true, let sealed else {
-            throw try await op.refuse(APIError(.secretRevoked, "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+        if let pinned {
+            let owner = Project.owner(s.project)
+            let (version, sealed) = try await store.database.read { db in
+                (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
+                 try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
+            }
+            guard version.isUsable(at: .now()), s.pinnedKey?.version.isUsable(at: .now()) == true, let sealed else {
+                throw try await op.refuse(APIError(.secretRevoked, "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
+            }
+            let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
+            identities.append(
+                SessionAgentIdentity(blob: key.publicKeyBlob, comment: "latchkey:\(s.project):v\(pinned)", signer: key, deployKeyVersion: pinned))
         }
-        let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
         let agent = try agentFactory.start(
             SessionAgentContext(
-                vault: self, sessionID: s.id, key: key, version: pinned, comment: "latchkey:\(s.project):v\(pinned)", boundUID: req.peer.uid,
-                boundGID: req.peer.gid, target: op.target, connections: agents.perUID, requestTimeout: limits.agentRequestTimeout),
+                vault: self, sessionID: s.id, identities: identities, boundUID: req.peer.uid, boundGID: req.peer.gid, target: op.target,
+                connections: agents.perUID, requestTimeout: limits.agentRequestTimeout),
             under: agentParent)
         do {
             try await op.record(.granted)

@@ -52,11 +52,11 @@ extension Vault {
             throw APIError(.projectNotAllowed,
                 "the policy lets uid \(req.peer.uid) open no sessions for project '\(Names.printable(body.project))'")
         }
-        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, deploy-key-agent or token") }
+        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, deploy-key-agent, token or ssh-cert") }
         var grants = Set<Grant>()
         for g in body.grants {
             guard let grant = Grant(rawValue: g) else {
-                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent or token")
+                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent, token or ssh-cert")
             }
             guard rule.allows(grant) else {
                 throw APIError(.grantNotAllowed, "runner rule '\(rule.name)' does not allow the \(g) grant")
@@ -123,12 +123,20 @@ extension Vault {
         let tokenHash = keyRing.keyedHash(try SecretBytes(consuming: &tokenBytes), purpose: "session-token")
         let id = "s_" + Hex.encode(randomBytes(12))
         let now = Timestamp.now()
-        let session = BuildSession(
+        op.target = AuditTarget(connection: pinned.connection, project: body.project)
+        var certificate: SessionCertificate?
+        if grants.contains(.sshCert) {
+            certificate = try await issueSessionCertificate(
+                op, project: body.project, connection: pinned.connection, sessionID: id, build: body.build, openedAt: now,
+                expiresAt: now.adding(seconds: ttl))
+        }
+        var session = BuildSession(
             id: id, tokenHash: tokenHash, project: body.project, connection: pinned.connection, buildID: body.build, runner: req.peer,
             rule: rule, grants: grants, maxUses: uses, uses: 0, createdAt: now, expiresAt: now.adding(seconds: ttl),
             deadline: ContinuousClock.now + .seconds(ttl), deployKeyVersion: pinned.key?.version.version,
             tokenVersion: pinned.token?.version.version, tokenKind: pinned.token?.version.kind, pinnedKey: pinned.key,
             pinnedToken: pinned.token)
+        session.certificate = certificate
         op.target = AuditTarget(connection: pinned.connection, project: body.project)
         op.actor.sessionID = id
         let record = BuildSessionRecord(

@@ -25,7 +25,9 @@ extension Vault {
 
     func revokeTokens(_ op: inout Operation, _ body: TokenRevokeRequest) async throws -> RevokeResult {
         let name = op.request.parameters["name"] ?? ""
-        let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue) ?? .token
+        guard let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue), kind != .deployKey else {
+            throw APIError.invalid("token kind must be token or oauth-client, not '\(Names.printable(body.kind ?? ""))'")
+        }
         op.target = AuditTarget(connection: name, kind: kind.rawValue, version: body.version)
         let revoked = try await op.change { db in
             _ = try Connection.find(name, in: db)

@@ -49,6 +49,9 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case noDeployKey = "no_deploy_key"
     case noToken = "no_token"
     case liveSessions = "live_sessions"
+    case noCertificateAuthority = "no_certificate_authority"
+    case noCertificatePrincipals = "no_certificate_principals"
+    case certificateSettingsInvalid = "certificate_settings_invalid"
     // 413, 431: over a size limit.
     case bodyTooLarge = "body_too_large"
     case headersTooLarge = "headers_too_large"
@@ -70,7 +73,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .notFound: 404
         case .methodNotAllowed: 405
         case .requestTimeout: 408
-        case .conflict, .noDeployKey, .noToken, .liveSessions: 409
+        case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid: 409
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
         case .internalFault, .agentUnavailable: 500
@@ -122,6 +125,9 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .noDeployKey: "the project has no active deploy key"
         case .noToken: "the connection has no active token"
         case .liveSessions: "the project has live sessions"
+        case .noCertificateAuthority: "the connection has no active SSH certificate authority"
+        case .noCertificatePrincipals: "the connection names no certificate principals"
+        case .certificateSettingsInvalid: "the connection's certificate settings cannot be issued"
         case .bodyTooLarge: "the request body is over the limit"
         case .headersTooLarge: "the request headers are over the limit"
         case .internalFault: "the daemon hit an internal fault; it is in the daemon's log"

@@ -44,7 +44,8 @@ package enum ReleaseDecision: Sendable, Equatable {
 
     /// The checks, in order: a token, a live session, not expired, the peer allowed by
     /// the session's rule, the grant present, a use left, a version pinned, that version
-    /// still usable (active or in grace), and not past its `expires` date.
+    /// still usable (active or in grace), and not past its `expires` date. An `ssh-cert`
+    /// grant has no stored version: after the use, it needs only its issued certificate.
     package static func decide(_ f: Facts) -> ReleaseDecision {
         guard f.tokenPresented else { return .refuse(.noSession) }
         guard let s = f.session else { return .refuse(f.usedUp ? .sessionUsedUp : .invalidSession) }
@@ -52,6 +53,11 @@ package enum ReleaseDecision: Sendable, Equatable {
         guard s.rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
         guard s.grants.covers(f.grant) else { return .refuse(.grantMissing) }
         guard s.uses < s.maxUses else { return .refuse(.sessionUsedUp) }
+        if f.grant == .sshCert {
+            // Not a stored version: the certificate issued at open, valid as long as the session.
+            guard let issued = s.certificate else { return .refuse(.grantMissing) }
+            return .release(version: issued.authorityVersion, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: true)
+        }
         guard let pin = s.pin(f.grant) else { return .refuse(.grantMissing) }
         guard pin.version.isUsable(at: f.now) else { return .refuse(.secretRevoked) }
         if pin.version.hasExpired(at: f.now) { return .refuse(.tokenExpired) }
@@ -86,7 +92,11 @@ package enum ReleaseDecision: Sendable, Equatable {
 extension BuildSession {
     /// The pinned secret a grant releases.
     package func pin(_ grant: Grant) -> PinnedSecret? {
-        grant == .token ? pinnedToken : pinnedKey
+        switch grant {
+        case .deployKey, .deployKeyAgent: pinnedKey
+        case .token: pinnedToken
+        case .sshCert: nil
+        }
     }
 }
 

@@ -28,6 +28,9 @@ package struct BuildSession: Sendable {
     /// reads nothing from the store. Rotation and revocation update or end the session.
     package var pinnedKey: PinnedSecret?
     package var pinnedToken: PinnedSecret?
+    /// The `ssh-cert` grant: the session's own key pair (guarded memory, never stored) and
+    /// its certificate, issued at open.
+    package var certificate: SessionCertificate? = nil
 }
 
 /// A pinned secret version: its public facts (state, grace, attributes) and sealed bytes.
@@ -42,4 +45,5 @@ package enum SessionEnd: String, Sendable, Error {
     case projectRemoved = "project-removed", connectionRemoved = "connection-removed", daemonRestart = "daemon-restart"
     /// A policy reload left the session's runner, grants or agent user without a rule.
     case policyChanged = "policy-changed"
+    case certificateAuthorityRevoked = "ca-revoked"
 }

@@ -3,22 +3,22 @@ package import LatchkeyPolicy
 package import LatchkeySSH
 import Synchronization
 
-/// What a session's ssh-agent knows: its session, its key and version, whom it serves.
+/// What a session's ssh-agent knows: its session, the identities it lists and signs
+/// for, whom it serves.
 ///
 /// Proof of the session: an agent is opened with the session token and from then on
 /// serves only the uid that opened it (`boundUID`), and only while the session's rule
 /// (as the live session holds it, updated by policy reloads) still lets that uid
-/// redeem. Revocation: before every signature the agent checks that the session's
-/// pinned key version is still `version` and still usable (the session table follows
-/// rotations), so a revoked or retired version signs nothing even before its sessions
-/// are ended.
+/// redeem. Revocation: before every signature with the deploy key the agent checks that
+/// the session's pinned key version is still that identity's version and still usable
+/// (the session table follows rotations), so a revoked or retired version signs nothing
+/// even before its sessions are ended. A certificate identity lives as long as its
+/// session.
 package struct SessionAgentContext: Sendable {
     package let vault: Vault
     package let sessionID: String
-    package let key: DeployKey
-    /// The pinned version `key` is.
-    package let version: Int64
-    package let comment: String
+    /// In the order the agent lists them (ssh offers them in that order).
+    package let identities: [SessionAgentIdentity]
     /// The uid (and its gid) that opened the agent with the session token.
     package let boundUID: UInt32
     package let boundGID: UInt32
@@ -37,10 +37,31 @@ package struct SessionAgentContext: Sendable {
         return nil
     }
 
-    /// Whether the session's pinned key is still this agent's version and usable.
-    package var keyIsUsable: Bool {
-        guard let s = vault.sessions.session(id: sessionID), ContinuousClock.now < s.deadline, let pin = s.pinnedKey else { return false }
+    /// Whether `identity` may sign now: its session is live and, for the deploy key, the
+    /// session's pinned version is still the identity's and still usable.
+    package func maySign(with identity: SessionAgentIdentity) -> Bool {
+        guard let s = vault.sessions.session(id: sessionID), ContinuousClock.now < s.deadline else { return false }
+        guard let version = identity.deployKeyVersion else { return true }
+        guard let pin = s.pinnedKey else { return false }
         return pin.version.version == version && pin.version.isUsable(at: .now())
+    }
+}
+
+/// One identity of a session agent: the blob ssh sees — a public key, or a whole
+/// certificate (PROTOCOL.agent: a certificate's blob is the key blob in
+/// IDENTITIES_ANSWER and SIGN_REQUEST) — and the private key that signs for it.
+package struct SessionAgentIdentity: Sendable {
+    package let blob: [UInt8]
+    package let comment: String
+    package let signer: DeployKey
+    /// The deploy key's pinned version (nil for a session certificate's key).
+    package let deployKeyVersion: Int64?
+
+    package init(blob: [UInt8], comment: String, signer: DeployKey, deployKeyVersion: Int64? = nil) {
+        self.blob = blob
+        self.comment = comment
+        self.signer = signer
+        self.deployKeyVersion = deployKeyVersion
     }
 }
 

@@ -36,7 +36,7 @@ package final class SessionTable: Sendable {
     }
     package func session(id: String) -> BuildSession? { state.withLock { $0.byID[id] } }
     func session(tokenHash: [UInt8]) -> BuildSession? { state.withLock { $0.session(tokenHash: tokenHash) } }
-    func all() -> [BuildSession] { state.withLock { Array($0.byID.values) } }
+    package func all() -> [BuildSession] { state.withLock { Array($0.byID.values) } }
 
     /// Takes one use of a session if it is still live; returns it (after the use) or
     /// why it cannot be used.

@@ -17,12 +17,13 @@ package enum PrintableText {
         }
     }
 
-    /// Refuses `text` (`bad_request`, naming `field`) unless it is 1…`maxBytes` bytes
-    /// (0… with `allowEmpty`) of printable characters.
-    package static func check(_ text: String, field: String, maxBytes: Int, allowEmpty: Bool = false) throws(APIError) {
-        let n = text.utf8.count
-        guard (allowEmpty ? 0 : 1)...maxBytes ~= n else {
-            throw APIError.badRequest("field '\(field)' must be \(allowEmpty ? 0 : 1)–\(maxBytes) bytes, not \(n)")
+    /// Refuses `text` (`bad_request`, naming `field`) unless it is 1…`maxCharacters`
+    /// (0… with `allowEmpty`) printable characters (Unicode scalars, as JSON Schema's
+    /// `maxLength` counts them).
+    package static func check(_ text: String, field: String, maxCharacters: Int, allowEmpty: Bool = false) throws(APIError) {
+        let n = text.unicodeScalars.count
+        guard (allowEmpty ? 0 : 1)...maxCharacters ~= n else {
+            throw APIError.badRequest("field '\(field)' must be \(allowEmpty ? 0 : 1)–\(maxCharacters) characters, not \(n)")
         }
         guard isPrintable(text) else {
             throw APIError.badRequest("field '\(field)' must be printable text: no control or bidirectional-override characters")

@@ -1,0 +1,52 @@
+package import GRDB
+import Foundation
+
+/// What a connection's SSH user certificates carry, set with
+/// `latchkey connection set NAME --cert-principal git --cert-extension login@HOST=USER
+/// --cert-key-id-username USER`. The store keeps the strings; the daemon checks them
+/// against the certificate format (LatchkeySSH) before saving and again when it issues.
+public struct CertificateSettings: Sendable, Codable, Equatable {
+    /// The users a certificate may log in as (sshd's `AuthorizedPrincipalsFile`, a
+    /// GitHub Enterprise or GitLab `git` user).
+    public var principals: [String]
+    /// Extensions as `name` or `name=value` (`permit-pty`, `login@ghe.example=ci-bot`).
+    public var extensions: [String]
+    /// When set, the certificate's key id is this username instead of
+    /// `latchkey:<project>:<session>:<build>` (GitLab reads the key id as the user).
+    public var keyIDUsername: String?
+
+    public init(principals: [String] = [], extensions: [String] = [], keyIDUsername: String? = nil) {
+        self.principals = principals
+        self.extensions = extensions
+        self.keyIDUsername = keyIDUsername
+    }
+
+    /// The settings of a connection (empty when never set).
+    package static func find(connectionID: Int64, in db: Database) throws -> CertificateSettings {
+        guard let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM connection_certificate_settings WHERE connection_id = ?", arguments: [connectionID])
+        else { return CertificateSettings() }
+        func list(_ column: String) throws -> [String] {
+            guard let list = try? JSONDecoder().decode([String].self, from: Data((row[column] as String).utf8)) else {
+                throw StoreError.corrupt(path: "store", reason: "connection_certificate_settings.\(column) is not a JSON list of strings")
+            }
+            return list
+        }
+        return CertificateSettings(principals: try list("principals"), extensions: try list("extensions"), keyIDUsername: row["key_id_username"])
+    }
+
+    /// Replaces a connection's settings.
+    package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: Database) throws {
+        let encoder = JSONEncoder.sorted
+        try db.execute(
+            sql: """
+                INSERT INTO connection_certificate_settings(connection_id, principals, extensions, key_id_username) VALUES (?, ?, ?, ?)
+                ON CONFLICT(connection_id) DO UPDATE SET principals = excluded.principals, extensions = excluded.extensions,
+                    key_id_username = excluded.key_id_username
+                """,
+            arguments: [
+                connectionID, String(decoding: try encoder.encode(settings.principals), as: UTF8.self),
+                String(decoding: try encoder.encode(settings.extensions), as: UTF8.self), settings.keyIDUsername,
+            ])
+    }
+}
