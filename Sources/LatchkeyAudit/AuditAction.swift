@@ -44,7 +44,12 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityRotate = "ssh-ca.rotate"
     case certificateAuthorityShow = "ssh-ca.show"
     case certificateAuthorityRevoke = "ssh-ca.revoke"
+    case connectionShowCertificates = "connection.show-certificates"
     case connectionSetCertificates = "connection.set-certificates"
+    case storeBackup = "store.backup"
+
+    // Admins and auditors.
+    case metricsRead = "metrics.read"
 
     // Runners.
     case sessionOpen = "session.open"

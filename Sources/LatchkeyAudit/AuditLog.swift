@@ -25,6 +25,7 @@ public final class AuditLog: @unchecked Sendable {
     private let checkpointEveryRows: Int
     private let checkpointInterval: Duration
     private let log: @Sendable (String) -> Void
+    private let observer: (any AuditObserver)?
     public static let maxBatch = 1024
 
     private let condition = NSCondition()
@@ -49,10 +50,20 @@ public final class AuditLog: @unchecked Sendable {
         var done: Completion
     }
 
-    public init(
+    public convenience init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
         log: @escaping @Sendable (String) -> Void
     ) throws {
+        try self.init(
+            store: store, signingKey: signingKey, checkpointEveryRows: checkpointEveryRows, checkpointInterval: checkpointInterval,
+            observer: nil, log: log)
+    }
+
+    package init(
+        store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
+        observer: (any AuditObserver)?, log: @escaping @Sendable (String) -> Void
+    ) throws {
+        self.observer = observer
         self.store = store
         self.signingKey = signingKey
         self.checkpointEveryRows = checkpointEveryRows
@@ -192,6 +203,7 @@ public final class AuditLog: @unchecked Sendable {
         let key = signingKey
         let every = checkpointEveryRows
         let checkpointState = lastCheckpoint
+        let started = ContinuousClock.now
         do {
             nonisolated(unsafe) var outcomes: [Outcome] = []
             outcomes.reserveCapacity(batch.count)
@@ -234,6 +246,7 @@ public final class AuditLog: @unchecked Sendable {
                 return ((seq, hash), checkpoint)
             }
             condition.withLock { transactions += 1 }
+            observer?.committed(rows: Int(newHead.0 - start.seq), in: ContinuousClock.now - started)
             head = (newHead.0, newHead.1)
             if let checkpoint { noteCheckpoint(checkpoint) }
             for (p, outcome) in zip(batch, outcomes) {
@@ -245,6 +258,7 @@ public final class AuditLog: @unchecked Sendable {
         } catch {
             let reason = (error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))"
             log("audit write failed (\(reason)); \(batch.count) request(s) refused, nothing released")
+            observer?.failed(rows: batch.count)
             for p in batch { p.done(.failure(AuditError.unavailable(reason))) }
         }
     }

@@ -24,9 +24,12 @@ struct BackupCommand: ParsableCommand {
         @Option(help: "The backup file to write.") var out: String
         @OptionGroup var client: ClientOptions
 
+        /// The largest backup taken through the socket (it is held in memory once).
+        static let maxBackupBytes = 4 << 30
+
         func run() throws {
             do {
-                let bytes = try client.client().call("POST", "/v1/backup")
+                let bytes = try client.client().download("POST", "/v1/backup", limit: Self.maxBackupBytes)
                 let facts = try writeBackup(bytes, to: out)
                 let result = BackupResult(facts, path: out)
                 if client.json { return try printJSON(result) }

@@ -47,19 +47,26 @@ struct ConnectionCommand: ParsableCommand {
                 let c: ConnectionInfo = try client.client().call("GET", "/v1/connections/\(pathComponent(name))")
                 if client.json { return try printJSON(c) }
                 print("name:     \(c.name)\nkind:     \(c.kind)\nurl:      \(c.url)\napi:      \(c.apiUrl)\nssh:      \(c.sshUrl)\ncreated:  \(c.createdAt)\nprojects: \(c.projects.joined(separator: ", "))")
+                let certs: CertificateSettingsInfo = try client.client().call("GET", "/v1/connections/\(pathComponent(name))/certificate-settings")
+                print("""
+                    cert principals: \(certs.principals.isEmpty ? "(none: ssh-cert sessions are refused)" : certs.principals.joined(separator: ","))
+                    cert extensions: \(certs.extensions.isEmpty ? "(none)" : certs.extensions.joined(separator: ","))
+                    cert key id:     \(certs.keyIdUsername ?? "latchkey:PROJECT:SESSION:BUILD")
+                    last serial:     \(certs.lastSerial)
+                    """)
             } catch { throw fail(error) }
         }
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a connection no project uses (its tokens are destroyed).")
+        static let configuration = CommandConfiguration(abstract: "Remove a connection no project uses (its tokens and CA versions are destroyed).")
         @Argument var name: String
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
                 let r: RemovalResult = try client.client().call("DELETE", "/v1/connections/\(pathComponent(name))")
                 if client.json { return try printJSON(r) }
-                print("removed connection \(r.removed); destroyed \(r.destroyedVersions) token version(s)")
+                print("removed connection \(r.removed); destroyed \(r.destroyedVersions) token and CA version(s)")
             } catch { throw fail(error) }
         }
     }

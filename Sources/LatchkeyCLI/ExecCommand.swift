@@ -15,8 +15,8 @@ struct ExecCommand: ParsableCommand {
             the session's agent instead (the key never leaves the daemon; a session with ssh-cert lists
             its certificate there too); --ssh cert serves the session's key the same way (its
             certificate, public, is a file beside it) and points GIT_SSH_COMMAND at them; --ssh none
-            skips all of it. Without --ssh, it is key when the session was granted deploy-key and none
-            otherwise. --token-env NAME puts the token in that variable
+            skips all of it. Without --ssh, it is key when the session was granted deploy-key, else cert
+            when it was granted ssh-cert, and none otherwise. --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
@@ -25,7 +25,7 @@ struct ExecCommand: ParsableCommand {
             environment variable a process of the build could read.
             """)
 
-    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, none otherwise).")
+    @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, else cert when it was granted ssh-cert, none otherwise).")
     var ssh: String?
     @Option(help: "Put the token in this environment variable.") var tokenEnv: String?
     @Option(help: "ssh's StrictHostKeyChecking for GIT_SSH_COMMAND: yes, accept-new or no.") var strictHostKeyChecking = "accept-new"
@@ -68,8 +68,7 @@ struct ExecCommand: ParsableCommand {
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
             }
-            if ssh == "cert" {
-                let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
+            if ssh == "cert" || (ssh == nil && keyPipe == nil), let cert = try releaseCertificate(c, token: token) {
                 secrets.append(Array(cert.privateKey.utf8))
                 // The key through a pipe, as for --ssh key; the certificate is public.
                 let pipe = try KeyPipe(key: Array(cert.privateKey.utf8), under: KeyPipe.defaultParent, name: "id_ed25519")
@@ -99,6 +98,16 @@ struct ExecCommand: ParsableCommand {
         let status = ChildProcess.run(argv, environment: env, masker: SecretMasker(secrets: secrets))
         keyPipe?.remove()
         throw ExitCode(status)
+    }
+
+    /// The session's certificate and key. With no `--ssh`, a session that was not granted
+    /// ssh-cert (refused `grant_missing`, which takes no use) goes on without them.
+    private func releaseCertificate(_ c: LatchkeyClient, token: String) throws -> ReleasedSSHCertificate? {
+        do {
+            return try c.call("GET", "/v1/session/ssh-cert", bearer: token)
+        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
+            return nil
+        }
     }
 
     /// The session's deploy key. With no `--ssh`, a session that was not granted one

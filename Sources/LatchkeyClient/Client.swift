@@ -38,6 +38,13 @@ public final class LatchkeyClient {
         }
     }
 
+    /// A raw call whose answer may be up to `limit` bytes (a backup), not the usual 16 MiB.
+    public func download(_ method: String, _ path: String, limit: Int) throws -> [UInt8] {
+        connection.responseLimit = limit
+        defer { connection.responseLimit = UnixHTTPConnection.maxResponseBytes }
+        return try call(method, path)
+    }
+
     public func health() throws -> HealthResponse { try call("GET", "\(apiPrefix)/health") }
 }
 

@@ -5,8 +5,10 @@ public final class UnixHTTPConnection {
     public let path: String
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []
-    /// Largest answer accepted (headers + body).
+    /// Largest answer accepted (headers + body) unless a call asks for more.
     static let maxResponseBytes = 16 * 1024 * 1024
+    /// The limit in force for the next answer (`LatchkeyClient.download` raises it).
+    var responseLimit = UnixHTTPConnection.maxResponseBytes
 
     public init(path: String) throws {
         self.path = path
@@ -92,7 +94,7 @@ public final class UnixHTTPConnection {
             if n > 0 {
                 buffer += chunk[0..<n]
                 wipe(&chunk)
-                guard buffer.count <= Self.maxResponseBytes else { throw ClientError.protocolError("answer too large") }
+                guard buffer.count <= responseLimit else { throw ClientError.protocolError("answer too large") }
                 return
             }
             if n == 0 { throw ClientError.protocolError("connection closed") }
@@ -122,7 +124,7 @@ public final class UnixHTTPConnection {
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             headers.append((name, value))
             if name.lowercased() == "content-length" {
-                guard let l = Int(value), l >= 0, l <= Self.maxResponseBytes else { throw ClientError.protocolError("bad content-length") }
+                guard let l = Int(value), l >= 0, l <= responseLimit else { throw ClientError.protocolError("bad content-length") }
                 length = l
             }
             if name.lowercased() == "connection", value.lowercased() == "close" { closeAfter = true }

@@ -9,10 +9,12 @@ import Synchronization
 
 /// The daemon's state and rules: store, key ring, audit log, policy and sessions.
 /// Handlers call into it; nothing else touches the store.
-public final class Vault: Sendable {
+package final class Vault: Sendable {
     package let store: Store
     package let keyRing: KeyRing
     package let audit: AuditLog
+    /// Counters and histograms for `GET /v1/metrics`.
+    package let metrics: Metrics
     package let sessions = SessionTable()
     package let agents: SessionAgents
     /// Bounds the audit rows of refusals per uid and second.
@@ -35,9 +37,10 @@ public final class Vault: Sendable {
     package var policy: Policy { policyHolder.withLock { $0 } }
 
     private init(
-        store: Store, keyRing: KeyRing, audit: AuditLog, policy: Policy, policiesDirectory: String, agentParent: String,
+        store: Store, keyRing: KeyRing, audit: AuditLog, metrics: Metrics, policy: Policy, policiesDirectory: String, agentParent: String,
         agentFactory: any SessionAgentFactory, limits: VaultLimits, logger: Logger
     ) {
+        self.metrics = metrics
         self.limits = limits
         agents = SessionAgents(connectionsPerUID: limits.maxAgentConnectionsPerUID)
         refusals = RefusalLimiter(rowsPerSecond: limits.refusalRowsPerSecond)
@@ -58,7 +61,8 @@ public final class Vault: Sendable {
         limits: VaultLimits = VaultLimits(), logger: Logger
     ) async throws -> Vault {
         let log = logger
-        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning) { line in log.notice("\(line)") }
+        let metrics = Metrics()
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, observer: metrics) { line in log.notice("\(line)") }
         let policy: Policy
         do {
             policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())
@@ -68,8 +72,8 @@ public final class Vault: Sendable {
             throw error
         }
         let vault = Vault(
-            store: store, keyRing: keyRing, audit: audit, policy: policy, policiesDirectory: policiesDirectory, agentParent: agentParent,
-            agentFactory: agentFactory, limits: limits, logger: logger)
+            store: store, keyRing: keyRing, audit: audit, metrics: metrics, policy: policy, policiesDirectory: policiesDirectory,
+            agentParent: agentParent, agentFactory: agentFactory, limits: limits, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
         ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
@@ -146,6 +150,7 @@ public final class Vault: Sendable {
         let ended = sessions.removeAll(where: predicate)
         for s in ended {
             agents.stop(s.id)
+            metrics.sessionEnded(reason)
             let entry = AuditEntry(
                 actor: .init(role: .daemon, sessionID: s.id), action: .sessionEnd,
                 target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)
@@ -160,7 +165,7 @@ public final class Vault: Sendable {
 
     /// SIGHUP: reload the policy directory; on error the previous policy stays, and the
     /// failed reload is audited.
-    public func reloadPolicy() async {
+    package func reloadPolicy() async {
         let actor = AuditEntry.Actor(role: .daemon, uid: daemonUID, pid: getpid())
         do {
             let fresh = try Policy.load(directory: policiesDirectory, daemonUID: daemonUID)

@@ -1,12 +1,12 @@
-public import Logging
-public import LatchkeyStore
+package import Logging
+package import LatchkeyStore
 import LatchkeyCrypto
-public import LatchkeyCore
+package import LatchkeyCore
 import Foundation
 
 /// A running daemon: the unlocked store, the vault and the listening socket.
-public final class Daemon: Sendable {
-    public let vault: Vault
+package final class Daemon: Sendable {
+    package let vault: Vault
     private let server: SocketServer
     private let logger: Logger
 
@@ -18,7 +18,7 @@ public final class Daemon: Sendable {
 
     /// Opens and unlocks the store, then serves. The store must exist (`latchkey init`).
     /// Nothing is written before the master key has been checked.
-    public static func start(_ config: DaemonConfiguration, logger: Logger) async throws -> Daemon {
+    package static func start(_ config: DaemonConfiguration, logger: Logger) async throws -> Daemon {
         let store = try Store(directory: config.dataDirectory, create: false)
         guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
         let root = try KeyRing.rootKey(for: config.keySource, store: store)
@@ -46,7 +46,7 @@ public final class Daemon: Sendable {
     }
 
     /// Graceful stop: no new connections, then the audit log's final checkpoint.
-    public func stop() async {
+    package func stop() async {
         await server.shutdown()
         await vault.close()
         logger.info("stopped")

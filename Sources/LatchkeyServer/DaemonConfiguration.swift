@@ -1,19 +1,19 @@
-public import LatchkeyStore
+package import LatchkeyStore
 
 /// Everything `latchkey serve` needs to start.
-public struct DaemonConfiguration: Sendable {
-    public var dataDirectory: String
-    public var policiesDirectory: String
-    public var socketPath: String
-    public var keySource: RootKeySource
-    public var limits = ServerLimits()
+package struct DaemonConfiguration: Sendable {
+    package var dataDirectory: String
+    package var policiesDirectory: String
+    package var socketPath: String
+    package var keySource: RootKeySource
+    package var limits = ServerLimits()
     /// Event-loop threads; nil for one per core.
-    public var threads: Int?
+    package var threads: Int?
     /// A listening socket handed over by the service manager (socket activation); the
     /// daemon then serves on it instead of binding `socketPath`, and leaves its file alone.
-    public var listeningDescriptor: Int32?
+    package var listeningDescriptor: Int32?
 
-    public init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
+    package init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory
         self.policiesDirectory = policiesDirectory
         self.socketPath = socketPath

@@ -98,11 +98,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let version = head.version
         inFlight = true
         let loop = context.eventLoop
+        let started = ContinuousClock.now
+        let timer = router.timer(for: request)
         let answer = router.respondOnLoop(request, on: loop) ?? Self.run(router, request, on: loop)
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         answer.whenComplete { result in
             let (handler, context) = bound.value
             let response = (try? result.get()) ?? .error(.internalFault)
+            timer.record(since: started)
             handler.inFlight = false
             handler.write(context: context, response: response, version: version, keepAlive: keepAlive, requestID: request.requestID)
         }

@@ -2,33 +2,33 @@ import LatchkeyCore
 
 /// Size and time limits of the socket API. A request over a size limit is answered
 /// 413 / 431 and the connection closed; a connection idle or too slow is closed.
-public struct ServerLimits: Sendable {
+package struct ServerLimits: Sendable {
     /// Largest request body accepted.
-    public var maxBodyBytes = 64 * 1024
+    package var maxBodyBytes = 64 * 1024
     /// Largest total of header names and values accepted.
-    public var maxHeaderBytes = 16 * 1024
+    package var maxHeaderBytes = 16 * 1024
     /// Most headers in one request.
-    public var maxHeaderCount = 64
+    package var maxHeaderCount = 64
     /// A connection with no request in flight is closed after this.
-    public var idleTimeout: Duration = .seconds(30)
+    package var idleTimeout: Duration = .seconds(30)
     /// A request must arrive whole within this from its first byte (slow clients).
-    public var requestTimeout: Duration = .seconds(10)
+    package var requestTimeout: Duration = .seconds(10)
     /// Most connections open at once; further ones are closed at accept.
-    public var maxConnections = 4096
+    package var maxConnections = 4096
     /// Most connections one peer uid may have open at once (so one uid cannot hold the
     /// whole `maxConnections` and starve the others); further ones are closed at accept.
-    public var maxConnectionsPerUID = 256
+    package var maxConnectionsPerUID = 256
     /// Most connections one uid may have open to session agents, all agents together.
-    public var maxAgentConnectionsPerUID = 64
+    package var maxAgentConnectionsPerUID = 64
     /// An agent connection that sends no whole request for this long is closed.
-    public var agentRequestTimeout: Duration = .seconds(30)
+    package var agentRequestTimeout: Duration = .seconds(30)
     /// Refusals of one uid per second that get an audit row of their own; past this they
     /// are counted into one summary row per uid, action and code each second.
-    public var refusalRowsPerSecond = 20
+    package var refusalRowsPerSecond = 20
     /// Most live sessions one runner uid may hold at once (`session_limit`).
-    public var maxSessionsPerRunner = 256
+    package var maxSessionsPerRunner = 256
 
-    public init() {}
+    package init() {}
 }
 
 extension ServerLimits {

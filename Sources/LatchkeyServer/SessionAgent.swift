@@ -217,7 +217,12 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
             guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }
-            return recorded(entry, on: loop) { durable in durable ? SSHAgentMessage.signResponse(signature: signature) : SSHAgentMessage.failure }
+            let metrics = c.vault.metrics
+            return recorded(entry, on: loop) { durable in
+                guard durable else { return SSHAgentMessage.failure }
+                metrics.signed()
+                return SSHAgentMessage.signResponse(signature: signature)
+            }
         case .unsupported:
             return loop.makeSucceededFuture(SSHAgentMessage.failure)
         }

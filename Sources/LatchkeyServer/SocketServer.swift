@@ -1,7 +1,7 @@
 internal import NIOCore
 internal import NIOPosix
 internal import NIOHTTP1
-public import Logging
+package import Logging
 import Foundation
 import LatchkeyCore
 
@@ -10,12 +10,12 @@ import LatchkeyCore
 /// socket activation the service manager's socket is used as it is: its file, mode and
 /// owner are the manager's, and stopping leaves them in place.
 package final class SocketServer: Sendable {
-    public enum Failure: Error, CustomStringConvertible {
+    package enum Failure: Error, CustomStringConvertible {
         case inUse(path: String)
         case notASocket(path: String)
         case cannotBind(path: String, reason: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .inUse(let p): "socket \(p) is in use by a running daemon; stop it first or choose another --socket"
             case .notASocket(let p): "\(p) exists and is not a socket; refusing to replace it"
@@ -24,7 +24,7 @@ package final class SocketServer: Sendable {
         }
     }
 
-    public let path: String
+    package let path: String
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let ownsFile: Bool
@@ -87,7 +87,7 @@ package final class SocketServer: Sendable {
     }
 
     /// Stops accepting, closes the listener and removes the socket file.
-    public func shutdown() async {
+    package func shutdown() async {
         try? await channel.close()
         if ownsFile { unlink(path) }
         try? await group.shutdownGracefully()

@@ -42,6 +42,22 @@ public enum StoreBackup {
         }
     }
 
+    /// `snapshot` on GRDB's reader queue, for callers that must not block a thread of
+    /// their own while a large store is copied.
+    public static func snapshot(_ store: Store, to path: String) async throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError.unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        do {
+            try await store.database.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try syncFile(path)
+        } catch {
+            unlink(path)
+            if let e = error as? StoreError { throw e }
+            throw StoreError.unavailable(reason: "the snapshot failed: \(Store.describe(error))")
+        }
+    }
+
     /// Checks a backup file without writing to it or beside it: SQLite's full integrity
     /// check, that it is a Latchkey store with a key ring, and that its schema is not
     /// newer than this build's. Every refusal is `.damagedBackup` or `.newerSchema`.

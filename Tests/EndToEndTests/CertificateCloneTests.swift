@@ -120,9 +120,10 @@ import Testing
         let c = sh(["git", "clone", "-q", s.sshd.url, s.work + "/via-agent"],
             env: ["SSH_AUTH_SOCK": socket, "GIT_SSH_COMMAND": "ssh -o IdentityAgent=\(socket) \(s.sshd.sshOptions)"])
         #expect(c.status == 0, "\(c.err)\n\(s.sshd.log)")
-        for mode in ["agent", "cert"] {
+        // exec without --ssh on a session with ssh-cert and no deploy-key uses the certificate.
+        for mode in ["agent", "cert", "default"] {
             let r = s.daemon.cli(
-                ["exec", "--ssh", mode, "--strict-host-key-checking", "no", "--known-hosts", "/dev/null", "--", "git", "clone", "-q", s.sshd.url, s.work + "/exec-\(mode)"],
+                ["exec"] + (mode == "default" ? [] : ["--ssh", mode]) + ["--strict-host-key-checking", "no", "--known-hosts", "/dev/null", "--", "git", "clone", "-q", s.sshd.url, s.work + "/exec-\(mode)"],
                 env: ["LATCHKEY_SESSION": session.token])
             #expect(r.status == 0, "exec --ssh \(mode): \(r.err)")
             #expect(FileManager.default.fileExists(atPath: s.work + "/exec-\(mode)/README"))
@@ -216,6 +217,8 @@ import Testing
         #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status == 0)
         let listed = sh(["ssh-keygen", "-L", "-f", dir + "/id_ed25519-cert.pub"]).out
         #expect(listed.contains("Key ID: \"ci-bot\"") && listed.contains("Extensions: (none)"), "\(listed)")
+        let shown = d.cli(["connection", "show", "ghe"]).out
+        #expect(shown.contains("cert principals: git") && shown.contains("cert key id:     ci-bot") && shown.contains("last serial:     1"), "\(shown)")
         // A second fetch into the same place refuses to overwrite.
         #expect(d.cli(["fetch", "ssh-cert", "--out", dir], env: ["LATCHKEY_SESSION": session.token]).status != 0)
     }

@@ -120,3 +120,48 @@ import Testing
         #expect(verify.status == 0, "\(verify.err)")
     }
 }
+
+/// The installed unit's own ExecStart, run the way systemd runs it: socket-activated on its
+/// ListenStream, with the key file handed over as a credential (%d), the state and
+/// runtime paths moved under a temporary root.
+@Suite struct ServiceUnitTests {
+    @Test func theInstalledUnitsExecStartServesWithACredentialKey() throws {
+        let root = makeTempDirectory("unit")
+        let install = sh([OperationsTests.repository + "/scripts/install-service", "--root", root, "--binary", latchkeyBinary, "--no-man"],
+            cwd: OperationsTests.repository)
+        #expect(install.status == 0, "\(install.err)")
+        let unit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey.service", encoding: .utf8)
+        let socketUnit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey.socket", encoding: .utf8)
+        let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }).dropFirst("ExecStart=".count)
+        let listen = try #require(socketUnit.split(separator: "\n").first { $0.hasPrefix("ListenStream=") }).dropFirst("ListenStream=".count)
+        // The operator's steps: init with the key in /etc/latchkey, a policy.
+        try FileManager.default.createDirectory(atPath: root + "/var/lib", withIntermediateDirectories: true)
+        #expect(sh([latchkeyBinary, "init", "--data-dir", root + "/var/lib/latchkey", "--key-file", root + "/etc/latchkey/master.key"]).status == 0)
+        try daemonUserPolicy.write(toFile: root + "/etc/latchkey/policies/production.yaml", atomically: true, encoding: .utf8)
+        // What LoadCredential= does: a private copy, mode 0400.
+        let credentials = root + "/run/credentials/latchkey.service"
+        #expect(sh(["install", "-D", "-m", "0400", root + "/etc/latchkey/master.key", credentials + "/master.key"]).status == 0)
+        mkdir(root + "/run/latchkey", 0o750)
+        func rooted(_ s: Substring) -> String {
+            s.replacingOccurrences(of: "%d", with: credentials)
+                .replacingOccurrences(of: "/var/lib/latchkey", with: root + "/var/lib/latchkey")
+                .replacingOccurrences(of: "/etc/latchkey", with: root + "/etc/latchkey")
+                .replacingOccurrences(of: "/run/latchkey", with: root + "/run/latchkey")
+                .replacingOccurrences(of: "/usr/local/bin", with: root + "/usr/local/bin")
+        }
+        let argv = rooted(execStart).split(separator: " ").map(String.init)
+        let socket = rooted(listen)
+        let log = root + "/journal.log"
+        guard let pid = spawn(
+            ["/usr/bin/systemd-socket-activate", "-l", socket, "--fdname=latchkey"] + argv,
+            environment: ProcessInfo.processInfo.environment, stdoutPath: log, stderrPath: log)
+        else { throw FixtureError("cannot start systemd-socket-activate") }
+        defer { kill(pid, SIGTERM); _ = waitFor(pid) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
+        let health = sh([latchkeyBinary, "health", "--socket", socket])
+        #expect(health.status == 0, "\(health.err)\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        // Its log lines are JSON (the unit asks for --log-format json).
+        let first = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("{") }
+        #expect(first.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil } == true)
+    }
+}

@@ -17,6 +17,7 @@ import Testing
         "POST /v1/connections/{name}/ca/rotate": ([.admin], .certificateAuthorityRotate),
         "GET /v1/connections/{name}/ca": ([.admin], .certificateAuthorityShow),
         "POST /v1/connections/{name}/ca/revoke": ([.admin], .certificateAuthorityRevoke),
+        "GET /v1/connections/{name}/certificate-settings": ([.admin], .connectionShowCertificates),
         "PATCH /v1/connections/{name}/certificate-settings": ([.admin], .connectionSetCertificates),
         "GET /v1/tokens": ([.admin], .tokenList),
         "GET /v1/intake-key": ([.admin], .intakeKeyShow),
@@ -41,6 +42,8 @@ import Testing
         "GET /v1/audit": ([.auditor], .auditList),
         "GET /v1/audit/export": ([.auditor], .auditExport),
         "GET /v1/audit/public-key": ([.auditor], .auditPublicKey),
+        "POST /v1/backup": ([.admin], .storeBackup),
+        "GET /v1/metrics": ([.admin, .auditor], .metricsRead),
     ]
 
     static func key(_ e: Endpoint) -> String { "\(e.method.rawValue) \(e.path)" }

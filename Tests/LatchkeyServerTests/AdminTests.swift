@@ -46,8 +46,12 @@ import Testing
             #expect(dup.0 == 409)
             let name = refusal("POST", "/v1/projects", ProjectRequest(name: "../etc", connection: "ghe", repo: "acme/x"))
             #expect(name.0 == 400 && name.2.contains("letters, digits"))
+            // A well-formed path whose form does not fit the connection's server conflicts
+            // with that connection (409); a malformed one is 400.
             let repo = refusal("POST", "/v1/projects", ProjectRequest(name: "api", connection: "ghe", repo: "acme/sub/api"))
-            #expect(repo.0 == 400 && repo.2.contains("owner/repo"))
+            #expect(repo.0 == 409 && repo.2.contains("owner/repo"))
+            let badRepo = refusal("POST", "/v1/projects", ProjectRequest(name: "api", connection: "ghe", repo: "acme/\u{202E}api"))
+            #expect(badRepo.0 == 400 && badRepo.1 == "bad_request")
             let noConn = refusal("POST", "/v1/projects", ProjectRequest(name: "api", connection: "nope", repo: "acme/api"))
             #expect(noConn.0 == 404)
             do {

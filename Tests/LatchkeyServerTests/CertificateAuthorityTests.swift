@@ -37,6 +37,10 @@ import Testing
             let revoked: RevokeResult = try c.call("POST", "/v1/connections/ghe/ca/revoke", body: RevokeRequest(version: 1))
             #expect(revoked.revokedVersions == [1])
             #expect(refusal(c, "POST", "/v1/connections/nope/ca", CertificateAuthorityRequest()).0 == 404)
+            // Removing the connection destroys its CA versions with it (and counts them).
+            let removed: RemovalResult = try c.call("DELETE", "/v1/connections/ghe")
+            #expect(removed.destroyedVersions == 2)
+            #expect(refusal(c, "GET", "/v1/connections/ghe/ca", CertificateAuthorityRequest()).0 == 404)
         }
         await d.stop()
     }

@@ -66,6 +66,7 @@ import Yams
             ("DeployKeyRequest", DeployKeyRequest.fields), ("RevokeRequest", RevokeRequest.fields),
             ("TokenRevokeRequest", TokenRevokeRequest.fields), ("TokenPutRequest", TokenPutRequest.fields),
             ("SessionOpenRequest", SessionOpenRequest.fields),
+            ("CertificateAuthorityRequest", CertificateAuthorityRequest.fields), ("CertificateSettingsRequest", CertificateSettingsRequest.fields),
         ]
         #expect(Set(bodies.map(\.0)) == Set(EndpointTable.endpoints.map(\.requestType).filter { $0 != "NoBody" }))
         for (name, fields) in bodies {

@@ -45,6 +45,8 @@ package enum EndpointTable {
         .route(.POST, "/v1/connections/{name}/ca/revoke", .roles([.admin]), .certificateAuthorityRevoke, body: RevokeRequest.self, answer: RevokeResult.self) {
             v, op, body in try await v.revokeCertificateAuthorities(&op, body)
         },
+        .route(.GET, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionShowCertificates,
+            answer: CertificateSettingsInfo.self) { v, op in try await v.showCertificateSettings(&op) },
         .route(.PATCH, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionSetCertificates,
             body: CertificateSettingsRequest.self, answer: CertificateSettingsInfo.self) { v, op, body in try await v.setCertificateSettings(&op, body) },
         .route(.GET, "/v1/tokens", .roles([.admin]), .tokenList, answer: [TokenInfo].self) { v, op in try await v.listTokens(&op) },
@@ -116,6 +118,12 @@ package enum EndpointTable {
         .raw(.GET, "/v1/audit/export", .roles([.auditor]), .auditExport, answer: "NDJSON") { v, op in try await v.exportAudit(&op) },
         .route(.GET, "/v1/audit/public-key", .roles([.auditor]), .auditPublicKey, answer: AuditPublicKey.self) { v, op in
             v.auditPublicKey(&op)
+        },
+
+        // Operations: a backup of the live store (the SQLite file), the metrics.
+        .raw(.POST, "/v1/backup", .roles([.admin]), .storeBackup, answer: "Backup") { v, op in try await v.takeBackup(&op) },
+        .raw(.GET, "/v1/metrics", .roles([.admin, .auditor]), .metricsRead, answer: "PrometheusText") { v, op in
+            try await v.scrapeMetrics(&op)
         },
     ]
 }

@@ -72,6 +72,7 @@ package struct Operation: Sendable {
     /// Past its uid's refusal rows for this second (`RefusalLimiter`), a refusal is
     /// counted into the second's summary row instead of writing one of its own.
     func refuse(_ error: APIError) async throws -> APIError {
+        vault.metrics.refused(code: error.code.rawValue)
         let row = entry(error.code.outcome, reason: error.code.rawValue)
         let (own, summaries) = vault.refusals.admit(row)
         if !summaries.isEmpty {

@@ -16,6 +16,9 @@ package struct Router: Sendable {
     private let compiled: [Compiled]
     /// Endpoints with no parameter, by path and method: the hot paths match with one lookup.
     private let literal: [String: [Int]]
+    /// Each endpoint's latency histogram (same order as `endpoints`), and one for the rest.
+    private let timers: [RequestTimer]
+    private let unmatchedTimer: RequestTimer
 
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -42,6 +45,17 @@ package struct Router: Sendable {
         }
         self.compiled = compiled
         self.literal = literal
+        timers = endpoints.map { vault.metrics.requestHistogram(method: $0.method.rawValue, pattern: $0.path) }
+        unmatchedTimer = vault.metrics.unmatched
+    }
+
+    /// The latency histogram a request is counted in: its endpoint's (made once, at start).
+    package func timer(for request: Request) -> RequestTimer {
+        if let hits = literal[request.path], let hit = hits.first(where: { endpoints[$0].method == request.method }) { return timers[hit] }
+        guard case .found(let e, _) = match(method: request.method, path: request.path),
+            let i = endpoints.firstIndex(where: { $0.method == e.method && $0.path == e.path })
+        else { return unmatchedTimer }
+        return timers[i]
     }
 
     package enum Match {

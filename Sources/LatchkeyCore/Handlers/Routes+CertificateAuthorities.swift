@@ -98,6 +98,19 @@ extension Vault {
         }
     }
 
+    /// `GET /v1/connections/{name}/certificate-settings`: what the certificates say now.
+    func showCertificateSettings(_ op: inout Operation) async throws -> CertificateSettingsInfo {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(connection: name)
+        return try await op.read { db in
+            let (connectionID, _) = try Connection.find(name, in: db)
+            let settings = try CertificateSettings.find(connectionID: connectionID, in: db)
+            return CertificateSettingsInfo(
+                connection: name, principals: settings.principals, extensions: settings.extensions, keyIdUsername: settings.keyIDUsername,
+                lastSerial: try CertificateSerials.last(connectionID: connectionID, in: db))
+        }
+    }
+
     /// What the certificate format refuses in a settings change, or nil.
     static func problem(with body: CertificateSettingsRequest) -> SSHKeyError? {
         func check() throws(SSHKeyError) {

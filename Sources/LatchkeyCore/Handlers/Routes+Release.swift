@@ -103,9 +103,11 @@ extension Vault {
             return promise.futureResult
         }
         let body = Self.releaseBody(grant, s, pin.version, secret)
-        audit.append(op.entry(.granted)) { [sessions, logger] result in
+        audit.append(op.entry(.granted)) { [sessions, logger, metrics] result in
             switch result {
-            case .success: promise.succeed(Response(body: body, holdsSecret: true))
+            case .success:
+                metrics.released(grant)
+                promise.succeed(Response(body: body, holdsSecret: true))
             case .failure(let e as AuditError):
                 sessions.returnUse(id: s.id)
                 promise.succeed(.error(.auditUnavailable(e)))
@@ -146,7 +148,7 @@ extension Vault {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
-            return Response(body: body)
+            return Response(body: body, holdsSecret: true)
         case .release(_, let lastUse, _):
             guard let s = session, let pin = s.pin(grant) else { throw APIError.internalFault }
             let secret: SecretBytes
@@ -161,6 +163,7 @@ extension Vault {
                 sessions.returnUse(id: s.id)
                 throw try await op.fail(error)
             }
+            metrics.released(grant)
             if lastUse {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }

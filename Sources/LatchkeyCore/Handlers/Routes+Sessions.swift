@@ -145,6 +145,7 @@ extension Vault {
         try await op.change { db in try record.insert(in: db) }
         sessions.insert(session, reserved: true)
         placeHeld = false
+        metrics.sessionOpened()
         return SessionOpened(id: id, token: tokenString, project: body.project, grants: grants.map(\.rawValue).sorted(), uses: uses,
             expiresAt: session.expiresAt.description)
     }
@@ -155,6 +156,7 @@ extension Vault {
         try await op.change { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db) }
         sessions.remove(s.id)
         agents.stop(s.id)
+        metrics.sessionEnded(reason)
     }
 
     func sessionInfo(_ s: BuildSession) -> SessionInfo {

@@ -29,4 +29,16 @@ package enum PrintableText {
             throw APIError.badRequest("field '\(field)' must be printable text: no control or bidirectional-override characters")
         }
     }
+
+    /// As `check(_:field:maxCharacters:)`, bounded in UTF-8 bytes (for fields a wire
+    /// format limits by bytes, such as OpenSSH certificate fields).
+    package static func check(_ text: String, field: String, maxBytes: Int, allowEmpty: Bool = false) throws(APIError) {
+        let n = text.utf8.count
+        guard (allowEmpty ? 0 : 1)...maxBytes ~= n else {
+            throw APIError.badRequest("field '\(field)' must be \(allowEmpty ? 0 : 1)–\(maxBytes) bytes, not \(n)")
+        }
+        guard isPrintable(text) else {
+            throw APIError.badRequest("field '\(field)' must be printable text: no control or bidirectional-override characters")
+        }
+    }
 }

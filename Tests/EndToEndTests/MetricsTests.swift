@@ -1,0 +1,67 @@
+import Foundation
+import LatchkeyTestSupport
+import Testing
+
+/// `GET /v1/metrics` as Prometheus scrapes it (curl over the socket), and `latchkey metrics`.
+@Suite struct MetricsTests {
+    /// Sample lines `name{labels} value` by series (`name{labels}`).
+    func samples(_ text: String) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
+            out[String(line[..<space])] = v
+        }
+        return out
+    }
+
+    @Test func metricsCountWhatHappenedAndNameNoSecret() throws {
+        let d = try DaemonProcess()
+        #expect(d.cli(["connection", "add", "local", "--kind", "gitlab", "--url", "https://git.example.com"]).status == 0)
+        #expect(d.cli(["project", "add", "web", "--connection", "local", "--repo", "acme/web"]).status == 0)
+        let secret = "glpat-metrics-" + UUID().uuidString.prefix(8)
+        let inTenDays = ISO8601DateFormatter.string(from: Date().addingTimeInterval(10 * 86_400), timeZone: .gmt, formatOptions: [.withFullDate])
+        #expect(d.cli(["token", "put", "local", "--username", "ci", "--expires", inTenDays], stdin: secret + "\n").status == 0)
+        let opened = try JSONSerialization.jsonObject(with: Data(d.cli(["session", "open", "web", "--build", "m1", "--grant", "token", "--json"]).out.utf8)) as! [String: Any]
+        let token = opened["token"] as! String
+        #expect(d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status == 0)
+        #expect(d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": "lks_" + String(repeating: "A", count: 43)]).status != 0)
+        #expect(d.cli(["session", "close", opened["id"] as! String]).status == 0)
+
+        let scrape = sh(["curl", "-sf", "--unix-socket", d.socket, "http://localhost/v1/metrics"])
+        #expect(scrape.status == 0, "\(scrape.err)")
+        let text = scrape.out
+        let s = samples(text)
+        #expect(s["latchkey_releases_total{grant=\"token\"}"] == 1)
+        #expect(s["latchkey_releases_total{grant=\"deploy-key\"}"] == 0)
+        #expect(s["latchkey_refusals_total{code=\"invalid_session\"}"] == 1, "\(text)")
+        #expect(s["latchkey_sessions_opened_total"] == 1)
+        #expect(s["latchkey_sessions_ended_total{reason=\"closed\"}"] == 1)
+        #expect(s["latchkey_sessions_open"] == 0)
+        #expect((s["latchkey_audit_rows_total"] ?? 0) >= 8)
+        #expect((s["latchkey_audit_batches_total"] ?? 0) >= 1)
+        #expect((s["latchkey_audit_commit_seconds_count"] ?? 0) == s["latchkey_audit_batches_total"])
+        #expect((s["latchkey_request_duration_seconds_count{route=\"GET /v1/session/token\"}"] ?? 0) == 2)
+        #expect((s["latchkey_request_duration_seconds_count{route=\"POST /v1/sessions\"}"] ?? 0) == 1)
+        #expect(s["latchkey_key_generation"] == 1)
+        let expiry = try #require(s["latchkey_token_expiry_days{connection=\"local\",kind=\"token\",version=\"1\"}"], "\(text)")
+        #expect(expiry > 8.9 && expiry <= 10.01)
+        // The exposition format: every sample's metric has a TYPE line; nothing secret.
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.range(of: #"^[a-z_]+(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? -?[0-9.e+-]+$"#, options: .regularExpression) != nil, "\(line)")
+            let name = String(line.prefix { $0 != "{" && $0 != " " })
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { n, suffix in n.hasSuffix(suffix) ? String(n.dropLast(suffix.count)) : n }
+            #expect(text.contains("# TYPE \(family) "), "no TYPE for \(family)")
+        }
+        #expect(!text.contains(secret) && !text.contains(token))
+        // People read it as a table.
+        let table = d.cli(["metrics"])
+        #expect(table.status == 0 && table.out.contains("METRIC") && table.out.contains("latchkey_releases_total"), "\(table.err)")
+        #expect(d.cli(["metrics", "--raw"]).out.contains("# TYPE latchkey_releases_total counter"))
+        // Scraping is audited, and refused to peers that are neither admin nor auditor.
+        #expect(d.cli(["audit", "list", "--action", "metrics.read", "--json"]).out.contains("metrics.read"))
+        chmod(d.socket, 0o666)
+        chmod(d.root, 0o755)
+        let denied = d.cli(["metrics"], asUID: 65534)
+        #expect(denied.status == 77, "\(denied.err)")
+    }
+}
