@@ -17,8 +17,9 @@ package struct NIOSessionAgentFactory: SessionAgentFactory {
 }
 
 /// A build session's own ssh-agent: a Unix socket speaking OpenSSH's agent protocol
-/// (PROTOCOL.agent) that lists only the session's deploy key and signs with it, so the
-/// private key never leaves the daemon. It answers identities and signature requests
+/// (PROTOCOL.agent) that lists only the session's identities (its certificate and key with
+/// ssh-cert, its deploy key with deploy-key or deploy-key-agent) and signs with them, so
+/// the private keys never leave the daemon. It answers identities and signature requests
 /// (rsa-sha2-256/512 flags included) and SSH_AGENT_FAILURE to everything else, audits
 /// every signature, and disappears when the session ends. It takes no session use.
 ///
@@ -33,9 +34,10 @@ package struct NIOSessionAgentFactory: SessionAgentFactory {
 /// it; and a build of the same uid can read the first build's memory and environment
 /// anyway.)
 ///
-/// Revocation. Every signature checks the session's pinned version (the session table
-/// holds it, updated by rotations): a version revoked, or past its grace, signs nothing,
-/// even in the instant before its sessions are ended.
+/// Revocation. Every signature with the deploy key checks the session's pinned version
+/// (the session table holds it, updated by rotations): a version revoked, or past its
+/// grace, signs nothing, even in the instant before its sessions are ended
+/// (`SessionAgentContext.maySign`).
 ///
 /// Limits: connections per uid across all agents (`SessionAgents.perUID`), and each
 /// connection is closed when no whole request arrives for `requestTimeout`.
