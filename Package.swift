@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "LatchkeyAuditTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: strict),
+            exclude: ["Vectors"], swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
         .testTarget(
             name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],

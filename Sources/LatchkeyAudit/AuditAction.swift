@@ -38,6 +38,8 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case tokenList = "token.list"
     case tokenRevoke = "token.revoke"
     case masterKeyRotate = "master-key.rotate"
+    /// The root key (key file or passphrase) replaced.
+    case masterKeyRekey = "master-key.rekey"
     case sessionList = "session.list"
     case sessionRevoke = "session.revoke"
     case certificateAuthorityCreate = "ssh-ca.create"
@@ -59,6 +61,7 @@ package enum AuditAction: String, CaseIterable, Sendable {
 
     // Builds.
     case secretRelease = "secret.release"
+    case sessionShow = "session.show"
     case agentOpen = "agent.open"
     case agentConnect = "agent.connect"
     case agentSign = "agent.sign"

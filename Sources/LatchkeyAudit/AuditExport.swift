@@ -4,7 +4,9 @@ public import LatchkeyStore
 /// The JSON Lines export: a header line, then every row, then every checkpoint; each
 /// line a flat object with a `type`. Everything needed to verify is in it.
 public enum AuditExport {
-    public static let format = "latchkey-audit-export/1"
+    /// /2 adds the checkpoints' `prevHash` (the checkpoint chain); /1 exports still read.
+    public static let format = "latchkey-audit-export/2"
+    static let formatV1 = "latchkey-audit-export/1"
     /// Longest line accepted when reading.
     public static let maxLineBytes = 64 * 1024
 
@@ -24,7 +26,8 @@ public enum AuditExport {
     }
 
     public static func line(_ c: Checkpoint) -> String {
-        "{\"type\":\"checkpoint\",\"id\":\(c.id),\"auditSeq\":\(c.auditSeq),\"headHash\":\"\(Hex.encode(c.headHash))\",\"time\":\"\(c.time)\",\"publicKey\":\"\(Hex.encode(c.publicKey))\",\"signature\":\"\(Hex.encode(c.signature))\"}"
+        let prev = c.prevHash.map { "\"\(Hex.encode($0))\"" } ?? "null"
+        return "{\"type\":\"checkpoint\",\"id\":\(c.id),\"auditSeq\":\(c.auditSeq),\"headHash\":\"\(Hex.encode(c.headHash))\",\"time\":\"\(c.time)\",\"publicKey\":\"\(Hex.encode(c.publicKey))\",\"signature\":\"\(Hex.encode(c.signature))\",\"prevHash\":\(prev)}"
     }
 
     static func n(_ v: (some BinaryInteger)?) -> String { v.map { "\($0)" } ?? "null" }
@@ -57,7 +60,8 @@ public enum AuditExport {
         "type", "seq", "time", "role", "uid", "gid", "pid", "session", "action", "connection", "project", "kind", "version",
         "outcome", "reason", "requestId", "prevHash", "rowHash",
     ]
-    static let checkpointFields: Set<String> = ["type", "id", "auditSeq", "headHash", "time", "publicKey", "signature"]
+    static let checkpointFieldsV1: Set<String> = ["type", "id", "auditSeq", "headHash", "time", "publicKey", "signature"]
+    static let checkpointFields: Set<String> = checkpointFieldsV1.union(["prevHash"])
     static let headerFields: Set<String> = ["type", "format", "publicKey", "exportedAt"]
 
     /// Reads an export strictly: the header first, known fields only, each once.
@@ -66,6 +70,7 @@ public enum AuditExport {
         var lineNumber = 0
         var start = 0
         var sawHeader = false
+        var v1 = false
         while start < bytes.count {
             var end = start
             while end < bytes.count, bytes[end] != 10 { end += 1 }
@@ -84,7 +89,11 @@ public enum AuditExport {
             case "header":
                 try f.only(headerFields)
                 guard !sawHeader else { throw .malformedExport(line: lineNumber, reason: "a second header") }
-                guard try f.string("format") == format else { throw .malformedExport(line: lineNumber, reason: "unknown format (expected \(format))") }
+                let declared = try f.string("format")
+                guard declared == format || declared == formatV1 else {
+                    throw .malformedExport(line: lineNumber, reason: "unknown format (expected \(format))")
+                }
+                v1 = declared == formatV1
                 contents.publicKey = try f.hex("publicKey", count: 32)
                 sawHeader = true
             case "row":
@@ -106,10 +115,14 @@ public enum AuditExport {
                     rowHash: try f.hex("rowHash", count: 32)))
             case "checkpoint":
                 guard sawHeader else { throw .malformedExport(line: lineNumber, reason: "checkpoints before the header") }
-                try f.only(checkpointFields)
+                try f.only(v1 ? checkpointFieldsV1 : checkpointFields)
+                var prev: [UInt8]?
+                if !v1, case .string = f.values["prevHash"] { prev = try f.hex("prevHash", count: 32) } else if !v1 {
+                    guard case .null? = f.values["prevHash"] else { throw .malformedExport(line: lineNumber, reason: "field 'prevHash' must be hex or null") }
+                }
                 contents.checkpoints.append(Checkpoint(
                     id: try f.int("id"), auditSeq: try f.int("auditSeq"), headHash: try f.hex("headHash", count: 32), time: try f.time("time"),
-                    publicKey: try f.hex("publicKey", count: 32), signature: try f.hex("signature", count: 64)))
+                    publicKey: try f.hex("publicKey", count: 32), signature: try f.hex("signature", count: 64), prevHash: prev))
             default:
                 throw .malformedExport(line: lineNumber, reason: "unknown line type")
             }

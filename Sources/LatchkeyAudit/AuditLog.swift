@@ -37,7 +37,9 @@ public final class AuditLog: @unchecked Sendable {
     private var transactions = 0
 
     private var head: (seq: Int64, hash: [UInt8])
-    private var lastCheckpoint: (id: Int64, seq: Int64)
+    /// The newest checkpoint: its id, the row it covers and its hash (what the next names).
+    private var lastCheckpoint: (id: Int64, seq: Int64, hash: [UInt8])
+    private let witness: CheckpointWitness?
 
     typealias Change = @Sendable (Database) throws -> any Sendable
 
@@ -50,33 +52,39 @@ public final class AuditLog: @unchecked Sendable {
         var done: Completion
     }
 
+    /// Opens the log for writing. The caller has verified it (`verifyAtStartup`): a log
+    /// that is empty gets its first checkpoint (over nothing), and an unsigned tail left by
+    /// a previous run that did not stop cleanly is signed now, before any new row, so
+    /// every tail holds the rows of one run only.
     public convenience init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
-        log: @escaping @Sendable (String) -> Void
+        witness: CheckpointWitness? = nil, log: @escaping @Sendable (String) -> Void
     ) throws {
         try self.init(
             store: store, signingKey: signingKey, checkpointEveryRows: checkpointEveryRows, checkpointInterval: checkpointInterval,
-            observer: nil, log: log)
+            witness: witness, observer: nil, log: log)
     }
 
     package init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
-        observer: (any AuditObserver)?, log: @escaping @Sendable (String) -> Void
+        witness: CheckpointWitness? = nil, observer: (any AuditObserver)?, log: @escaping @Sendable (String) -> Void
     ) throws {
         self.observer = observer
         self.store = store
         self.signingKey = signingKey
         self.checkpointEveryRows = checkpointEveryRows
         self.checkpointInterval = checkpointInterval
+        self.witness = witness
         self.log = log
         (head, lastCheckpoint) = try store.database.read { db in
             let row = try Row.fetchOne(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1")
-            let cp = try Row.fetchOne(db, sql: "SELECT id, audit_seq FROM audit_checkpoint ORDER BY id DESC LIMIT 1")
+            let cp = try AuditReader.checkpoints(in: db).last
             return (
                 (row?["seq"] ?? 0, row.map { Array($0["row_hash"] as Data) } ?? AuditEncoding.zeroHash),
-                (cp?["id"] ?? 0, cp?["audit_seq"] ?? 0)
+                (cp?.id ?? 0, cp?.auditSeq ?? 0, cp.map(AuditEncoding.checkpointHash) ?? AuditEncoding.zeroHash)
             )
         }
+        if lastCheckpoint.id == 0 || head.seq > lastCheckpoint.seq { try writeCheckpoint(force: true) }
         let thread = Thread { [self] in run() }
         thread.name = "latchkey-audit-writer"
         thread.start()
@@ -91,9 +99,19 @@ public final class AuditLog: @unchecked Sendable {
         try await enqueue(entry, change: nil).0
     }
 
-    /// Runs `change` and appends its row in one transaction.
-    package func append<T: Sendable>(_ entry: AuditEntry, change: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let (_, value) = try await enqueue(entry) { db in try change(db) }
+    /// Runs `change` and appends its row in one transaction. `settled`, if given, is
+    /// called on the writer thread as soon as the transaction's fate is known — true once
+    /// it committed, false if the change or the transaction failed — and before the writer
+    /// starts its next transaction (key changes take effect there: `KeyRing.settle`).
+    package func append<T: Sendable>(
+        _ entry: AuditEntry, change: @escaping @Sendable (Database) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
+    ) async throws -> T {
+        let (_, value) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(AuditRecord, any Sendable), any Error>) in
+            enqueue(entry, change: { db in try change(db) }) { result in
+                if case .success = result { settled?(true) } else { settled?(false) }
+                c.resume(with: result)
+            }
+        }
         return value as! T
     }
 
@@ -158,6 +176,9 @@ public final class AuditLog: @unchecked Sendable {
             while pending.isEmpty && checkpointWaiters.isEmpty && !closing && !timedOut {
                 timedOut = !condition.wait(until: nextTimedCheckpoint)
             }
+            // Under steady load the writer may never wait long enough to time out: the
+            // interval is kept all the same (verification holds an unsigned tail to it).
+            if Date() >= nextTimedCheckpoint { timedOut = true }
             let batch = Array(pending.prefix(Self.maxBatch))
             pending.removeFirst(batch.count)
             let waiters = checkpointWaiters
@@ -211,15 +232,14 @@ public final class AuditLog: @unchecked Sendable {
                 outcomes.removeAll(keepingCapacity: true)  // a retried transaction starts over
                 var seq = start.seq
                 var hash = start.hash
-                var scratch: [UInt8] = []
-                scratch.reserveCapacity(512)
+                let scratch = AuditRowBuffer()
                 let insert = try db.cachedStatement(sql: Self.insertSQL)
                 for p in batch {
                     let time = Timestamp.now()
-                    let rowHash = AuditEncoding.rowHash(prevHash: hash, seq: seq + 1, time: time, entry: p.entry, scratch: &scratch)
-                    let record = AuditRecord(seq: seq + 1, time: time, entry: p.entry, prevHash: hash, rowHash: rowHash)
                     var value: any Sendable = ()
                     do {
+                        let rowHash = try AuditEncoding.rowHash(prevHash: hash, seq: seq + 1, time: time, entry: p.entry, scratch: scratch)
+                        let record = AuditRecord(seq: seq + 1, time: time, entry: p.entry, prevHash: hash, rowHash: rowHash)
                         if let change = p.change {
                             try db.inSavepoint {
                                 value = try change(db)
@@ -231,7 +251,7 @@ public final class AuditLog: @unchecked Sendable {
                             try insert.execute(arguments: Self.arguments(record))
                         }
                         seq += 1
-                        hash = rowHash
+                        hash = record.rowHash
                         outcomes.append(.written(record, value))
                     } catch let e as DatabaseError where Self.isStorageFault(e) {
                         throw e  // the whole batch fails: disk full, I/O error, locked
@@ -241,7 +261,8 @@ public final class AuditLog: @unchecked Sendable {
                 }
                 var checkpoint: Checkpoint?
                 if seq - checkpointState.seq >= Int64(every) {
-                    checkpoint = try Self.insertCheckpoint(db, id: checkpointState.id + 1, seq: seq, hash: hash, key: key)
+                    checkpoint = try Self.insertCheckpoint(
+                        db, id: checkpointState.id + 1, seq: seq, hash: hash, prev: checkpointState.hash, key: key)
                 }
                 return ((seq, hash), checkpoint)
             }
@@ -263,12 +284,13 @@ public final class AuditLog: @unchecked Sendable {
         }
     }
 
-    /// A checkpoint over the head, if rows were added since the last one.
-    private func writeCheckpoint() throws {
-        guard head.seq > lastCheckpoint.seq else { return }
-        let (id, seq, hash, key) = (lastCheckpoint.id + 1, head.seq, head.hash, signingKey)
+    /// A checkpoint over the head, if rows were added since the last one (or, forced, in
+    /// any case: the first one over an empty log).
+    private func writeCheckpoint(force: Bool = false) throws {
+        guard force || head.seq > lastCheckpoint.seq else { return }
+        let (id, seq, hash, prev, key) = (lastCheckpoint.id + 1, head.seq, head.hash, lastCheckpoint.hash, signingKey)
         do {
-            let cp = try store.database.write { db in try Self.insertCheckpoint(db, id: id, seq: seq, hash: hash, key: key) }
+            let cp = try store.database.write { db in try Self.insertCheckpoint(db, id: id, seq: seq, hash: hash, prev: prev, key: key) }
             condition.withLock { transactions += 1 }
             noteCheckpoint(cp)
         } catch {
@@ -276,18 +298,51 @@ public final class AuditLog: @unchecked Sendable {
         }
     }
 
+    /// Logs a committed checkpoint in its parseable form and hands it to the witness.
     private func noteCheckpoint(_ cp: Checkpoint) {
-        lastCheckpoint = (cp.id, cp.auditSeq)
-        log("audit checkpoint id=\(cp.id) seq=\(cp.auditSeq) head=\(Hex.encode(cp.headHash)) time=\(cp.time) sig=\(Hex.encode(cp.signature))")
+        lastCheckpoint = (cp.id, cp.auditSeq, AuditEncoding.checkpointHash(cp))
+        let line = CheckpointLine.format(cp)
+        log(line)
+        if let witness, let failure = witness.record(line) { log("audit checkpoint witness failed: \(failure)") }
     }
 
-    static func insertCheckpoint(_ db: Database, id: Int64, seq: Int64, hash: [UInt8], key: Ed25519SigningKey) throws -> Checkpoint {
-        let time = Timestamp.now()
-        let signature = key.sign(AuditEncoding.checkpointMessage(id: id, auditSeq: seq, headHash: hash, time: time))
+    /// Signs and stores checkpoint `id` over row `seq` (hash `hash`), chained to the
+    /// previous checkpoint's hash `prev` (zero for the first).
+    static func insertCheckpoint(_ db: Database, id: Int64, seq: Int64, hash: [UInt8], prev: [UInt8], key: Ed25519SigningKey) throws -> Checkpoint {
+        var cp = Checkpoint(id: id, auditSeq: seq, headHash: hash, time: .now(), publicKey: key.publicKey, signature: [], prevHash: prev)
+        cp.signature = key.sign(AuditEncoding.checkpointMessage(cp))
         try db.execute(
-            sql: "INSERT INTO audit_checkpoint(id, audit_seq, head_hash, time, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [id, seq, Data(hash), time.description, Data(key.publicKey), Data(signature)])
-        return Checkpoint(id: id, auditSeq: seq, headHash: hash, time: time, publicKey: key.publicKey, signature: signature)
+            sql: "INSERT INTO audit_checkpoint(id, audit_seq, head_hash, time, public_key, signature, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [id, seq, Data(hash), cp.time.description, Data(key.publicKey), Data(cp.signature), Data(prev)])
+        return cp
+    }
+
+    // MARK: Start-up
+
+    /// Signs the first checkpoint of a new store (over the empty log), so that a store
+    /// with no checkpoint at all is never one `latchkey init` made.
+    public static func signFirstCheckpoint(store: Store, signingKey: Ed25519SigningKey) throws {
+        try store.database.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_checkpoint") == 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM audit") == 0
+            else { return }
+            _ = try insertCheckpoint(db, id: 1, seq: 0, hash: AuditEncoding.zeroHash, prev: AuditEncoding.zeroHash, key: signingKey)
+        }
+    }
+
+    /// Verifies the stored log before the daemon serves: every row and checkpoint (as
+    /// `audit verify` does, with the policy this log is written under), and the newest
+    /// checkpoint of the witness file, if there is one. Throws `startupRefused` with the
+    /// report when anything is wrong; reads only.
+    public static func verifyAtStartup(
+        store: Store, publicKey: [UInt8], policy: CheckpointPolicy = .standard, witness: CheckpointWitness? = nil
+    ) throws {
+        var expected: [ExpectedCheckpoint] = []
+        if let newest = try witness?.newest(publicKey: publicKey) { expected.append(newest) }
+        let report = try AuditReader.verify(databasePath: store.path, publicKey: publicKey, policy: policy, expected: expected)
+        // An empty log with no checkpoint is a store that never served: it gets its first one.
+        if report.problem == .noCheckpoint && report.lastSeq == 0 && report.rowsChecked == 0 { return }
+        guard report.isIntact else { throw AuditError.startupRefused(report.description) }
     }
 
     static func isStorageFault(_ e: DatabaseError) -> Bool {

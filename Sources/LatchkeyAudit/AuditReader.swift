@@ -33,6 +33,12 @@ public struct AuditQuery: Sendable {
 /// Reads rows and checkpoints straight from a store (no master key needed).
 public enum AuditReader {
     package static func records(_ q: AuditQuery = AuditQuery(), in db: Database) throws -> [AuditRecord] {
+        var out: [AuditRecord] = []
+        try forEachRecord(q, in: db) { out.append($0) }
+        return out
+    }
+
+    static func sql(_ q: AuditQuery) -> (String, StatementArguments) {
         var sql = "SELECT * FROM audit WHERE 1"
         var args: StatementArguments = []
         if let v = q.since { sql += " AND time >= ?"; args += [v.description] }
@@ -44,42 +50,93 @@ public enum AuditReader {
         if let v = q.afterSeq { sql += " AND seq > ?"; args += [v] }
         sql += " ORDER BY seq"
         if let v = q.limit { sql += " LIMIT ?"; args += [v] }
+        return (sql, args)
+    }
+
+    /// Calls `body` with each row of `q` in seq order, one at a time (flat memory).
+    package static func forEachRecord(_ q: AuditQuery = AuditQuery(), in db: Database, _ body: (AuditRecord) throws -> Void) throws {
+        let (sql, args) = sql(q)
         let cursor = try Row.fetchCursor(db, sql: sql, arguments: args)
-        var out: [AuditRecord] = []
-        while let row = try cursor.next() { out.append(try record(row)) }
-        return out
+        while let row = try cursor.next() { try body(try record(row)) }
     }
 
     package static func checkpoints(in db: Database) throws -> [Checkpoint] {
         try Row.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id").map { row in
             guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
+            // A store from before checkpoint chaining has no prev_hash column (read-only verify).
+            let prev: Data? = row.hasColumn("prev_hash") ? row["prev_hash"] : nil
             return Checkpoint(
                 id: row["id"], auditSeq: row["audit_seq"], headHash: Array(row["head_hash"] as Data), time: time,
-                publicKey: Array(row["public_key"] as Data), signature: Array(row["signature"] as Data))
+                publicKey: Array(row["public_key"] as Data), signature: Array(row["signature"] as Data), prevHash: prev.map { Array($0) })
         }
     }
 
     /// Verifies the live store with `publicKey` (by default the one in its metadata;
     /// an auditor should pass the key they kept).
-    public static func verify(store: Store, publicKey: [UInt8]) throws -> VerificationReport {
-        try store.database.read { db in try verify(db, publicKey: publicKey) }
+    public static func verify(
+        store: Store, publicKey: [UInt8], policy: CheckpointPolicy = .standard, expected: [ExpectedCheckpoint] = []
+    ) throws -> VerificationReport {
+        try store.database.read { db in try verify(db, publicKey: publicKey, policy: policy, expected: expected) }
     }
 
     /// The streaming check first; the full verifier's diagnosis when it finds anything.
-    static func verify(_ db: Database, publicKey: [UInt8]) throws -> VerificationReport {
+    /// Then the checkpoints' own chain, the unsigned tail and what is known from outside.
+    static func verify(_ db: Database, publicKey: [UInt8], policy: CheckpointPolicy, expected: [ExpectedCheckpoint]) throws -> VerificationReport {
         let checkpoints = try checkpoints(in: db)
-        if let report = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey) { return report }
-        return AuditVerifier.verify(records: try records(in: db), checkpoints: checkpoints, publicKey: publicKey)
+        var report = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey) ?? fullRowCheck(db, checkpoints, publicKey)
+        CheckpointChain.check(
+            &report, checkpoints: checkpoints, publicKey: publicKey, tail: try tail(db, checkpoints), policy: policy, expected: expected)
+        return report
     }
 
+    /// The full verifier over decoded rows; a row that cannot be decoded strictly is
+    /// reported as malformed once every row before it checked out.
+    static func fullRowCheck(_ db: Database, _ checkpoints: [Checkpoint], _ publicKey: [UInt8]) throws -> VerificationReport {
+        var rows: [AuditRecord] = []
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
+        var malformed: AuditRowError?
+        while let row = try cursor.next() {
+            do {
+                rows.append(try record(row))
+            } catch let e as AuditRowError {
+                malformed = e
+                break
+            }
+        }
+        var report = AuditVerifier.verifyRows(records: rows, checkpoints: malformed == nil ? checkpoints : [], publicKey: publicKey)
+        if report.problem == nil, let malformed { report.problem = .malformed(seq: malformed.seq, reason: malformed.reason) }
+        return report
+    }
+
+    /// Rows after the last checkpoint: how many, and the times of the first and last.
+    static func tail(_ db: Database, _ checkpoints: [Checkpoint]) throws -> TailFacts {
+        let covered = checkpoints.map(\.auditSeq).max() ?? 0
+        guard let row = try Row.fetchOne(db, sql: "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM audit WHERE seq > ?", arguments: [covered])
+        else { return TailFacts() }
+        return TailFacts(
+            rows: row["n"], firstTime: (row["first"] as String?).flatMap(Timestamp.init(parsing:)),
+            lastTime: (row["last"] as String?).flatMap(Timestamp.init(parsing:)))
+    }
+
+    /// A stored row, decoded strictly: what the encoder would refuse is refused here too
+    /// (a uid that does not fit 32 bits is not read as another uid).
     static func record(_ row: Row) throws -> AuditRecord {
-        guard let time = Timestamp(parsing: row["time"]), let outcome = AuditEntry.Outcome(rawValue: row["outcome"]) else {
-            throw StoreError.corrupt(path: "store", reason: "audit row \(row["seq"] as Int64? ?? 0) is malformed")
+        let seq: Int64 = row["seq"]
+        func malformed(_ reason: String) -> AuditRowError { AuditRowError(seq: seq, reason: reason) }
+        guard let timeText = row["time"] as String?, let time = Timestamp(parsing: timeText), time.description == timeText else {
+            throw malformed("time is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+        }
+        guard let outcome = (row["outcome"] as String?).flatMap(AuditEntry.Outcome.init(rawValue:)) else {
+            throw malformed("outcome is not granted, denied or failed")
+        }
+        func id<T: FixedWidthInteger>(_ column: String, _ type: T.Type) throws -> T? {
+            guard let v = row[column] as Int64? else { return nil }
+            guard let fitting = T(exactly: v) else { throw malformed("\(column) \(v) is outside \(T.min)…\(T.max)") }
+            return fitting
         }
         let actor = AuditEntry.Actor(
-            role: row["actor_role"], uid: (row["actor_uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
-            gid: (row["actor_gid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
-            pid: (row["actor_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }, sessionID: row["session_id"])
+            role: row["actor_role"], uid: try id("actor_uid", UInt32.self), gid: try id("actor_gid", UInt32.self),
+            pid: try id("actor_pid", Int32.self), sessionID: row["session_id"])
         let entry = AuditEntry(
             actor: actor, action: row["action"],
             target: .init(connection: row["target_connection"], project: row["target_project"], kind: row["target_kind"], version: row["target_version"]),
@@ -90,19 +147,23 @@ public enum AuditReader {
 
 extension AuditReader {
     /// Verifies a store file read-only (the daemon may be running; no master key needed).
-    public static func verify(databasePath: String, publicKey: [UInt8]) throws -> VerificationReport {
+    public static func verify(
+        databasePath: String, publicKey: [UInt8], policy: CheckpointPolicy = .standard, expected: [ExpectedCheckpoint] = []
+    ) throws -> VerificationReport {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: databasePath, configuration: config)
-        let (signed, last) = try queue.read { db in
-            (try AuditReader.checkpoints(in: db), try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0)
+        let (signed, last, tail) = try queue.read { db in
+            let signed = try AuditReader.checkpoints(in: db)
+            return (signed, try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0, try AuditReader.tail(db, signed))
         }
         // Ranges of the chain on both cores, each on a connection of its own.
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        if let report = try StoredChainCheck.verify(databasePath: databasePath, last: last, checkpoints: signed, publicKey: publicKey, threads: cores) {
+        if var report = try StoredChainCheck.verify(databasePath: databasePath, last: last, checkpoints: signed, publicKey: publicKey, threads: cores) {
+            CheckpointChain.check(&report, checkpoints: signed, publicKey: publicKey, tail: tail, policy: policy, expected: expected)
             return report
         }
-        return try queue.read { db in try verify(db, publicKey: publicKey) }
+        return try queue.read { db in try verify(db, publicKey: publicKey, policy: policy, expected: expected) }
     }
 
     /// The audit public key a store records in its metadata.

@@ -18,12 +18,28 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         case badSignature(checkpoint: Int64)
         /// Checkpoint `checkpoint` names a head hash the row at `seq` does not have.
         case checkpointMismatch(checkpoint: Int64, seq: Int64)
+        /// The row at `seq` could never have been written by the daemon (a value out of
+        /// range, a wrong type, a time not in the stored form, invalid UTF-8).
+        case malformed(seq: Int64, reason: String)
+        /// There is no checkpoint at all (every store has one from its first start).
+        case noCheckpoint
+        /// Checkpoint `checkpoint` is gone: the ids skip it, or the next one names another.
+        case checkpointMissing(checkpoint: Int64)
+        /// Checkpoint `checkpoint` covers fewer rows than the one before it, or is of the
+        /// old unchained form after chained ones.
+        case checkpointOutOfOrder(checkpoint: Int64)
+        /// `rows` rows after the last checkpoint (`checkpoint`) are more, or span more time,
+        /// than the daemon lets go unsigned: the checkpoints after it were removed.
+        case staleTail(checkpoint: Int64, rows: Int)
+        /// Checkpoint `checkpoint`, known from outside the store (`source`), is not in it
+        /// as it was signed: the log was cut back or rewritten past it.
+        case expectedCheckpoint(checkpoint: Int64, source: String)
 
         public var seq: Int64 {
             switch self {
-            case .changed(let s), .missing(let s), .reordered(let s), .inserted(let s): s
+            case .changed(let s), .missing(let s), .reordered(let s), .inserted(let s), .malformed(let s, _): s
             case .truncated(_, let s), .checkpointMismatch(_, let s): s
-            case .badSignature: 0
+            case .badSignature, .noCheckpoint, .checkpointMissing, .checkpointOutOfOrder, .staleTail, .expectedCheckpoint: 0
             }
         }
     }
@@ -50,6 +66,14 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         case .truncated(let c, let q): s += "\nFAILED: the log was truncated after checkpoint \(c) (which covers seq \(q))"
         case .badSignature(let c): s += "\nFAILED: checkpoint \(c) has a bad signature"
         case .checkpointMismatch(let c, let q): s += "\nFAILED at seq \(q): checkpoint \(c) names another head hash"
+        case .malformed(let q, let r): s += "\nFAILED at seq \(q): the row could never have been written by the daemon (\(r))"
+        case .noCheckpoint: s += "\nFAILED: there is no checkpoint (every store has one from its first start): they were deleted"
+        case .checkpointMissing(let c): s += "\nFAILED: checkpoint \(c) is missing (the checkpoint chain skips it or was re-signed past it)"
+        case .checkpointOutOfOrder(let c): s += "\nFAILED: checkpoint \(c) is out of order"
+        case .staleTail(let c, let n):
+            s += "\nFAILED: \(n) row(s) after checkpoint \(c) are more, or span longer, than the daemon leaves unsigned: later checkpoints were removed"
+        case .expectedCheckpoint(let c, let src):
+            s += "\nFAILED: checkpoint \(c) from \(src) is not in the log as signed: the log was cut back or rewritten after it"
         }
         return s
     }
@@ -59,7 +83,24 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
 public enum AuditVerifier {
     /// `records` in the order they are stored (by seq). A partial chain (an export with
     /// `--since`) starts from its first row's previous hash.
-    public static func verify(records: [AuditRecord], checkpoints: [Checkpoint], publicKey: [UInt8]) -> VerificationReport {
+    public static func verify(
+        records: [AuditRecord], checkpoints: [Checkpoint], publicKey: [UInt8], policy: CheckpointPolicy = .standard,
+        expected: [ExpectedCheckpoint] = []
+    ) -> VerificationReport {
+        var report = verifyRows(records: records, checkpoints: checkpoints, publicKey: publicKey)
+        let lastCovered = checkpoints.map(\.auditSeq).max() ?? 0
+        var tail = TailFacts()
+        for r in records where r.seq > lastCovered {
+            tail.rows += 1
+            tail.firstTime = tail.firstTime ?? r.time
+            tail.lastTime = r.time
+        }
+        CheckpointChain.check(&report, checkpoints: checkpoints, publicKey: publicKey, tail: tail, policy: policy, expected: expected)
+        return report
+    }
+
+    /// The rows and each checkpoint's signature and head (not yet the checkpoints' chain).
+    static func verifyRows(records: [AuditRecord], checkpoints: [Checkpoint], publicKey: [UInt8]) -> VerificationReport {
         var report = VerificationReport()
         report.firstSeq = records.first?.seq ?? 0
         report.lastSeq = records.last?.seq ?? 0
@@ -70,8 +111,10 @@ public enum AuditVerifier {
         var prev = records.first.map { $0.seq == 1 ? AuditEncoding.zeroHash : $0.prevHash } ?? AuditEncoding.zeroHash
         var expected = records.first?.seq ?? 1
         if expected != 1 && records.first?.prevHash.count != 32 { expected = 1 }
-        var scratch: [UInt8] = []
-        scratch.reserveCapacity(512)
+        let scratch = AuditRowBuffer()
+        func hash(_ r: AuditRecord, after prev: [UInt8]) -> Result<[UInt8], AuditRowError> {
+            Result { () throws(AuditRowError) -> [UInt8] in try AuditEncoding.rowHash(prevHash: prev, seq: r.seq, time: r.time, entry: r.entry, scratch: scratch) }
+        }
         var hashAt: [Int64: [UInt8]] = [:]
         for (i, r) in records.enumerated() {
             if r.seq != expected {
@@ -83,14 +126,20 @@ public enum AuditVerifier {
                     report.problem = .inserted(seq: records[i - 1].seq)
                 } else if position[r.prevHash] != nil {
                     report.problem = .reordered(seq: r.seq)
-                } else if i > 0, AuditEncoding.rowHash(prevHash: records[i - 1].prevHash, seq: records[i - 1].seq, time: records[i - 1].time, entry: records[i - 1].entry, scratch: &scratch) != records[i - 1].rowHash {
+                } else if i > 0, (try? hash(records[i - 1], after: records[i - 1].prevHash).get()) != records[i - 1].rowHash {
                     report.problem = .changed(seq: records[i - 1].seq)
                 } else {
                     report.problem = .missing(seq: r.seq)
                 }
                 return report
             }
-            let computed = AuditEncoding.rowHash(prevHash: prev, seq: r.seq, time: r.time, entry: r.entry, scratch: &scratch)
+            let computed: [UInt8]
+            switch hash(r, after: prev) {
+            case .success(let h): computed = h
+            case .failure(let e):
+                report.problem = .malformed(seq: e.seq, reason: e.reason)
+                return report
+            }
             guard computed == r.rowHash else {
                 report.problem = .changed(seq: r.seq)
                 return report
@@ -102,10 +151,18 @@ public enum AuditVerifier {
         }
         var lastCovered: Int64 = 0
         for cp in checkpoints.sorted(by: { $0.id < $1.id }) {
-            let message = AuditEncoding.checkpointMessage(id: cp.id, auditSeq: cp.auditSeq, headHash: cp.headHash, time: cp.time)
-            guard cp.publicKey == publicKey, ed25519Verify(signature: cp.signature, message: message, publicKey: publicKey) else {
+            guard cp.verifies(with: publicKey) else {
                 report.problem = .badSignature(checkpoint: cp.id)
                 return report
+            }
+            if cp.auditSeq == 0 {
+                // The first start's checkpoint, over the empty log.
+                guard cp.headHash == AuditEncoding.zeroHash else {
+                    report.problem = .checkpointMismatch(checkpoint: cp.id, seq: 0)
+                    return report
+                }
+                report.checkpointsChecked += 1
+                continue
             }
             if cp.auditSeq > report.lastSeq {
                 report.problem = .truncated(checkpoint: cp.id, seq: cp.auditSeq)

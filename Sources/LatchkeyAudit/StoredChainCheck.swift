@@ -25,7 +25,7 @@ enum StoredChainCheck {
         guard let connection = db.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
         guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
-        return join([range], through: last, named: named)
+        return join([range], through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
     }
 
     /// Rows 1…`last` of a store file, split over `threads` read-only connections of their
@@ -55,15 +55,18 @@ enum StoredChainCheck {
             guard let range = try results.withLock({ $0[i] })!.get() else { return nil }
             ranges.append(range)
         }
-        return join(ranges, through: last, named: named)
+        return join(ranges, through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
     }
 
     /// The hash each checkpoint names, by seq, once every signature verifies; nil otherwise.
     private static func signedHeads(_ checkpoints: [Checkpoint], publicKey: [UInt8]) -> [Int64: [UInt8]]? {
         var named: [Int64: [UInt8]] = [:]
         for cp in checkpoints {
-            let message = AuditEncoding.checkpointMessage(id: cp.id, auditSeq: cp.auditSeq, headHash: cp.headHash, time: cp.time)
-            guard cp.publicKey == publicKey, ed25519Verify(signature: cp.signature, message: message, publicKey: publicKey) else { return nil }
+            guard cp.verifies(with: publicKey) else { return nil }
+            if cp.auditSeq == 0 {
+                guard cp.headHash == AuditEncoding.zeroHash else { return nil }
+                continue  // the first start's checkpoint, over the empty log
+            }
             guard named[cp.auditSeq] == nil || named[cp.auditSeq] == cp.headHash else { return nil }
             named[cp.auditSeq] = cp.headHash
         }
@@ -82,7 +85,9 @@ enum StoredChainCheck {
 
     /// Ranges that each hold, meet: each chains to the one before, the first to zero,
     /// every checkpoint matched.
-    private static func join(_ ranges: [Range], through last: Int64, named: [Int64: [UInt8]]) -> VerificationReport? {
+    private static func join(
+        _ ranges: [Range], through last: Int64, named: [Int64: [UInt8]], checkpointsOverNothing: Int
+    ) -> VerificationReport? {
         var report = VerificationReport()
         if ranges.first?.headless == true {
             report.problem = .missing(seq: 1)
@@ -100,6 +105,7 @@ enum StoredChainCheck {
         report.firstSeq = last > 0 ? 1 : 0
         report.lastSeq = last
         report.unsignedTail = Int(last - (named.keys.max() ?? 0))
+        report.checkpointsChecked += checkpointsOverNothing
         return report
     }
 
@@ -119,8 +125,7 @@ enum StoredChainCheck {
 
         var prev: [UInt8] = []
         var expected = from
-        var scratch = RowScratch()  // prev hash ‖ row encoding (what the row hash covers), written in place
-        defer { scratch.buffer.deallocate() }
+        let scratch = AuditRowBuffer()  // prev hash ‖ row encoding (what the row hash covers), written in place
         var hash = AuditEncoding.zeroHash
         while true {
             let step = sqlite3_step(statement)
@@ -138,7 +143,8 @@ enum StoredChainCheck {
                 range.chainsTo = prev
             }
             guard column(statement, 15, equals: prev) else { return nil }
-            scratch.encode(statement, seq: seq, after: prev)
+            // A row the encoder refuses is left to the full verifier, which names it.
+            guard (try? AuditRowEncoder.encode(StatementValues(statement: statement, seq: seq), after: prev, into: scratch)) != nil else { return nil }
             hash.withUnsafeMutableBytes { Blake2b.hash(scratch.written, into: $0) }
             guard column(statement, 16, equals: hash) else { return nil }
             if let cp = named[seq] {
@@ -167,96 +173,27 @@ enum StoredChainCheck {
 
 }
 
-/// A reusable buffer for one row's hashed bytes, written with a cursor (no per-append
-/// uniqueness checks; grown only when a row is longer than any before it).
-private struct RowScratch {
-    var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 8)
-    var count = 0
+/// The current row of a statement over `StoredChainCheck.columns`, as the encoder reads
+/// it: SQLite's own column bytes, no copies.
+private struct StatementValues: AuditRowValues {
+    let statement: OpaquePointer
+    let seq: Int64
 
-    var written: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[..<count]) }
-
-    /// prev ‖ `AuditEncoding.row` of the current row, from the column bytes.
-    mutating func encode(_ s: OpaquePointer, seq: Int64, after prev: [UInt8]) {
-        count = 0
-        raw(prev)
-        text(AuditEncoding.rowLabel)
-        u64(UInt64(bitPattern: seq))
-        text(s, 1)  // time
-        text(s, 2)  // role
-        optionalU32(s, 3)  // uid
-        optionalU32(s, 4)  // gid
-        optionalU32(s, 5)  // pid (two's complement)
-        optionalText(s, 6)  // session id
-        text(s, 7)  // action
-        optionalText(s, 8)  // connection
-        optionalText(s, 9)  // project
-        optionalText(s, 10)  // kind
-        if sqlite3_column_type(s, 11) == SQLITE_NULL {
-            byte(0)
-        } else {
-            byte(1)
-            u64(UInt64(bitPattern: sqlite3_column_int64(s, 11)))  // version
-        }
-        text(s, 12)  // outcome
-        optionalText(s, 13)  // reason
-        optionalText(s, 14)  // request id
+    func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        let c = column.rawValue
+        guard sqlite3_column_type(statement, c) != SQLITE_NULL else { return body(nil) }
+        let p = sqlite3_column_text(statement, c)  // text first, then its length (SQLite's advice)
+        let n = Int(sqlite3_column_bytes(statement, c))
+        guard n > 0, let p else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(start: p, count: n))
     }
 
-    /// Room for `n` more bytes plus the fixed-size fields that may follow.
-    private mutating func reserve(_ n: Int) {
-        guard count + n + 64 > buffer.count else { return }
-        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: (count + n + 64) * 2, alignment: 8)
-        bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        buffer.deallocate()
-        buffer = bigger
+    func integer(_ column: AuditColumn) -> Int64? {
+        sqlite3_column_type(statement, column.rawValue) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
     }
 
-    private mutating func byte(_ b: UInt8) {
-        buffer[count] = b
-        count += 1
-    }
-
-    private mutating func u32(_ v: UInt32) {
-        buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
-        count += 4
-    }
-
-    private mutating func u64(_ v: UInt64) {
-        buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
-        count += 8
-    }
-
-    private mutating func raw(_ bytes: [UInt8]) {
-        reserve(bytes.count)
-        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[count..<(count + $0.count)]).copyMemory(from: $0) }
-        count += bytes.count
-    }
-
-    private mutating func text(_ bytes: [UInt8]) {
-        u32(UInt32(bytes.count))
-        raw(bytes)
-    }
-
-    private mutating func text(_ s: OpaquePointer, _ column: Int32) {
-        let p = sqlite3_column_text(s, column)  // text first, then its length (SQLite's advice)
-        let n = Int(sqlite3_column_bytes(s, column))
-        reserve(n)
-        u32(UInt32(n))
-        if n > 0, let p {
-            (buffer.baseAddress! + count).copyMemory(from: p, byteCount: n)
-            count += n
-        }
-    }
-
-    private mutating func optionalText(_ s: OpaquePointer, _ column: Int32) {
-        guard sqlite3_column_type(s, column) != SQLITE_NULL else { return byte(0) }
-        byte(1)
-        text(s, column)
-    }
-
-    private mutating func optionalU32(_ s: OpaquePointer, _ column: Int32) {
-        guard sqlite3_column_type(s, column) != SQLITE_NULL else { return byte(0) }
-        byte(1)
-        u32(UInt32(truncatingIfNeeded: sqlite3_column_int64(s, column)))
+    func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool {
+        let t = sqlite3_column_type(statement, column.rawValue)
+        return t == SQLITE_NULL || t == (integer ? SQLITE_INTEGER : SQLITE_TEXT)
     }
 }

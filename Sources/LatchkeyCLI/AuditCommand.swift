@@ -57,8 +57,8 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             do {
                 let q = since.map { "?since=\($0)" } ?? ""
-                let body = try client.client().call("GET", "/v1/audit/export\(q)")
-                FileHandle.standardOutput.write(Data(body))
+                // Written as it arrives: flat memory however long the log.
+                try client.client().stream("/v1/audit/export\(q)") { FileHandle.standardOutput.write(Data($0)) }
             } catch { throw fail(error) }
         }
     }
@@ -70,11 +70,23 @@ struct AuditCommand: ParsableCommand {
                 With --file, checks an export offline. With --data-dir, reads that store's file
                 directly (read-only). Otherwise fetches an export from the daemon. Give the audit
                 public key you keep (--public-key FILE, hex) to trust nothing in what is checked.
-                Exit status 0 only when all is intact.
+                Fails when there is no checkpoint, when the checkpoints do not chain, and when the
+                rows after the last one are more, or older, than the daemon leaves unsigned. A log
+                cut back within one checkpoint interval looks like one that ended there: give a
+                checkpoint kept outside the store (--expect-checkpoint, or --log with the daemon's
+                log or witness file) to prove the tail. Exit status 0 only when all is intact.
                 """)
         @Option(help: "An export made by `latchkey audit export`.") var file: String?
         @Option(help: "A file holding the audit public key (hex, as `audit public-key` prints it).") var publicKey: String?
         @Option(help: "Verify the store in this data directory directly.") var dataDir: String?
+        @Option(name: .customLong("expect-checkpoint"), help: ArgumentHelp(
+            "A checkpoint kept outside the store, as ID:SEQ:HEAD (from the daemon's log line: id=, seq=, head=); repeatable.",
+            valueName: "ID:SEQ:HEAD"))
+        var expectCheckpoint: [String] = []
+        @Option(name: .customLong("log"), help: ArgumentHelp(
+            "A daemon log (or checkpoint witness) file: every checkpoint line in it must be in the log as signed; repeatable.",
+            valueName: "FILE"))
+        var logFiles: [String] = []
         @OptionGroup var client: ClientOptions
 
         func run() throws {
@@ -88,12 +100,30 @@ struct AuditCommand: ParsableCommand {
                 }
                 let report: VerificationReport
                 var keySource = "the key you gave"
+                var expected: [ExpectedCheckpoint] = []
+                for e in expectCheckpoint {
+                    guard let cp = ExpectedCheckpoint(argument: e) else {
+                        throw InputError("--expect-checkpoint \(e) is not ID:SEQ:HEAD (two numbers and 64 hex digits, as the daemon's checkpoint line gives id=, seq= and head=)")
+                    }
+                    expected.append(cp)
+                }
+                // Log lines carry no key; they are checked with the key the rest is checked with.
+                func logged(_ key: [UInt8]) throws -> [ExpectedCheckpoint] {
+                    var out: [ExpectedCheckpoint] = []
+                    for file in logFiles {
+                        guard let data = FileManager.default.contents(atPath: file) else { throw InputError("cannot read --log \(file)") }
+                        let found = try CheckpointLine.parseAll(Array(data), publicKey: key, source: file)
+                        if found.isEmpty { printError("note: --log \(file) holds no checkpoint line") }
+                        out += found
+                    }
+                    return out
+                }
                 if let dataDir {
                     let path = (dataDir as NSString).appendingPathComponent(DataDirectory.databaseName)
                     guard FileManager.default.fileExists(atPath: path) else { throw StoreError.notInitialized(path: dataDir) }
                     if trusted == nil { keySource = "the key recorded in the store" }
                     guard let key = try trusted ?? AuditReader.storedPublicKey(databasePath: path) else { throw InputError("no audit public key") }
-                    report = try AuditReader.verify(databasePath: path, publicKey: key)
+                    report = try AuditReader.verify(databasePath: path, publicKey: key, expected: expected + (try logged(key)))
                 } else {
                     let bytes: [UInt8]
                     if let file {
@@ -104,7 +134,9 @@ struct AuditCommand: ParsableCommand {
                     }
                     let contents = try AuditExport.read(bytes)
                     if trusted == nil { keySource = "the key inside the export" }
-                    report = AuditVerifier.verify(records: contents.records, checkpoints: contents.checkpoints, publicKey: trusted ?? contents.publicKey)
+                    let key = trusted ?? contents.publicKey
+                    report = AuditVerifier.verify(
+                        records: contents.records, checkpoints: contents.checkpoints, publicKey: key, expected: expected + (try logged(key)))
                 }
                 if client.json {
                     try printJSON(VerifyResult(intact: report.isIntact, rows: report.rowsChecked, checkpoints: report.checkpointsChecked,
@@ -117,6 +149,9 @@ struct AuditCommand: ParsableCommand {
             } catch let e as ExitCode {
                 throw e
             } catch let e as AuditError {
+                printError("\(e)")
+                throw ExitCode(ExitStatus.dataError.rawValue)
+            } catch let e as CheckpointLine.Failure {
                 printError("\(e)")
                 throw ExitCode(ExitStatus.dataError.rawValue)
             } catch { throw fail(error) }

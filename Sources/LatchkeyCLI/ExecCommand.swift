@@ -16,7 +16,8 @@ struct ExecCommand: ParsableCommand {
             its certificate there too); --ssh cert serves the session's key the same way (its
             certificate, public, is a file beside it) and points GIT_SSH_COMMAND at them; --ssh none
             skips all of it. Without --ssh, it is key when the session was granted deploy-key, else cert
-            when it was granted ssh-cert, and none otherwise. --token-env NAME puts the token in that variable
+            when it was granted ssh-cert, else agent when it was granted deploy-key-agent, and none otherwise (exec
+            asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
@@ -58,7 +59,9 @@ struct ExecCommand: ParsableCommand {
         do {
             let token = try session.token(consumingFile: true)
             let c = try client.client()
-            if ssh == "key" || ssh == nil, let key = try releaseDeployKey(c, token: token) {
+            let mode = try ssh ?? Self.defaultSSH(c, token: token)
+            if mode == "key" {
+                let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
                 secrets.append(Array(key.privateKey.utf8))
                 let pipe = try KeyPipe(key: Array(key.privateKey.utf8), under: KeyPipe.defaultParent)
                 keyPipe = pipe
@@ -68,7 +71,8 @@ struct ExecCommand: ParsableCommand {
                 env["GIT_SSH_COMMAND"] = sshCommand
                 env["LATCHKEY_DEPLOY_KEY"] = keyPath
             }
-            if ssh == "cert" || (ssh == nil && keyPipe == nil), let cert = try releaseCertificate(c, token: token) {
+            if mode == "cert" {
+                let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
                 secrets.append(Array(cert.privateKey.utf8))
                 // The key through a pipe, as for --ssh key; the certificate is public.
                 let pipe = try KeyPipe(key: Array(cert.privateKey.utf8), under: KeyPipe.defaultParent, name: "id_ed25519")
@@ -81,7 +85,7 @@ struct ExecCommand: ParsableCommand {
                 env["LATCHKEY_SSH_KEY"] = keyPath
                 env["LATCHKEY_SSH_CERTIFICATE"] = certPath
             }
-            if ssh == "agent" {
+            if mode == "agent" {
                 let agent: SessionAgentInfo = try c.call("POST", "/v1/session/agent", bearer: token)
                 env["SSH_AUTH_SOCK"] = agent.socketPath
                 var sshCommand = "ssh -o IdentityAgent=\(agent.socketPath) -o StrictHostKeyChecking=\(strictHostKeyChecking)"
@@ -100,24 +104,21 @@ struct ExecCommand: ParsableCommand {
         throw ExitCode(status)
     }
 
-    /// The session's certificate and key. With no `--ssh`, a session that was not granted
-    /// ssh-cert (refused `grant_missing`, which takes no use) goes on without them.
-    private func releaseCertificate(_ c: LatchkeyClient, token: String) throws -> ReleasedSSHCertificate? {
-        do {
-            return try c.call("GET", "/v1/session/ssh-cert", bearer: token)
-        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
-            return nil
-        }
+    /// With no `--ssh`: what the session carries (`GET /v1/session`, which takes no use)
+    /// decides — the key pipe for deploy-key, else the certificate for ssh-cert, else the
+    /// agent for deploy-key-agent, else none.
+    static func defaultSSH(_ c: LatchkeyClient, token: String) throws -> String {
+        let session: SessionInfo = try c.call("GET", "/v1/session", bearer: token)
+        if session.grants.contains(Grant.deployKey) { return "key" }
+        if session.grants.contains(Grant.sshCert) { return "cert" }
+        if session.grants.contains(Grant.deployKeyAgent) { return "agent" }
+        return "none"
     }
 
-    /// The session's deploy key. With no `--ssh`, a session that was not granted one
-    /// (refused `grant_missing`, which takes no use) goes on without SSH set up.
-    private func releaseDeployKey(_ c: LatchkeyClient, token: String) throws -> ReleasedDeployKey? {
-        do {
-            return try c.call("GET", "/v1/session/deploy-key", bearer: token)
-        } catch ClientError.api(_, "grant_missing", _) where ssh == nil {
-            return nil
-        }
+    enum Grant {
+        static let deployKey = "deploy-key"
+        static let sshCert = "ssh-cert"
+        static let deployKeyAgent = "deploy-key-agent"
     }
 }
 

@@ -43,14 +43,16 @@ func exitStatus(for error: any Error) -> ExitStatus {
         case .wrongMasterKey, .wrongKeySource: return .noPermission
         case .notInitialized: return .noInput
         case .alreadyInitialized: return .cantCreate
-        case .newerSchema, .corrupt, .damagedBackup: return .dataError
+        case .newerSchema, .corrupt, .damagedBackup, .bindingFailed: return .dataError
+        case .locked: return .software
         case .unavailable, .directoryUnusable: return .ioError
         case .notFound: return .noInput
         case .conflict, .invalid: return .dataError
         }
     case let e as KeyFile.Failure:
         switch e {
-        case .exposed: return .noPermission
+        case .exposed, .wrongOwner: return .noPermission
+        case .notAFile: return .dataError
         case .missing: return .noInput
         case .exists: return .cantCreate
         case .wrongSize, .unreadable: return .dataError

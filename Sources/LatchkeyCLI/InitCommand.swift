@@ -1,5 +1,6 @@
 import ArgumentParser
 import LatchkeyCrypto
+import LatchkeyAudit
 import LatchkeyStore
 import Foundation
 
@@ -68,7 +69,9 @@ func initializeStore(dataDirectory: String, source: RootKeySource, limits: Passp
     }
     do {
         let store = try Store(directory: dataDirectory, create: true)
-        return (store, try KeyRing.initialize(store: store, source: source, limits: limits))
+        let ring = try KeyRing.initialize(store: store, source: source, limits: limits)
+        try AuditLog.signFirstCheckpoint(store: store, signingKey: ring.auditSigning)
+        return (store, ring)
     } catch {
         for suffix in ["", "-wal", "-shm"] { unlink(dbPath + suffix) }
         throw error

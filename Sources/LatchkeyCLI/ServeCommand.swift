@@ -2,6 +2,7 @@ import ArgumentParser
 import LatchkeyCrypto
 import LatchkeyServer
 import LatchkeyStore
+import LatchkeyAudit
 import Logging
 import CSystemShims
 @preconcurrency import Foundation
@@ -39,6 +40,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Event-loop threads (default: one per core).")
     var threads: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Also send each signed audit checkpoint to PATH (appended, synced) or to syslog.",
+        discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
+    var checkpointWitness: String?
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -83,6 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var config = DaemonConfiguration(dataDirectory: dataDir, policiesDirectory: policies, socketPath: socketPath, keySource: source)
             config.threads = threads
+            config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor
             let daemon = try await Daemon.start(config, logger: logger)
             ServiceManager.notify("READY=1\nSTATUS=serving on \(socketPath)")

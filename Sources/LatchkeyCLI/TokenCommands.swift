@@ -121,7 +121,8 @@ struct IntakeKeyCommand: ParsableCommand {
 }
 
 struct MasterKeyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "master-key", abstract: "Master key generations (admin).", subcommands: [Rotate.self])
+    static let configuration = CommandConfiguration(
+        commandName: "master-key", abstract: "The master key (admin): rotate the KEK, or rekey the root key.", subcommands: [Rotate.self, Rekey.self])
 
     struct Rotate: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -132,6 +133,53 @@ struct MasterKeyCommand: ParsableCommand {
                 let r: MasterKeyRotation = try client.client().call("POST", "/v1/master-key/rotate")
                 if client.json { return try printJSON(r) }
                 print("key generation \(r.generation) active; re-wrapped \(r.rewrapped) data key(s); the old generation is destroyed")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Rekey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the root key (key file or passphrase) the KEK is wrapped under; the old one stops opening the store.",
+            discussion: """
+                Re-wraps the active key generation under the new root key and replaces the check
+                value in one transaction. --new-key-file names a file the daemon reads (it must be
+                0600 and belong to the daemon's user or root) or creates if it does not exist;
+                --new-passphrase-stdin reads the passphrase here and seals it to the daemon's
+                intake key before it crosses the socket. Restart the daemon with the new
+                --key-file / passphrase. `master-key rotate` (a new KEK) is a different command.
+                """)
+        @Option(name: .customLong("new-key-file"), help: "The new key file (read by the daemon, or created there).") var newKeyFile: String?
+        @Flag(name: .customLong("new-passphrase-stdin"), help: "Read the new passphrase from standard input.") var newPassphraseStdin = false
+        @Option(help: "Argon2id limits for a new passphrase: moderate (default) or interactive.") var kdf = "moderate"
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            guard (newKeyFile != nil) != newPassphraseStdin else {
+                throw ValidationError("give exactly one of --new-key-file PATH or --new-passphrase-stdin")
+            }
+            guard kdf == "moderate" || kdf == "interactive" else { throw ValidationError("--kdf must be moderate or interactive") }
+        }
+
+        func run() throws {
+            do {
+                let c = try client.client()
+                var request = MasterKeyRekeyRequest()
+                if let newKeyFile {
+                    request.keyFile = newKeyFile.hasPrefix("/")
+                        ? newKeyFile : FileManager.default.currentDirectoryPath + "/" + newKeyFile
+                } else {
+                    let intake: IntakeKey = try c.call("GET", "/v1/intake-key")
+                    guard let pk = Data(base64Encoded: intake.publicKey), pk.count == IntakeKeyPair.publicKeyBytes else {
+                        throw InputError("the daemon's intake public key is not base64 of 32 bytes")
+                    }
+                    let pass = try readPassphrase()
+                    request.sealedPassphrase = Data(IntakeKeyPair.seal(pass, to: Array(pk))).base64EncodedString()
+                    request.kdf = kdf
+                }
+                let r: MasterKeyRekeyResult = try c.call("POST", "/v1/master-key/rekey", body: request)
+                if client.json { return try printJSON(r) }
+                print("key generation \(r.generation) is now wrapped under the new \(r.kind); the previous master key no longer opens the store")
+                print("restart the daemon with the new \(r.kind == "key-file" ? "--key-file" : "--passphrase-stdin")")
             } catch { throw fail(error) }
         }
     }

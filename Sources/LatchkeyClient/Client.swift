@@ -25,6 +25,17 @@ public final class LatchkeyClient {
         return answer.body
     }
 
+    /// A GET whose 2xx body is handed to `sink` as it arrives (an audit export of any size).
+    public func stream(_ path: String, sink: ([UInt8]) throws -> Void) throws {
+        let answer = try connection.stream(method: "GET", path: path, sink: sink)
+        guard (200..<300).contains(answer.status) else {
+            if let e = try? JSONDecoder().decode(ErrorBody.self, from: Data(answer.body)) {
+                throw ClientError.api(status: answer.status, code: e.error.code, message: e.error.message)
+            }
+            throw ClientError.protocolError("HTTP \(answer.status) without an error body")
+        }
+    }
+
     /// A JSON call: encodes `body` (if any) and decodes the answer as `T`.
     public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = nil as Empty?, bearer: String? = nil, as: T.Type = T.self) throws -> T {
         var bytes: [UInt8] = []

@@ -54,6 +54,25 @@ public final class UnixHTTPConnection {
 
     /// Sends one request and reads its answer. Reconnects once if the daemon closed an
     /// idle keep-alive connection before the request was written.
+    /// Like `send`, but a 2xx body is handed to `sink` as it arrives (chunked or not),
+    /// held only a chunk at a time: for answers of any size (an audit export).
+    public func stream(
+        method: String, path target: String, headers: [(String, String)] = [], sink: ([UInt8]) throws -> Void
+    ) throws -> Answer {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: latchkey\r\nContent-Length: 0\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += "\r\n"
+        do {
+            try writeAll(Array(head.utf8))
+        } catch ClientError.protocolError(let m) where m == "connection closed" {
+            close(fd)
+            fd = -1
+            try connect()
+            try writeAll(Array(head.utf8))
+        }
+        return try withoutActuallyEscaping(sink) { try readAnswer(sink: $0) }
+    }
+
     public func send(method: String, path target: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> Answer {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: latchkey\r\nContent-Length: \(body.count)\r\n"
         if !body.isEmpty { head += "Content-Type: application/json\r\n" }
@@ -103,7 +122,9 @@ public final class UnixHTTPConnection {
         }
     }
 
-    private func readAnswer() throws -> Answer {
+    /// Reads one answer. With `sink`, a 2xx body goes to it piece by piece (the answer's
+    /// `body` stays empty); otherwise the body is collected (at most `maxResponseBytes`).
+    private func readAnswer(sink: (([UInt8]) throws -> Void)? = nil) throws -> Answer {
         var headerEnd: Int?
         while headerEnd == nil {
             headerEnd = Self.find(buffer, [13, 10, 13, 10])
@@ -117,6 +138,7 @@ public final class UnixHTTPConnection {
         }
         var headers: [(String, String)] = []
         var length = 0
+        var chunked = false
         var closeAfter = false
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -128,6 +150,22 @@ public final class UnixHTTPConnection {
                 length = l
             }
             if name.lowercased() == "connection", value.lowercased() == "close" { closeAfter = true }
+            if name.lowercased() == "transfer-encoding", value.lowercased() == "chunked" { chunked = true }
+        }
+        if chunked {
+            buffer.removeFirst(headerEnd! + 4)
+            var body: [UInt8] = []
+            let deliver: ([UInt8]) throws -> Void = { piece in
+                if let sink, (200..<300).contains(status) { return try sink(piece) }
+                body += piece
+                guard body.count <= Self.maxResponseBytes else { throw ClientError.protocolError("answer too large") }
+            }
+            try readChunks(deliver)
+            if closeAfter {
+                close(fd)
+                try? connect()
+            }
+            return Answer(status: status, headers: headers, body: body)
         }
         let bodyStart = headerEnd! + 4
         while buffer.count < bodyStart + length { try fill() }
@@ -141,6 +179,31 @@ public final class UnixHTTPConnection {
             try? connect()
         }
         return Answer(status: status, headers: headers, body: body)
+    }
+
+    /// A chunked body: `size-in-hex CRLF bytes CRLF` … `0 CRLF CRLF` (no trailers are sent).
+    private func readChunks(_ deliver: ([UInt8]) throws -> Void) throws {
+        while true {
+            var lineEnd = Self.find(buffer, [13, 10])
+            while lineEnd == nil {
+                guard buffer.count < 64 else { throw ClientError.protocolError("bad chunk size line") }
+                try fill()
+                lineEnd = Self.find(buffer, [13, 10])
+            }
+            let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0, size <= Self.maxResponseBytes else {
+                throw ClientError.protocolError("bad chunk size")
+            }
+            buffer.removeFirst(lineEnd! + 2)
+            while buffer.count < size + 2 { try fill() }
+            guard buffer[size] == 13, buffer[size + 1] == 10 else { throw ClientError.protocolError("bad chunk end") }
+            if size == 0 {
+                buffer.removeFirst(2)
+                return
+            }
+            try deliver(Array(buffer[0..<size]))
+            buffer.removeFirst(size + 2)
+        }
     }
 
     static func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {

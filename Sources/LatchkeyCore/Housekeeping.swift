@@ -66,6 +66,7 @@ extension Vault {
                 guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
                 return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
             }
+            if !done.isEmpty { await truncateWAL(after: "secret.retire") }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }

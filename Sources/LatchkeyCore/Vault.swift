@@ -57,12 +57,12 @@ package final class Vault: Sendable {
     /// Opens the audit log, loads the policy (a broken policy refuses start-up), ends the
     /// sessions a previous run left open, and records the start.
     package static func open(
-        store: Store, keyRing: KeyRing, policiesDirectory: String, agentParent: String, agentFactory: any SessionAgentFactory,
-        limits: VaultLimits = VaultLimits(), logger: Logger
+        store: Store, keyRing: KeyRing, policiesDirectory: String, witness: CheckpointWitness? = nil, agentParent: String,
+        agentFactory: any SessionAgentFactory, limits: VaultLimits = VaultLimits(), logger: Logger
     ) async throws -> Vault {
         let log = logger
         let metrics = Metrics()
-        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, observer: metrics) { line in log.notice("\(line)") }
+        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, witness: witness, observer: metrics) { line in log.notice("\(line)") }
         let policy: Policy
         do {
             policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())

@@ -70,19 +70,42 @@ public struct KeyEncryptionKey: Sendable {
 
 extension RootKey {
     /// Wraps a generation's KEK under the root key (bound to its generation number).
+    ///
+    /// The wrap's associated data also names the store format: `latchkey/kek/v2` marks a
+    /// store whose rows carry bindings (`RowBindings`). Only the root key's holder can make
+    /// or change a wrap, so a store writer cannot pass a bound store off as one from before
+    /// bindings (which unlock would upgrade, blessing whatever the rows then say).
     public func wrap(_ kek: KeyEncryptionKey) -> [UInt8] {
         kek.key.withUnsafeBytes {
-            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation))
+            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: Self.boundLabel))
         }
     }
 
+    /// Opens a wrap made by `wrap` (a store with row bindings).
     public func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
         let k = try XChaCha20Poly1305.open(
-            wrapped, key: key, associatedData: Self.kekAD(generation), what: "key generation \(generation)")
+            wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.boundLabel), what: "key generation \(generation)")
         return KeyEncryptionKey(generation: generation, key: k)
     }
 
-    static func kekAD(_ generation: Int64) -> [UInt8] {
-        RecordBinding.field("latchkey/kek/v1") + RecordBinding.u64(UInt64(bitPattern: generation))
+    /// Opens a wrap from before row bindings (`latchkey/kek/v1`), for the one-time upgrade.
+    public func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+        let k = try XChaCha20Poly1305.open(
+            wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.unboundLabel), what: "key generation \(generation)")
+        return KeyEncryptionKey(generation: generation, key: k)
+    }
+
+    static let unboundLabel = "latchkey/kek/v1"
+    static let boundLabel = "latchkey/kek/v2"
+
+    static func kekAD(_ generation: Int64, label: String) -> [UInt8] {
+        RecordBinding.field(label) + RecordBinding.u64(UInt64(bitPattern: generation))
+    }
+
+    /// A v1 wrap, as stores before row bindings hold them (tests of the upgrade only).
+    package func wrapUnbound(_ kek: KeyEncryptionKey) -> [UInt8] {
+        kek.key.withUnsafeBytes {
+            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: Self.unboundLabel))
+        }
     }
 }

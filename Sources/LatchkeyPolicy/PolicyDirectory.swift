@@ -27,6 +27,7 @@ enum PolicyDirectory {
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw fail(.directoryUnreadable, "not a directory") }
         try checkOwnership(info, path: directory, daemonUID: daemonUID, isDirectory: true)
+        try checkAncestors(of: directory, daemonUID: daemonUID)
 
         guard let stream = opendir(directory) else {
             throw fail(.directoryUnreadable, "cannot read the policy directory: \(systemError())")
@@ -90,6 +91,38 @@ enum PolicyDirectory {
         return Array(bytes.prefix(count))
     }
 
+    /// Every directory above the policy directory must also belong to root or the daemon's
+    /// user and not be writable by others — whoever can write one can swap the policy
+    /// directory for their own. A sticky directory owned by root (such as /tmp) is fine:
+    /// others cannot rename what they do not own in it.
+    static func checkAncestors(of directory: String, daemonUID: UInt32) throws(PolicyError) {
+        guard let resolved = realpath(directory, nil) else {
+            throw PolicyError(.directoryUnreadable, file: directory, reason: "cannot resolve the policy directory: \(systemError())")
+        }
+        var path = String(cString: resolved)
+        free(resolved)
+        while path != "/" && !path.isEmpty {
+            path = ParentPath(path: path).parent
+            var info = stat()
+            guard lstat(path, &info) == 0 else {
+                throw PolicyError(.directoryUnreadable, file: path, reason: "cannot read a directory above the policy directory: \(systemError())")
+            }
+            let owner = UInt32(info.st_uid)
+            let mode = info.st_mode & 0o7777
+            let stickyRoot = owner == 0 && mode & 0o1000 != 0
+            if owner != 0 && owner != daemonUID {
+                throw PolicyError(
+                    .unsafePermissions, file: path,
+                    reason: "this directory above the policy directory belongs to uid \(owner), who could replace the policies; it must belong to root or the daemon's user (uid \(daemonUID))")
+            }
+            if mode & 0o022 != 0 && !stickyRoot {
+                throw PolicyError(
+                    .unsafePermissions, file: path,
+                    reason: "this directory above the policy directory is writable by others (mode \(String(mode, radix: 8))), who could replace the policies; run `chmod go-w \(path)`")
+            }
+        }
+    }
+
     private static func checkOwnership(_ info: stat, path: String, daemonUID: UInt32, isDirectory: Bool) throws(PolicyError) {
         let mode = info.st_mode & 0o7777
         let what = isDirectory ? "the policy directory" : "this policy file"
@@ -105,6 +138,15 @@ enum PolicyDirectory {
                 .unsafePermissions, file: path,
                 reason:
                     "\(what) belongs to uid \(owner), who could change who gets secrets; it must belong to root or the daemon's user (uid \(daemonUID)): run `chown \(daemonUID) \(path)`")
+        }
+    }
+
+    /// The parent of an absolute path ("/a/b" → "/a", "/a" → "/").
+    private struct ParentPath {
+        let path: String
+        var parent: String {
+            guard let slash = path.lastIndex(of: "/") else { return "/" }
+            return slash == path.startIndex ? "/" : String(path[..<slash])
         }
     }
 

@@ -1,6 +1,7 @@
 package import Logging
 package import LatchkeyStore
 import LatchkeyCrypto
+import LatchkeyAudit
 package import LatchkeyCore
 import Foundation
 
@@ -22,9 +23,13 @@ package final class Daemon: Sendable {
         let store = try Store(directory: config.dataDirectory, create: false)
         guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
         let root = try KeyRing.rootKey(for: config.keySource, store: store)
-        let ring = try KeyRing.unlock(store: store, root: root)
+        // The audit log is verified before anything is written or signed: a store whose
+        // history was rewritten, truncated or re-chained is refused here.
+        let ring = try KeyRing.unlock(store: store, root: root) { store, auditPublicKey in
+            try AuditLog.verifyAtStartup(store: store, publicKey: auditPublicKey, witness: config.checkpointWitness)
+        }
         let vault = try await Vault.open(
-            store: store, keyRing: ring, policiesDirectory: config.policiesDirectory,
+            store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
             agentFactory: NIOSessionAgentFactory(), limits: config.limits.vault, logger: logger)
         let server: SocketServer

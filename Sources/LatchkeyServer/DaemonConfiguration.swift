@@ -1,4 +1,5 @@
 package import LatchkeyStore
+package import LatchkeyAudit
 
 /// Everything `latchkey serve` needs to start.
 package struct DaemonConfiguration: Sendable {
@@ -9,6 +10,8 @@ package struct DaemonConfiguration: Sendable {
     package var limits = ServerLimits()
     /// Event-loop threads; nil for one per core.
     package var threads: Int?
+    /// Where each signed checkpoint also goes (`--checkpoint-witness PATH|syslog`).
+    package var checkpointWitness: CheckpointWitness?
     /// A listening socket handed over by the service manager (socket activation); the
     /// daemon then serves on it instead of binding `socketPath`, and leaves its file alone.
     package var listeningDescriptor: Int32?

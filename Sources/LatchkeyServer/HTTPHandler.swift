@@ -119,6 +119,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func write(context: ChannelHandlerContext, response: Response, version: HTTPVersion, keepAlive: Bool, requestID: String) {
+        if let stream = response.stream {
+            return writeStreamed(context: context, response: response, stream: stream, version: version, keepAlive: keepAlive, requestID: requestID)
+        }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
@@ -140,6 +143,53 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             done.whenComplete { _ in context.close(promise: nil) }
         } else {
             armIdle(context: context)
+        }
+    }
+
+    /// A streamed answer: the head, then each chunk the producer writes (it waits for each
+    /// write to complete, so a slow reader slows the producer instead of filling memory),
+    /// then the end. A producer that fails part way cannot change the status any more: the
+    /// connection is closed, so the client sees a truncated body, never a complete-looking one.
+    private func writeStreamed(
+        context: ChannelHandlerContext, response: Response, stream: @escaping Response.BodyStream, version: HTTPVersion, keepAlive: Bool,
+        requestID: String
+    ) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "transfer-encoding", value: "chunked")
+        headers.add(name: "x-request-id", value: requestID)
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        inFlight = true
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let logger = logger
+        Task {
+            do {
+                try await stream { chunk in
+                    try await loop.flatSubmit {
+                        let (handler, context) = bound.value
+                        return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk))))
+                    }.get()
+                }
+                try await loop.submit {
+                    let (handler, context) = bound.value
+                    handler.inFlight = false
+                    let done = context.writeAndFlush(handler.wrapOutboundOut(.end(nil)))
+                    if !keepAlive || handler.inputClosed {
+                        done.whenComplete { _ in context.close(promise: nil) }
+                    } else {
+                        handler.armIdle(context: context)
+                    }
+                }.get()
+            } catch {
+                logger.error("streamed answer cut off", metadata: ["request": "\(requestID)", "error": "\(error)"])
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.inFlight = false
+                    context.close(promise: nil)
+                }
+            }
         }
     }
 

@@ -24,8 +24,13 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
     /// The settings of a connection (empty when never set).
     package static func find(connectionID: Int64, in db: Database) throws -> CertificateSettings {
         guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM connection_certificate_settings WHERE connection_id = ?", arguments: [connectionID])
+                db, sql: """
+                    SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
+                    WHERE s.connection_id = ?
+                    """, arguments: [connectionID])
         else { return CertificateSettings() }
+        // What certificates say (principals above all) is bound to its connection's row.
+        try Store.bindings(db).verifyCertificateSettings(row)
         func list(_ column: String) throws -> [String] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data((row[column] as String).utf8)) else {
                 throw StoreError.corrupt(path: "store", reason: "connection_certificate_settings.\(column) is not a JSON list of strings")
@@ -38,15 +43,19 @@ public struct CertificateSettings: Sendable, Codable, Equatable {
     /// Replaces a connection's settings.
     package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: Database) throws {
         let encoder = JSONEncoder.sorted
+        guard let connection = try String.fetchOne(db, sql: "SELECT name FROM connection WHERE id = ?", arguments: [connectionID]) else {
+            throw StoreError.notFound(what: "connection \(connectionID)")
+        }
+        let principals = String(decoding: try encoder.encode(settings.principals), as: UTF8.self)
+        let extensions = String(decoding: try encoder.encode(settings.extensions), as: UTF8.self)
+        let mac = try Store.bindings(db).certificateSettingsMAC(
+            connection: connection, principals: principals, extensions: extensions, keyIDUsername: settings.keyIDUsername)
         try db.execute(
             sql: """
-                INSERT INTO connection_certificate_settings(connection_id, principals, extensions, key_id_username) VALUES (?, ?, ?, ?)
+                INSERT INTO connection_certificate_settings(connection_id, principals, extensions, key_id_username, binding_mac) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(connection_id) DO UPDATE SET principals = excluded.principals, extensions = excluded.extensions,
-                    key_id_username = excluded.key_id_username
+                    key_id_username = excluded.key_id_username, binding_mac = excluded.binding_mac
                 """,
-            arguments: [
-                connectionID, String(decoding: try encoder.encode(settings.principals), as: UTF8.self),
-                String(decoding: try encoder.encode(settings.extensions), as: UTF8.self), settings.keyIDUsername,
-            ])
+            arguments: [connectionID, principals, extensions, settings.keyIDUsername, Data(mac)])
     }
 }

@@ -103,25 +103,35 @@ extension Connection {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM connection WHERE name = ?", arguments: [c.name]) == true {
             throw StoreError.conflict(what: "connection '\(c.name)' already exists")
         }
+        let mac = try Store.bindings(db).connectionMAC(
+            name: c.name, kind: c.kind.rawValue, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, createdAt: c.createdAt.description)
         try db.execute(
-            sql: "INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description])
+            sql: "INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at, binding_mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description, Data(mac)])
     }
 
     package static func all(in db: Database) throws -> [Connection] {
-        try Row.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map(Connection.init(row:))
+        let bindings = try Store.bindings(db)
+        return try Row.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
+            try bindings.verifyConnection(row)
+            return try Connection(row: row)
+        }
     }
 
     package static func find(_ name: String, in db: Database) throws -> (id: Int64, connection: Connection) {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM connection WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
         }
+        try Store.bindings(db).verifyConnection(row)
         return (row["id"], try Connection(row: row))
     }
 
-    /// Removes a connection with no projects; its token versions go with it.
+    /// Removes a connection with no projects; its token versions go with it (also when its
+    /// binding fails: removing only destroys).
     package static func remove(_ name: String, in db: Database) throws {
-        let (id, _) = try find(name, in: db)
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM connection WHERE name = ?", arguments: [name]) else {
+            throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
+        }
         let users = try String.fetchAll(db, sql: "SELECT name FROM project WHERE connection_id = ? ORDER BY name", arguments: [id])
         guard users.isEmpty else {
             throw StoreError.conflict(what: "connection '\(name)' is used by projects \(users.joined(separator: ", ")); remove them first")

@@ -20,7 +20,24 @@ public enum DataDirectory {
                 throw .directoryUnusable(path: path, reason: String(cString: strerror(errno)))
             }
         }
+        // The checks run on the opened directory itself: no symbolic link is followed, and
+        // what is checked is what is used.
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ELOOP || errno == ENOTDIR {
+                throw .directoryUnusable(path: path, reason: "it is a symbolic link or not a directory; give the directory itself")
+            }
+            throw .directoryUnusable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        guard fstat(fd, &st) == 0 else { throw .directoryUnusable(path: path, reason: String(cString: strerror(errno))) }
         guard st.st_mode & S_IFMT == S_IFDIR else { throw .directoryUnusable(path: path, reason: "not a directory") }
+        let me = UInt32(geteuid())
+        guard st.st_uid == me || st.st_uid == 0 else {
+            throw .directoryUnusable(
+                path: path,
+                reason: "it belongs to uid \(st.st_uid), who could replace the store; it must belong to the daemon's user (uid \(me)) or root: run `chown \(me) \(path)`")
+        }
         let mode = UInt16(st.st_mode & 0o777)
         guard mode & 0o077 == 0 else { throw .directoryExposed(path: path, mode: mode) }
     }

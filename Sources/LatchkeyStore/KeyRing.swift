@@ -18,27 +18,48 @@ public enum RootKeySource: Sendable {
 
 /// The unlocked keys of a store: the active key-encryption key and the daemon's
 /// sub-keys. Built only after the root key's check value matched.
+///
+/// Key changes (master-key rotation, rekey) are staged inside the writer's transaction
+/// and take effect only once it commits (`settle`): until then every reader — who sees
+/// the committed store — opens with the old KEK, while writes in the same transaction
+/// already seal under the new one. A staged KEK opens too (a reader may see the commit a
+/// moment before it is settled); a transaction that rolls back drops what it staged.
 public final class KeyRing: Sendable {
-    public let root: RootKey
     public let intake: IntakeKeyPair
     public let auditSigning: Ed25519SigningKey
     /// Keys session-token hashes and token fingerprints (BLAKE2b keyed).
     public let hashing: SecretBytes
-    private let activeKEK: Mutex<KeyEncryptionKey>
+    /// MACs of the clear columns the daemon acts on (`RowBindings`).
+    package let bindings: RowBindings
+    private let keys: Mutex<Keys>
 
-    public var kek: KeyEncryptionKey { activeKEK.withLock { $0 } }
+    private struct Keys: Sendable {
+        var root: RootKey
+        var kek: KeyEncryptionKey
+        var stagedKEK: KeyEncryptionKey?
+        var stagedRoot: RootKey?
+    }
+
+    public var root: RootKey { keys.withLock { $0.root } }
+    /// The active KEK: what readers open with and what `generation` reports.
+    public var kek: KeyEncryptionKey { keys.withLock { $0.kek } }
     public var generation: Int64 { kek.generation }
 
     static let intakeOwner = "daemon:intake"
     static let auditOwner = "daemon:audit-signing"
     static let hashingOwner = "daemon:hashing"
+    /// The secret the row bindings' keys are derived from.
+    static let bindingOwner = "daemon:binding"
 
-    private init(root: RootKey, kek: KeyEncryptionKey, intake: IntakeKeyPair, auditSigning: Ed25519SigningKey, hashing: SecretBytes) {
-        self.root = root
-        self.activeKEK = Mutex(kek)
+    private init(
+        root: RootKey, kek: KeyEncryptionKey, intake: IntakeKeyPair, auditSigning: Ed25519SigningKey, hashing: SecretBytes,
+        bindings: RowBindings
+    ) {
+        self.keys = Mutex(Keys(root: root, kek: kek))
         self.intake = intake
         self.auditSigning = auditSigning
         self.hashing = hashing
+        self.bindings = bindings
     }
 
     /// Resolves a source into a root key, reading the store's Argon2id salt and limits
@@ -83,6 +104,8 @@ public final class KeyRing: Sendable {
         let intake = try IntakeKeyPair.generate()
         let audit = try Ed25519SigningKey.generate()
         let hashing = try SecretBytes.random(count: 32)
+        let bindingSecret = try SecretBytes.random(count: SubkeyDerivation.masterBytes)
+        let bindings = try RowBindings(secret: bindingSecret)
         meta += [
             ("root_check", Hex.encode(root.checkValue)),
             ("audit_public_key", Hex.encode(audit.publicKey)),
@@ -97,30 +120,82 @@ public final class KeyRing: Sendable {
             try insertSubkey(db, owner: intakeOwner, secret: intake.secretKey, kek: kek, now: now)
             try insertSubkey(db, owner: auditOwner, secret: try audit.seed(), kek: kek, now: now)
             try insertSubkey(db, owner: hashingOwner, secret: hashing, kek: kek, now: now)
+            try insertSubkey(db, owner: bindingOwner, secret: bindingSecret, kek: kek, now: now)
             for (k, v) in meta {
                 try db.execute(sql: "INSERT INTO metadata(key, value) VALUES (?, ?)", arguments: [k, v])
             }
         }
-        return KeyRing(root: root, kek: kek, intake: intake, auditSigning: audit, hashing: hashing)
+        store.install(bindings)
+        return KeyRing(root: root, kek: kek, intake: intake, auditSigning: audit, hashing: hashing, bindings: bindings)
     }
 
     /// Unlocks an existing store. A wrong key is told by the check value before
     /// anything is opened or written.
-    public static func unlock(store: Store, root: RootKey) throws -> KeyRing {
+    ///
+    /// `beforeWriting` runs once the key is known to be right and before unlock writes
+    /// anything (the daemon verifies the audit chain there, so a store it refuses is left
+    /// as it was). Unlock writes only to upgrade a store from before row bindings: its key
+    /// generation is wrapped as `latchkey/kek/v1`, and in one transaction it gets a new
+    /// generation (wrapped as v2, every data key re-wrapped, the old one deleted), the
+    /// binding sub-key and a MAC on every row. A store that claims to predate bindings but
+    /// holds any of them is refused: that is a downgrade by someone who cannot wrap a key.
+    public static func unlock(
+        store: Store, root: RootKey, beforeWriting: (_ store: Store, _ auditPublicKey: [UInt8]) throws -> Void = { _, _ in }
+    ) throws -> KeyRing {
         guard let checkHex = try store.metadata("root_check"), let check = Hex.decode(checkHex) else {
             throw StoreError.notInitialized(path: store.directory)
         }
         guard root.matches(checkValue: check) else { throw StoreError.wrongMasterKey }
-        return try store.database.read { db in
+        let (kek, bound, intake, audit, hashing) = try store.database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1")
             else { throw StoreError.corrupt(path: store.path, reason: "no key generation") }
             let gen: Int64 = row["generation"]
-            let wrapped: Data = row["wrapped_kek"]
-            let kek = try root.unwrapKEK(Array(wrapped), generation: gen)
-            let intake = IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: kek))
-            let audit = try Ed25519SigningKey(seed: try openSubkey(db, owner: auditOwner, kek: kek))
-            let hashing = try openSubkey(db, owner: hashingOwner, kek: kek)
-            return KeyRing(root: root, kek: kek, intake: intake, auditSigning: audit, hashing: hashing)
+            let wrapped = Array(row["wrapped_kek"] as Data)
+            let kek: KeyEncryptionKey
+            let bound: Bool
+            if let k = try? root.unwrapKEK(wrapped, generation: gen) {
+                (kek, bound) = (k, true)
+            } else if let k = try? root.unwrapUnboundKEK(wrapped, generation: gen) {
+                (kek, bound) = (k, false)
+            } else {
+                throw StoreError.corrupt(path: store.path, reason: "key generation \(gen) does not open with this master key")
+            }
+            return (
+                kek, bound, IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: kek)),
+                try Ed25519SigningKey(seed: try openSubkey(db, owner: auditOwner, kek: kek)), try openSubkey(db, owner: hashingOwner, kek: kek)
+            )
+        }
+        try beforeWriting(store, audit.publicKey)
+        let active = bound ? kek : try upgrade(store: store, root: root, from: kek)
+        let bindings = try store.database.read { db in try RowBindings(secret: try openSubkey(db, owner: bindingOwner, kek: active)) }
+        store.install(bindings)
+        return KeyRing(root: root, kek: active, intake: intake, auditSigning: audit, hashing: hashing, bindings: bindings)
+    }
+
+    /// The one-time upgrade to row bindings (see `unlock`); returns the new active KEK.
+    private static func upgrade(store: Store, root: RootKey, from old: KeyEncryptionKey) throws -> KeyEncryptionKey {
+        try store.database.write { db in
+            let bound = try Int.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM secret_version WHERE owner = ? OR binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM project WHERE binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM connection WHERE binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM connection_certificate_settings WHERE binding_mac IS NOT NULL)
+                """, arguments: [bindingOwner]) ?? 0
+            guard bound == 0 else {
+                throw StoreError.corrupt(
+                    path: store.path,
+                    reason: "its key generation is wrapped as from before row bindings, yet it holds bindings: it was rolled back by someone without the master key")
+            }
+            let new = try KeyEncryptionKey.generate(generation: old.generation + 1)
+            try db.execute(
+                sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
+                arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
+            _ = try rewrapAll(in: db, from: old, to: new)
+            let secret = try SecretBytes.random(count: SubkeyDerivation.masterBytes)
+            try insertSubkey(db, owner: bindingOwner, secret: secret, kek: new, now: Timestamp.now().description)
+            try RowBindings(secret: secret).bindAll(in: db)
+            try db.execute(sql: "INSERT INTO metadata(key, value) VALUES ('row_bindings', 'v1') ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            return new
         }
     }
 
@@ -147,12 +222,17 @@ public final class KeyRing: Sendable {
 
     // MARK: Sealing records
 
+    /// Seals under the KEK the store's current transaction holds: a staged one (the
+    /// writer is inside a rotation) or the active one. Only the writer seals.
     public func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
-        try kek.seal(payload, for: record)
+        try keys.withLock { $0.stagedKEK ?? $0.kek }.seal(payload, for: record)
     }
 
+    /// Opens with the KEK of the blob's generation: the active one, or one staged by a
+    /// rotation whose commit a reader already sees.
     public func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
-        try kek.open(sealed, for: record)
+        let kek = keys.withLock { k in k.stagedKEK?.generation == sealed.generation ? k.stagedKEK! : k.kek }
+        return try kek.open(sealed, for: record)
     }
 
     /// A keyed BLAKE2b-256 of `bytes` (session-token hashes, token fingerprints).
@@ -166,14 +246,27 @@ public final class KeyRing: Sendable {
     // MARK: Master-key rotation
 
     /// Adds generation N+1, re-wraps every data key from N to N+1 and deletes N's
-    /// wrapped KEK, all inside the caller's transaction `db` (payloads untouched).
-    /// Call `activate` with the result only after the transaction committed.
+    /// wrapped KEK, all inside the caller's transaction `db` (payloads untouched). The
+    /// new KEK is staged; the caller settles it once the transaction's fate is known
+    /// (`settle(committed:)`, on the writer thread, before its next transaction).
     package func rotate(in db: Database) throws -> (KeyEncryptionKey, rewrapped: Int) {
-        let old = kek
+        let (old, root) = keys.withLock { ($0.kek, $0.stagedRoot ?? $0.root) }
         let new = try KeyEncryptionKey.generate(generation: old.generation + 1)
-        try db.execute(
-            sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
-            arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
+        do {
+            try db.execute(
+                sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
+                arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
+            let rewrapped = try Self.rewrapAll(in: db, from: old, to: new)
+            keys.withLock { $0.stagedKEK = new }
+            return (new, rewrapped)
+        } catch {
+            keys.withLock { $0.stagedKEK = nil }
+            throw error
+        }
+    }
+
+    /// Re-wraps every data key from `old` to `new` and deletes the older generations.
+    private static func rewrapAll(in db: Database, from old: KeyEncryptionKey, to new: KeyEncryptionKey) throws -> Int {
         let update = try db.makeStatement(sql: "UPDATE secret_version SET wrapped_dek = ?, generation = ? WHERE id = ?")
         try db.execute(sql: "UPDATE secret_version SET generation = ? WHERE length(wrapped_dek) = 0", arguments: [new.generation])
         // In pages by id, so memory stays flat however many secrets there are; each page is
@@ -200,10 +293,65 @@ public final class KeyRing: Sendable {
             rewrapped += rows.count
         }
         try db.execute(sql: "DELETE FROM key_generation WHERE generation < ?", arguments: [new.generation])
-        return (new, rewrapped)
+        return rewrapped
     }
 
+    // MARK: Rekey
+
+    /// Replaces the root key: the active KEK is wrapped under `newRoot` and the check
+    /// value and the root's metadata (kind; Argon2id salt and limits for a passphrase)
+    /// replaced, inside the caller's transaction. The new root is staged like a rotation's
+    /// KEK. After it commits the old key file or passphrase no longer opens the store.
+    package func rekey(to newRoot: RootKey, source: RootKeyMetadata, in db: Database) throws {
+        let kek = keys.withLock { $0.stagedKEK ?? $0.kek }
+        do {
+            try db.execute(
+                sql: "UPDATE key_generation SET wrapped_kek = ? WHERE generation = ?", arguments: [Data(newRoot.wrap(kek)), kek.generation])
+            guard db.changesCount == 1 else { throw StoreError.corrupt(path: "store", reason: "no key generation \(kek.generation)") }
+            try db.execute(sql: "DELETE FROM metadata WHERE key IN ('argon2id_salt', 'argon2id_ops', 'argon2id_mem')")
+            for (k, v) in source.entries + [("root_check", Hex.encode(newRoot.checkValue))] {
+                try db.execute(
+                    sql: "INSERT INTO metadata(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [k, v])
+            }
+            keys.withLock { $0.stagedRoot = newRoot }
+        } catch {
+            keys.withLock { $0.stagedRoot = nil }
+            throw error
+        }
+    }
+
+    /// Makes what a transaction staged active once it committed, or drops it if the
+    /// transaction rolled back. Called on the writer thread before its next transaction.
+    package func settle(committed: Bool) {
+        keys.withLock { k in
+            if committed {
+                if let kek = k.stagedKEK { k.kek = kek }
+                if let root = k.stagedRoot { k.root = root }
+            }
+            k.stagedKEK = nil
+            k.stagedRoot = nil
+        }
+    }
+
+    /// Kept for callers that rotate outside the daemon's writer (the offline bench).
     public func activate(_ kek: KeyEncryptionKey) {
-        activeKEK.withLock { $0 = kek }
+        keys.withLock { k in
+            k.kek = kek
+            k.stagedKEK = nil
+        }
+    }
+}
+
+/// What the store records about its root key (`KeyRing.rekey`).
+package struct RootKeyMetadata: Sendable {
+    var entries: [(String, String)]
+
+    package static var keyFile: RootKeyMetadata { RootKeyMetadata(entries: [("root_kind", "key-file")]) }
+
+    package static func passphrase(salt: [UInt8], limits: PassphraseLimits) -> RootKeyMetadata {
+        RootKeyMetadata(entries: [
+            ("root_kind", "passphrase"), ("argon2id_salt", Hex.encode(salt)), ("argon2id_ops", String(limits.opsLimit)),
+            ("argon2id_mem", String(limits.memLimit)),
+        ])
     }
 }

@@ -1,4 +1,5 @@
 package import GRDB
+import Foundation
 
 /// A repository on a connection; it owns its deploy-key versions.
 public struct Project: Sendable, Codable, Equatable {
@@ -27,31 +28,42 @@ extension Project {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE name = ?", arguments: [p.name]) == true {
             throw StoreError.conflict(what: "project '\(p.name)' already exists")
         }
+        let mac = try Store.bindings(db).projectMAC(name: p.name, connection: connection.name, repo: p.repo, createdAt: p.createdAt.description)
         try db.execute(
-            sql: "INSERT INTO project(name, connection_id, repo, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [p.name, connectionID, p.repo, p.createdAt.description])
+            sql: "INSERT INTO project(name, connection_id, repo, created_at, binding_mac) VALUES (?, ?, ?, ?, ?)",
+            arguments: [p.name, connectionID, p.repo, p.createdAt.description, Data(mac)])
     }
 
+    /// The columns a project is read with; `connection` is the joined connection's name,
+    /// which the project's binding covers.
+    static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac FROM project p JOIN connection c ON c.id = p.connection_id"
+
     package static func all(in db: Database) throws -> [Project] {
-        try Row.fetchAll(
-            db, sql: "SELECT p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id ORDER BY p.name"
-        ).map(Project.init(row:))
+        let bindings = try Store.bindings(db)
+        return try Row.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
+            try bindings.verifyProject(row)
+            return try Project(row: row)
+        }
     }
 
     package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
-        guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id WHERE p.name = ?"),
-                arguments: [name])
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: selection + " WHERE p.name = ?"), arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
+        try Store.bindings(db).verifyProject(row)
         return (row["id"], try Project(row: row))
     }
 
     /// Removes the project and destroys its sealed material (the rows are deleted with
-    /// secure_delete on); its audit history stays.
+    /// secure_delete on); its audit history stays. It works on a project whose binding
+    /// fails too: removing only destroys.
     package static func remove(_ name: String, in db: Database) throws -> Int {
-        let (id, _) = try find(name, in: db)
-        let destroyed = try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE project_id = ?", arguments: [id]) ?? 0
-        try db.execute(sql: "DELETE FROM secret_version WHERE project_id = ?", arguments: [id])
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM project WHERE name = ?", arguments: [name]) else {
+            throw StoreError.notFound(what: "project '\(Names.printable(name))'")
+        }
+        let owner = Project.owner(name)
+        let destroyed = try Int.fetchOne(
+            db, sql: "SELECT count(*) FROM secret_version WHERE project_id = ? OR owner = ?", arguments: [id, owner]) ?? 0
+        try db.execute(sql: "DELETE FROM secret_version WHERE project_id = ? OR owner = ?", arguments: [id, owner])
         try db.execute(sql: "DELETE FROM project WHERE id = ?", arguments: [id])
         return destroyed
     }

@@ -5,15 +5,61 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 2
+    static let currentVersion = 6
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: v1) }
         m.registerMigration("ssh-ca-secret-kind-and-serials") { db in try addSSHCertificateAuthorities(db) }
         m.registerMigration("connection-certificate-settings") { db in try db.execute(sql: connectionCertificateSettings) }
+        m.registerMigration("audit-actor-ranges") { db in try db.execute(sql: auditActorRanges) }
+        m.registerMigration("audit-checkpoint-chain") { db in try db.execute(sql: auditCheckpointChain) }
+        m.registerMigration("row-bindings") { db in try db.execute(sql: rowBindings) }
+        m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         return m
     }
+
+    /// uid and gid are 32-bit unsigned, a pid 32-bit signed: the audit encoding writes them
+    /// as u32, so a value outside would hash like a different one. New rows outside are
+    /// refused here; the verifier refuses stored ones (see `AuditRowEncoder`). The session
+    /// table's runner uid likewise. (A check on an existing column needs a table rebuild,
+    /// which the append-only audit table refuses; a trigger on INSERT holds the same rule.)
+    static let auditActorRanges = """
+        CREATE TRIGGER audit_actor_in_range BEFORE INSERT ON audit
+            WHEN NEW.actor_uid NOT BETWEEN 0 AND 4294967295
+              OR NEW.actor_gid NOT BETWEEN 0 AND 4294967295
+              OR NEW.actor_pid NOT BETWEEN -2147483648 AND 2147483647
+              OR typeof(NEW.actor_uid) NOT IN ('integer', 'null')
+              OR typeof(NEW.actor_gid) NOT IN ('integer', 'null')
+              OR typeof(NEW.actor_pid) NOT IN ('integer', 'null')
+            BEGIN SELECT RAISE(ABORT, 'audit actor uid, gid or pid out of range'); END;
+        CREATE TRIGGER session_runner_uid_in_range BEFORE INSERT ON session
+            WHEN NEW.runner_uid NOT BETWEEN 0 AND 4294967295
+            BEGIN SELECT RAISE(ABORT, 'session runner uid out of range'); END;
+        """
+
+    /// Checkpoints chain to each other: `prev_hash` is the hash of the previous
+    /// checkpoint's signed message (docs/AUDIT.md). NULL for checkpoints signed before the
+    /// chain existed (format v1), which may only come before every chained one.
+    static let auditCheckpointChain = """
+        ALTER TABLE audit_checkpoint ADD COLUMN prev_hash BLOB CHECK (prev_hash IS NULL OR length(prev_hash) = 32);
+        """
+
+    /// A MAC over every clear column the daemon acts on (docs/STORE.md), keyed by a sub-key
+    /// only the unlocked daemon holds. NULL only until the one-time upgrade at the first
+    /// unlock after this migration (`KeyRing.unlock`), which needs the master key; a bound
+    /// store (its key generation wrapped as `latchkey/kek/v2`) refuses a NULL one.
+    /// What a connection's certificates say (principals, extensions, key id user) is bound
+    /// like the other clear columns the daemon acts on (docs/STORE.md).
+    static let certificateSettingsBinding = """
+        ALTER TABLE connection_certificate_settings ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        """
+
+    static let rowBindings = """
+        ALTER TABLE secret_version ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        ALTER TABLE project ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        ALTER TABLE connection ADD COLUMN binding_mac BLOB CHECK (binding_mac IS NULL OR length(binding_mac) = 32);
+        """
 
     static let v1 = """
         -- Key/value facts about the store: schema version, root-key kind, Argon2id salt

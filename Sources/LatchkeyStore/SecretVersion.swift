@@ -54,10 +54,9 @@ package enum SecretVersions {
         let next = (try Int64.fetchOne(
             db, sql: "SELECT MAX(version) FROM secret_version WHERE kind = ? AND owner = ?", arguments: [kind.rawValue, owner]) ?? 0) + 1
         let graceSeconds = grace.components.seconds
+        let bindings = try Store.bindings(db)
         if graceSeconds > 0 {
-            try db.execute(
-                sql: "UPDATE secret_version SET state = 'retiring', retire_at = ? WHERE kind = ? AND owner = ? AND state = 'active'",
-                arguments: [now.adding(seconds: graceSeconds).description, kind.rawValue, owner])
+            try retire(kind: kind, owner: owner, at: now.adding(seconds: graceSeconds), bindings: bindings, in: db)
         } else {
             _ = try revoke(kind: kind, owner: owner, version: nil, in: db, now: now, onlyActive: true)
         }
@@ -65,15 +64,18 @@ package enum SecretVersions {
         let record = RecordBinding(kind: kind.rawValue, id: owner, version: next)
         let sealed = try keyRing.seal(payload, for: record)
         let attrs = String(decoding: try JSONEncoder.sorted.encode(attributes), as: UTF8.self)
+        let columns = RowBindings.SecretVersionColumns(
+            kind: kind.rawValue, owner: owner, projectID: projectID, connectionID: connectionID, version: next, state: SecretState.active.rawValue,
+            retireAt: nil, revokedAt: nil, createdAt: now.description, attributes: attrs)
         try db.execute(
             sql: """
                 INSERT INTO secret_version(kind, owner, project_id, connection_id, version, state, created_at, attributes,
-                    sealed_payload, wrapped_dek, generation)
-                VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)
+                    sealed_payload, wrapped_dek, generation, binding_mac)
+                VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 kind.rawValue, owner, projectID, connectionID, next, now.description, attrs, Data(sealed.sealedPayload),
-                Data(sealed.wrappedDataKey), sealed.generation,
+                Data(sealed.wrappedDataKey), sealed.generation, Data(bindings.mac(columns)),
             ])
         return SecretVersion(
             kind: kind, owner: owner, version: next, state: .active, retireAt: nil, revokedAt: nil, createdAt: now,
@@ -99,15 +101,46 @@ package enum SecretVersions {
             sql += " AND state = 'active'"
         }
         let versions = try Int64.fetchAll(db, sql: sql, arguments: args)
+        let bindings = try Store.bindings(db)
         for v in versions {
+            // The row's binding is checked before the change and made anew after it: a
+            // revocation never blesses what a store writer changed.
+            var columns = try verifiedColumns(kind: kind, owner: owner, version: v, bindings: bindings, in: db)
+            columns.state = SecretState.revoked.rawValue
+            columns.revokedAt = now.description
             try db.execute(
                 sql: """
-                    UPDATE secret_version SET state = 'revoked', revoked_at = ?, sealed_payload = X'', wrapped_dek = X''
+                    UPDATE secret_version SET state = 'revoked', revoked_at = ?, sealed_payload = X'', wrapped_dek = X'', binding_mac = ?
                     WHERE kind = ? AND owner = ? AND version = ?
                     """,
-                arguments: [now.description, kind.rawValue, owner, v])
+                arguments: [now.description, Data(bindings.mac(columns)), kind.rawValue, owner, v])
         }
         return versions
+    }
+
+    /// The active versions of (kind, owner) turn retiring until `retireAt`.
+    private static func retire(kind: SecretKind, owner: String, at retireAt: Timestamp, bindings: RowBindings, in db: Database) throws {
+        let active = try Int64.fetchAll(
+            db, sql: "SELECT version FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active'", arguments: [kind.rawValue, owner])
+        for v in active {
+            var columns = try verifiedColumns(kind: kind, owner: owner, version: v, bindings: bindings, in: db)
+            columns.state = SecretState.retiring.rawValue
+            columns.retireAt = retireAt.description
+            try db.execute(
+                sql: "UPDATE secret_version SET state = 'retiring', retire_at = ?, binding_mac = ? WHERE kind = ? AND owner = ? AND version = ?",
+                arguments: [retireAt.description, Data(bindings.mac(columns)), kind.rawValue, owner, v])
+        }
+    }
+
+    /// A row's bound columns, once its MAC verified.
+    private static func verifiedColumns(
+        kind: SecretKind, owner: String, version: Int64, bindings: RowBindings, in db: Database
+    ) throws -> RowBindings.SecretVersionColumns {
+        guard let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version])
+        else { throw StoreError.notFound(what: "\(kind.rawValue) version \(version) of \(owner)") }
+        try bindings.verifySecretVersion(row)
+        return RowBindings.SecretVersionColumns(row: row)
     }
 
     /// Turns retiring versions whose grace has ended into revoked ones (and destroys
@@ -127,9 +160,10 @@ package enum SecretVersions {
     }
 
     package static func list(kind: SecretKind, owner: String, in db: Database, now: Timestamp = .now()) throws -> [SecretVersion] {
-        try Row.fetchAll(
+        let bindings = try Store.bindings(db)
+        return try Row.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
-        ).map { try SecretVersion(row: $0, now: now) }
+        ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// Versions of several owners at once (e.g. every connection's tokens).
@@ -137,9 +171,10 @@ package enum SecretVersions {
         let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
         var args = StatementArguments(kinds.map(\.rawValue))
         args += [ownerPrefix + "%"]
+        let bindings = try Store.bindings(db)
         return try Row.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
-        ).map { try SecretVersion(row: $0, now: now) }
+        ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// One version, or the active one when `version` is nil.
@@ -157,7 +192,17 @@ package enum SecretVersions {
         guard let row else {
             throw StoreError.notFound(what: version.map { "\(kind.rawValue) version \($0) of \(owner)" } ?? "an active \(kind.rawValue) for \(owner)")
         }
-        return try SecretVersion(row: row, now: now)
+        return try SecretVersion(row: row, now: now, bindings: try Store.bindings(db))
+    }
+
+    /// The active version, or nil when there is none; a row that fails its binding
+    /// still throws (it is not "absent").
+    package static func findActive(kind: SecretKind, owner: String, in db: Database, now: Timestamp = .now()) throws -> SecretVersion? {
+        do {
+            return try find(kind: kind, owner: owner, version: nil, in: db, now: now)
+        } catch StoreError.notFound {
+            return nil
+        }
     }
 
     /// The sealed bytes of a version (nil once revoked and destroyed).
@@ -173,7 +218,8 @@ package enum SecretVersions {
 }
 
 extension SecretVersion {
-    init(row: Row, now: Timestamp) throws {
+    init(row: Row, now: Timestamp, bindings: RowBindings) throws {
+        try bindings.verifySecretVersion(row)
         guard let kind = SecretKind(rawValue: row["kind"]), let state = SecretState(rawValue: row["state"]),
             let created = Timestamp(parsing: row["created_at"])
         else { throw StoreError.corrupt(path: "store", reason: "secret_version row is malformed") }

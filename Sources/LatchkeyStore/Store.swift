@@ -1,5 +1,6 @@
 package import GRDB
 import Foundation
+import Synchronization
 
 /// An open store: the SQLite database in the data directory.
 ///
@@ -11,6 +12,10 @@ public final class Store: Sendable {
     public let directory: String
     public let path: String
     package let database: DatabasePool
+    /// Unique to this instance: GRDB hands row code a `Database`, and its label is how
+    /// that code finds the store (and the row bindings) it belongs to (`Store.bindings(db)`).
+    private let label = "latchkey.store.\(UUID().uuidString)"
+    private let unlockedBindings = Mutex<RowBindings?>(nil)
 
     /// Opens the store in `directory`. With `create`, makes the directory and an empty
     /// schema if none exists; without, refuses a directory with no store.
@@ -22,6 +27,7 @@ public final class Store: Sendable {
         if !exists && !create { throw .notInitialized(path: directory) }
 
         var config = Configuration()
+        config.label = label
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
@@ -43,6 +49,31 @@ public final class Store: Sendable {
             throw .corrupt(path: path, reason: Self.describe(error))
         }
         try checkAndMigrate()
+        Self.registry.withLock { $0[label] = WeakStore(store: self) }
+    }
+
+    deinit {
+        let label = label
+        Self.registry.withLock { _ = $0.removeValue(forKey: label) }
+    }
+
+    private struct WeakStore: @unchecked Sendable {
+        // `@unchecked`: only read under the registry's lock; the store itself is Sendable.
+        weak var store: Store?
+    }
+    private static let registry = Mutex<[String: WeakStore]>([:])
+
+    /// Installs the row bindings of the unlocked key ring (`KeyRing.unlock`).
+    package func install(_ bindings: RowBindings) {
+        unlockedBindings.withLock { $0 = bindings }
+    }
+
+    /// The row bindings of the store that opened `db`; `locked` before it was unlocked.
+    package static func bindings(_ db: Database) throws(StoreError) -> RowBindings {
+        guard let label = db.configuration.label,
+            let bindings = registry.withLock({ $0[label]?.store })?.unlockedBindings.withLock({ $0 })
+        else { throw .locked }
+        return bindings
     }
 
     private func checkAndMigrate() throws(StoreError) {
@@ -92,6 +123,19 @@ public final class Store: Sendable {
             throw e
         } catch {
             throw .corrupt(path: path, reason: describe(error))
+        }
+    }
+
+    /// Copies the WAL into the database file and truncates it to zero bytes.
+    ///
+    /// Destroying material (a revoke, a project's removal, a master-key rotation or rekey)
+    /// overwrites it in the database file (`secure_delete`), but the WAL still holds the
+    /// page images from before until a checkpoint; this removes them. Returns false when
+    /// readers kept the checkpoint from finishing (the next one finishes the job).
+    package func truncateWAL() async throws -> Bool {
+        try await database.writeWithoutTransaction { db in
+            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+            return (row[0] as Int?) == 0
         }
     }
 

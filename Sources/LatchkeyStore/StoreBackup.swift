@@ -132,7 +132,10 @@ public enum StoreBackup {
     /// does (the version's own binding), and wipes each at once. Returns how many opened
     /// and which did not (kind, owner and version only).
     public static func openSealedSecrets(_ store: Store, keyRing: KeyRing) throws -> (opened: Int, failed: [String]) {
-        try store.database.read { db in
+        // The copy's rows are checked against the key ring's row bindings too (a row whose
+        // binding fails is listed as failed).
+        store.install(keyRing.bindings)
+        return try store.database.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT kind, owner, version FROM secret_version WHERE kind != 'subkey' AND length(sealed_payload) > 0 ORDER BY id")
             var opened = 0

@@ -16,6 +16,11 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case invalid(String)
     /// A backup file that is damaged, truncated or not a Latchkey backup.
     case damagedBackup(path: String, reason: String)
+    /// A row's clear columns do not match its binding MAC: someone who can write the
+    /// store file changed them. The row is named; nothing from it is shown or acted on.
+    case bindingFailed(row: String)
+    /// A row read needs the unlocked key ring (its bindings) and the store is not unlocked.
+    case locked
 
     public var code: String {
         switch self {
@@ -32,6 +37,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .conflict: "conflict"
         case .invalid: "invalid"
         case .damagedBackup: "backup_damaged"
+        case .bindingFailed: "binding_failed"
+        case .locked: "store_locked"
         }
     }
 
@@ -55,6 +62,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .invalid(let m): m
         case .damagedBackup(let p, let r):
             "backup \(p) is damaged or not a Latchkey backup (\(r)); it cannot be restored — use another backup"
+        case .bindingFailed(let r):
+            "the store's \(r) does not match its binding: it was changed outside Latchkey by someone who can write the store file; nothing from it was shown or released — restore the store from a backup and rotate what that row holds"
+        case .locked: "the store is not unlocked (no key ring); rows cannot be verified"
         }
     }
 }

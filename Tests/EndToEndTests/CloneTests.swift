@@ -132,9 +132,13 @@ import Testing
         let r = s.daemon.cli(["exec", "--token-env", "GIT_TOKEN", "--", "sh", "-c", probe], env: ["LATCHKEY_SESSION": tokenOnly.token])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("ssh=unset key=unset token=29"), "\(r.out)")
-        // The refused deploy-key request took no use: both uses are still there.
+        // Choosing took no use and asked for nothing the session lacks: the token's use is
+        // the only one taken, and no denied row was written.
         let list = s.daemon.cli(["session", "list", "--json"])
         #expect(list.out.contains("\"usesLeft\" : 1"), "\(list.out)")
+        let denied = s.daemon.cli(["audit", "list", "--outcome", "denied", "--json"])
+        #expect(!denied.out.contains("grant_missing"), "\(denied.out)")
+        #expect(s.daemon.cli(["audit", "list", "--action", "session.show", "--json"]).out.contains("session.show"))
         // A session with the deploy-key grant gets the key file without --ssh key.
         let both = try openSession(s.daemon, grants: ["deploy-key", "token"])
         let k = s.daemon.cli(["exec", "--token-env", "GIT_TOKEN", "--", "sh", "-c", probe], env: ["LATCHKEY_SESSION": both.token])

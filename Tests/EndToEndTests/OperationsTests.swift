@@ -88,6 +88,7 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         for path in [
             "/usr/local/bin/latchkey", "/etc/systemd/system/latchkey.service", "/etc/systemd/system/latchkey.socket",
+            "/etc/systemd/system/latchkey-backup.service", "/etc/systemd/system/latchkey-backup.timer",
             "/etc/sysusers.d/latchkey.conf", "/usr/share/bash-completion/completions/latchkey",
             "/usr/local/share/zsh/site-functions/_latchkey", "/usr/share/fish/vendor_completions.d/latchkey.fish", "/etc/latchkey/policies",
         ] {
@@ -101,7 +102,14 @@ import Testing
         try service.replacingOccurrences(of: "/usr/local/bin/latchkey", with: root + "/usr/local/bin/latchkey")
             .write(toFile: check + "/latchkey.service", atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(atPath: root + "/etc/systemd/system/latchkey.socket", toPath: check + "/latchkey.socket")
-        let verify = sh(["systemd-analyze", "verify", "--man=no", check + "/latchkey.socket", check + "/latchkey.service"])
+        let backup = try String(contentsOfFile: root + "/etc/systemd/system/latchkey-backup.service", encoding: .utf8)
+        try backup.replacingOccurrences(of: "/usr/local/bin/latchkey", with: root + "/usr/local/bin/latchkey")
+            .write(toFile: check + "/latchkey-backup.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: root + "/etc/systemd/system/latchkey-backup.timer", toPath: check + "/latchkey-backup.timer")
+        let verify = sh([
+            "systemd-analyze", "verify", "--man=no", check + "/latchkey.socket", check + "/latchkey.service", check + "/latchkey-backup.timer",
+            check + "/latchkey-backup.service",
+        ])
         #expect(verify.status == 0 && verify.err.isEmpty, "\(verify.out)\(verify.err)")
     }
 
@@ -160,6 +168,25 @@ import Testing
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
         let health = sh([latchkeyBinary, "health", "--socket", socket])
         #expect(health.status == 0, "\(health.err)\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        // The nightly backup unit's two commands, as systemd would run them (with `$$` and
+        // `%%` unescaped and STATE_DIRECTORY set).
+        let backupUnit = try String(contentsOfFile: root + "/etc/systemd/system/latchkey-backup.service", encoding: .utf8)
+        #expect(sh([latchkeyBinary, "audit", "public-key", "--socket", socket]).out.isEmpty == false)
+        try sh([latchkeyBinary, "audit", "public-key", "--socket", socket]).out.write(toFile: root + "/etc/latchkey/audit.pub", atomically: true, encoding: .utf8)
+        let backups = root + "/var/lib/latchkey-backups"
+        mkdir(backups, 0o700)
+        for key in ["ExecStart=", "ExecStartPost="] {
+            let line = try #require(backupUnit.split(separator: "\n").first { $0.hasPrefix(key) }).dropFirst(key.count)
+            let command = rooted(Substring(line.replacingOccurrences(of: "$$", with: "$").replacingOccurrences(of: "%%", with: "\u{1}")))
+                .replacingOccurrences(of: "\u{1}", with: "%")
+                .replacingOccurrences(of: root + "/run/latchkey", with: (socket as NSString).deletingLastPathComponent)
+            let words = command.split(separator: " ", maxSplits: 2).map(String.init)  // /bin/sh -c '…'
+            let script = String(words[2].dropFirst().dropLast())
+            let run = sh(["/bin/sh", "-c", script], env: ["STATE_DIRECTORY": backups])
+            #expect(run.status == 0, "\(key) \(script): \(run.out)\(run.err)")
+        }
+        let made = (try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []
+        #expect(made.count == 1 && made[0].hasPrefix("latchkey-") && made[0].hasSuffix(".db"), "\(made)")
         // Its log lines are JSON (the unit asks for --log-format json).
         let first = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").first { $0.hasPrefix("{") }
         #expect(first.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil } == true)

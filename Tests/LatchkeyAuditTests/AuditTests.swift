@@ -74,7 +74,7 @@ struct Fixture {
         await f.log.close()
         let live = try f.verifyLive()
         #expect(live.isIntact, "\(live)")
-        #expect(live.rowsChecked == 120 && live.checkpointsChecked == 3)  // at 50, 100 and on close
+        #expect(live.rowsChecked == 120 && live.checkpointsChecked == 4)  // the first over nothing, at 50, 100 and on close
         let exported = try f.verifyExport()
         #expect(exported.isIntact && exported.rowsChecked == 120)
         // Another key does not verify the checkpoints.
@@ -112,7 +112,7 @@ struct Fixture {
             )
         }
         #expect(fast == full, "streaming: \(String(describing: fast)), full: \(full)")
-        #expect(full.isIntact && full.rowsChecked == 101 && full.checkpointsChecked == 3)
+        #expect(full.isIntact && full.rowsChecked == 101 && full.checkpointsChecked == 4)
     }
 
     @Test func rangesCheckedOnSeveralThreadsJoinIntoTheSameVerdict() async throws {
@@ -211,8 +211,7 @@ struct Fixture {
         let rows = try await f.store.database.read { db in try AuditReader.records(in: db) }
         var forged = f.entry(99)
         forged.action = "secret.release.forged"
-        var scratch: [UInt8] = []
-        let hash = AuditEncoding.rowHash(prevHash: rows[4].rowHash, seq: 6, time: rows[4].time, entry: forged, scratch: &scratch)
+        let hash = try AuditEncoding.rowHash(prevHash: rows[4].rowHash, seq: 6, time: rows[4].time, entry: forged)
         f.tamper("""
             UPDATE audit SET seq = seq + 100 WHERE seq > 5; UPDATE audit SET seq = seq - 99 WHERE seq > 100;
             INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
@@ -225,7 +224,43 @@ struct Fixture {
         #expect(try f.verifyExport().problem == .inserted(seq: 6))
         // A tail cut after a checkpoint.
         let truncated = try await tampered("DELETE FROM audit WHERE seq > 7", rows: 10, every: 10)
-        #expect(truncated.0.problem == .truncated(checkpoint: 1, seq: 10) && truncated.1.problem == .truncated(checkpoint: 1, seq: 10))
+        #expect(truncated.0.problem == .truncated(checkpoint: 2, seq: 10) && truncated.1.problem == .truncated(checkpoint: 2, seq: 10))
+    }
+
+    @Test func checkpointsChainAndAStaleUnsignedTailIsFound() async throws {
+        let f = try Fixture(every: 5)
+        try await f.fill(10)
+        try await withThrowingTaskGroup(of: Void.self) { group in  // appended together: group commit keeps it quick
+            for i in 0..<1_100 { group.addTask { try await f.log.append(f.entry(i)) } }
+            try await group.waitForAll()
+        }
+        await f.log.close()
+        let policy = CheckpointPolicy(everyRows: 5)
+        let intact = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: policy)
+        #expect(intact.isIntact, "\(intact)")
+        let checkpoints = try await f.store.database.read { db in try AuditReader.checkpoints(in: db) }
+        #expect(checkpoints.first?.auditSeq == 0 && checkpoints.allSatisfy { $0.prevHash != nil })
+        for (a, b) in zip(checkpoints, checkpoints.dropFirst()) { #expect(b.prevHash == AuditEncoding.checkpointHash(a)) }
+        // Every checkpoint after the one at row 10 deleted: the rows left unsigned are more
+        // than the daemon ever leaves (5 + one batch), so checkpoints were removed.
+        #expect(checkpoints[2].auditSeq == 10)
+        f.tamper("DROP TRIGGER audit_checkpoint_no_delete; DELETE FROM audit_checkpoint WHERE id > 3")
+        let stale = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: policy)
+        #expect(stale.problem == .staleTail(checkpoint: 3, rows: 1_100), "\(stale)")
+        // A kept checkpoint (here: one from the daemon's log) that the store no longer has.
+        let gone = checkpoints[4]
+        let expected = ExpectedCheckpoint(id: gone.id, auditSeq: gone.auditSeq, headHash: gone.headHash, source: "test")
+        let cut = try AuditReader.verify(databasePath: f.db, publicKey: f.publicKey, policy: CheckpointPolicy(everyRows: 10_000), expected: [expected])
+        #expect(cut.problem == .expectedCheckpoint(checkpoint: gone.id, source: "test"), "\(cut)")
+        // And the log line form parses back to the checkpoint it was made from.
+        let line = "2026-12-01T10:00:00+0000 notice latchkey : " + CheckpointLine.format(gone)
+        let parsed = try CheckpointLine.parseAll(Array(line.utf8), publicKey: f.publicKey, source: "log")
+        #expect(parsed.first?.full == gone)
+        let json = "{\"level\":\"notice\",\"message\":\"" + CheckpointLine.format(gone) + "\"}"
+        #expect(try CheckpointLine.parseAll(Array(json.utf8), publicKey: f.publicKey, source: "log").first?.full == gone, "inside a JSON log line too")
+        #expect(throws: CheckpointLine.Failure.self) {
+            try CheckpointLine.parseAll(Array("audit checkpoint v2 id=3 seq=x".utf8), publicKey: f.publicKey, source: "log")
+        }
     }
 
     @Test func hostileExportLinesAreRefusedWithLineNumbers() throws {

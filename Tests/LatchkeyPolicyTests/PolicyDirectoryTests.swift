@@ -43,6 +43,24 @@ import Testing
         #expect(error.reason.contains("chmod go-w"))
     }
 
+    /// Whoever can write a directory above the policy directory can swap it for their own.
+    @Test(.enabled(if: getuid() == 0)) func aParentDirectoryOfAnotherUserOrWritableByOthersIsRefused() throws {
+        let outer = PolicyFixture([:])
+        defer { outer.remove() }
+        let inner = outer.path + "/policies"
+        mkdir(inner, 0o755)
+        try validPolicy.write(toFile: inner + "/x.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: Never.self) { try Policy.load(directory: inner, daemonUID: 0, resolver: FakeResolver.standard) }
+        #expect(chown(outer.path, 4242, 4242) == 0)
+        let foreign = try #require(throws: PolicyError.self) { try Policy.load(directory: inner, daemonUID: 0, resolver: FakeResolver.standard) }
+        #expect(foreign.code == "policy_unsafe_permissions" && foreign.file == outer.path && foreign.reason.contains("uid 4242"), "\(foreign)")
+        #expect(chown(outer.path, 0, 0) == 0)
+        chmod(outer.path, 0o777)
+        let open = try #require(throws: PolicyError.self) { try Policy.load(directory: inner, daemonUID: 0, resolver: FakeResolver.standard) }
+        #expect(open.file == outer.path && open.reason.contains("writable by others"), "\(open)")
+        chmod(outer.path, 0o755)
+    }
+
     /// Tests run as root, so they can hand a file to another user.
     @Test(.enabled(if: getuid() == 0)) func aFileOwnedBySomeoneElseIsRefused() throws {
         let dir = PolicyFixture(["x.yaml": validPolicy])

@@ -41,7 +41,10 @@ import Testing
                 os.execvp('setpriv', argv)       # same pid, now another uid, socket kept
             else:
                 if os.fork() == 0:
-                    time.sleep(0.5)                # the connector has exited by now
+                    parent = os.getppid()
+                    for _ in range(500):           # until the connector has exited (we are reparented)
+                        if os.getppid() != parent: break
+                        time.sleep(0.01)
                     os.execvp('setpriv', argv)
                 os._exit(0)
             """

@@ -65,7 +65,7 @@ import Yams
             ("ConnectionRequest", ConnectionRequest.fields), ("ProjectRequest", ProjectRequest.fields),
             ("DeployKeyRequest", DeployKeyRequest.fields), ("RevokeRequest", RevokeRequest.fields),
             ("TokenRevokeRequest", TokenRevokeRequest.fields), ("TokenPutRequest", TokenPutRequest.fields),
-            ("SessionOpenRequest", SessionOpenRequest.fields),
+            ("SessionOpenRequest", SessionOpenRequest.fields), ("MasterKeyRekeyRequest", MasterKeyRekeyRequest.fields),
             ("CertificateAuthorityRequest", CertificateAuthorityRequest.fields), ("CertificateSettingsRequest", CertificateSettingsRequest.fields),
         ]
         #expect(Set(bodies.map(\.0)) == Set(EndpointTable.endpoints.map(\.requestType).filter { $0 != "NoBody" }))

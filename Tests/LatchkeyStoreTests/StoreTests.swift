@@ -107,12 +107,16 @@ func sqlite(_ db: String, _ sql: String) -> (status: Int32, output: String) {
                 throw Boom()
             }
         }
+        ring.settle(committed: false)
+        #expect(ring.generation == 1)
         #expect(sqlite(store.path, "SELECT group_concat(generation) FROM key_generation").output.hasPrefix("1"))
         _ = try KeyRing.unlock(store: store, root: ring.root)
         // A committed rotation: generation 2 only, every data key re-wrapped.
         let (new, count) = try store.database.write { db in try ring.rotate(in: db) }
-        ring.activate(new)
-        #expect(count == 3)
+        #expect(ring.generation == 1, "the new KEK is not active before its transaction is settled")
+        ring.settle(committed: true)
+        #expect(ring.generation == new.generation)
+        #expect(count == 4)  // the intake, audit-signing, hashing and binding sub-keys
         #expect(sqlite(store.path, "SELECT group_concat(DISTINCT generation) FROM secret_version").output.hasPrefix("2"))
         #expect(sqlite(store.path, "SELECT count(*) FROM key_generation").output.hasPrefix("1"))
         let reopened = try KeyRing.unlock(store: store, root: ring.root)

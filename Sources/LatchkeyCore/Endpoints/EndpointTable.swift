@@ -83,6 +83,9 @@ package enum EndpointTable {
         .route(.POST, "/v1/master-key/rotate", .roles([.admin]), .masterKeyRotate, answer: MasterKeyRotation.self) { v, op in
             try await v.rotateMasterKey(&op)
         },
+        .route(.POST, "/v1/master-key/rekey", .roles([.admin]), .masterKeyRekey, body: MasterKeyRekeyRequest.self, answer: MasterKeyRekeyResult.self) {
+            v, op, body in try await v.rekeyMasterKey(&op, body)
+        },
 
         // Sessions: runners open and close them; admins list and revoke them.
         .route(.POST, "/v1/sessions", .roles([.runner]), .sessionOpen, body: SessionOpenRequest.self, answer: SessionOpened.self, status: 201) {
@@ -109,6 +112,7 @@ package enum EndpointTable {
         .raw(.GET, "/v1/session/ssh-cert", .roles([.build]), .secretRelease, answer: "ReleasedSSHCertificate") { v, op in
             try await v.release(&op, grant: .sshCert)
         },
+        .route(.GET, "/v1/session", .roles([.build]), .sessionShow, answer: SessionInfo.self) { v, op in try await v.showOwnSession(&op) },
         .raw(.POST, "/v1/session/agent", .roles([.build]), .agentOpen, answer: "SessionAgentInfo", status: 201) { v, op in
             try await v.openAgent(&op)
         },

@@ -37,10 +37,14 @@ package struct Operation: Sendable {
 
     /// Runs a store change and its granted row in one transaction. A refusal from the
     /// store (not found, conflict, bad input) writes a failed row and answers the client.
-    func change<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// `settled` runs on the audit writer once the transaction committed (true) or failed
+    /// (key changes take effect there: `KeyRing.settle`).
+    func change<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
+    ) async throws -> T {
         row.set()
         do {
-            return try await vault.audit.append(entry(.granted), change: body)
+            return try await vault.audit.append(entry(.granted), change: body, settled: settled)
         } catch {
             throw try await fail(error)
         }
@@ -92,6 +96,10 @@ package struct Operation: Sendable {
     func fail(_ error: any Error) async throws -> any Error {
         if let e = error as? AuditError { return APIError.auditUnavailable(e) }
         if let e = error as? APIError, e.code == .auditUnavailable { return e }
+        if let e = error as? StoreError, case .bindingFailed = e {
+            // A row a store writer changed: named in the log (the audit row has the code).
+            vault.logger.error("\(e)", metadata: ["action": "\(action.rawValue)", "request": "\(request.requestID)"])
+        }
         guard let refusal = APIError.from(error) else {
             vault.logger.error("internal fault", metadata: ["action": "\(action.rawValue)", "request": "\(request.requestID)", "error": "\(error)"])
             try? await record(.failed, reason: .internalFault)

@@ -104,3 +104,13 @@ extension CertificateSettingsRequest: RequestBody {
         }
     }
 }
+
+extension MasterKeyRekeyRequest: RequestBody {
+    package static let fields: Set<String> = ["keyFile", "sealedPassphrase", "kdf"]
+    package func validate() throws(APIError) {
+        guard (keyFile == nil) != (sealedPassphrase == nil) else {
+            throw APIError(.badRequest, "give exactly one of keyFile or sealedPassphrase")
+        }
+        if let kdf, kdf != "moderate", kdf != "interactive" { throw APIError(.badRequest, "kdf must be moderate or interactive") }
+    }
+}

@@ -26,7 +26,7 @@ extension Vault {
         // transaction, which checks again.
         let check: @Sendable (Database) throws -> Int64 = { db in
             let (connectionID, _) = try Connection.find(name, in: db)
-            let existing = try? SecretVersions.find(kind: .certificateAuthority, owner: owner, version: nil, in: db)
+            let existing = try SecretVersions.findActive(kind: .certificateAuthority, owner: owner, in: db)
             if rotate && existing == nil {
                 throw StoreError.notFound(what: "an active CA for connection '\(name)' to rotate; create one with `latchkey connection ca create \(name)`")
             }
@@ -76,6 +76,7 @@ extension Vault {
         let ended = await endSessions(.certificateAuthorityRevoked, requestID: op.request.requestID) { s in
             s.connection == name && s.certificate.map { revoked.contains($0.authorityVersion) } == true
         }
+        await truncateWAL(after: "ssh-ca.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
     }
 

@@ -42,6 +42,7 @@ extension Vault {
             return before
         }
         let ended = await endSessions(.connectionRemoved, requestID: op.request.requestID) { $0.connection == name }
+        await truncateWAL(after: "connection.remove")
         return RemovalResult(removed: name, destroyedVersions: destroyed, endedSessions: ended)
     }
 

@@ -25,9 +25,19 @@ extension Vault {
         guard version != nil || versionText == "current" else {
             throw APIError.invalid("version must be a number or 'current', not '\(Names.printable(versionText))'")
         }
-        return try await op.read { db in
+        return try await op.read { [keyRing] db in
             _ = try Project.find(name, in: db)
-            return self.deployKeyInfo(try SecretVersions.find(kind: .deployKey, owner: Project.owner(name), version: version, in: db), project: name)
+            let v = try SecretVersions.find(kind: .deployKey, owner: Project.owner(name), version: version, in: db)
+            // The public key shown is the one the private key has (a usable version's is
+            // opened here and compared; a revoked one's rests on the row's binding).
+            if let sealed = try SecretVersions.sealed(kind: .deployKey, owner: v.owner, version: v.version, in: db) {
+                let key = try DeployKey(openSSHPrivateKey: try keyRing.open(sealed, for: v.binding))
+                let comment = "latchkey:\(name):v\(v.version)"
+                guard key.authorizedKeysLine(comment: comment) == v.attributes["public_key"], key.fingerprint == v.attributes["fingerprint"] else {
+                    throw StoreError.bindingFailed(row: "secret_version deploy-key \(v.owner) v\(v.version)")
+                }
+            }
+            return self.deployKeyInfo(v, project: name)
         }
     }
 
@@ -44,6 +54,7 @@ extension Vault {
         let ended = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
             s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
         }
+        await truncateWAL(after: "deploy-key.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
     }
 
@@ -63,7 +74,7 @@ extension Vault {
         // a while), then the write transaction, which checks again.
         let check: @Sendable (Database) throws -> (Int64, Project) = { db in
             let (projectID, project) = try Project.find(name, in: db)
-            let existing = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db)
+            let existing = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db)
             if isRotate && existing == nil {
                 throw StoreError.notFound(what: "an active deploy key for project '\(name)' to rotate; create one first")
             }

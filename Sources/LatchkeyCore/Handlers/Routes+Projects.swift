@@ -52,11 +52,12 @@ extension Vault {
         }
         let destroyed = try await op.change { db in try Project.remove(name, in: db) }
         let ended = await endSessions(.projectRemoved, requestID: op.request.requestID) { $0.project == name }
+        await truncateWAL(after: "project.remove")
         return RemovalResult(removed: name, destroyedVersions: destroyed, endedSessions: ended)
     }
 
     func projectInfo(_ p: Project, db: Database, live: [BuildSession]) throws -> ProjectInfo {
-        let key = try? SecretVersions.find(kind: .deployKey, owner: p.owner, version: nil, in: db)
+        let key = try SecretVersions.findActive(kind: .deployKey, owner: p.owner, in: db)
         return ProjectInfo(
             name: p.name, connection: p.connection, repo: p.repo, createdAt: p.createdAt.description,
             deployKey: key.map { self.deployKeyInfo($0, project: p.name) }, liveSessions: live.filter { $0.project == p.name }.count)

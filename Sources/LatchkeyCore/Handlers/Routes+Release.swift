@@ -193,6 +193,17 @@ extension Vault {
         return session
     }
 
+    /// `GET /v1/session` (build): what the build's own session carries — grants, uses
+    /// left, expiry — with the checks of a redeem up to the grant, taking no use (so
+    /// `latchkey exec` can choose how to set up SSH without asking for what it lacks).
+    func showOwnSession(_ op: inout Operation) async throws -> SessionInfo {
+        let found = sessionTokenHash(op.request).flatMap { sessions.session(tokenHash: $0) }
+        let anyGrant = found?.grants.sorted { $0.rawValue < $1.rawValue }.first ?? .token
+        let s = try await liveSession(&op, grant: anyGrant)
+        op.target = AuditTarget(connection: s.connection, project: s.project)
+        return sessionInfo(s)
+    }
+
     /// The keyed hash of a well-formed bearer session token, or nil.
     private func sessionTokenHash(_ req: Request) -> [UInt8]? {
         guard var bearer = req.bearerToken.map({ Array($0.utf8) }), bearer.count == Self.sessionTokenPrefix.utf8.count + 43,

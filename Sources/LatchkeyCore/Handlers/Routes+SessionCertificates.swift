@@ -24,7 +24,7 @@ extension Vault {
         let found: (connectionID: Int64, version: SecretVersion, sealed: SealedSecret, settings: CertificateSettings) =
             try await store.database.read { db in
                 let (connectionID, _) = try Connection.find(connection, in: db)
-                guard let v = try? SecretVersions.find(kind: .certificateAuthority, owner: owner, version: nil, in: db),
+                guard let v = try SecretVersions.findActive(kind: .certificateAuthority, owner: owner, in: db),
                     let sealed = try SecretVersions.sealed(kind: .certificateAuthority, owner: owner, version: v.version, in: db)
                 else {
                     throw APIError(

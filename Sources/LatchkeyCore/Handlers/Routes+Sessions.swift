@@ -89,7 +89,7 @@ extension Vault {
                 let project = try Project.find(body.project, in: db).project
                 var key: PinnedSecret?
                 if granted.allowsAgent {
-                    guard let k = try? SecretVersions.find(kind: .deployKey, owner: project.owner, version: nil, in: db),
+                    guard let k = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db),
                         let sealed = try SecretVersions.sealed(kind: .deployKey, owner: project.owner, version: k.version, in: db)
                     else {
                         throw APIError(.noDeployKey, "project '\(project.name)' has no active deploy key; an admin runs `latchkey deploy-key create \(project.name)`")
@@ -100,8 +100,8 @@ extension Vault {
                 if granted.contains(.token) {
                     let owner = "connection:\(project.connection)"
                     let now = Timestamp.now()
-                    let candidate = (try? SecretVersions.find(kind: .token, owner: owner, version: nil, in: db))
-                        ?? (try? SecretVersions.find(kind: .oauthClient, owner: owner, version: nil, in: db))
+                    let candidate = try SecretVersions.findActive(kind: .token, owner: owner, in: db)
+                        ?? SecretVersions.findActive(kind: .oauthClient, owner: owner, in: db)
                     guard let t = candidate else {
                         throw APIError(.noToken, "connection '\(project.connection)' has no active token; an admin runs `latchkey token put \(project.connection)`")
                     }

@@ -37,6 +37,7 @@ extension Vault {
         let ended = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
             s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true
         }
+        await truncateWAL(after: "token.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
     }
 

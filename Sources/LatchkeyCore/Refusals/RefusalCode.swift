@@ -12,6 +12,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case badHTTP = "bad_http"
     case invalid
     case sealOpenFailed = "seal_open_failed"
+    /// A rekey's new key file is exposed, of another user, a symlink or the wrong size.
+    case keyFileRefused = "key_file_refused"
     // 401: no usable session, or no peer credentials.
     case noPeerCredentials = "no_peer_credentials"
     case noSession = "no_session"
@@ -58,6 +60,9 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     // 500: the daemon's own fault (logged, never detailed to the client).
     case internalFault = "internal"
     case agentUnavailable = "agent_unavailable"
+    /// A store row whose clear columns were changed outside Latchkey: refused, never acted
+    /// on; the message and the daemon's log name the row.
+    case bindingFailed = "binding_failed"
     // 503: nothing can be changed or released.
     case auditUnavailable = "audit_unavailable"
     case storeUnavailable = "store_unavailable"
@@ -65,7 +70,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     /// The HTTP status of an answer with this code.
     package var status: Int {
         switch self {
-        case .badRequest, .badHTTP, .invalid, .sealOpenFailed: 400
+        case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
         case .notAdmin, .notRunner, .notAuditor, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed, .grantMissing, .ttlTooLong,
             .tooManyUses, .secretRevoked, .tokenExpired, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
@@ -76,7 +81,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid: 409
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
-        case .internalFault, .agentUnavailable: 500
+        case .internalFault, .agentUnavailable, .bindingFailed: 500
         case .auditUnavailable, .storeUnavailable: 503
         }
     }
@@ -97,6 +102,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .badHTTP: "malformed HTTP request"
         case .invalid: "a value is not allowed; the message says which and what is"
         case .sealOpenFailed: "the sealed value did not open: it was altered, or sealed to another daemon's intake key"
+        case .keyFileRefused: "the new key file cannot be used; the message says why"
         case .noPeerCredentials: "peer credentials unavailable"
         case .noSession: "present the session token as `Authorization: Bearer lks_…` (LATCHKEY_SESSION)"
         case .invalidSession: "the session token is not valid or its session has ended"
@@ -132,6 +138,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .headersTooLarge: "the request headers are over the limit"
         case .internalFault: "the daemon hit an internal fault; it is in the daemon's log"
         case .agentUnavailable: "the session's ssh-agent could not be started"
+        case .bindingFailed: "a row of the store was changed outside Latchkey; nothing from it was shown or released"
         case .auditUnavailable: "the audit log cannot be written; nothing was changed or released"
         case .storeUnavailable: "the store cannot be read or written"
         }

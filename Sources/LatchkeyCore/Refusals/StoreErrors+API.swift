@@ -10,6 +10,8 @@ extension APIError {
         case .conflict: self = APIError(.conflict, error.description)
         case .invalid: self = APIError(.invalid, error.description)
         case .unavailable: self = APIError(.storeUnavailable, error.description)
+        // A row changed outside Latchkey: refused, never acted on (not a daemon fault).
+        case .bindingFailed: self = APIError(.bindingFailed, error.description)
         default: return nil
         }
     }

@@ -1,0 +1,105 @@
+import Foundation
+@testable import LatchkeyAudit
+import LatchkeyCrypto
+import LatchkeyStore
+import LatchkeyTestSupport
+import Testing
+
+/// An audit row vector (Vectors/*.vec, made by make-vectors.py from docs/AUDIT.md alone):
+/// `latchkey-audit-row-vector: 1`, then every header exactly once. `~` is an absent
+/// value. Unknown, repeated or missing headers, or a name not `good-` / `bad-` fitting its
+/// `expect`, fail the test.
+struct RowVector: AuditRowValues, CustomStringConvertible {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Vectors")
+    static let formatLine = "latchkey-audit-row-vector: 1"
+    static let rowHeaders = ["seq", "time", "role", "uid", "gid", "pid", "session", "action", "connection", "project", "kind", "version",
+                             "outcome", "reason", "request-id"]
+    static let goodHeaders = Set(["expect", "prev", "encoding", "hash", "source"] + rowHeaders)
+    static let badHeaders = Set(["expect", "prev", "reason-contains", "source"] + rowHeaders)
+
+    struct FormatError: Error, CustomStringConvertible { let description: String }
+
+    let name: String
+    let headers: [String: String]
+    var description: String { name }
+
+    static func names(_ prefix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".vec") }.map { String($0.dropLast(4)) }.sorted()
+    }
+
+    init(_ name: String) throws {
+        self.name = name
+        let text = try String(contentsOf: Self.directory.appendingPathComponent(name + ".vec"), encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.last == "" else { throw FormatError(description: "\(name): no final newline") }
+        lines.removeLast()
+        guard lines.first == Substring(Self.formatLine) else { throw FormatError(description: "\(name): first line is not '\(Self.formatLine)'") }
+        var h: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[line.index(after: colon)...].hasPrefix(" ") else {
+                throw FormatError(description: "\(name): header line without 'name: value'")
+            }
+            let key = String(line[..<colon])
+            guard h[key] == nil else { throw FormatError(description: "\(name): header '\(key)' repeated") }
+            h[key] = String(line[line.index(colon, offsetBy: 2)...])
+        }
+        let good = name.hasPrefix("good-")
+        guard good || name.hasPrefix("bad-") else { throw FormatError(description: "\(name): not good-/bad-") }
+        guard h["expect"] == (good ? "ok" : "error malformed") else { throw FormatError(description: "\(name): expect does not fit the name") }
+        guard Set(h.keys) == (good ? Self.goodHeaders : Self.badHeaders) else {
+            throw FormatError(description: "\(name): headers \(Set(h.keys).symmetricDifference(good ? Self.goodHeaders : Self.badHeaders)) unknown or missing")
+        }
+        headers = h
+    }
+
+    func value(_ c: AuditColumn) -> String? {
+        let v = headers[Self.rowHeaders[Int(c.rawValue)]]!
+        return v == "~" ? nil : v
+    }
+
+    var seq: Int64 { Int64(headers["seq"]!)! }
+    func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard var s = value(column) else { return body(nil) }
+        return s.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    }
+    func integer(_ column: AuditColumn) -> Int64? { value(column).map { Int64($0)! } }
+    func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool { true }
+    var prev: [UInt8] { Hex.decode(headers["prev"]!)! }
+}
+
+@Suite struct RowVectorTests {
+    @Test func theVectorDirectoryHoldsOnlyNamedVectors() throws {
+        for file in try FileManager.default.contentsOfDirectory(atPath: RowVector.directory.path) where file != "make-vectors.py" {
+            #expect((file.hasPrefix("good-") || file.hasPrefix("bad-")) && file.hasSuffix(".vec"), "unexpected file \(file)")
+        }
+        #expect(RowVector.names("good-").count >= 4 && RowVector.names("bad-").count >= 7)
+    }
+
+    @Test(arguments: RowVector.names("good-"))
+    func goodRowsEncodeAndHashExactly(_ name: String) throws {
+        let v = try RowVector(name)
+        let buffer = AuditRowBuffer()
+        try AuditRowEncoder.encode(v, after: [], into: buffer)
+        #expect(Hex.encode(buffer.bytes) == v.headers["encoding"], "\(name): encoding")
+        #expect(Hex.encode(try AuditRowEncoder.hash(v, after: v.prev, scratch: buffer)) == v.headers["hash"], "\(name): hash")
+        // The writer's path (a decoded entry) gives the same bytes whenever the row fits one.
+        if let uid = v.integer(.uid).map({ UInt32(exactly: $0) }), let gid = v.integer(.gid).map({ UInt32(exactly: $0) }),
+            let pid = v.integer(.pid).map({ Int32(exactly: $0) }), let time = Timestamp(parsing: v.value(.time)!),
+            let outcome = AuditEntry.Outcome(rawValue: v.value(.outcome)!)
+        {
+            let entry = AuditEntry(
+                actor: .init(role: v.value(.role)!, uid: uid, gid: gid, pid: pid, sessionID: v.value(.session)), action: v.value(.action)!,
+                target: .init(connection: v.value(.connection), project: v.value(.project), kind: v.value(.kind), version: v.integer(.version)),
+                outcome: outcome, reason: v.value(.reason), requestID: v.value(.requestID))
+            #expect(Hex.encode(try AuditEncoding.row(seq: v.seq, time: time, entry: entry)) == v.headers["encoding"], "\(name): entry path")
+        }
+    }
+
+    @Test(arguments: RowVector.names("bad-"))
+    func badRowsAreRefusedNamingWhatIsWrong(_ name: String) throws {
+        let v = try RowVector(name)
+        let error = try #require(throws: AuditRowError.self) { try AuditRowEncoder.encode(v, after: v.prev, into: AuditRowBuffer()) }
+        #expect(error.reason.contains(v.headers["reason-contains"]!), "\(name): \(error)")
+    }
+}
