@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -64,11 +66,24 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "LatchkeyAPI", swiftSettings: strict),
+        // The outbound client of the SCM servers (GitHub Enterprise, GitLab, Bitbucket Server / DC).
+        .target(
+            name: "LatchkeySCM",
+            dependencies: [
+                "LatchkeyCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "LatchkeyCore",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
-                "CSystemShims",
+                "LatchkeySCM", "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -108,6 +123,22 @@ let package = Package(
 
         // Running real tools from tests; shared by every test target.
         .target(name: "LatchkeyTestSupport", path: "Tests/LatchkeyTestSupport", swiftSettings: strict),
+        // Faithful fakes of the three SCM servers over real TLS on loopback (not part of the product).
+        .target(
+            name: "SCMFakes",
+            dependencies: [
+                "LatchkeyTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/SCMFakes", exclude: ["README.md"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "LatchkeySCMTests",
+            dependencies: ["LatchkeyTestSupport", "SCMFakes", "LatchkeySCM", "LatchkeyCrypto"],
+            swiftSettings: strict),
         // Tests find their vector files through #filePath (Tests/<target>/Vectors).
         .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyTestSupport", "LatchkeyCrypto"], swiftSettings: strict),
         .testTarget(
@@ -122,7 +153,7 @@ let package = Package(
             exclude: ["Vectors"], swiftSettings: strict),
         // Real binaries: `latchkey serve` as a subprocess, the CLI, sshd, ssh, git, curl.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
+            name: "EndToEndTests", dependencies: ["LatchkeyTestSupport", "SCMFakes", "latchkey", "LatchkeyClient", "LatchkeyAPI", "LatchkeyCrypto"],
             swiftSettings: strict),
         // Replays the committed fuzz corpus (Fuzz/corpus/<target>) through every target.
         .testTarget(name: "LatchkeyFuzzTests", dependencies: ["LatchkeyFuzz"], swiftSettings: strict),

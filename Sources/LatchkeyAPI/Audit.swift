@@ -16,6 +16,8 @@ public struct AuditRow: Codable, Sendable, Equatable {
     public var outcome: String
     public var reason: String?
     public var requestId: String?
+    /// The `X-Request-Id` the client sent (absent when it sent none).
+    public var clientRequestId: String?
     public var prevHash: String
     public var rowHash: String
 }

@@ -33,6 +33,8 @@ public struct DeployKeyInfo: Codable, Sendable, Equatable {
     public var retireAt: String?
     public var revokedAt: String?
     public var createdAt: String
+    /// Its state on the SCM server when Latchkey installs the project's keys.
+    public var install: DeployKeyInstallInfo?
 
     public init(
         project: String, version: Int64, type: String, bits: Int, fingerprint: String, publicKey: String, state: String,

@@ -12,6 +12,8 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case secretRetire = "secret.retire"
     /// A session ended by the daemon (expiry, use-up, revocation, removal, restart).
     case sessionEnd = "session.end"
+    /// One attempt of one request to an SCM server's API (reason: `METHOD /path → STATUS in N ms`).
+    case scmRequest = "scm.request"
 
     // A request no endpoint takes: unknown path (404), wrong method (405).
     case requestRefused = "request.refused"
@@ -33,6 +35,11 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case deployKeyList = "deploy-key.list"
     case deployKeyShow = "deploy-key.show"
     case deployKeyRevoke = "deploy-key.revoke"
+    /// A deploy-key version installed on, or removed from, its SCM server (by an admin,
+    /// or by the daemon at grace end, revocation and reconciliation).
+    case deployKeyInstall = "deploy-key.install"
+    case deployKeyUninstall = "deploy-key.uninstall"
+    case projectSet = "project.set"
     case intakeKeyShow = "intake-key.show"
     case tokenPut = "token.put"
     case tokenList = "token.list"
@@ -48,6 +55,10 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case certificateAuthorityRevoke = "ssh-ca.revoke"
     case connectionShowCertificates = "connection.show-certificates"
     case connectionSetCertificates = "connection.set-certificates"
+    /// Settings of the connection itself (its API's CA file).
+    case connectionSet = "connection.set"
+    /// The server was asked about the connection's active token.
+    case connectionVerify = "connection.verify"
     case storeBackup = "store.backup"
 
     // Admins and auditors.

@@ -1,9 +1,12 @@
 /// Rows built from the listed actions and roles, so the daemon never spells one by hand.
 extension AuditEntry {
     package init(
-        actor: Actor, action: AuditAction, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil
+        actor: Actor, action: AuditAction, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil,
+        clientRequestID: String? = nil
     ) {
-        self.init(actor: actor, action: action.rawValue, target: target, outcome: outcome, reason: reason, requestID: requestID)
+        self.init(
+            actor: actor, action: action.rawValue, target: target, outcome: outcome, reason: reason, requestID: requestID,
+            clientRequestID: clientRequestID)
     }
 }
 

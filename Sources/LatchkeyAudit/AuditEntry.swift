@@ -44,15 +44,23 @@ public struct AuditEntry: Sendable, Codable, Equatable {
     public var outcome: Outcome
     /// The reason code of a denial or failure (`peer_not_allowed`, …), or a note.
     public var reason: String?
+    /// The daemon's own id of the request (in its answer's `X-Request-Id`).
     public var requestID: String?
+    /// The `X-Request-Id` the client sent, if any: a label of the client's, never the
+    /// daemon's id.
+    public var clientRequestID: String?
 
-    public init(actor: Actor, action: String, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil) {
+    public init(
+        actor: Actor, action: String, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil,
+        clientRequestID: String? = nil
+    ) {
         self.actor = actor
         self.action = Self.cap(action)
         self.target = target
         self.outcome = outcome
         self.reason = reason.map(Self.cap)
         self.requestID = requestID.map(Self.cap)
+        self.clientRequestID = clientRequestID.map(Self.cap)
     }
 
     static func cap(_ s: String) -> String {

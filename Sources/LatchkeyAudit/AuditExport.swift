@@ -21,6 +21,7 @@ public enum AuditExport {
         s += ",\"action\":\(q(e.action)),\"connection\":\(q(e.target.connection)),\"project\":\(q(e.target.project))"
         s += ",\"kind\":\(q(e.target.kind)),\"version\":\(n(e.target.version)),\"outcome\":\(q(e.outcome.rawValue))"
         s += ",\"reason\":\(q(e.reason)),\"requestId\":\(q(e.requestID))"
+        if let client = e.clientRequestID { s += ",\"clientRequestId\":\(q(client))" }
         s += ",\"prevHash\":\"\(Hex.encode(r.prevHash))\",\"rowHash\":\"\(Hex.encode(r.rowHash))\"}"
         return s
     }
@@ -98,7 +99,7 @@ public enum AuditExport {
                 sawHeader = true
             case "row":
                 guard sawHeader else { throw .malformedExport(line: lineNumber, reason: "rows before the header") }
-                try f.only(rowFields)
+                try f.only(rowFields, optional: ["clientRequestId"])
                 let actor = AuditEntry.Actor(
                     role: try f.string("role"), uid: try f.optionalInt("uid", UInt32.self), gid: try f.optionalInt("gid", UInt32.self),
                     pid: try f.optionalInt("pid", Int32.self), sessionID: try f.optionalString("session"))
@@ -109,7 +110,8 @@ public enum AuditExport {
                     actor: actor, action: try f.string("action"),
                     target: .init(connection: try f.optionalString("connection"), project: try f.optionalString("project"),
                         kind: try f.optionalString("kind"), version: try f.optionalInt("version", Int64.self)),
-                    outcome: outcome, reason: try f.optionalString("reason"), requestID: try f.optionalString("requestId"))
+                    outcome: outcome, reason: try f.optionalString("reason"), requestID: try f.optionalString("requestId"),
+                    clientRequestID: try f.absentOrString("clientRequestId"))
                 contents.records.append(AuditRecord(
                     seq: try f.int("seq"), time: try f.time("time"), entry: entry, prevHash: try f.hex("prevHash", count: 32),
                     rowHash: try f.hex("rowHash", count: 32)))
@@ -135,14 +137,20 @@ public enum AuditExport {
         let values: [String: FlatJSON.Value]
         let line: Int
 
-        func only(_ allowed: Set<String>) throws(AuditError) {
-            for k in values.keys where !allowed.contains(k) { throw .malformedExport(line: line, reason: "unknown field '\(k)'") }
+        /// Exactly `allowed`, plus any of `optional` (absent means null).
+        func only(_ allowed: Set<String>, optional: Set<String> = []) throws(AuditError) {
+            for k in values.keys where !allowed.contains(k) && !optional.contains(k) { throw .malformedExport(line: line, reason: "unknown field '\(k)'") }
             for k in allowed where values[k] == nil { throw .malformedExport(line: line, reason: "missing field '\(k)'") }
         }
 
         func string(_ k: String) throws(AuditError) -> String {
             guard case .string(let s)? = values[k] else { throw .malformedExport(line: line, reason: "field '\(k)' must be a string") }
             return s
+        }
+
+        /// A field that older lines do not carry: absent or null is nil.
+        func absentOrString(_ k: String) throws(AuditError) -> String? {
+            values[k] == nil ? nil : try optionalString(k)
         }
 
         func optionalString(_ k: String) throws(AuditError) -> String? {

@@ -355,8 +355,8 @@ public final class AuditLog: @unchecked Sendable {
 
     static let insertSQL = """
         INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection,
-            target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static func arguments(_ r: AuditRecord) -> StatementArguments {
@@ -364,7 +364,7 @@ public final class AuditLog: @unchecked Sendable {
         return [
             r.seq, r.time.description, e.actor.role, e.actor.uid.map { Int64($0) }, e.actor.gid.map { Int64($0) }, e.actor.pid.map { Int64($0) },
             e.actor.sessionID, e.action, e.target.connection, e.target.project, e.target.kind, e.target.version, e.outcome.rawValue,
-            e.reason, e.requestID, Data(r.prevHash), Data(r.rowHash),
+            e.reason, e.requestID, Data(r.prevHash), Data(r.rowHash), e.clientRequestID,
         ]
     }
 }

@@ -5,6 +5,8 @@ public import LatchkeyStore
 /// `StoredChainCheck` selects them in: the raw value is the column index).
 enum AuditColumn: Int32 {
     case seq = 0, time, role, uid, gid, pid, session, action, connection, project, kind, version, outcome, reason, requestID
+    /// After prev_hash (15) and row_hash (16) in `StoredChainCheck.columns`.
+    case clientRequestID = 17
 }
 
 /// One row's values as the encoder reads them: a decoded record or SQLite's column bytes.
@@ -63,6 +65,22 @@ enum AuditRowEncoder {
         }
         try optionalText(v, .reason, "reason", out, refuse)
         try optionalText(v, .requestID, "request_id", out, refuse)
+        try textIfPresent(v, .clientRequestID, "client_request_id", out, refuse)
+    }
+
+    /// A field hashed only when present (`string(x)`, no presence byte), so rows without
+    /// it — every row from before it existed — encode exactly as they always did.
+    private static func textIfPresent<V: AuditRowValues>(
+        _ v: V, _ c: AuditColumn, _ name: String, _ out: AuditRowBuffer, _ refuse: (String) -> AuditRowError
+    ) throws(AuditRowError) {
+        guard v.isWellTyped(c, integer: false) else { throw refuse("\(name) is not text") }
+        let problem: String? = v.text(c) { bytes in
+            guard let bytes else { return nil }
+            guard isValidUTF8(bytes) else { return "\(name) is not valid UTF-8" }
+            out.text(bytes)
+            return nil
+        }
+        if let problem { throw refuse(problem) }
     }
 
     /// BLAKE2b-256 of what `encode` wrote.
@@ -222,6 +240,7 @@ struct RecordValues: AuditRowValues {
         case .outcome: s = entry.outcome.rawValue
         case .reason: s = entry.reason
         case .requestID: s = entry.requestID
+        case .clientRequestID: s = entry.clientRequestID
         default: s = nil
         }
         guard var s else { return body(nil) }

@@ -17,7 +17,7 @@ import Synchronization
 enum StoredChainCheck {
     static let columns = """
         seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
-        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash
+        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id
         """
 
     /// On the caller's connection and snapshot, one thread.

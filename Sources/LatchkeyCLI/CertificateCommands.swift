@@ -98,9 +98,11 @@ struct CertificateAuthorityCommand: ParsableCommand {
 struct ConnectionSetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
-        abstract: "Set what the connection's SSH certificates say (principals, extensions, key id).",
+        abstract: "Change a connection's settings: the CA its API is trusted by, what its SSH certificates say.",
         discussion: """
             Each option given replaces what was stored; options left out keep their value.
+            --ca-file PEM: the CA certificates the daemon trusts for the server's API (an
+            internal CA); --ca-file '' goes back to the system's CA store.
             GitHub Enterprise: --cert-principal git --cert-extension login@HOST=USER.
             GitLab self-managed: --cert-principal git --cert-key-id-username USER.
             No permit-pty or forwarding extension is included unless named here.
@@ -110,16 +112,29 @@ struct ConnectionSetCommand: ParsableCommand {
     @Option(help: "An extension, NAME or NAME=VALUE (login@HOST=USER, permit-pty); repeat for more.") var certExtension: [String] = []
     @Flag(help: "Remove every extension.") var clearCertExtensions = false
     @Option(help: "Use this username as the key id (GitLab); '' goes back to latchkey:PROJECT:SESSION:BUILD.") var certKeyIdUsername: String?
+    @Option(help: "A PEM file of the CA certificates to trust for the server's API; '' for the system's store.") var caFile: String?
     @OptionGroup var client: ClientOptions
+
+    var certificateOptions: Bool { !certPrincipal.isEmpty || !certExtension.isEmpty || clearCertExtensions || certKeyIdUsername != nil }
 
     func validate() throws {
         if clearCertExtensions && !certExtension.isEmpty { throw ValidationError("--clear-cert-extensions and --cert-extension exclude each other") }
-        if certPrincipal.isEmpty && certExtension.isEmpty && !clearCertExtensions && certKeyIdUsername == nil {
-            throw ValidationError("give at least one of --cert-principal, --cert-extension, --clear-cert-extensions, --cert-key-id-username")
+        if !certificateOptions && caFile == nil {
+            throw ValidationError("give at least one of --ca-file, --cert-principal, --cert-extension, --clear-cert-extensions, --cert-key-id-username")
         }
     }
 
     func run() throws {
+        if let caFile {
+            do {
+                let c: ConnectionInfo = try client.client().call(
+                    "PATCH", "/v1/connections/\(pathComponent(connection))",
+                    body: ConnectionUpdateRequest(caFile: caFile.isEmpty ? "" : absolutePath(caFile)))
+                if client.json && !certificateOptions { return try printJSON(c) }
+                if !client.json { print("connection \(c.name) trusts \(c.caFile ?? "the system's CA store") for its API") }
+            } catch { throw fail(error) }
+            guard certificateOptions else { return }
+        }
         let body = CertificateSettingsRequest(
             principals: certPrincipal.isEmpty ? nil : certPrincipal,
             extensions: clearCertExtensions ? [] : (certExtension.isEmpty ? nil : certExtension), keyIdUsername: certKeyIdUsername)

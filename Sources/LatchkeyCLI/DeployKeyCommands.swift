@@ -5,7 +5,7 @@ import LatchkeyClient
 struct DeployKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deploy-key", abstract: "Per-project SSH deploy keys (admin). Private keys are never shown.",
-        subcommands: [Create.self, Show.self, List.self, Rotate.self, Revoke.self])
+        subcommands: [Create.self, Show.self, List.self, Rotate.self, Revoke.self, Install.self, Uninstall.self])
 
     static func printKey(_ k: DeployKeyInfo, json: Bool) throws {
         if json { return try printJSON(k) }
@@ -45,8 +45,8 @@ struct DeployKeyCommand: ParsableCommand {
             do {
                 let list: [DeployKeyInfo] = try client.client().call("GET", "/v1/projects/\(pathComponent(project))/deploy-keys")
                 if client.json { return try printJSON(list) }
-                printTable(["VERSION", "TYPE", "FINGERPRINT", "STATE", "CREATED"], list.map {
-                    ["v\($0.version)", $0.type, $0.fingerprint, $0.state + ($0.retireAt.map { " until \($0)" } ?? ""), $0.createdAt]
+                printTable(["VERSION", "TYPE", "FINGERPRINT", "STATE", "ON SERVER", "CREATED"], list.map {
+                    ["v\($0.version)", $0.type, $0.fingerprint, $0.state + ($0.retireAt.map { " until \($0)" } ?? ""), installState($0.install), $0.createdAt]
                 })
             } catch { throw fail(error) }
         }
@@ -78,5 +78,48 @@ struct DeployKeyCommand: ParsableCommand {
                 print("revoked \(r.revokedVersions.map { "v\($0)" }.joined(separator: ", ")); ended \(r.endedSessions) session(s)")
             } catch { throw fail(error) }
         }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install a key version (default: the active one) on the project's repository through the server's API.")
+        @Argument var project: String
+        @Option var version: Int64?
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let k: DeployKeyInfo = try client.client().call(
+                    "POST", "/v1/projects/\(pathComponent(project))/deploy-keys/install", body: RevokeRequest(version: version))
+                if client.json { return try printJSON(k) }
+                print("v\(k.version) of \(k.project): \(installState(k.install))")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Uninstall: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a key version (default: the active one) from the project's repository; retried later if the server fails.")
+        @Argument var project: String
+        @Option var version: Int64?
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let k: DeployKeyInfo = try client.client().call(
+                    "POST", "/v1/projects/\(pathComponent(project))/deploy-keys/uninstall", body: RevokeRequest(version: version))
+                if client.json { return try printJSON(k) }
+                print("v\(k.version) of \(k.project): \(installState(k.install))")
+            } catch { throw fail(error) }
+        }
+    }
+}
+
+/// `installed (id 1042)`, `removing (attempt 2 at …: why)`, `removed`, or `-`.
+func installState(_ i: DeployKeyInstallInfo?) -> String {
+    guard let i else { return "-" }
+    switch i.state {
+    case "installed": return "installed (id \(i.serverKeyId))"
+    case "removing":
+        return "removal pending" + (i.nextAttemptAt.map { " (next try \($0))" } ?? "") + (i.lastError.map { ": failed: \($0.prefix(120))" } ?? "")
+    default: return i.state
     }
 }

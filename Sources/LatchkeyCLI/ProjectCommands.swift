@@ -4,19 +4,41 @@ import LatchkeyClient
 
 struct ProjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "project", abstract: "Register repositories (admin).", subcommands: [Add.self, List.self, Show.self, Remove.self])
+        commandName: "project", abstract: "Register repositories (admin).", subcommands: [Add.self, Change.self, List.self, Show.self, Remove.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a project: a repository on a connection.")
         @Argument(help: "Project name: letters, digits, '.', '_' or '-'.") var name: String
         @Option(help: "The connection it lives on.") var connection: String
         @Option(help: "owner/repo (GitHub Enterprise), group/subgroup/repo (GitLab), PROJECTKEY/repo-slug (Bitbucket Server).") var repo: String
+        @Flag(help: "Latchkey installs the project's deploy keys on the repository (and removes old versions) through the server's API.")
+        var installDeployKey = false
+        @Flag(help: "With --install-deploy-key: the installed keys may push.") var write = false
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
-                let p: ProjectInfo = try client.client().call("POST", "/v1/projects", body: ProjectRequest(name: name, connection: connection, repo: repo))
+                let p: ProjectInfo = try client.client().call(
+                    "POST", "/v1/projects",
+                    body: ProjectRequest(name: name, connection: connection, repo: repo, installDeployKey: installDeployKey ? true : nil, deployKeyWrite: write ? true : nil))
                 if client.json { return try printJSON(p) }
                 print("added project \(p.name) (\(p.connection): \(p.repo)); next: latchkey deploy-key create \(p.name)")
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Change: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a project's settings.")
+        @Argument var name: String
+        @Flag(inversion: .prefixedNo, help: "Latchkey installs the project's deploy keys on the repository through the server's API.")
+        var installDeployKey: Bool?
+        @Flag(help: "The installed keys may push (read-only otherwise).") var write = false
+        @OptionGroup var client: ClientOptions
+        func run() throws {
+            do {
+                let p: ProjectInfo = try client.client().call(
+                    "PATCH", "/v1/projects/\(pathComponent(name))", body: ProjectUpdateRequest(installDeployKey: installDeployKey, deployKeyWrite: write))
+                if client.json { return try printJSON(p) }
+                print("project \(p.name): deploy keys \(p.installDeployKey == true ? "installed by Latchkey (\(p.deployKeyWrite == true ? "read-write" : "read-only"))" : "installed by hand")")
             } catch { throw fail(error) }
         }
     }

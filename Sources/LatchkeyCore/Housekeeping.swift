@@ -12,6 +12,12 @@ extension Vault {
     /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
     func startHousekeeping() {
         let task = Task { [self] in
+            // The SCM servers and the store agree on installed deploy keys (a crash may have
+            // come between an install and its record); then pending removals are worked.
+            startSCMWork { vault in
+                await vault.reconcileInstalledKeys()
+                await vault.workDueRemovals()
+            }
             var lastWarning: ContinuousClock.Instant?
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.housekeepingInterval)
@@ -52,23 +58,45 @@ extension Vault {
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_version WHERE state = 'retiring' AND retire_at <= ?",
                     arguments: [Timestamp.now().description]) ?? 0
             }
-            guard retired > 0 else { return }
-            let done = try await audit.append(
-                AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
-            ) { db in try SecretVersions.sweep(in: db).map { RetiredVersion(kind: $0.0, owner: $0.1, version: $0.2) } }
-            for d in done { logger.info("grace ended: \(d.kind.rawValue) \(d.owner) v\(d.version) revoked") }
-            // The sessions holding a retired version end, and their agents stop.
-            let retiredSet = Set(done)
-            _ = await endSessions(.keyRevoked, requestID: nil) { s in
-                s.deployKeyVersion.map { retiredSet.contains(RetiredVersion(kind: .deployKey, owner: Project.owner(s.project), version: $0)) } == true
+            if retired > 0 {
+                let done = try await audit.append(
+                    AuditEntry(actor: .init(role: .daemon), action: .secretRetire, outcome: .granted, reason: "grace-ended")
+                ) { db in
+                    let swept = try SecretVersions.sweep(in: db)
+                    // Deploy keys Latchkey installed leave their server too (queued with the revocation).
+                    for (kind, owner, version) in swept where kind == .deployKey && owner.hasPrefix("project:") {
+                        try SCMDeployKeys.markRemoving(project: String(owner.dropFirst("project:".count)), versions: [version], in: db)
+                    }
+                    return swept.map { RetiredVersion(kind: $0.0, owner: $0.1, version: $0.2) }
+                }
+                for d in done { logger.info("grace ended: \(d.kind.rawValue) \(d.owner) v\(d.version) revoked") }
+                // The sessions holding a retired version end, and their agents stop.
+                let retiredSet = Set(done)
+                _ = await endSessions(.keyRevoked, requestID: nil) { s in
+                    s.deployKeyVersion.map { retiredSet.contains(RetiredVersion(kind: .deployKey, owner: Project.owner(s.project), version: $0)) } == true
+                }
+                _ = await endSessions(.tokenRevoked, requestID: nil) { s in
+                    guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
+                    return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
+                }
+                if !done.isEmpty { await truncateWAL(after: "secret.retire") }
             }
-            _ = await endSessions(.tokenRevoked, requestID: nil) { s in
-                guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
-                return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
-            }
-            if !done.isEmpty { await truncateWAL(after: "secret.retire") }
+            startSCMWork { vault in await vault.workDueRemovals() }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
+        }
+    }
+
+    /// Runs `work` on a task of its own unless SCM work is still running (a later pass
+    /// picks it up then). Cancelled at stop.
+    func startSCMWork(_ work: @escaping @Sendable (Vault) async -> Void) {
+        scmWork.withLock { state in
+            guard !state.running else { return }
+            state.running = true
+            state.task = Task { [self] in
+                await work(self)
+                scmWork.withLock { $0.running = false }
+            }
         }
     }
 

@@ -33,6 +33,10 @@ package final class Vault: Sendable {
     private let policyHolder: Mutex<Policy>
     let housekeeper = Mutex<Task<Void, Never>?>(nil)
     let refusalFlusher = Mutex<Task<Void, Never>?>(nil)
+    /// The SCM work housekeeping starts (reconciliation, pending deploy-key removals):
+    /// at most one at a time, apart from the housekeeping loop so that a slow server
+    /// never holds up session expiry.
+    let scmWork = Mutex<(running: Bool, task: Task<Void, Never>?)>((false, nil))
 
     package var policy: Policy { policyHolder.withLock { $0 } }
 
@@ -87,6 +91,7 @@ package final class Vault: Sendable {
     package func close() async {
         housekeeper.withLock { $0?.cancel() }
         refusalFlusher.withLock { $0?.cancel() }
+        scmWork.withLock { $0.task?.cancel() }
         agents.stopAll()
         let open = sessions.removeAll { _ in true }
         _ = try? await audit.append(

@@ -93,7 +93,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let request = Request(
             method: RequestMethod(rawValue: head.method.rawValue), uri: head.uri, headers: head.headers.map { (name: $0.name, value: $0.value) },
-            body: body, peer: peer, requestID: requestIDs.next(clientSupplied: head.headers.first(name: "x-request-id")))
+            body: body, peer: peer, requestID: requestIDs.next())
         let keepAlive = head.isKeepAlive
         let version = head.version
         inFlight = true

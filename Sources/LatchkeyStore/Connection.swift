@@ -28,11 +28,14 @@ public struct Connection: Sendable, Codable, Equatable {
     public var apiURL: String
     public var sshURL: String
     public var createdAt: Timestamp
+    /// A PEM file of the CA certificates trusted for the API (nil: the system's store).
+    public var caFile: String?
 
     /// Validates and fills defaults. URLs: https only for web and API, `ssh://HOST[:PORT]` for SSH.
-    public init(name: String, kind: ConnectionKind, webURL: String, apiURL: String?, sshURL: String?, createdAt: Timestamp = .now())
-        throws(StoreError)
-    {
+    public init(
+        name: String, kind: ConnectionKind, webURL: String, apiURL: String?, sshURL: String?, caFile: String? = nil,
+        createdAt: Timestamp = .now()
+    ) throws(StoreError) {
         try Names.validate(name, what: "connection")
         let host = try Self.httpsHost(webURL, what: "--url")
         self.name = name
@@ -52,9 +55,17 @@ public struct Connection: Sendable, Codable, Equatable {
             }
             self.sshURL = sshURL
         } else {
-            self.sshURL = "ssh://\(host):\(kind.defaultSSHPort)"
+            // The web URL's port (if any) is the web server's, not SSH's.
+            let bareHost = URLComponents(string: webURL)?.host ?? host
+            self.sshURL = "ssh://\(bareHost):\(kind.defaultSSHPort)"
         }
         self.createdAt = createdAt
+        if let caFile {
+            guard caFile.hasPrefix("/"), caFile.utf8.count <= 4096, !caFile.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                throw .invalid("--ca-file '\(Names.printable(caFile))' must be an absolute path (the daemon reads it)")
+            }
+        }
+        self.caFile = caFile
     }
 
     /// The host of an https URL without credentials, query or fragment.
@@ -106,8 +117,16 @@ extension Connection {
         let mac = try Store.bindings(db).connectionMAC(
             name: c.name, kind: c.kind.rawValue, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, createdAt: c.createdAt.description)
         try db.execute(
-            sql: "INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at, binding_mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description, Data(mac)])
+            sql: "INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at, binding_mac, ca_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description, Data(mac), c.caFile])
+    }
+
+    /// Sets (or with nil clears) the CA file a connection trusts.
+    package static func setCAFile(_ name: String, _ caFile: String?, in db: Database) throws -> Connection {
+        var (id, c) = try find(name, in: db)
+        c = try Connection(name: c.name, kind: c.kind, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, caFile: caFile, createdAt: c.createdAt)
+        try db.execute(sql: "UPDATE connection SET ca_file = ? WHERE id = ?", arguments: [caFile, id])
+        return c
     }
 
     package static func all(in db: Database) throws -> [Connection] {
@@ -148,6 +167,7 @@ extension Connection {
         webURL = row["web_url"]
         apiURL = row["api_url"]
         sshURL = row["ssh_url"]
+        caFile = row["ca_file"]
         createdAt = created
     }
 }

@@ -7,13 +7,22 @@ public struct Project: Sendable, Codable, Equatable {
     public var connection: String
     public var repo: String
     public var createdAt: Timestamp
+    /// Latchkey installs this project's deploy keys on the repository itself.
+    public var installDeployKey: Bool
+    /// Installed keys may push (GitHub `read_only: false`, GitLab `can_push`, Bitbucket REPO_WRITE).
+    public var deployKeyWrite: Bool
 
-    public init(name: String, connection: String, repo: String, createdAt: Timestamp = .now()) throws(StoreError) {
+    public init(
+        name: String, connection: String, repo: String, createdAt: Timestamp = .now(), installDeployKey: Bool = false,
+        deployKeyWrite: Bool = false
+    ) throws(StoreError) {
         try Names.validate(name, what: "project")
         self.name = name
         self.connection = connection
         self.repo = repo
         self.createdAt = createdAt
+        self.installDeployKey = installDeployKey
+        self.deployKeyWrite = deployKeyWrite
     }
 
     /// The owner string of this project's secret versions.
@@ -30,13 +39,23 @@ extension Project {
         }
         let mac = try Store.bindings(db).projectMAC(name: p.name, connection: connection.name, repo: p.repo, createdAt: p.createdAt.description)
         try db.execute(
-            sql: "INSERT INTO project(name, connection_id, repo, created_at, binding_mac) VALUES (?, ?, ?, ?, ?)",
-            arguments: [p.name, connectionID, p.repo, p.createdAt.description, Data(mac)])
+            sql: "INSERT INTO project(name, connection_id, repo, created_at, binding_mac, install_deploy_key, deploy_key_write) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [p.name, connectionID, p.repo, p.createdAt.description, Data(mac), p.installDeployKey, p.deployKeyWrite])
+    }
+
+    /// Turns Latchkey's installing of the project's deploy keys on or off.
+    package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: Database) throws -> Project {
+        var (id, p) = try find(name, in: db)
+        try db.execute(
+            sql: "UPDATE project SET install_deploy_key = ?, deploy_key_write = ? WHERE id = ?", arguments: [installDeployKey, write, id])
+        p.installDeployKey = installDeployKey
+        p.deployKeyWrite = write
+        return p
     }
 
     /// The columns a project is read with; `connection` is the joined connection's name,
     /// which the project's binding covers.
-    static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac FROM project p JOIN connection c ON c.id = p.connection_id"
+    static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac, p.install_deploy_key, p.deploy_key_write FROM project p JOIN connection c ON c.id = p.connection_id"
 
     package static func all(in db: Database) throws -> [Project] {
         let bindings = try Store.bindings(db)
@@ -76,5 +95,7 @@ extension Project {
         connection = row["connection"]
         repo = row["repo"]
         createdAt = created
+        installDeployKey = (row["install_deploy_key"] as Int64?) == 1
+        deployKeyWrite = (row["deploy_key_write"] as Int64?) == 1
     }
 }

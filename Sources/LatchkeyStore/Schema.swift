@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 6
+    static let currentVersion = 8
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -16,6 +16,8 @@ enum Schema {
         m.registerMigration("audit-checkpoint-chain") { db in try db.execute(sql: auditCheckpointChain) }
         m.registerMigration("row-bindings") { db in try db.execute(sql: rowBindings) }
         m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
+        m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
+        m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
         return m
     }
 
@@ -231,6 +233,14 @@ enum Schema {
         ) STRICT;
         """
 
+    static let auditClientRequestID = """
+        -- The X-Request-Id a client sent, kept apart from the daemon's own request id
+        -- (request_id), so a client cannot make its rows look like another request's.
+        -- NULL when the client sent none (and on every row written before this column).
+        -- Hashed into the row only when present (docs/AUDIT.md).
+        ALTER TABLE audit ADD COLUMN client_request_id TEXT;
+        """
+
     static let connectionCertificateSettings = """
         -- What a connection's SSH user certificates say: principals (JSON array of
         -- strings), extensions (JSON array of 'name' or 'name=value'), and the username
@@ -243,4 +253,39 @@ enum Schema {
             key_id_username TEXT
         ) STRICT;
         """
+
+    /// What Latchkey does on the SCM servers themselves (issue #17): the CA a connection
+    /// trusts, whether a project's deploy keys are installed by Latchkey, and the state of
+    /// each installed key on its server, so that nothing is half done across a crash.
+    static let scmInstallState = """
+        -- A PEM file of the CA certificates the daemon trusts for this server's API (NULL:
+        -- the system's CA store).
+        ALTER TABLE connection ADD COLUMN ca_file TEXT;
+
+        -- Latchkey installs the project's deploy keys on its repository (1), read-only
+        -- unless deploy_key_write is 1.
+        ALTER TABLE project ADD COLUMN install_deploy_key INTEGER NOT NULL DEFAULT 0 CHECK (install_deploy_key IN (0, 1));
+        ALTER TABLE project ADD COLUMN deploy_key_write INTEGER NOT NULL DEFAULT 0 CHECK (deploy_key_write IN (0, 1));
+
+        -- One row per deploy-key version Latchkey installed (or must remove) on the server.
+        -- 'installed': server_key_id is the server's id for it. 'removing': its removal is
+        -- pending (grace ended, revoked, or uninstall asked) and is retried with backoff
+        -- from next_attempt_at; 'removed': gone from the server. last_error says why the
+        -- last attempt failed. The row outlives its secret version's material (a revoked
+        -- version keeps its row until the key is gone from the server).
+        CREATE TABLE scm_deploy_key (
+            project         TEXT NOT NULL,
+            version         INTEGER NOT NULL CHECK (version >= 1),
+            repo            TEXT NOT NULL,
+            connection      TEXT NOT NULL,
+            state           TEXT NOT NULL CHECK (state IN ('installed', 'removing', 'removed')),
+            server_key_id   TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            next_attempt_at TEXT,
+            last_error      TEXT,
+            updated_at      TEXT NOT NULL,
+            PRIMARY KEY (project, version)
+        ) STRICT;
+        """
 }
+

@@ -54,6 +54,8 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
     }
 
     func value(_ c: AuditColumn) -> String? {
+        // The vectors predate client_request_id: absent, and hashed only when present.
+        guard Int(c.rawValue) < Self.rowHeaders.count else { return nil }
         let v = headers[Self.rowHeaders[Int(c.rawValue)]]!
         return v == "~" ? nil : v
     }

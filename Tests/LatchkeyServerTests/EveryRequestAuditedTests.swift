@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LatchkeyAPI
+import LatchkeyAudit
 import LatchkeyClient
 import LatchkeyCrypto
 import LatchkeyServer
@@ -89,15 +90,49 @@ import Testing
         await d.stop()
     }
 
+    /// The daemon's request ids are its own: a client's `X-Request-Id` is kept in its own
+    /// labelled column, never as the row's request id, and the chain (which hashes it
+    /// only when present) still verifies — by the streaming check and the full verifier,
+    /// and through an export read back.
+    @Test func aClientsRequestIdIsKeptApartFromTheDaemonsOwn() async throws {
+        let d = try await TestDaemon()
+        let answers = try await offPool { () -> [UnixHTTPConnection.Answer] in
+            let c = try UnixHTTPConnection(path: d.socketPath)
+            return [
+                try c.send(method: "GET", path: "/v1/projects", headers: [("X-Request-Id", "ci-job-42")]),
+                try c.send(method: "GET", path: "/v1/projects", headers: [("X-Request-Id", "ci-job-42")]),
+                try c.send(method: "GET", path: "/v1/projects", headers: [("X-Request-Id", String(repeating: "x", count: 65))]),
+                try c.send(method: "GET", path: "/v1/projects"),
+            ]
+        }
+        let ids = answers.compactMap { $0.header("x-request-id") }
+        #expect(ids.count == 4 && Set(ids).count == 4 && !ids.contains("ci-job-42"), "\(ids)")
+        let rows = try await d.daemon.vault.store.database.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT request_id, client_request_id FROM audit WHERE action = 'project.list' ORDER BY seq").map {
+                ($0["request_id"] as String?, $0["client_request_id"] as String?)
+            }
+        }
+        #expect(rows.map(\.0) == ids)
+        #expect(rows.map(\.1) == ["ci-job-42", "ci-job-42", nil, nil])
+        let publicKey = d.daemon.vault.keyRing.auditSigning.publicKey
+        let report = try AuditReader.verify(store: d.daemon.vault.store, publicKey: publicKey)
+        #expect(report.isIntact, "\(report)")
+        let export = try await offPool { curl(d.socketPath, "GET", "/v1/audit/export") }
+        let contents = try AuditExport.read(Array(export.body.utf8))
+        #expect(contents.records.filter { $0.entry.clientRequestID == "ci-job-42" }.count == 2)
+        #expect(AuditVerifier.verify(records: contents.records, checkpoints: contents.checkpoints, publicKey: publicKey).isIntact)
+        await d.stop()
+    }
+
     /// A 405 names the methods the path has, in `Allow`.
     @Test func aWrongMethodIsAnswered405WithAllow() async throws {
         let d = try await TestDaemon()
         let answer = try await offPool { () -> UnixHTTPConnection.Answer in
             let c = try UnixHTTPConnection(path: d.socketPath)
-            return try c.send(method: "PATCH", path: "/v1/projects/web")
+            return try c.send(method: "PUT", path: "/v1/projects/web")
         }
         #expect(answer.status == 405)
-        #expect(answer.header("allow") == "GET, DELETE")
+        #expect(answer.header("allow") == "PATCH, GET, DELETE")
         await d.stop()
     }
 }

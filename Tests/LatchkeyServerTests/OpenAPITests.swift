@@ -66,6 +66,7 @@ import Yams
             ("DeployKeyRequest", DeployKeyRequest.fields), ("RevokeRequest", RevokeRequest.fields),
             ("TokenRevokeRequest", TokenRevokeRequest.fields), ("TokenPutRequest", TokenPutRequest.fields),
             ("SessionOpenRequest", SessionOpenRequest.fields), ("MasterKeyRekeyRequest", MasterKeyRekeyRequest.fields),
+            ("ConnectionUpdateRequest", ConnectionUpdateRequest.fields), ("ProjectUpdateRequest", ProjectUpdateRequest.fields),
             ("CertificateAuthorityRequest", CertificateAuthorityRequest.fields), ("CertificateSettingsRequest", CertificateSettingsRequest.fields),
         ]
         #expect(Set(bodies.map(\.0)) == Set(EndpointTable.endpoints.map(\.requestType).filter { $0 != "NoBody" }))
@@ -75,6 +76,12 @@ import Yams
             #expect(Set(properties.keys) == fields, "\(name)")
             #expect(s["additionalProperties"] as? Bool == false, "\(name) must refuse unknown fields in the document too")
         }
+    }
+
+    @Test func theConnectionURLPatternsAreTheDocumentsPatterns() throws {
+        #expect(try Self.schema("HTTPSURL")["pattern"] as? String == ConnectionURLPattern.https)
+        let connection = try #require(try Self.schema("ConnectionRequest")["properties"] as? [String: Any])
+        #expect((connection["sshUrl"] as? [String: Any])?["pattern"] as? String == ConnectionURLPattern.ssh)
     }
 
     @Test func everyAnswerTypeIsADocumentedSchema() throws {

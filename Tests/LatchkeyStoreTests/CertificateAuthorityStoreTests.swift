@@ -95,6 +95,12 @@ import Testing
                 try db.execute(sql: "DROP TRIGGER audit_actor_in_range; DROP TRIGGER session_runner_uid_in_range")
                 try db.execute(sql: "ALTER TABLE audit_checkpoint DROP COLUMN prev_hash")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN binding_mac; ALTER TABLE connection DROP COLUMN binding_mac")
+                // …and what the SCM migration added.
+                try db.execute(sql: "DROP TABLE scm_deploy_key")
+                try db.execute(sql: "ALTER TABLE connection DROP COLUMN ca_file")
+                try db.execute(sql: "ALTER TABLE project DROP COLUMN install_deploy_key")
+                try db.execute(sql: "ALTER TABLE project DROP COLUMN deploy_key_write")
+                try db.execute(sql: "ALTER TABLE audit DROP COLUMN client_request_id")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (
@@ -123,7 +129,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "6")
+        #expect(try migrated.metadata("schema_version") == "8")  // v1 + the certificate, store, SCM and client-request-id migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {
@@ -145,6 +151,28 @@ import Testing
         #expect(try reopened.database.read { db in try CertificateSerials.last(connectionID: o.connectionID, in: db) } == 4)
         // A lowered counter is refused by the schema's check only below 1; the daemon never lowers it.
         #expect(sqlite(reopened.path, "UPDATE ssh_certificate_serial SET last_serial = 0").status != 0)
+    }
+
+    /// A store writer who changes what a certificate logs in as, or moves the settings to
+    /// another connection, gets the row refused, never acted on.
+    @Test func settingsAStoreWriterChangedAreRefused() throws {
+        let o = try open()
+        try o.store.database.write { db in
+            try Connection.insert(Connection(name: "other", kind: .gitlab, webURL: "https://gl.example", apiURL: nil, sshURL: nil), in: db)
+            try CertificateSettings.save(CertificateSettings(principals: ["git"]), connectionID: o.connectionID, in: db)
+        }
+        let otherID = try o.store.database.read { db in try Connection.find("other", in: db).id }
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET principals = '[\"root\"]'").status == 0)
+        #expect {
+            try o.store.database.read { db in try CertificateSettings.find(connectionID: o.connectionID, in: db) }
+        } throws: { ($0 as? StoreError)?.code == "binding_failed" }
+        // Put back as it was, then moved to the other connection: refused there too.
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET principals = '[\"git\"]'").status == 0)
+        #expect(try o.store.database.read { db in try CertificateSettings.find(connectionID: o.connectionID, in: db) }.principals == ["git"])
+        #expect(sqlite(o.store.path, "UPDATE connection_certificate_settings SET connection_id = \(otherID)").status == 0)
+        #expect {
+            try o.store.database.read { db in try CertificateSettings.find(connectionID: otherID, in: db) }
+        } throws: { ($0 as? StoreError)?.code == "binding_failed" }
     }
 
     @Test func settingsRoundTripAndGoWithTheirConnection() throws {

@@ -45,6 +45,13 @@ package enum EndpointTable {
         .route(.POST, "/v1/connections/{name}/ca/revoke", .roles([.admin]), .certificateAuthorityRevoke, body: RevokeRequest.self, answer: RevokeResult.self) {
             v, op, body in try await v.revokeCertificateAuthorities(&op, body)
         },
+        // The connection's API: its trust, and what the server says about its token.
+        .route(.PATCH, "/v1/connections/{name}", .roles([.admin]), .connectionSet, body: ConnectionUpdateRequest.self, answer: ConnectionInfo.self) {
+            v, op, body in try await v.setConnection(&op, body)
+        },
+        .route(.POST, "/v1/connections/{name}/verify", .roles([.admin]), .connectionVerify, answer: ConnectionVerifyResult.self) { v, op in
+            try await v.verifyConnection(&op)
+        },
         .route(.GET, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionShowCertificates,
             answer: CertificateSettingsInfo.self) { v, op in try await v.showCertificateSettings(&op) },
         .route(.PATCH, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionSetCertificates,
@@ -55,6 +62,15 @@ package enum EndpointTable {
         // Projects and their deploy keys.
         .route(.POST, "/v1/projects", .roles([.admin]), .projectAdd, body: ProjectRequest.self, answer: ProjectInfo.self, status: 201) {
             v, op, body in try await v.addProject(&op, body)
+        },
+        .route(.PATCH, "/v1/projects/{name}", .roles([.admin]), .projectSet, body: ProjectUpdateRequest.self, answer: ProjectInfo.self) {
+            v, op, body in try await v.setProject(&op, body)
+        },
+        .route(.POST, "/v1/projects/{name}/deploy-keys/install", .roles([.admin]), .deployKeyInstall, body: RevokeRequest.self, answer: DeployKeyInfo.self) {
+            v, op, body in try await v.installDeployKeyByHand(&op, body)
+        },
+        .route(.POST, "/v1/projects/{name}/deploy-keys/uninstall", .roles([.admin]), .deployKeyUninstall, body: RevokeRequest.self, answer: DeployKeyInfo.self) {
+            v, op, body in try await v.uninstallDeployKeyByHand(&op, body)
         },
         .route(.GET, "/v1/projects", .roles([.admin]), .projectList, answer: [ProjectInfo].self) { v, op in try await v.listProjects(&op) },
         .route(.GET, "/v1/projects/{name}", .roles([.admin]), .projectShow, answer: ProjectInfo.self) { v, op in

@@ -32,7 +32,9 @@ package struct Operation: Sendable {
     var hasRecorded: Bool { row.isSet }
 
     func entry(_ outcome: AuditEntry.Outcome, reason: String? = nil) -> AuditEntry {
-        AuditEntry(actor: actor, action: action, target: target, outcome: outcome, reason: reason, requestID: request.requestID)
+        AuditEntry(
+            actor: actor, action: action, target: target, outcome: outcome, reason: reason, requestID: request.requestID,
+            clientRequestID: request.clientRequestID)
     }
 
     /// Runs a store change and its granted row in one transaction. A refusal from the

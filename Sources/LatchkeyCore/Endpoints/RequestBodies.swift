@@ -1,5 +1,6 @@
 package import LatchkeyAPI
 import LatchkeyStore
+import Foundation
 import LatchkeySSH
 
 // How the request bodies of LatchkeyAPI are taken: the fields each may carry (any other
@@ -30,19 +31,57 @@ let maxFreeTextCharacters = 256
 let maxBuildIDCharacters = 128
 
 extension ConnectionRequest: RequestBody {
-    package static let fields: Set<String> = ["name", "kind", "url", "apiUrl", "sshUrl"]
+    package static let fields: Set<String> = ["name", "kind", "url", "apiUrl", "sshUrl", "caFile"]
     package func validate() throws(APIError) {
         try checkName(name, field: "name", what: "connection")
+        for (field, value) in [("url", url), ("apiUrl", apiUrl)] {
+            guard let value else { continue }
+            guard ConnectionURLPattern.matches(value, ConnectionURLPattern.https) else {
+                throw APIError.badRequest("field '\(field)' must be https://HOST[:PORT][/PATH] (no credentials, query or fragment), not '\(Names.printable(value))'")
+            }
+        }
+        if let sshUrl, !ConnectionURLPattern.matches(sshUrl, ConnectionURLPattern.ssh) {
+            throw APIError.badRequest("field 'sshUrl' must be ssh://HOST[:PORT], not '\(Names.printable(sshUrl))'")
+        }
+        if let caFile { try PrintableText.check(caFile, field: "caFile", maxCharacters: maxPathCharacters) }
     }
 }
+
+/// Longest file path in characters (a connection's CA file).
+let maxPathCharacters = 4096
+
+extension ConnectionUpdateRequest: RequestBody {
+    package static let fields: Set<String> = ["caFile"]
+    package func validate() throws(APIError) {
+        if let caFile { try PrintableText.check(caFile, field: "caFile", maxCharacters: maxPathCharacters, allowEmpty: true) }
+    }
+}
+
+/// The URLs a connection takes, as docs/openapi.yaml states them (a test holds the two
+/// equal): https for web and API, ssh for SSH; a host of DNS labels, a port 1–65535, a
+/// path of unreserved characters; no credentials, query or fragment.
+package enum ConnectionURLPattern {
+    package static let https = #"^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~-]+)*/?$"#
+    package static let ssh = #"^ssh://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$"#
+
+    static func matches(_ text: String, _ pattern: String) -> Bool {
+        guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
+        return re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+}
+
 
 /// A project or connection name (`Names`), refused as `bad_request` naming the field.
 func checkName(_ name: String, field: String, what: String) throws(APIError) {
     do { try Names.validate(name, what: what) } catch { throw APIError.badRequest("field '\(field)': \(error.description)") }
 }
 
+extension ProjectUpdateRequest: RequestBody {
+    package static let fields: Set<String> = ["installDeployKey", "deployKeyWrite"]
+}
+
 extension ProjectRequest: RequestBody {
-    package static let fields: Set<String> = ["name", "connection", "repo"]
+    package static let fields: Set<String> = ["name", "connection", "repo", "installDeployKey", "deployKeyWrite"]
     package func validate() throws(APIError) {
         try checkName(name, field: "name", what: "project")
         try checkName(connection, field: "connection", what: "connection")

@@ -28,6 +28,8 @@ package struct Request: Sendable {
     package var peer: PeerCredentials
     /// The daemon's own id for this request (in its answer and its audit row).
     package var requestID: String
+    /// The client's `X-Request-Id`, when it sent a plain one (a label, never the id).
+    package var clientRequestID: String?
     /// Values of `{name}` segments of the matched route.
     package var parameters: [String: String] = [:]
 
@@ -52,6 +54,7 @@ package struct Request: Sendable {
         self.body = body
         self.peer = peer
         self.requestID = requestID
+        clientRequestID = RequestIDGenerator.clientLabel(headers.first { $0.name.caseInsensitiveCompare("x-request-id") == .orderedSame }?.value)
     }
 
     /// The first value of header `name` (case-insensitive), if any.

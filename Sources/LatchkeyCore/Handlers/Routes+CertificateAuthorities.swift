@@ -28,7 +28,7 @@ extension Vault {
             let (connectionID, _) = try Connection.find(name, in: db)
             let existing = try SecretVersions.findActive(kind: .certificateAuthority, owner: owner, in: db)
             if rotate && existing == nil {
-                throw StoreError.notFound(what: "an active CA for connection '\(name)' to rotate; create one with `latchkey connection ca create \(name)`")
+                throw StoreError.conflict(what: "connection '\(name)' has no active CA to rotate; create one with `latchkey connection ca create \(name)`")
             }
             if !rotate, let existing {
                 throw StoreError.conflict(

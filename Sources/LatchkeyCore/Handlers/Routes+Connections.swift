@@ -1,5 +1,6 @@
 package import LatchkeyAPI
 package import LatchkeyStore
+import LatchkeySCM
 
 extension Vault {
     func addConnection(_ op: inout Operation, _ body: ConnectionRequest) async throws -> ConnectionInfo {
@@ -7,8 +8,11 @@ extension Vault {
         guard let kind = ConnectionKind(rawValue: body.kind) else {
             throw APIError.invalid("--kind must be github-enterprise, gitlab or bitbucket-server, not '\(Names.printable(body.kind))'")
         }
+        if let caFile = body.caFile {
+            do throws(SCMError) { try SCMClient.validateCAFile(caFile, connection: body.name) } catch { throw APIError.scm(error) }
+        }
         return try await op.change { db in
-            let c = try Connection(name: body.name, kind: kind, webURL: body.url, apiURL: body.apiUrl, sshURL: body.sshUrl)
+            let c = try Connection(name: body.name, kind: kind, webURL: body.url, apiURL: body.apiUrl, sshURL: body.sshUrl, caFile: body.caFile)
             try Connection.insert(c, in: db)
             return self.connectionInfo(c, projects: [])
         }
@@ -49,6 +53,6 @@ extension Vault {
     func connectionInfo(_ c: Connection, projects: [String]) -> ConnectionInfo {
         ConnectionInfo(
             name: c.name, kind: c.kind.rawValue, url: c.webURL, apiUrl: c.apiURL, sshUrl: c.sshURL,
-            createdAt: c.createdAt.description, projects: projects)
+            createdAt: c.createdAt.description, projects: projects, caFile: c.caFile)
     }
 }

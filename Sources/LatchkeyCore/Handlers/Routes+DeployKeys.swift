@@ -12,7 +12,10 @@ extension Vault {
         op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue)
         return try await op.read { db in
             _ = try Project.find(name, in: db)
-            return try SecretVersions.list(kind: .deployKey, owner: Project.owner(name), in: db).map { self.deployKeyInfo($0, project: name) }
+            let installs = try SCMDeployKeys.list(project: name, in: db)
+            return try SecretVersions.list(kind: .deployKey, owner: Project.owner(name), in: db).map {
+                self.deployKeyInfo($0, project: name, installs: installs)
+            }
         }
     }
 
@@ -37,16 +40,18 @@ extension Vault {
                     throw StoreError.bindingFailed(row: "secret_version deploy-key \(v.owner) v\(v.version)")
                 }
             }
-            return self.deployKeyInfo(v, project: name)
+            return self.deployKeyInfo(v, project: name, installs: try SCMDeployKeys.list(project: name, in: db))
         }
     }
 
     func revokeDeployKeys(_ op: inout Operation, _ body: RevokeRequest) async throws -> RevokeResult {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(project: name, kind: SecretKind.deployKey.rawValue, version: body.version)
-        let revoked = try await op.change { db in
+        let (revoked, queued) = try await op.change { db in
             _ = try Project.find(name, in: db)
-            return try SecretVersions.revoke(kind: .deployKey, owner: Project.owner(name), version: body.version, in: db)
+            let revoked = try SecretVersions.revoke(kind: .deployKey, owner: Project.owner(name), version: body.version, in: db)
+            // Installed versions leave the server too: queued here, in the same transaction.
+            return (revoked, try SCMDeployKeys.markRemoving(project: name, versions: revoked, in: db))
         }
         // Every session holding a version named or revoked here ends, also when the
         // version was already revoked or retired (then `revoked` is empty).
@@ -54,6 +59,7 @@ extension Vault {
         let ended = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
             s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
         }
+        if queued > 0 { await workDueRemovals(requestID: op.request.requestID) }
         await truncateWAL(after: "deploy-key.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
     }
@@ -76,7 +82,7 @@ extension Vault {
             let (projectID, project) = try Project.find(name, in: db)
             let existing = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db)
             if isRotate && existing == nil {
-                throw StoreError.notFound(what: "an active deploy key for project '\(name)' to rotate; create one first")
+                throw StoreError.conflict(what: "project '\(name)' has no active deploy key to rotate; create one first with `latchkey deploy-key create \(name)`")
             }
             if !isRotate, let existing {
                 throw StoreError.conflict(
@@ -84,11 +90,23 @@ extension Vault {
             }
             return (projectID, project)
         }
-        do { _ = try await store.database.read(check) } catch { throw try await op.fail(error) }
+        let (_, project) = try await store.database.read(check)
         let key = try await onOwnThread(name: "latchkey-keygen") { try DeployKey.generate(type: type) }
+        // With --install-deploy-key the key goes on the server first, under the version it
+        // will have; the version and the server's id are then stored together.
+        var installed: (version: Int64, id: String)?
+        if project.installDeployKey {
+            let next = try await store.database.read { db in
+                (try Int64.fetchOne(
+                    db, sql: "SELECT MAX(version) FROM secret_version WHERE kind = ? AND owner = ?", arguments: [SecretKind.deployKey.rawValue, project.owner]) ?? 0) + 1
+            }
+            let line = key.authorizedKeysLine(comment: Self.deployKeyTitle(project: name, version: next))
+            installed = (next, try await installOnServer(project, version: next, publicKey: line, requestID: op.request.requestID))
+        }
+        let planned = installed
         let version = try await op.change { db in
             let (projectID, project) = try check(db)
-            return try SecretVersions.add(
+            let v = try SecretVersions.add(
                 kind: .deployKey, owner: project.owner, projectID: projectID, grace: .seconds(graceSeconds), keyRing: self.keyRing, in: db
             ) { version in
                 let comment = "latchkey:\(name):v\(version)"
@@ -97,6 +115,16 @@ extension Vault {
                     "public_key": key.authorizedKeysLine(comment: comment),
                 ])
             }
+            if let planned {
+                // Another version was stored meanwhile: this one rolls back, and the key
+                // installed under its number is removed by the next reconciliation.
+                guard planned.version == v.version else {
+                    throw StoreError.conflict(what: "deploy key of '\(name)' changed while this one was installed; try again")
+                }
+                try SCMDeployKeys.recordInstalled(
+                    project: name, version: v.version, repo: project.repo, connection: project.connection, serverKeyID: planned.id, in: db)
+            }
+            return v
         }
         if isRotate {
             sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
@@ -108,14 +136,21 @@ extension Vault {
                 }
             }
         }
-        return deployKeyInfo(version, project: name)
+        let installs = try await store.database.read { db in try SCMDeployKeys.list(project: name, in: db) }
+        return deployKeyInfo(version, project: name, installs: installs)
     }
 
-    func deployKeyInfo(_ v: SecretVersion, project: String) -> DeployKeyInfo {
-        DeployKeyInfo(
+    func deployKeyInfo(_ v: SecretVersion, project: String, installs: [SCMDeployKeyRecord] = []) -> DeployKeyInfo {
+        var info = DeployKeyInfo(
             project: project, version: v.version, type: v.attributes["type"] ?? "?", bits: Int(v.attributes["bits"] ?? "") ?? 0,
             fingerprint: v.attributes["fingerprint"] ?? "", publicKey: v.attributes["public_key"] ?? "", state: v.state.rawValue,
             retireAt: v.state == .retiring ? v.retireAt?.description : nil, revokedAt: v.revokedAt?.description,
             createdAt: v.createdAt.description)
+        if let r = installs.first(where: { $0.version == v.version }) {
+            info.install = DeployKeyInstallInfo(
+                state: r.state.rawValue, serverKeyId: r.serverKeyID, attempts: r.attempts,
+                nextAttemptAt: r.state == .removing ? r.nextAttemptAt?.description : nil, lastError: r.lastError)
+        }
+        return info
     }
 }

@@ -15,12 +15,30 @@ extension Vault {
             throw APIError(.conflict, message)
         }
         let p = try await op.change { db in
-            let p = try Project(name: body.name, connection: body.connection, repo: body.repo)
+            let p = try Project(
+                name: body.name, connection: body.connection, repo: body.repo, installDeployKey: body.installDeployKey ?? false,
+                deployKeyWrite: body.deployKeyWrite ?? false)
             try Project.insert(p, in: db)
             return p
         }
-        return ProjectInfo(
+        var info = ProjectInfo(
             name: p.name, connection: p.connection, repo: p.repo, createdAt: p.createdAt.description, deployKey: nil, liveSessions: 0)
+        info.installDeployKey = p.installDeployKey
+        info.deployKeyWrite = p.deployKeyWrite
+        return info
+    }
+
+    /// `PATCH /v1/projects/{name}`: turns Latchkey's installing of deploy keys on or off.
+    func setProject(_ op: inout Operation, _ body: ProjectUpdateRequest) async throws -> ProjectInfo {
+        let name = op.request.parameters["name"] ?? ""
+        op.target = AuditTarget(project: name)
+        let live = sessions.all()
+        return try await op.change { db in
+            let current = try Project.find(name, in: db).project
+            let install = body.installDeployKey ?? current.installDeployKey
+            let p = try Project.setInstall(name, installDeployKey: install, write: body.deployKeyWrite ?? (install && current.deployKeyWrite), in: db)
+            return try self.projectInfo(p, db: db, live: live)
+        }
     }
 
     func listProjects(_ op: inout Operation) async throws -> [ProjectInfo] {
@@ -58,8 +76,12 @@ extension Vault {
 
     func projectInfo(_ p: Project, db: Database, live: [BuildSession]) throws -> ProjectInfo {
         let key = try SecretVersions.findActive(kind: .deployKey, owner: p.owner, in: db)
-        return ProjectInfo(
+        let installs = try SCMDeployKeys.list(project: p.name, in: db)
+        var info = ProjectInfo(
             name: p.name, connection: p.connection, repo: p.repo, createdAt: p.createdAt.description,
-            deployKey: key.map { self.deployKeyInfo($0, project: p.name) }, liveSessions: live.filter { $0.project == p.name }.count)
+            deployKey: key.map { self.deployKeyInfo($0, project: p.name, installs: installs) }, liveSessions: live.filter { $0.project == p.name }.count)
+        info.installDeployKey = p.installDeployKey
+        info.deployKeyWrite = p.deployKeyWrite
+        return info
     }
 }

@@ -54,6 +54,22 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case noCertificateAuthority = "no_certificate_authority"
     case noCertificatePrincipals = "no_certificate_principals"
     case certificateSettingsInvalid = "certificate_settings_invalid"
+    /// The deploy key is already installed elsewhere on the SCM server.
+    case scmKeyInUse = "scm_key_in_use"
+    // 400 from an SCM connection's settings or a key the server will not take.
+    case scmConfiguration = "scm_configuration"
+    case scmUnsupportedKey = "scm_unsupported_key"
+    // 502: the SCM server refused or failed (its words are in the message).
+    case scmUnauthorized = "scm_unauthorized"
+    case scmForbidden = "scm_forbidden"
+    case scmNotFound = "scm_not_found"
+    case scmRateLimited = "scm_rate_limited"
+    case scmServerError = "scm_server_error"
+    case scmRejected = "scm_rejected"
+    case scmTimeout = "scm_timeout"
+    case scmUnreachable = "scm_unreachable"
+    case scmTLSFailed = "scm_tls_failed"
+    case scmBadResponse = "scm_bad_response"
     // 413, 431: over a size limit.
     case bodyTooLarge = "body_too_large"
     case headersTooLarge = "headers_too_large"
@@ -70,7 +86,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     /// The HTTP status of an answer with this code.
     package var status: Int {
         switch self {
-        case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused: 400
+        case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .scmConfiguration, .scmUnsupportedKey: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
         case .notAdmin, .notRunner, .notAuditor, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed, .grantMissing, .ttlTooLong,
             .tooManyUses, .secretRevoked, .tokenExpired, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
@@ -78,10 +94,13 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .notFound: 404
         case .methodNotAllowed: 405
         case .requestTimeout: 408
-        case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid: 409
+        case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid, .scmKeyInUse: 409
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
         case .internalFault, .agentUnavailable, .bindingFailed: 500
+        case .scmUnauthorized, .scmForbidden, .scmNotFound, .scmRateLimited, .scmServerError, .scmRejected, .scmTimeout, .scmUnreachable,
+            .scmTLSFailed, .scmBadResponse:
+            502
         case .auditUnavailable, .storeUnavailable: 503
         }
     }
@@ -134,6 +153,19 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .noCertificateAuthority: "the connection has no active SSH certificate authority"
         case .noCertificatePrincipals: "the connection names no certificate principals"
         case .certificateSettingsInvalid: "the connection's certificate settings cannot be issued"
+        case .scmKeyInUse: "the deploy key is already installed elsewhere on the SCM server"
+        case .scmConfiguration: "the connection's settings cannot work (an https API URL, a readable PEM CA file)"
+        case .scmUnsupportedKey: "the SCM server does not accept this key type"
+        case .scmUnauthorized: "the SCM server does not accept the connection's token"
+        case .scmForbidden: "the connection's token lacks a scope or permission for this"
+        case .scmNotFound: "the SCM server has no such repository, key or hook (or the token may not see it)"
+        case .scmRateLimited: "the SCM server's rate limit is spent"
+        case .scmServerError: "the SCM server failed"
+        case .scmRejected: "the SCM server refused the request"
+        case .scmTimeout: "the SCM server did not answer in time"
+        case .scmUnreachable: "the SCM server cannot be reached"
+        case .scmTLSFailed: "the SCM server's certificate is not trusted or not for its host"
+        case .scmBadResponse: "the SCM server's answer is not what its API documents"
         case .bodyTooLarge: "the request body is over the limit"
         case .headersTooLarge: "the request headers are over the limit"
         case .internalFault: "the daemon hit an internal fault; it is in the daemon's log"
