@@ -17,6 +17,9 @@ package enum AuditAction: String, CaseIterable, Sendable {
 
     // A request no endpoint takes: unknown path (404), wrong method (405).
     case requestRefused = "request.refused"
+    /// Refusals past their uid's rows for one second, counted: "N refusals of CODE
+    /// (ACTION) from uid U in the last second" (the reason).
+    case refusalSummary = "refusal.summary"
 
     // Admins.
     case connectionAdd = "connection.add"

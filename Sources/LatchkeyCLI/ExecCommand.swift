@@ -9,17 +9,21 @@ struct ExecCommand: ParsableCommand {
         commandName: "exec",
         abstract: "Redeem the session, run a command with the deploy key and token set up, mask secrets in its output.",
         discussion: """
-            --ssh key writes the deploy key (0600) into a private temporary directory and sets
-            GIT_SSH_COMMAND; --ssh agent sets SSH_AUTH_SOCK to the session's agent instead (the
-            key never leaves the daemon; a session with ssh-cert lists its certificate there too);
-            --ssh cert writes the session's key and certificate (0600, they expire with the session)
-            and points GIT_SSH_COMMAND at them; --ssh none skips all of it. Without --ssh, it is key
-            when the session was granted deploy-key, else cert when it was granted ssh-cert, and
-            none otherwise (exec asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
+            --ssh key serves the deploy key through a named pipe (0600, in a private directory) that
+            ssh reads like a key file, and sets GIT_SSH_COMMAND: the key is never written to a file, so
+            nothing holding it outlives exec, even killed with SIGKILL; --ssh agent sets SSH_AUTH_SOCK to
+            the session's agent instead (the key never leaves the daemon; a session with ssh-cert lists
+            its certificate there too); --ssh cert serves the session's key the same way (its
+            certificate, public, is a file beside it) and points GIT_SSH_COMMAND at them; --ssh none
+            skips all of it. Without --ssh, it is key when the session was granted deploy-key, else cert
+            when it was granted ssh-cert, else agent when it was granted deploy-key-agent, and none otherwise (exec
+            asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
-            file made is removed when it ends, also when it is killed.
+            file made is removed when it ends, also when it is killed. --session-file PATH reads the
+            session token from PATH and removes the file at once, so the token is never in an
+            environment variable a process of the build could read.
             """)
 
     @Option(help: "How the command gets SSH: key (a 0600 key file and GIT_SSH_COMMAND), agent (the session's ssh-agent), cert (the session's certificate and key as files) or none (default: key when the session was granted deploy-key, else cert when it was granted ssh-cert, none otherwise).")
@@ -44,26 +48,24 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         disableCoreDumps()
+        // A reader of the key pipe that leaves early gives EPIPE, not a signal.
+        signal(SIGPIPE, SIG_IGN)
         let argv = command.first == "--" ? Array(command.dropFirst()) : command
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "LATCHKEY_SESSION")  // the command needs what was released, not the session
         var secrets: [[UInt8]] = []
-        var workDir: String?
-        defer { if let workDir { removeTree(workDir) } }
+        var keyPipe: KeyPipe?
+        defer { keyPipe?.remove() }
         do {
-            let token = try session.token()
+            let token = try session.token(consumingFile: true)
             let c = try client.client()
             let mode = try ssh ?? Self.defaultSSH(c, token: token)
             if mode == "key" {
                 let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
                 secrets.append(Array(key.privateKey.utf8))
-                var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
-                guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                    throw InputError("cannot create a private temporary directory")
-                }
-                workDir = dir
-                let keyPath = dir + "/id_deploy"
-                try writeExclusive(path: keyPath, contents: Array(key.privateKey.utf8))
+                let pipe = try KeyPipe(key: Array(key.privateKey.utf8), under: KeyPipe.defaultParent)
+                keyPipe = pipe
+                let keyPath = pipe.path
                 var sshCommand = "ssh -i \(keyPath) -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=\(strictHostKeyChecking)"
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
@@ -72,12 +74,11 @@ struct ExecCommand: ParsableCommand {
             if mode == "cert" {
                 let cert: ReleasedSSHCertificate = try c.call("GET", "/v1/session/ssh-cert", bearer: token)
                 secrets.append(Array(cert.privateKey.utf8))
-                var template = Array((NSTemporaryDirectory() + "latchkey-exec-XXXXXX").utf8CString)
-                guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                    throw InputError("cannot create a private temporary directory")
-                }
-                workDir = dir
-                let (keyPath, certPath) = try FetchSSHCertCommand.write(cert, into: dir)
+                // The key through a pipe, as for --ssh key; the certificate is public.
+                let pipe = try KeyPipe(key: Array(cert.privateKey.utf8), under: KeyPipe.defaultParent, name: "id_ed25519")
+                keyPipe = pipe
+                let certPath = try pipe.addPublicFile(name: "id_ed25519-cert.pub", contents: Array((cert.certificate + "\n").utf8))
+                let keyPath = pipe.path
                 var sshCommand = "ssh -i \(keyPath) -o CertificateFile=\(certPath) -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=\(strictHostKeyChecking)"
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
@@ -99,22 +100,25 @@ struct ExecCommand: ParsableCommand {
             }
         } catch { throw fail(error) }
         let status = ChildProcess.run(argv, environment: env, masker: SecretMasker(secrets: secrets))
-        if let workDir { removeTree(workDir) }
+        keyPipe?.remove()
         throw ExitCode(status)
     }
 
     /// With no `--ssh`: what the session carries (`GET /v1/session`, which takes no use)
-    /// decides — the key file for deploy-key, else the certificate files for ssh-cert, else none.
+    /// decides — the key pipe for deploy-key, else the certificate for ssh-cert, else the
+    /// agent for deploy-key-agent, else none.
     static func defaultSSH(_ c: LatchkeyClient, token: String) throws -> String {
         let session: SessionInfo = try c.call("GET", "/v1/session", bearer: token)
         if session.grants.contains(Grant.deployKey) { return "key" }
         if session.grants.contains(Grant.sshCert) { return "cert" }
+        if session.grants.contains(Grant.deployKeyAgent) { return "agent" }
         return "none"
     }
 
     enum Grant {
         static let deployKey = "deploy-key"
         static let sshCert = "ssh-cert"
+        static let deployKeyAgent = "deploy-key-agent"
     }
 }
 
@@ -142,8 +146,17 @@ enum ChildProcess {
             for p in cEnv { if let p { memset(p, 0, strlen(p)) }; free(p) }
             posix_spawn_file_actions_destroy(&actions)
         }
+        // The command gets default dispositions for the signals exec ignores.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGPIPE, SIGINT, SIGTERM, SIGHUP] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, cArgs, cEnv)
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {

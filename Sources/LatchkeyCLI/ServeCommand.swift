@@ -41,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(name: .long, help: "Most connections one peer uid may hold open on the socket (default: 256, of 4096 in all).")
+    var maxConnectionsPerUid: Int?
+
     @Option(name: .long, help: ArgumentHelp(
         "Also send each signed audit checkpoint to PATH (appended, synced) or to syslog.",
         discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
@@ -89,6 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var config = DaemonConfiguration(dataDirectory: dataDir, policiesDirectory: policies, socketPath: socketPath, keySource: source)
             config.threads = threads
+            if let maxConnectionsPerUid {
+                guard maxConnectionsPerUid >= 1 else { throw ValidationError("--max-connections-per-uid must be at least 1") }
+                config.limits.maxConnectionsPerUID = maxConnectionsPerUid
+            }
             config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor
             let daemon = try await Daemon.start(config, logger: logger)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LatchkeyAPI
 import LatchkeyClient
+import LatchkeyCrypto
 
 struct SessionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,9 +14,11 @@ struct SessionCommand: ParsableCommand {
             abstract: "Open a session for one build (runner). The token is shown once: hand it to the build as LATCHKEY_SESSION.")
         @Argument var project: String
         @Option(help: "The build's id (for the audit log).") var build: String
-        @Option(help: "deploy-key and/or token (repeat the option).") var grant: [String] = []
+        @Option(help: "deploy-key, deploy-key-agent and/or token (repeat the option).") var grant: [String] = []
         @Option(help: "Time to live, e.g. 10m (the policy caps it).") var ttl: String?
         @Option(help: "How many redeems (the policy caps it).") var uses: Int?
+        @Option(help: "Write the token to this file (mode 0600, created exclusively) instead of printing it; the build reads it with --session-file.")
+        var tokenFile: String?
         @OptionGroup var client: ClientOptions
 
         func run() throws {
@@ -24,9 +27,18 @@ struct SessionCommand: ParsableCommand {
                 let s: SessionOpened = try client.client().call(
                     "POST", "/v1/sessions",
                     body: SessionOpenRequest(project: project, build: build, grants: grant.isEmpty ? ["deploy-key"] : grant, ttlSeconds: ttlSeconds, uses: uses))
-                if client.json { return try printJSON(s) }
+                if let tokenFile {
+                    var bytes = Array((s.token + "\n").utf8)
+                    defer { wipe(&bytes) }
+                    try writeExclusive(path: tokenFile, contents: bytes)
+                }
+                if client.json {
+                    var shown = s
+                    if tokenFile != nil { shown.token = "" }
+                    return try printJSON(shown)
+                }
                 print("session \(s.id) for \(s.project) (\(s.grants.joined(separator: ", ")), \(s.uses) uses) until \(s.expiresAt)")
-                print("LATCHKEY_SESSION=\(s.token)")
+                if let tokenFile { print("token written to \(tokenFile)") } else { print("LATCHKEY_SESSION=\(s.token)") }
             } catch { throw fail(error) }
         }
     }
@@ -76,9 +88,14 @@ struct SessionCommand: ParsableCommand {
 struct SessionTokenOptions: ParsableArguments {
     @Option(help: "A file holding the session token (default: $LATCHKEY_SESSION).") var sessionFile: String?
 
-    func token() throws -> String {
+    /// The token; with `consumingFile`, the session file is removed once read (so no other
+    /// process of the build finds it later).
+    func token(consumingFile: Bool = false) throws -> String {
         if let sessionFile {
             guard let t = try? String(contentsOfFile: sessionFile, encoding: .utf8) else { throw InputError("cannot read --session-file \(sessionFile)") }
+            if consumingFile && unlink(sessionFile) != 0 {
+                throw InputError("cannot remove --session-file \(sessionFile) after reading it: \(String(cString: strerror(errno))); the build user needs write access to its directory")
+            }
             return t.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         guard let t = ProcessInfo.processInfo.environment["LATCHKEY_SESSION"], !t.isEmpty else {

@@ -1,46 +1,84 @@
 import Foundation
 
 /// Replaces every released secret in a byte stream with `[MASKED]`, also when a
-/// secret is split across reads, also in its common encodings (base64 at any
-/// alignment, base64url, URL-encoded, JSON-escaped), and line by line for multi-line
-/// secrets such as a PEM key. Exact-match masking alone is how other CI runners leak.
+/// secret is split across reads, and in the encodings a build's tools print secrets in:
+///
+/// - as written, or URL-encoded (`%2f` and `%2F`, any mix, any byte encoded or not), or
+///   JSON-escaped (`\/` or `/`, `\"`, `\n`, `\u00XX` in either case), byte by byte;
+/// - base64 and base64url at each of the three alignments inside a longer stream (e.g.
+///   an `Authorization: Basic` header), and wrapped at any width (`base64` wraps at 76
+///   columns, PEM at 64 or 70: a line break may fall between any two characters);
+/// - hex in either case, wrapped at any width (`xxd -p`);
+/// - for a multi-line secret such as a PEM key, every line on its own in each of the
+///   forms above, and the key's base64 body joined (re-wrapped at any width) and decoded
+///   (raw and as hex).
+///
+/// What no masker can catch: any transformation it does not know — a secret reversed,
+/// compressed, encrypted, split into pieces with text between them, printed a few bytes
+/// at a time, or encoded twice — and a secret shorter than the minimum lengths below.
+/// A build that wants to leak what it was given can; the masker stops accidents.
 public struct SecretMasker {
     public static let mask = Array("[MASKED]".utf8)
     /// Lines of a multi-line secret shorter than this are not masked on their own
     /// (they would match ordinary text, e.g. "-----").
     static let minimumLineLength = 12
-    /// Encoded forms shorter than this are not masked (too likely in ordinary text).
+    /// Needles shorter than this are not masked (too likely in ordinary text).
     static let minimumNeedleLength = 6
 
-    private var needles: [[UInt8]] = []
-    private var firstBytes = Set<UInt8>()
-    private var longest = 0
+    /// One thing to find, and how its bytes may appear in the stream.
+    struct Needle: Hashable {
+        enum Form: Hashable {
+            /// Each byte as itself, URL-encoded or JSON-escaped.
+            case escaped
+            /// Encoded text (base64): exact characters; line breaks may fall between them.
+            case wrapped
+            /// Hex digits in either case; line breaks may fall between them.
+            case hex
+        }
+        var bytes: [UInt8]
+        var form: Form
+    }
+
+    private var needles: [Needle] = []
+    /// Indices into `needles` by every byte a match may begin with, longest needle first.
+    private var byFirstByte: [[Int]] = Array(repeating: [], count: 256)
     private var carry: [UInt8] = []
 
     public init(secrets: [[UInt8]]) {
-        var all = Set<[UInt8]>()
+        var all = Set<Needle>()
         for secret in secrets where !secret.isEmpty {
-            for form in Self.forms(of: secret) where form.count >= Self.minimumNeedleLength { all.insert(form) }
+            Self.addForms(of: secret, to: &all)
             let lines = secret.split(whereSeparator: { $0 == 10 || $0 == 13 }).map(Array.init)
-            if lines.count > 1 {
-                for line in lines where line.count >= Self.minimumLineLength {
-                    for form in Self.forms(of: line) where form.count >= Self.minimumNeedleLength { all.insert(form) }
+            guard lines.count > 1 else { continue }
+            for line in lines where line.count >= Self.minimumLineLength { Self.addForms(of: line, to: &all) }
+            // A PEM body: its base64 joined (so re-wrapped at any width), and decoded.
+            let body = lines.filter { !$0.starts(with: Array("-----".utf8)) }.joined()
+            let joined = Array(body)
+            if joined.count >= Self.minimumNeedleLength, joined.allSatisfy(Self.isBase64Character) {
+                all.insert(Needle(bytes: joined, form: .wrapped))
+                if let decoded = Data(base64Encoded: Data(joined)), decoded.count >= Self.minimumNeedleLength {
+                    Self.addForms(of: Array(decoded), to: &all)
                 }
             }
         }
-        // Longest first, so a whole secret wins over one of its lines.
-        needles = all.sorted { $0.count > $1.count }
-        firstBytes = Set(needles.compactMap(\.first))
-        longest = needles.first?.count ?? 0
+        needles = all.filter { $0.bytes.count >= Self.minimumNeedleLength }.sorted { $0.bytes.count > $1.bytes.count }
+        for (index, needle) in needles.enumerated() {
+            var starts = Set<UInt8>()
+            let first = needle.bytes[0]
+            switch needle.form {
+            case .wrapped: starts.insert(first)
+            case .hex: starts.formUnion([Self.lower(first), Self.upper(first)])
+            case .escaped: starts.formUnion([first, UInt8(ascii: "%"), UInt8(ascii: "\\")])
+            }
+            for b in starts { byFirstByte[Int(b)].append(index) }
+        }
     }
 
-    /// The encodings a secret may appear in.
-    static func forms(of s: [UInt8]) -> [[UInt8]] {
-        var out: [[UInt8]] = [s]
-        out += base64Forms(s)
-        out.append(Array(percentEncoded(s).utf8))
-        out.append(jsonEscaped(s))
-        return out
+    /// The forms a secret (or one line of it) may appear in.
+    static func addForms(of s: [UInt8], to all: inout Set<Needle>) {
+        all.insert(Needle(bytes: s, form: .escaped))
+        for form in base64Forms(s) { all.insert(Needle(bytes: form, form: .wrapped)) }
+        all.insert(Needle(bytes: Array(s.map { String(format: "%02x", $0) }.joined().utf8), form: .hex))
     }
 
     /// Base64 of `s` as it appears inside a longer encoded stream at each of the three
@@ -59,35 +97,6 @@ public struct SecretMasker {
         }
         // The whole padded encoding as well (a secret encoded on its own).
         out.append(Array(Data(s).base64EncodedString().utf8))
-        return out
-    }
-
-    static func percentEncoded(_ s: [UInt8]) -> String {
-        var out = ""
-        for b in s {
-            if (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95 || b == 126 {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                out += String(format: "%%%02X", b)
-            }
-        }
-        return out
-    }
-
-    static func jsonEscaped(_ s: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        for b in s {
-            switch b {
-            case 34: out += Array("\\\"".utf8)
-            case 92: out += Array("\\\\".utf8)
-            case 10: out += Array("\\n".utf8)
-            case 13: out += Array("\\r".utf8)
-            case 9: out += Array("\\t".utf8)
-            case 47: out += [47]
-            case 0..<0x20: out += Array(String(format: "\\u%04x", b).utf8)
-            default: out.append(b)
-            }
-        }
         return out
     }
 
@@ -110,21 +119,24 @@ public struct SecretMasker {
         let n = carry.count
         scan: while i < n {
             let b = carry[i]
-            if firstBytes.contains(b) {
+            let candidates = byFirstByte[Int(b)]
+            if !candidates.isEmpty {
+                // Longest first: a shorter needle found here (a line of a key) does not
+                // win over a longer one still matching at the end of what has arrived.
                 var partial = false
-                for needle in needles {
-                    let avail = n - i
-                    if avail >= needle.count {
-                        if carry[i..<(i + needle.count)].elementsEqual(needle) {
-                            out += Self.mask
-                            i += needle.count
-                            continue scan
-                        }
-                    } else if !final && carry[i..<n].elementsEqual(needle[0..<avail]) {
-                        partial = true
+                for index in candidates {
+                    switch Self.match(needles[index], in: carry, at: i) {
+                    case .found(let end):
+                        if partial && !final { break }
+                        out += Self.mask
+                        i = end
+                        continue scan
+                    case .needsMore: partial = true
+                    case .none: break
                     }
+                    if partial && !final { break }
                 }
-                if partial {
+                if partial && !final {
                     // Hold back from here: a secret may continue in the next chunk.
                     carry.removeFirst(i)
                     return out
@@ -135,5 +147,105 @@ public struct SecretMasker {
         }
         carry.removeAll(keepingCapacity: true)
         return out
+    }
+
+    enum Match: Equatable {
+        case found(end: Int)
+        /// The stream ended while the needle still matched.
+        case needsMore
+        case none
+    }
+
+    /// Whether `needle` begins at `start` of `s`, and where its match ends.
+    static func match(_ needle: Needle, in s: [UInt8], at start: Int) -> Match {
+        var i = start
+        let n = s.count
+        for (k, want) in needle.bytes.enumerated() {
+            if k > 0, needle.form != .escaped {
+                while i < n, s[i] == 10 || s[i] == 13 { i += 1 }  // a line break between two characters
+            }
+            guard i < n else { return .needsMore }
+            switch needle.form {
+            case .wrapped:
+                guard s[i] == want else { return .none }
+                i += 1
+            case .hex:
+                guard lower(s[i]) == want else { return .none }
+                i += 1
+            case .escaped:
+                switch escapedByte(want, in: s, at: i) {
+                case .found(let end): i = end
+                case .needsMore: return .needsMore
+                case .none: return .none
+                }
+            }
+        }
+        return .found(end: i)
+    }
+
+    /// One byte of a secret at `i`: as itself (a line feed also as CR LF), `%XX` in either
+    /// case, or a JSON escape (`\"`, `\\`, `\/`, `\n`, `\r`, `\t`, `\b`, `\f`, `\u00XX`).
+    static func escapedByte(_ want: UInt8, in s: [UInt8], at i: Int) -> Match {
+        let n = s.count
+        let b = s[i]
+        // A backslash of the secret is `\\` in JSON: prefer the escape when it is there.
+        if want == UInt8(ascii: "\\"), b == want, i + 1 < n, s[i + 1] == want { return .found(end: i + 2) }
+        if b == want { return .found(end: i + 1) }
+        if want == 10, b == 13 {
+            guard i + 1 < n else { return .needsMore }
+            return s[i + 1] == 10 ? .found(end: i + 2) : .none
+        }
+        if b == UInt8(ascii: "%") {
+            guard i + 2 < n else { return hexPrefixMatches(want, s[(i + 1)...]) ? .needsMore : .none }
+            return hexValue(s[i + 1], s[i + 2]) == want ? .found(end: i + 3) : .none
+        }
+        if b == UInt8(ascii: "\\") {
+            guard i + 1 < n else { return .needsMore }
+            let e = s[i + 1]
+            let short: UInt8? = switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): e
+            case UInt8(ascii: "n"): 10
+            case UInt8(ascii: "r"): 13
+            case UInt8(ascii: "t"): 9
+            case UInt8(ascii: "b"): 8
+            case UInt8(ascii: "f"): 12
+            default: nil
+            }
+            if let short { return short == want ? .found(end: i + 2) : .none }
+            guard e == UInt8(ascii: "u"), want < 0x80 else { return .none }
+            let expected = Array(String(format: "00%02x", want).utf8)
+            for k in 0..<4 {
+                guard i + 2 + k < n else { return .needsMore }
+                guard lower(s[i + 2 + k]) == expected[k] else { return .none }
+            }
+            return .found(end: i + 6)
+        }
+        return .none
+    }
+
+    private static func hexPrefixMatches(_ want: UInt8, _ rest: ArraySlice<UInt8>) -> Bool {
+        let expected = Array(String(format: "%02x", want).utf8)
+        return zip(rest, expected).allSatisfy { lower($0) == $1 }
+    }
+
+    private static func hexValue(_ hi: UInt8, _ lo: UInt8) -> UInt8? {
+        guard let h = nibble(hi), let l = nibble(lo) else { return nil }
+        return h << 4 | l
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+
+    private static func lower(_ c: UInt8) -> UInt8 { (65...90).contains(c) ? c + 32 : c }
+    private static func upper(_ c: UInt8) -> UInt8 { (97...122).contains(c) ? c - 32 : c }
+
+    private static func isBase64Character(_ c: UInt8) -> Bool {
+        (65...90).contains(c) || (97...122).contains(c) || (48...57).contains(c) || c == 43 || c == 47 || c == 61
     }
 }

@@ -18,7 +18,9 @@ public final class UnixHTTPConnection {
     deinit { if fd >= 0 { close(fd) } }
 
     private func connect() throws {
-        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        // SOCK_CLOEXEC: a connected socket carries its connector's identity (the daemon reads
+        // SO_PEERCRED once, at connect); a child the caller runs must not inherit it.
+        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw ClientError.unreachable(path: path, reason: String(cString: strerror(errno))) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)

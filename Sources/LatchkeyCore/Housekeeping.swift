@@ -29,10 +29,24 @@ extension Vault {
                 }
             }
         }
+        // Refusal summaries every window, so a flood's last second is written promptly.
+        let summaries = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: RefusalLimiter.window)
+                if Task.isCancelled { break }
+                await flushRefusalSummaries()
+            }
+        }
         housekeeper.withLock { $0 = task }
+        refusalFlusher.withLock { $0 = summaries }
     }
 
-    func housekeep() async {
+    /// Stops the housekeeping task (tests that need a retired version's sessions to stay).
+    package func stopHousekeeping() {
+        housekeeper.withLock { $0?.cancel() }
+    }
+
+    package func housekeep() async {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
         sessions.forgetUsedUp(now: now)
@@ -53,9 +67,18 @@ extension Vault {
                     for (kind, owner, version) in swept where kind == .deployKey && owner.hasPrefix("project:") {
                         try SCMDeployKeys.markRemoving(project: String(owner.dropFirst("project:".count)), versions: [version], in: db)
                     }
-                    return swept.map { "\($0.0.rawValue) \($0.1) v\($0.2)" }
+                    return swept.map { RetiredVersion(kind: $0.0, owner: $0.1, version: $0.2) }
                 }
-                for d in done { logger.info("grace ended: \(d) revoked") }
+                for d in done { logger.info("grace ended: \(d.kind.rawValue) \(d.owner) v\(d.version) revoked") }
+                // The sessions holding a retired version end, and their agents stop.
+                let retiredSet = Set(done)
+                _ = await endSessions(.keyRevoked, requestID: nil) { s in
+                    s.deployKeyVersion.map { retiredSet.contains(RetiredVersion(kind: .deployKey, owner: Project.owner(s.project), version: $0)) } == true
+                }
+                _ = await endSessions(.tokenRevoked, requestID: nil) { s in
+                    guard let v = s.tokenVersion, let kind = s.tokenKind else { return false }
+                    return retiredSet.contains(RetiredVersion(kind: kind, owner: "connection:\(s.connection)", version: v))
+                }
                 if !done.isEmpty { await truncateWAL(after: "secret.retire") }
             }
             startSCMWork { vault in await vault.workDueRemovals() }
@@ -92,4 +115,11 @@ extension Vault {
             }
         }
     }
+}
+
+/// A secret version whose grace ended.
+struct RetiredVersion: Hashable, Sendable {
+    var kind: SecretKind
+    var owner: String
+    var version: Int64
 }

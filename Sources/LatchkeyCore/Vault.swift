@@ -16,7 +16,11 @@ package final class Vault: Sendable {
     /// Counters and histograms for `GET /v1/metrics`.
     package let metrics: Metrics
     package let sessions = SessionTable()
-    package let agents = SessionAgents()
+    package let agents: SessionAgents
+    /// Bounds the audit rows of refusals per uid and second.
+    package let refusals: RefusalLimiter
+    /// The caps the daemon keeps on sessions and agents.
+    package let limits: VaultLimits
     /// Starts a session's ssh-agent socket (the adapter's, so the core opens no socket).
     let agentFactory: any SessionAgentFactory
     /// Where session agent sockets are made: beside the daemon's socket, so builds that
@@ -28,6 +32,7 @@ package final class Vault: Sendable {
     let daemonUID: UInt32 = getuid()
     private let policyHolder: Mutex<Policy>
     let housekeeper = Mutex<Task<Void, Never>?>(nil)
+    let refusalFlusher = Mutex<Task<Void, Never>?>(nil)
     /// The SCM work housekeeping starts (reconciliation, pending deploy-key removals):
     /// at most one at a time, apart from the housekeeping loop so that a slow server
     /// never holds up session expiry.
@@ -37,9 +42,12 @@ package final class Vault: Sendable {
 
     private init(
         store: Store, keyRing: KeyRing, audit: AuditLog, metrics: Metrics, policy: Policy, policiesDirectory: String, agentParent: String,
-        agentFactory: any SessionAgentFactory, logger: Logger
+        agentFactory: any SessionAgentFactory, limits: VaultLimits, logger: Logger
     ) {
         self.metrics = metrics
+        self.limits = limits
+        agents = SessionAgents(connectionsPerUID: limits.maxAgentConnectionsPerUID)
+        refusals = RefusalLimiter(rowsPerSecond: limits.refusalRowsPerSecond)
         self.agentParent = agentParent
         self.agentFactory = agentFactory
         self.store = store
@@ -54,7 +62,7 @@ package final class Vault: Sendable {
     /// sessions a previous run left open, and records the start.
     package static func open(
         store: Store, keyRing: KeyRing, policiesDirectory: String, witness: CheckpointWitness? = nil, agentParent: String,
-        agentFactory: any SessionAgentFactory, logger: Logger
+        agentFactory: any SessionAgentFactory, limits: VaultLimits = VaultLimits(), logger: Logger
     ) async throws -> Vault {
         let log = logger
         let metrics = Metrics()
@@ -69,7 +77,7 @@ package final class Vault: Sendable {
         }
         let vault = Vault(
             store: store, keyRing: keyRing, audit: audit, metrics: metrics, policy: policy, policiesDirectory: policiesDirectory,
-            agentParent: agentParent, agentFactory: agentFactory, logger: logger)
+            agentParent: agentParent, agentFactory: agentFactory, limits: limits, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
         ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
@@ -82,6 +90,7 @@ package final class Vault: Sendable {
 
     package func close() async {
         housekeeper.withLock { $0?.cancel() }
+        refusalFlusher.withLock { $0?.cancel() }
         scmWork.withLock { $0.task?.cancel() }
         agents.stopAll()
         let open = sessions.removeAll { _ in true }
@@ -91,6 +100,7 @@ package final class Vault: Sendable {
             try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
         }
         if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }
+        await flushRefusalSummaries(force: true)
         await audit.close()
     }
 
@@ -118,10 +128,12 @@ package final class Vault: Sendable {
 
     /// The operation of a request, its actor in the first of `roles` the peer holds, or
     /// `anonymous` when it holds none (the router then refuses it).
-    func authorizeOperation(_ req: Request, roles: [Role], action: AuditAction, target: AuditTarget) -> Operation {
+    /// `exempt`: the role the peer holds whatever the policy says (the uid that opened a
+    /// session may always close it as its runner).
+    func authorizeOperation(_ req: Request, roles: [Role], action: AuditAction, target: AuditTarget, exempt: Role? = nil) -> Operation {
         let peer = identity(req)
         let p = policy
-        let role = roles.first { holds($0, peer, in: p) } ?? .anonymous
+        let role = exempt ?? roles.first { holds($0, peer, in: p) } ?? .anonymous
         let actor = AuditEntry.Actor(role: role, uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid)
         return Operation(vault: self, request: req, actor: actor, action: action, target: target)
     }
@@ -165,9 +177,25 @@ package final class Vault: Sendable {
             policyHolder.withLock { $0 = fresh }
             logger.notice("policy reloaded", metadata: ["files": "\(fresh.files.count)"])
             _ = try? await audit.append(AuditEntry(actor: actor, action: .policyReload, outcome: .granted))
+            let ended = await recheckSessions(under: fresh)
+            if ended > 0 { logger.notice("policy reload ended \(ended) live session(s) it no longer allows") }
         } catch {
             logger.error("policy reload failed; the previous policy stays in force: \(error)")
             _ = try? await audit.append(AuditEntry(actor: actor, action: .policyReload, outcome: .failed, reason: error.code))
         }
     }
+}
+
+/// The caps the core keeps (the adapter's `ServerLimits` carries them from `serve`).
+package struct VaultLimits: Sendable {
+    /// Most live sessions one runner uid may hold at once (`session_limit`).
+    package var maxSessionsPerRunner = 256
+    /// Most connections one uid may have open to session agents, all agents together.
+    package var maxAgentConnectionsPerUID = 64
+    /// An agent connection that sends no whole request for this long is closed.
+    package var agentRequestTimeout: Duration = .seconds(30)
+    /// Refusals of one uid per second that get an audit row of their own.
+    package var refusalRowsPerSecond = RefusalLimiter.defaultRowsPerSecond
+
+    package init() {}
 }

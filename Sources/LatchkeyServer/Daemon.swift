@@ -31,7 +31,7 @@ package final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            agentFactory: NIOSessionAgentFactory(), logger: logger)
+            agentFactory: NIOSessionAgentFactory(), limits: config.limits.vault, logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

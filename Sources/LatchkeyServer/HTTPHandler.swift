@@ -131,6 +131,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if response.holdsSecret {
+            // Written (or failed) once the end's write completes: then the bytes are ours
+            // alone, and zeroed where they were.
+            let secretBody = response.body
+            done.whenComplete { _ in SecretBodyWipe.wipe(secretBody) }
+        }
         // Writing the end may deliver the next pipelined request (and the half-close)
         // re-entrantly: close only when nothing is left in flight.
         if !keepAlive || (inputClosed && !inFlight) {

@@ -1,3 +1,5 @@
+import LatchkeyCore
+
 /// Size and time limits of the socket API. A request over a size limit is answered
 /// 413 / 431 and the connection closed; a connection idle or too slow is closed.
 package struct ServerLimits: Sendable {
@@ -13,6 +15,30 @@ package struct ServerLimits: Sendable {
     package var requestTimeout: Duration = .seconds(10)
     /// Most connections open at once; further ones are closed at accept.
     package var maxConnections = 4096
+    /// Most connections one peer uid may have open at once (so one uid cannot hold the
+    /// whole `maxConnections` and starve the others); further ones are closed at accept.
+    package var maxConnectionsPerUID = 256
+    /// Most connections one uid may have open to session agents, all agents together.
+    package var maxAgentConnectionsPerUID = 64
+    /// An agent connection that sends no whole request for this long is closed.
+    package var agentRequestTimeout: Duration = .seconds(30)
+    /// Refusals of one uid per second that get an audit row of their own; past this they
+    /// are counted into one summary row per uid, action and code each second.
+    package var refusalRowsPerSecond = 20
+    /// Most live sessions one runner uid may hold at once (`session_limit`).
+    package var maxSessionsPerRunner = 256
 
     package init() {}
+}
+
+extension ServerLimits {
+    /// The caps the core keeps on sessions and agents.
+    var vault: VaultLimits {
+        var v = VaultLimits()
+        v.maxSessionsPerRunner = maxSessionsPerRunner
+        v.maxAgentConnectionsPerUID = maxAgentConnectionsPerUID
+        v.agentRequestTimeout = agentRequestTimeout
+        v.refusalRowsPerSecond = refusalRowsPerSecond
+        return v
+    }
 }

@@ -2,10 +2,10 @@ internal import NIOCore
 internal import NIOPosix
 import Foundation
 import LatchkeyAudit
+import LatchkeyCrypto
 import LatchkeyPolicy
 import LatchkeySSH
 import LatchkeyCore
-import Synchronization
 
 /// Starts session agents on NIO's singleton event-loop group.
 package struct NIOSessionAgentFactory: SessionAgentFactory {
@@ -17,30 +17,74 @@ package struct NIOSessionAgentFactory: SessionAgentFactory {
 }
 
 /// A build session's own ssh-agent: a Unix socket speaking OpenSSH's agent protocol
-/// (PROTOCOL.agent) that lists only the session's deploy key and signs with it, so the
-/// private key never leaves the daemon. It accepts only peers the session's rule lets
-/// redeem, answers identities and signature requests (rsa-sha2-256/512 flags included)
-/// and SSH_AGENT_FAILURE to everything else, audits every signature, and disappears —
-/// socket and directory — when the session ends. It counts against nothing but the TTL.
+/// (PROTOCOL.agent) that lists only the session's identities (its certificate and key with
+/// ssh-cert, its deploy key with deploy-key or deploy-key-agent) and signs with them, so
+/// the private keys never leave the daemon. It answers identities and signature requests
+/// (rsa-sha2-256/512 flags included) and SSH_AGENT_FAILURE to everything else, audits
+/// every signature, and disappears when the session ends. It takes no session use.
+///
+/// Proof of the session. An agent is opened with the session token, and from then on
+/// it serves only the uid that opened it (the build that proved it holds the token),
+/// and only while the session's rule still lets that uid redeem. Its socket is named
+/// by `socketNameBytes` random bytes in the daemon's agent directory, which others may
+/// traverse but not list (0711), so its path is known only to the token's holder —
+/// though on Linux `/proc/net/unix` shows every bound socket path, so the uid binding,
+/// checked with `SO_PEERCRED` at every connection, is what holds. (A handshake with the
+/// token would hold against the same uid too, but no stock ssh, git or ssh-add speaks
+/// it; and a build of the same uid can read the first build's memory and environment
+/// anyway.)
+///
+/// Revocation. Every signature with the deploy key checks the session's pinned version
+/// (the session table holds it, updated by rotations): a version revoked, or past its
+/// grace, signs nothing, even in the instant before its sessions are ended
+/// (`SessionAgentContext.maySign`).
+///
+/// Limits: connections per uid across all agents (`SessionAgents.perUID`), and each
+/// connection is closed when no whole request arrives for `requestTimeout`.
 final class SessionAgent: SessionAgentHandle {
+    /// Random bytes in an agent socket's name (160 bits, hex): unguessable.
+    static let socketNameBytes = 20
+    /// The agent directory's mode: the daemon lists it, others only traverse it.
+    static let directoryMode: mode_t = 0o711
+    /// Name of the agent directory, inside the daemon's socket directory.
+    static let directoryName = "latchkey-agents"
+
     let sessionID: String
-    let directory: String
     let socketPath: String
     let fingerprint: String
+    /// The uid that opened the agent: the only one it serves.
+    let boundUID: UInt32
+    /// The opener as the policy sees it (uid and gid), for re-checks on policy reload.
+    let boundPeer: PeerIdentity
     private let channel: any Channel
 
     typealias Context = SessionAgentContext
 
+    /// The agent directory under `parent`, made (mode 0711, ours) if missing; refused if
+    /// it is anything else — a symlink, another owner's, or writable by others.
+    static func directory(under parent: String) throws -> String {
+        let dir = parent + "/" + directoryName
+        if mkdir(dir, directoryMode) != 0 && errno != EEXIST {
+            throw APIError(.agentUnavailable, "cannot create the agent directory")
+        }
+        var st = stat()
+        guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_uid == getuid() else {
+            throw APIError(.agentUnavailable, "the agent directory is not a directory the daemon owns")
+        }
+        if st.st_mode & 0o7777 != directoryMode { chmod(dir, directoryMode) }
+        return dir
+    }
+
     init(context: Context, under parent: String) throws {
         sessionID = context.sessionID
         fingerprint = context.identities.first?.signer.fingerprint ?? ""
-        var template = Array("\(parent)/latchkey-agent-XXXXXX".utf8CString)
-        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw APIError(.agentUnavailable, "cannot create the agent's directory")
+        boundUID = context.boundUID
+        boundPeer = PeerIdentity(uid: context.boundUID, gid: context.boundGID, pid: 0)
+        let dir = try Self.directory(under: parent)
+        socketPath = dir + "/" + Hex.encode(randomBytes(Self.socketNameBytes)) + ".sock"
+        guard socketPath.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            throw APIError(.agentUnavailable, "the agent socket path is too long; use a shorter --socket directory")
         }
-        chmod(dir, 0o711)  // reachable by the build user; the socket checks peers itself
-        directory = dir
-        socketPath = dir + "/agent.sock"
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -50,16 +94,14 @@ final class SessionAgent: SessionAgentHandle {
         do {
             channel = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
         } catch {
-            rmdir(dir)
             throw APIError(.agentUnavailable, "cannot listen on the agent socket")
         }
-        chmod(socketPath, 0o666)
+        chmod(socketPath, 0o666)  // reachable by the build user; every connection's peer is checked
     }
 
     func stop() {
         channel.close(promise: nil)
         unlink(socketPath)
-        rmdir(directory)
     }
 }
 
@@ -72,29 +114,54 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     private let context: SessionAgent.Context
     private var framer = SSHAgentFramer()
     private var peer: PeerCredentials?
+    private var counted = false
     private var queue: EventLoopFuture<Void>?
+    private var deadline: Scheduled<Void>?
 
     init(context: SessionAgent.Context) { self.context = context }
 
     func channelActive(context ctx: ChannelHandlerContext) {
-        var cred = PeerCredentialsRaw()
+        var cred: PeerCredentialsRaw?
         if let provider = ctx.channel as? any SocketOptionProvider {
+            // Read on the event loop itself: the future is already complete.
             provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED)).whenSuccess { (c: PeerCredentialsRaw) in
                 cred = c
-                self.peer = PeerCredentials(pid: c.pid, uid: c.uid, gid: c.gid)
             }
         }
+        guard let cred else { return ctx.close(promise: nil) }
+        let c = self.context
         let identity = PeerIdentity(uid: cred.uid, gid: cred.gid, pid: cred.pid)
-        guard peer != nil, self.context.rule.mayRedeem(identity) else {
+        var reason = c.refusal(for: identity)
+        if reason == nil && !c.connections.tryOpen(uid: cred.uid) { reason = .tooManyConnections }
+        if let reason {
             let entry = AuditEntry(
-                actor: .init(role: .build, uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: self.context.sessionID),
-                action: .agentConnect, target: self.context.target, outcome: .denied, reason: RefusalCode.peerNotAllowed.rawValue)
-            let vault = self.context.vault
-            Task { _ = try? await vault.audit.append(entry) }
+                actor: .init(role: .build, uid: cred.uid, gid: cred.gid, pid: cred.pid, sessionID: c.sessionID),
+                action: .agentConnect, target: c.target, outcome: .denied, reason: reason.rawValue)
+            c.vault.auditRefusal(entry)
             ctx.close(promise: nil)
             return
         }
+        counted = true
+        peer = PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+        armDeadline(ctx)
         ctx.fireChannelActive()
+    }
+
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        if counted, let peer {
+            counted = false
+            context.connections.close(uid: peer.uid)
+        }
+        ctx.fireChannelInactive()
+    }
+
+    /// A connection that sends no whole request for `requestTimeout` is closed (slow or
+    /// idle clients hold no descriptor for long); each answered request re-arms it.
+    private func armDeadline(_ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        let nanoseconds = context.requestTimeout.components.seconds * 1_000_000_000 + context.requestTimeout.components.attoseconds / 1_000_000_000
+        deadline = ctx.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { ctx.close(promise: nil) }
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
@@ -109,6 +176,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             guard let message else { return }
+            armDeadline(ctx)
             let loop = ctx.eventLoop
             let previous = queue ?? loop.makeSucceededVoidFuture()
             let handling = previous.flatMap { [self] in
@@ -126,7 +194,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     /// refusal once its row is written (or could not be).
     private func answer(_ message: SSHAgentMessage, on loop: any EventLoop) -> EventLoopFuture<[UInt8]> {
         let c = context
-        guard let session = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < session.deadline else {
+        guard let live = c.vault.sessions.session(id: c.sessionID), ContinuousClock.now < live.deadline else {
             return loop.makeSucceededFuture(SSHAgentMessage.failure)
         }
         switch message {
@@ -141,6 +209,13 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
             guard let identity = c.identities.first(where: { $0.blob == blob }) else {
                 entry.outcome = .denied
                 entry.reason = RefusalCode.unknownKey.rawValue
+                return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
+            }
+            // The pinned version, as the session table holds it now: revoked or past its
+            // grace, the deploy key signs nothing (a certificate lives as its session).
+            guard c.maySign(with: identity) else {
+                entry.outcome = .denied
+                entry.reason = RefusalCode.secretRevoked.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }
             }
             guard let signature = try? identity.signer.sign(data, flags: flags) else { return loop.makeSucceededFuture(SSHAgentMessage.failure) }

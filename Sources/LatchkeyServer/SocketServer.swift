@@ -40,6 +40,7 @@ package final class SocketServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
         let requestIDs = RequestIDGenerator()
         let open = ConnectionCounter(limit: limits.maxConnections)
+        let perUID = PerUIDConnections(limit: limits.maxConnectionsPerUID)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelInitializer { channel in
@@ -48,6 +49,18 @@ package final class SocketServer: Sendable {
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in open.close() }
+                // Per uid too, so that one uid cannot hold every connection. The option is
+                // read on the channel's own loop: the future is already complete.
+                var peerUID: UInt32?
+                (channel as? any SocketOptionProvider)?.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
+                    .whenSuccess { (cred: PeerCredentialsRaw) in peerUID = cred.uid }
+                if let uid = peerUID {
+                    guard perUID.tryOpen(uid: uid) else {
+                        logger.notice("connection refused", metadata: ["code": "too_many_connections", "uid": "\(uid)", "limit": "\(limits.maxConnectionsPerUID)"])
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in perUID.close(uid: uid) }
+                }
                 let clock = RequestClock(timeout: limits.requestTimeout, logger: logger)
                 return channel.pipeline.addHandler(clock).flatMap {
                     channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false)
@@ -90,7 +103,7 @@ package final class SocketServer: Sendable {
 
     /// Whether something accepts connections on the socket at `path`.
     static func answers(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_un()

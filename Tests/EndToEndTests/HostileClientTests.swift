@@ -14,7 +14,8 @@ import Testing
     static let slowClients = 200
 
     @Test func theDaemonKeepsAnsweringWellBehavedClientsUnderAttack() throws {
-        let d = try DaemonProcess()
+        // Every connection here is one uid's: lift the per-uid cap (256) above them all.
+        let d = try DaemonProcess(serveArguments: ["--max-connections-per-uid", "4096"])
         #expect(d.cli(["connection", "add", "ghe", "--kind", "github-enterprise", "--url", "https://ghe.example.com"]).status == 0)
         #expect(d.cli(["project", "add", "web", "--connection", "ghe", "--repo", "acme/web"]).status == 0)
         let secret = "ghp_hostile" + Hex.encode(randomBytes(15))

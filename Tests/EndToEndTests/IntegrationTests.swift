@@ -167,7 +167,7 @@ import Testing
         let step = sh([g + "/run.sh", try stageScript(s, "step_script", cloneCommand(s, into: dest)), "step_script"], env: env)
         #expect(step.status == 0, "\(step.out)\(step.err)")
         // A second stage that needs it gets a fresh token file of its own.
-        let after = sh([g + "/run.sh", try stageScript(s, "build_script", "test -f \"$LATCHKEY_DEPLOY_KEY\""), "build_script"], env: env)
+        let after = sh([g + "/run.sh", try stageScript(s, "build_script", "test -r \"$LATCHKEY_DEPLOY_KEY\""), "build_script"], env: env)
         #expect(after.status == 0, "\(after.err)")
         expectNoToken(in: [prepare.out, prepare.err, sources.out, step.out, step.err, after.out], "the job log")
         let cleanup = sh([g + "/cleanup.sh"], env: env)

@@ -70,7 +70,7 @@ let brokenPolicies: [BrokenPolicy] = [
     .edit("negative uses", "max_uses: 10", "max_uses: -3", code: "policy_bad_cap", reason: "at least 1, found -3"),
     .edit("uses above the ceiling", "max_uses: 10", "max_uses: 2000000", code: "policy_bad_cap", reason: "ceiling of 1000000"),
     // grants and globs
-    .edit("unknown grant", "grants: [deploy-key, token]", "grants: [deploy-key, ssh-key]", code: "policy_unknown_grant", reason: "unknown grant 'ssh-key' in runner rule 'linux-runners' (grants: deploy-key, token, ssh-cert)"),
+    .edit("unknown grant", "grants: [deploy-key, token]", "grants: [deploy-key, ssh-key]", code: "policy_unknown_grant", reason: "unknown grant 'ssh-key' in runner rule 'linux-runners' (grants: deploy-key, deploy-key-agent, token, ssh-cert)"),
     .edit("agent is not a grant", "grants: [deploy-key, token]", "grants: [agent]", code: "policy_unknown_grant", reason: "unknown grant 'agent'"),
     .edit("empty grants", "grants: [deploy-key, token]", "grants: []", code: "policy_empty_list", reason: "grants is empty"),
     .edit("empty projects", "projects: [\"web-*\", api]", "projects: []", code: "policy_empty_list", reason: "projects is empty"),

@@ -84,13 +84,17 @@ import Testing
             ("a grant it was not given", request("/v1/session/token", keyOnly), .grantMissing),
             ("after its last use", request("/v1/session/deploy-key", two), .sessionUsedUp),
         ]
-        try await Task.sleep(for: .milliseconds(1100))
-        let expired = [("past its TTL", request("/v1/session/deploy-key", short), RefusalCode.sessionExpired)]
-        // Rotating with no grace retires v1 at once: the session pinned to it is refused.
+        // A rotation with a 1 s grace: once it has passed, the version is no longer usable
+        // and the session pinned to it is refused — until housekeeping ends the sessions
+        // holding it (with no grace they end at once: invalid_session), so housekeeping
+        // is stopped for this test.
+        d.daemon.vault.stopHousekeeping()
         try await offPool {
             let c = try d.client()
-            let _: DeployKeyInfo = try c.call("POST", "/v1/projects/web/deploy-keys/rotate", body: DeployKeyRequest(graceSeconds: 0))
+            let _: DeployKeyInfo = try c.call("POST", "/v1/projects/web/deploy-keys/rotate", body: DeployKeyRequest(graceSeconds: 1))
         }
+        try await Task.sleep(for: .milliseconds(1100))
+        let expired = [("past its TTL", request("/v1/session/deploy-key", short), RefusalCode.sessionExpired)]
         let revoked = [("its version retired", request("/v1/session/deploy-key", pinnedV1), RefusalCode.secretRevoked)]
         for (name, req, code) in cases + expired + revoked {
             let usesBefore = d.daemon.vault.sessions.all().map(\.uses).reduce(0, +)

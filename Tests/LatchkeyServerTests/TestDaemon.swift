@@ -26,7 +26,7 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     /// A new daemon, or with `reopening` one on the store a stopped daemon left behind.
-    init(policy: String? = nil, reopening: String? = nil, root: String? = nil) async throws {
+    init(policy: String? = nil, reopening: String? = nil, root: String? = nil, limits: ServerLimits? = nil) async throws {
         directory = reopening ?? root ?? Self.makeDirectory()
         dataDirectory = directory + "/data"
         policiesDirectory = directory + "/policies"
@@ -47,6 +47,7 @@ final class TestDaemon: @unchecked Sendable {
             dataDirectory: dataDirectory, policiesDirectory: policiesDirectory, socketPath: socketPath,
             keySource: .keyFile(path: keyFile))
         config.threads = 2
+        if let limits { config.limits = limits }
         config.limits.requestTimeout = .seconds(2)
         daemon = try await Daemon.start(config, logger: Logger(label: "test") { _ in capture })
         var st = stat()

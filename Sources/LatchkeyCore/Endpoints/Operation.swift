@@ -75,8 +75,20 @@ package struct Operation: Sendable {
     }
 
     /// Records a refusal (denied for policy, failed for bad input) and returns it to throw.
+    /// Past its uid's refusal rows for this second (`RefusalLimiter`), a refusal is
+    /// counted into the second's summary row instead of writing one of its own.
     func refuse(_ error: APIError) async throws -> APIError {
         vault.metrics.refused(code: error.code.rawValue)
+        let row = entry(error.code.outcome, reason: error.code.rawValue)
+        let (own, summaries) = vault.refusals.admit(row)
+        if !summaries.isEmpty {
+            let audit = vault.audit
+            Task { for s in summaries { _ = try? await audit.append(s) } }
+        }
+        guard own else {
+            self.row.set()  // counted into a summary row: this request's row is that one
+            return error
+        }
         try await record(error.code.outcome, reason: error.code)
         return error
     }

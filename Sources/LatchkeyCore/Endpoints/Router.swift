@@ -131,10 +131,17 @@ package struct Router: Sendable {
         guard case .roles(let roles) = endpoint.access, let action = endpoint.action else {
             return endpoint.unaudited?(vault, request) ?? .error(.internalFault)
         }
-        var op = vault.authorizeOperation(request, roles: roles, action: action, target: Self.target(of: request))
+        var op = vault.authorizeOperation(
+            request, roles: roles, action: action, target: Self.target(of: request), exempt: vault.exemptRole(request, action))
         do {
             if op.actor.role == Role.anonymous.rawValue {
                 throw try await op.refuse(vault.notInRole(request, roles))
+            }
+            // Admin and runner actions: the process that connected must still be the one
+            // it was (an inherited or handed-on connection is refused).
+            if op.actor.role == Role.admin.rawValue || op.actor.role == Role.runner.rawValue, !request.peer.connectorIsUnchanged {
+                throw try await op.refuse(APIError(
+                    .peerChanged, "the process that opened this connection (pid \(request.peer.pid)) has exited or changed its uid; connect again"))
             }
             let response = try await endpoint.handler(vault, &op)
             if !op.hasRecorded { try await op.record(.granted) }

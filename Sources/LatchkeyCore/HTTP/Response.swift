@@ -10,6 +10,8 @@ package struct Response: Sendable {
     /// Headers beyond content type and length (`Allow` on a 405).
     package var headers: [(name: String, value: String)] = []
     package var body: ByteBuffer
+    /// The body holds a released secret: the adapter wipes its bytes once written.
+    package var holdsSecret = false
     /// Writes the body in chunks (the adapter sends them with chunked transfer encoding);
     /// each `write` returns once its chunk was handed to the socket, so memory stays at
     /// about one chunk however long the answer.
@@ -17,10 +19,11 @@ package struct Response: Sendable {
 
     package typealias BodyStream = @Sendable (_ write: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws -> Void
 
-    package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer) {
+    package init(status: Int = 200, contentType: String = "application/json", body: ByteBuffer, holdsSecret: Bool = false) {
         self.status = status
         self.contentType = contentType
         self.body = body
+        self.holdsSecret = holdsSecret
     }
 
     package init(status: Int = 200, contentType: String, stream: @escaping BodyStream) {

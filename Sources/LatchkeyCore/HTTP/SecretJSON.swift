@@ -38,9 +38,28 @@ struct SecretJSON {
         buffer.writeInteger(UInt8(ascii: "]"))
     }
 
+    /// The secret field, last: room for it (escaped, quoted) and the closing brace is
+    /// reserved before a byte of it is written, so the buffer never grows — and never
+    /// leaves a copy in freed memory — once it holds the secret.
     mutating func field(_ name: String, secret: SecretBytes) {
         key(name)
-        secret.withUnsafeBytes { writeEscaped($0) }
+        secret.withUnsafeBytes { bytes in
+            buffer.reserveCapacity(minimumWritableBytes: Self.escapedCount(bytes) + 3)
+            writeEscaped(bytes)
+        }
+    }
+
+    /// The length of `bytes` as `writeEscaped` writes them, without the quotes.
+    static func escapedCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var n = 0
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0a, 0x0d, 0x09: n += 2
+            case 0..<0x20: n += 6
+            default: n += 1
+            }
+        }
+        return n
     }
 
     mutating func finish() -> ByteBuffer {

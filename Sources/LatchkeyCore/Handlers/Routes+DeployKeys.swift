@@ -53,8 +53,11 @@ extension Vault {
             // Installed versions leave the server too: queued here, in the same transaction.
             return (revoked, try SCMDeployKeys.markRemoving(project: name, versions: revoked, in: db))
         }
+        // Every session holding a version named or revoked here ends, also when the
+        // version was already revoked or retired (then `revoked` is empty).
+        let named = body.version
         let ended = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
-            s.project == name && s.deployKeyVersion.map(revoked.contains) == true
+            s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
         }
         if queued > 0 { await workDueRemovals(requestID: op.request.requestID) }
         await truncateWAL(after: "deploy-key.revoke")
@@ -125,6 +128,13 @@ extension Vault {
         }
         if isRotate {
             sessions.retire(kind: .deployKey, owner: Project.owner(name), before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+            // No grace: the sessions holding an older version end now, agents with them.
+            if graceSeconds == 0 {
+                let current = version.version
+                _ = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
+                    s.project == name && s.deployKeyVersion.map { $0 < current } == true
+                }
+            }
         }
         let installs = try await store.database.read { db in try SCMDeployKeys.list(project: name, in: db) }
         return deployKeyInfo(version, project: name, installs: installs)

@@ -16,7 +16,9 @@ extension Vault {
     /// What a release answers: the secret and its public facts.
     private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
         switch grant {
-        case .deployKey, .sshCert:  // ssh-cert has no pinned version and never comes here (`certificateBody`)
+        // deploy-key-agent never gets here (grant_missing); ssh-cert has no pinned version
+        // and never comes here either (`certificateBody`).
+        case .deployKey, .deployKeyAgent, .sshCert:
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -105,7 +107,7 @@ extension Vault {
             switch result {
             case .success:
                 metrics.released(grant)
-                promise.succeed(Response(body: body))
+                promise.succeed(Response(body: body, holdsSecret: true))
             case .failure(let e as AuditError):
                 sessions.returnUse(id: s.id)
                 promise.succeed(.error(.auditUnavailable(e)))
@@ -146,7 +148,7 @@ extension Vault {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
-            return Response(body: body)
+            return Response(body: body, holdsSecret: true)
         case .release(_, let lastUse, _):
             guard let s = session, let pin = s.pin(grant) else { throw APIError.internalFault }
             let secret: SecretBytes
@@ -166,7 +168,7 @@ extension Vault {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
-            return Response(body: Self.releaseBody(grant, s, pin.version, secret))
+            return Response(body: Self.releaseBody(grant, s, pin.version, secret), holdsSecret: true)
         }
     }
 
@@ -210,19 +212,23 @@ extension Vault {
         return keyRing.keyedHash(token, purpose: "session-token")
     }
 
-    /// The session's ssh-agent: made on first request (idempotent after), lives until
-    /// the session ends. It takes no use; the session's TTL bounds it. It lists the
-    /// session's certificate and its key (ssh-cert) first, then the deploy key (deploy-key).
+    /// The session's ssh-agent: made on first request (idempotent after, for the same
+    /// uid), lives until the session ends. It takes no use; the session's TTL bounds it.
+    /// It lists the session's certificate and its key (ssh-cert) first, then the deploy
+    /// key (deploy-key or deploy-key-agent). It is bound to the uid that opened it:
+    /// another uid, even holding the token, gets `agent_not_yours`.
     func openAgent(_ op: inout Operation) async throws -> Response {
         let certificateOnly = sessionTokenHash(op.request).flatMap { sessions.session(tokenHash: $0) }
-            .map { $0.grants.contains(.sshCert) && !$0.grants.contains(.deployKey) } ?? false
-        let s = try await liveSession(&op, grant: certificateOnly ? .sshCert : .deployKey)
-        let pinned = s.grants.contains(.deployKey) ? s.deployKeyVersion : nil
+            .map { $0.grants.contains(.sshCert) && !$0.grants.allowsAgent } ?? false
+        let s = try await liveSession(&op, grant: certificateOnly ? .sshCert : .deployKeyAgent)
+        let req = op.request
+        let pinned = s.grants.allowsAgent ? s.deployKeyVersion : nil
         let certificate = s.grants.contains(.sshCert) ? s.certificate : nil
         guard pinned != nil || certificate != nil else {
-            throw try await op.refuse(APIError(.grantMissing, "this session was granted neither deploy-key nor ssh-cert"))
+            throw try await op.refuse(APIError(.grantMissing, "this session was granted neither deploy-key, deploy-key-agent nor ssh-cert"))
         }
         if let existing = agents.agent(for: s.id) {
+            guard existing.boundUID == req.peer.uid else { throw try await op.refuse(APIError(.agentNotYours)) }
             try await op.record(.granted)
             return .json(SessionAgentInfo(socketPath: existing.socketPath, fingerprint: existing.fingerprint, expiresAt: s.expiresAt.description))
         }
@@ -238,21 +244,31 @@ extension Vault {
                 (try SecretVersions.find(kind: .deployKey, owner: owner, version: pinned, in: db),
                  try SecretVersions.sealed(kind: .deployKey, owner: owner, version: pinned, in: db))
             }
-            guard version.isUsable(at: .now()), let sealed else {
+            guard version.isUsable(at: .now()), s.pinnedKey?.version.isUsable(at: .now()) == true, let sealed else {
                 throw try await op.refuse(APIError(.secretRevoked, "deploy-key v\(pinned) of \(s.project) has been revoked or its grace has ended"))
             }
             let key = try DeployKey(openSSHPrivateKey: try openSealed(sealed, for: version))
-            identities.append(SessionAgentIdentity(blob: key.publicKeyBlob, comment: "latchkey:\(s.project):v\(pinned)", signer: key))
+            identities.append(
+                SessionAgentIdentity(blob: key.publicKeyBlob, comment: "latchkey:\(s.project):v\(pinned)", signer: key, deployKeyVersion: pinned))
         }
         let agent = try agentFactory.start(
-            SessionAgentContext(vault: self, sessionID: s.id, identities: identities, rule: s.rule, target: op.target), under: agentParent)
+            SessionAgentContext(
+                vault: self, sessionID: s.id, identities: identities, boundUID: req.peer.uid, boundGID: req.peer.gid, target: op.target,
+                connections: agents.perUID, requestTimeout: limits.agentRequestTimeout),
+            under: agentParent)
         do {
             try await op.record(.granted)
         } catch {
             agent.stop()
             throw error
         }
-        agents.add(agent)
+        // Two first requests at once: the first agent in the table is the session's.
+        let winner = agents.add(agent)
+        if winner.socketPath != agent.socketPath {
+            agent.stop()
+            guard winner.boundUID == req.peer.uid else { throw APIError(.agentNotYours) }
+            return .json(SessionAgentInfo(socketPath: winner.socketPath, fingerprint: winner.fingerprint, expiresAt: s.expiresAt.description))
+        }
         // A session that ended meanwhile takes its agent with it.
         if sessions.session(id: s.id) == nil { agents.stop(s.id) }
         return .json(SessionAgentInfo(socketPath: agent.socketPath, fingerprint: agent.fingerprint, expiresAt: s.expiresAt.description), status: 201)

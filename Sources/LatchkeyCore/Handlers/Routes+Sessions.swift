@@ -15,6 +15,14 @@ extension Vault {
         sessions.all().sorted { $0.createdAt < $1.createdAt }.map(sessionInfo)
     }
 
+    /// The role a peer holds for this request whatever the policy says: the uid that
+    /// opened a live session may always close it as its runner (also after a reload took
+    /// its rule away).
+    func exemptRole(_ req: Request, _ action: AuditAction) -> Role? {
+        guard action == .sessionClose, let id = req.parameters["id"], let s = sessions.session(id: id), s.runner.uid == req.peer.uid else { return nil }
+        return .runner
+    }
+
     /// A runner closes a session it opened (an admin, any session).
     func closeSession(_ op: inout Operation) async throws -> SessionInfo {
         let req = op.request
@@ -44,13 +52,13 @@ extension Vault {
             throw APIError(.projectNotAllowed,
                 "the policy lets uid \(req.peer.uid) open no sessions for project '\(Names.printable(body.project))'")
         }
-        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, token or ssh-cert") }
+        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, deploy-key-agent, token or ssh-cert") }
         var grants = Set<Grant>()
         for g in body.grants {
             guard let grant = Grant(rawValue: g) else {
-                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, token or ssh-cert")
+                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent, token or ssh-cert")
             }
-            guard rule.grants.contains(grant) else {
+            guard rule.allows(grant) else {
                 throw APIError(.grantNotAllowed, "runner rule '\(rule.name)' does not allow the \(g) grant")
             }
             grants.insert(grant)
@@ -67,13 +75,20 @@ extension Vault {
             throw APIError(.tooManyUses, "\(uses) uses exceed the policy's cap of \(rule.maxUses) for rule '\(rule.name)'")
         }
         let granted = grants
+        // A place among the runner's live sessions, held until the session is in the table.
+        guard sessions.reserve(runner: req.peer.uid, limit: limits.maxSessionsPerRunner) else {
+            throw APIError(.sessionLimit,
+                "uid \(req.peer.uid) already holds \(limits.maxSessionsPerRunner) live sessions; close some (`latchkey session close ID`) first")
+        }
+        var placeHeld = true
+        defer { if placeHeld { sessions.cancelReservation(runner: req.peer.uid) } }
         // The versions this session will carry, pinned now.
         let pinned: (connection: String, key: PinnedSecret?, token: PinnedSecret?)
         do {
             pinned = try await store.database.read { db in
                 let project = try Project.find(body.project, in: db).project
                 var key: PinnedSecret?
-                if granted.contains(.deployKey) {
+                if granted.allowsAgent {
                     guard let k = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db),
                         let sealed = try SecretVersions.sealed(kind: .deployKey, owner: project.owner, version: k.version, in: db)
                     else {
@@ -128,7 +143,8 @@ extension Vault {
             id: id, tokenHash: tokenHash, project: body.project, buildID: body.build, runnerUID: req.peer.uid,
             grants: grants.map(\.rawValue).sorted(), maxUses: uses, createdAt: now, expiresAt: session.expiresAt)
         try await op.change { db in try record.insert(in: db) }
-        sessions.insert(session)
+        sessions.insert(session, reserved: true)
+        placeHeld = false
         metrics.sessionOpened()
         return SessionOpened(id: id, token: tokenString, project: body.project, grants: grants.map(\.rawValue).sorted(), uses: uses,
             expiresAt: session.expiresAt.description)

@@ -33,8 +33,9 @@ extension Vault {
             _ = try Connection.find(name, in: db)
             return try SecretVersions.revoke(kind: kind, owner: "connection:\(name)", version: body.version, in: db)
         }
+        let named = body.version
         let ended = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
-            s.connection == name && s.tokenKind == kind && s.tokenVersion.map(revoked.contains) == true
+            s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true
         }
         await truncateWAL(after: "token.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
@@ -83,6 +84,13 @@ extension Vault {
             }
         }
         sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
+        // No grace: the sessions holding an older version end now.
+        if graceSeconds == 0 {
+            let current = version.version
+            _ = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
+                s.connection == name && s.tokenKind == kind && s.tokenVersion.map { $0 < current } == true
+            }
+        }
         var info = self.tokenInfo(version, connection: name, now: .now())
         info.warnings = warnings
         for w in warnings { logger.warning("token.put: \(w)", metadata: ["connection": "\(name)", "version": "\(version.version)"]) }

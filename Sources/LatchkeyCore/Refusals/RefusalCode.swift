@@ -34,6 +34,14 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case tokenExpired = "token_expired"
     /// A session agent was asked to sign with a key it does not hold (audit rows only).
     case unknownKey = "unknown_key"
+    /// A session's agent serves only the uid that opened it.
+    case agentNotYours = "agent_not_yours"
+    /// The process that opened the connection has exited or changed its uid or gid.
+    case peerChanged = "peer_changed"
+    /// The runner uid holds as many live sessions as the daemon allows.
+    case sessionLimit = "session_limit"
+    /// A uid holds as many connections as the daemon allows (agent connections; audit rows only).
+    case tooManyConnections = "too_many_connections"
     // 404, 405, 408
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
@@ -81,7 +89,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .scmConfiguration, .scmUnsupportedKey: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
         case .notAdmin, .notRunner, .notAuditor, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed, .grantMissing, .ttlTooLong,
-            .tooManyUses, .secretRevoked, .tokenExpired, .unknownKey:
+            .tooManyUses, .secretRevoked, .tokenExpired, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
             403
         case .notFound: 404
         case .methodNotAllowed: 405
@@ -131,6 +139,10 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .secretRevoked: "the version has been revoked or its grace has ended"
         case .tokenExpired: "the token has expired; it is never released"
         case .unknownKey: "the agent holds no such key"
+        case .agentNotYours: "this session's agent was opened by another uid; it serves only that uid"
+        case .peerChanged: "the process that opened this connection has exited or changed its uid; connect again"
+        case .sessionLimit: "the runner holds as many live sessions as the daemon allows; close some first"
+        case .tooManyConnections: "the uid holds as many connections as the daemon allows"
         case .notFound: "no such thing"
         case .methodNotAllowed: "the method is not allowed on this path; see the Allow header"
         case .requestTimeout: "the request did not arrive whole in time"

@@ -51,7 +51,7 @@ package enum ReleaseDecision: Sendable, Equatable {
         guard let s = f.session else { return .refuse(f.usedUp ? .sessionUsedUp : .invalidSession) }
         guard f.clock < s.deadline else { return .refuse(.sessionExpired) }
         guard s.rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
-        guard s.grants.contains(f.grant) else { return .refuse(.grantMissing) }
+        guard s.grants.covers(f.grant) else { return .refuse(.grantMissing) }
         guard s.uses < s.maxUses else { return .refuse(.sessionUsedUp) }
         if f.grant == .sshCert {
             // Not a stored version: the certificate issued at open, valid as long as the session.
@@ -93,7 +93,7 @@ extension BuildSession {
     /// The pinned secret a grant releases.
     package func pin(_ grant: Grant) -> PinnedSecret? {
         switch grant {
-        case .deployKey: pinnedKey
+        case .deployKey, .deployKeyAgent: pinnedKey
         case .token: pinnedToken
         case .sshCert: nil
         }

@@ -43,5 +43,7 @@ package struct PinnedSecret: Sendable {
 package enum SessionEnd: String, Sendable, Error {
     case closed, expired, usedUp = "used-up", revoked, keyRevoked = "key-revoked", tokenRevoked = "token-revoked"
     case projectRemoved = "project-removed", connectionRemoved = "connection-removed", daemonRestart = "daemon-restart"
+    /// A policy reload left the session's runner, grants or agent user without a rule.
+    case policyChanged = "policy-changed"
     case certificateAuthorityRevoked = "ca-revoked"
 }

@@ -10,6 +10,30 @@ package final class SessionTable: Sendable {
     var count: Int { state.withLock { $0.byID.count } }
 
     func insert(_ s: BuildSession) { state.withLock { $0.insert(s) } }
+
+    /// Reserves a place for one more session of runner `uid` if it holds (live and
+    /// reserved) fewer than `limit`; the place is taken by `insert(_:reserved:)` or given
+    /// back by `cancelReservation`. Concurrent opens cannot pass the cap together.
+    func reserve(runner uid: UInt32, limit: Int) -> Bool { state.withLock { $0.reserve(runner: uid, limit: limit) } }
+
+    /// Inserts a session whose place was reserved.
+    func insert(_ s: BuildSession, reserved: Bool) {
+        state.withLock { t in
+            if reserved { t.cancelReservation(runner: s.runner.uid) }
+            t.insert(s)
+        }
+    }
+
+    func cancelReservation(runner uid: UInt32) { state.withLock { $0.cancelReservation(runner: uid) } }
+
+    /// Changes a live session in place (a policy reload gives it its new rule).
+    func update(id: String, _ change: (inout BuildSession) -> Void) {
+        state.withLock { t in
+            guard var s = t.byID[id] else { return }
+            change(&s)
+            t.byID[id] = s
+        }
+    }
     package func session(id: String) -> BuildSession? { state.withLock { $0.byID[id] } }
     func session(tokenHash: [UInt8]) -> BuildSession? { state.withLock { $0.session(tokenHash: tokenHash) } }
     package func all() -> [BuildSession] { state.withLock { Array($0.byID.values) } }
@@ -68,6 +92,20 @@ package final class SessionTable: Sendable {
 private struct Sessions {
     var byHash: [[UInt8]: String] = [:]
     var byID: [String: BuildSession] = [:]
+    /// Places reserved by opens in flight, by runner uid.
+    var reserved: [UInt32: Int] = [:]
+
+    mutating func reserve(runner uid: UInt32, limit: Int) -> Bool {
+        let live = byID.values.reduce(0) { $0 + ($1.runner.uid == uid ? 1 : 0) }
+        guard live + reserved[uid, default: 0] < limit else { return false }
+        reserved[uid, default: 0] += 1
+        return true
+    }
+
+    mutating func cancelReservation(runner uid: UInt32) {
+        guard let n = reserved[uid] else { return }
+        reserved[uid] = n > 1 ? n - 1 : nil
+    }
     /// Token hashes of sessions that used their last use, until their deadline.
     var usedUp: [[UInt8]: ContinuousClock.Instant] = [:]
 
