@@ -62,7 +62,7 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Sends raw bytes (then, with `halfClose`, shuts down the write side) and returns
     /// whatever comes back before the daemon closes or `wait` passes.
-    func raw(_ bytes: [UInt8], wait: Double = 2, halfClose: Bool = false) -> String {
+    func raw(_ bytes: [UInt8], wait: Double = 30, halfClose: Bool = false) -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_un()
