@@ -129,7 +129,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "8")  // v1 + the certificate, store, SCM and client-request-id migrations
+        #expect(try migrated.metadata("schema_version") == "9")  // v1 + the certificate, store, SCM, client-request-id and minted-token migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

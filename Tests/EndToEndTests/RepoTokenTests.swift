@@ -1,0 +1,268 @@
+import Foundation
+import LatchkeyTestSupport
+import SCMFakes
+import Testing
+
+/// The `repo-token` grant through the real daemon and the CLI, against each faked
+/// server: minted at the build's first redeem, reaching its one repository, revoked on the
+/// server however the session ends — also after a `kill -9`.
+@Suite(.serialized) struct RepoTokenTests {
+    static let policy = """
+        version: 1
+        admins: { users: [$daemon] }
+        auditors: { users: [$daemon] }
+        runners:
+          - name: local
+            who: { users: [$daemon] }
+            projects: ["*"]
+            grants: [deploy-key, token, repo-token]
+            max_ttl: 2h
+            max_uses: 100
+            builds: { users: [$daemon] }
+            repo_token: { permissions: [contents:read, metadata:read, read_repository, reporter, REPO_READ] }
+        """
+
+    struct Setup {
+        let pki: TestPKI
+        let fake: FakeSCMServer
+        let daemon: DaemonProcess
+        let token: String
+        let appKey: String?
+        let kind: FakeKind
+
+        var repository: String { SCMEndToEndTests.repository(kind) }
+
+        func remove() {
+            pki.remove()
+            if let appKey { try? FileManager.default.removeItem(atPath: appKey) }
+        }
+    }
+
+    static func other(_ kind: FakeKind) -> String {
+        switch kind {
+        case .githubEnterprise: "acme/other"
+        case .gitlab: "acme/platform/other"
+        case .bitbucketServer: "ACME/other"
+        }
+    }
+
+    /// A fake with the repository and another, a daemon with the connection, its token,
+    /// the project, and for GitHub Enterprise an App installed on both repositories.
+    static func setUp(_ kind: FakeKind) async throws -> Setup {
+        setenv("LATCHKEY_SCM_REMOVAL_BACKOFF", "1", 1)
+        let pki = try TestPKI.make()
+        let fake = try await FakeSCMServer.start(kind: kind, certificate: try pki.serverCertificate())
+        let token = SCMEndToEndTests.token(kind)
+        let scopes: [String]? = kind == .githubEnterprise ? ["repo"] : kind == .gitlab ? ["api"] : nil
+        fake.addUser("ci-bot", token: token, scopes: scopes)
+        fake.addRepository(SCMEndToEndTests.repository(kind), admins: ["ci-bot"])
+        fake.addRepository(other(kind), admins: ["ci-bot"])
+        let d = try DaemonProcess(policy: policy)
+        #expect(d.cli(["connection", "add", "scm1", "--kind", kind.rawValue, "--url", fake.webURL, "--api-url", fake.apiURL, "--ca-file", pki.caCertificate]).status == 0)
+        #expect(d.cli(["token", "put", "scm1", "--username", "ci-bot"], stdin: token + "\n").status == 0)
+        #expect(d.cli(["project", "add", "web", "--connection", "scm1", "--repo", SCMEndToEndTests.repository(kind)]).status == 0)
+        var appKey: String?
+        if kind == .githubEnterprise {
+            let dir = makeTempDirectory("app")
+            appKey = dir
+            #expect(sh(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", dir + "/app.pem"]).status == 0)
+            #expect(sh(["openssl", "pkey", "-in", dir + "/app.pem", "-pubout", "-out", dir + "/app.pub.pem"]).status == 0)
+            fake.addGitHubApp(
+                id: 4242, publicKeyPath: dir + "/app.pub.pem", installationID: 77, account: "acme",
+                repositories: [SCMEndToEndTests.repository(kind), other(kind)], permissions: ["contents": "write", "metadata": "read"])
+            let pem = try String(contentsOfFile: dir + "/app.pem", encoding: .utf8)
+            let put = d.cli(["connection", "app", "put", "scm1", "--app-id", "4242"], stdin: pem)
+            #expect(put.status == 0 && put.out.contains("stored GitHub App 4242 key v1"), "\(put.err)")
+        }
+        return Setup(pki: pki, fake: fake, daemon: d, token: token, appKey: appKey, kind: kind)
+    }
+
+    static func open(_ d: DaemonProcess, _ extra: [String] = []) throws -> (id: String, token: String) {
+        let r = d.cli(["session", "open", "web", "--build", "b1", "--grant", "repo-token", "--json"] + extra)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.err)")
+        return (try #require(o["id"] as? String), try #require(o["token"] as? String))
+    }
+
+    static func fetch(_ d: DaemonProcess, _ session: String) throws -> [String: Any] {
+        let r = d.cli(["fetch", "repo-token", "--json"], env: ["LATCHKEY_SESSION": session])
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.err)")
+    }
+
+    static func minted(_ d: DaemonProcess, all: Bool = true) throws -> [[String: Any]] {
+        let r = d.cli(["token", "list", "--minted", "--json"] + (all ? ["--all"] : []))
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]], "\(r.err)")
+    }
+
+    /// The repository's API path on the server, as the token's user would call it.
+    static func apiPath(_ kind: FakeKind, _ repository: String) -> String {
+        switch kind {
+        case .githubEnterprise: "/api/v3/repos/\(repository)"
+        case .gitlab: "/api/v4/projects/" + repository.replacingOccurrences(of: "/", with: "%2F")
+        case .bitbucketServer:
+            "/rest/api/1.0/projects/\(repository.split(separator: "/")[0])/repos/\(repository.split(separator: "/")[1])"
+        }
+    }
+
+    /// The build's own use of its token: `latchkey exec --token-env GIT_TOKEN -- sh -c …`,
+    /// curl reading the header from stdin (the token is in no argv); the HTTP status.
+    static func statusThroughExec(_ s: Setup, session: String, repository: String) -> String {
+        let url = "https://127.0.0.1:\(s.fake.port)" + apiPath(s.kind, repository)
+        let script = "printf 'Authorization: Bearer %s\\n' \"$GIT_TOKEN\" | curl -s -o /dev/null -w '%{http_code}' --cacert \(s.pki.caCertificate) -H @- '\(url)'"
+        let r = s.daemon.cli(["exec", "--ssh", "none", "--token-env", "GIT_TOKEN", "--", "sh", "-c", script], env: ["LATCHKEY_SESSION": session])
+        return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test(arguments: FakeKind.allCases)
+    func aBuildGetsATokenForItsRepositoryOnlyMintedAtItsFirstRedeemAndRevokedWhenTheSessionCloses(kind: FakeKind) async throws {
+        let s = try await Self.setUp(kind)
+        defer { s.remove() }
+        let d = s.daemon
+        let session = try Self.open(d)
+        #expect(s.fake.liveMintedTokens == 0, "nothing is minted before the build asks")
+
+        let first = try Self.fetch(d, session.token)
+        let value = try #require(first["token"] as? String)
+        #expect(first["repository"] as? String == s.repository)
+        #expect(first["kind"] as? String == kind.rawValue)
+        #expect(first["connection"] as? String == "scm1")
+        let expected = kind == .githubEnterprise ? ["contents:read"] : kind == .gitlab ? ["read_repository", "reporter"] : ["REPO_READ"]
+        #expect(first["permissions"] as? [String] == expected)
+        #expect(s.fake.liveMintedTokens == 1)
+        // A second redeem releases the same token: one mint per session.
+        #expect(try Self.fetch(d, session.token)["token"] as? String == value)
+        #expect(s.fake.liveMintedTokens == 1)
+        switch kind {
+        case .githubEnterprise:
+            #expect(s.fake.installationTokens.first?.repositories == [s.repository])
+            let jwt = try #require(s.fake.acceptedJWTs.first)
+            #expect(jwt.iss == "4242" && jwt.exp - jwt.iat == 600)
+        case .gitlab:
+            let t = try #require(s.fake.projectTokens.first)
+            #expect(t.name == "latchkey-\(session.id)" && t.accessLevel == 20 && t.scopes == ["read_repository"])
+        case .bitbucketServer:
+            let t = try #require(s.fake.repositoryTokens.first)
+            #expect(t.name == "latchkey-\(session.id)" && t.permissions == ["REPO_READ"] && t.expiryDays == 1)
+        }
+
+        // The build's command uses it: its repository answers, the other does not.
+        #expect(Self.statusThroughExec(s, session: session.token, repository: s.repository) == "200")
+        #expect(Self.statusThroughExec(s, session: session.token, repository: Self.other(kind)) != "200")
+
+        // Admins see it live, by its server id, never its value.
+        let listed = try Self.minted(d, all: false)
+        #expect(listed.count == 1 && listed.first?["state"] as? String == "live" && listed.first?["sessionId"] as? String == session.id)
+        let sessions = d.cli(["session", "list"])
+        #expect(sessions.out.contains(session.id) && sessions.out.contains("live") && !sessions.out.contains(value))
+
+        #expect(d.cli(["session", "close", session.id]).status == 0)
+        #expect(SCMDeployKeyTests.eventually { s.fake.liveMintedTokens == 0 }, "the minted token was not revoked on the server")
+        #expect(SCMDeployKeyTests.eventually { (try? Self.minted(d))?.first?["state"] as? String == "revoked" })
+        #expect(Self.statusThroughExec(s, session: session.token, repository: s.repository) != "200")
+
+        // Audited with the server's id; the token itself nowhere.
+        let audit = d.cli(["audit", "export"]).out
+        let serverID = try #require(listed.first?["serverTokenId"] as? String)
+        #expect(audit.contains("repo-token.mint") && audit.contains("repo-token.revoke") && audit.contains("token id \(serverID)"))
+        #expect(!audit.contains(value) && !d.log.contains(value) && !d.log.contains(s.token))
+        d.stop()
+        #expect(!d.log.contains(value))
+        let store = try Data(contentsOf: URL(fileURLWithPath: d.dataDir + "/latchkey.db"))
+        #expect(store.range(of: Data(value.utf8)) == nil, "the minted token is in the store in clear")
+        await s.fake.stop()
+    }
+
+    @Test(arguments: FakeKind.allCases)
+    func askingForMoreThanTheRuleAllowsIsRefusedNotCut(kind: FakeKind) async throws {
+        let s = try await Self.setUp(kind)
+        defer { s.remove() }
+        let d = s.daemon
+        let more = kind == .githubEnterprise ? "contents:write" : kind == .gitlab ? "write_repository" : "REPO_WRITE"
+        let r = d.cli(["session", "open", "web", "--build", "b1", "--grant", "repo-token", "--permission", more])
+        #expect(r.status != 0 && r.err.contains("permission_not_allowed") && r.err.contains(more), "\(r.err)")
+        // Another server's permission is a clear error too.
+        let foreign = kind == .bitbucketServer ? "contents:read" : "REPO_READ"
+        let f = d.cli(["session", "open", "web", "--build", "b1", "--grant", "repo-token", "--permission", foreign])
+        #expect(f.status != 0 && f.err.contains("invalid"), "\(f.err)")
+        #expect(d.cli(["session", "list", "--json"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(s.fake.liveMintedTokens == 0)
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func aSessionEndedByItsTTLOrAnAdminsRevokeHasItsTokenRevoked() async throws {
+        let s = try await Self.setUp(.gitlab)
+        defer { s.remove() }
+        let d = s.daemon
+        let short = try Self.open(d, ["--ttl", "2s"])
+        _ = try Self.fetch(d, short.token)
+        let revoked = try Self.open(d)
+        _ = try Self.fetch(d, revoked.token)
+        #expect(s.fake.liveMintedTokens == 2)
+        #expect(d.cli(["session", "revoke", revoked.id]).status == 0)
+        #expect(SCMDeployKeyTests.eventually { s.fake.projectTokens.filter(\.revoked).map(\.name) == ["latchkey-\(revoked.id)"] })
+        #expect(SCMDeployKeyTests.eventually { s.fake.liveMintedTokens == 0 }, "the expired session's token was not revoked")
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test(arguments: [FakeKind.githubEnterprise, .gitlab, .bitbucketServer])
+    func aKilledDaemonRevokesTheTokensOfTheSessionsThatDiedWithItOnceRestarted(kind: FakeKind) async throws {
+        let s = try await Self.setUp(kind)
+        defer { s.remove() }
+        let d = s.daemon
+        for _ in 0..<2 { _ = try Self.fetch(d, try Self.open(d).token) }
+        #expect(s.fake.liveMintedTokens == 2)
+        d.kill9()
+        #expect(s.fake.liveMintedTokens == 2)
+        // The restarted daemon's first attempt fails on the server; the retry succeeds.
+        s.fake.failNext(.serverError, times: 1, method: "DELETE")
+        try d.start()
+        #expect(SCMDeployKeyTests.eventually(30) { s.fake.liveMintedTokens == 0 }, "\(s.fake.liveMintedTokens) minted token(s) left unrevoked")
+        let audit = d.cli(["audit", "list", "--action", "repo-token.revoke", "--json"]).out
+        #expect(audit.contains("\"failed\"") && audit.contains("\"granted\""))
+        #expect(SCMDeployKeyTests.eventually { (try? Self.minted(d))?.allSatisfy { $0["state"] as? String == "revoked" } == true })
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func aGitHubSessionLongerThanTheTokensHourGetsAFreshTokenAndTheOldOneIsRevoked() async throws {
+        setenv("LATCHKEY_REPO_TOKEN_REFRESH", "2", 1)
+        defer { unsetenv("LATCHKEY_REPO_TOKEN_REFRESH") }
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.remove() }
+        let d = s.daemon
+        let session = try Self.open(d)
+        let first = try #require(try Self.fetch(d, session.token)["token"] as? String)
+        usleep(2_500_000)
+        let second = try #require(try Self.fetch(d, session.token)["token"] as? String)
+        #expect(first != second)
+        #expect(SCMDeployKeyTests.eventually { s.fake.installationTokens.first { $0.token == first }?.revoked == true }, "the replaced token was not revoked")
+        #expect(s.fake.installationTokens.first { $0.token == second }?.revoked == false)
+        // Revoking the App key ends the session, and its token leaves the server.
+        let revoke = d.cli(["connection", "app", "revoke", "scm1"])
+        #expect(revoke.status == 0 && revoke.out.contains("ended 1 session"), "\(revoke.out) \(revoke.err)")
+        #expect(SCMDeployKeyTests.eventually { s.fake.liveMintedTokens == 0 })
+        // With no live App key, a repo-token session is refused at open.
+        let refused = d.cli(["session", "open", "web", "--build", "b2", "--grant", "repo-token"])
+        #expect(refused.status != 0 && refused.err.contains("no_github_app"), "\(refused.err)")
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func aMintTheServerRefusesAnswers502AndTakesNoUse() async throws {
+        let s = try await Self.setUp(.bitbucketServer)
+        defer { s.remove() }
+        let d = s.daemon
+        let session = try Self.open(d, ["--uses", "1"])
+        s.fake.failNext(.forbiddenScope, method: "PUT", pathContains: "access-tokens")
+        let failed = d.cli(["fetch", "repo-token"], env: ["LATCHKEY_SESSION": session.token])
+        #expect(failed.status != 0 && failed.err.contains("scm_") && failed.err.contains("not permitted"), "\(failed.err)")
+        // The one use is still there.
+        let ok = try Self.fetch(d, session.token)
+        #expect(ok["token"] as? String != nil)
+        let audit = d.cli(["audit", "list", "--action", "repo-token.mint", "--json"]).out
+        #expect(audit.contains("\"failed\"") && audit.contains("\"granted\""))
+        d.stop()
+        await s.fake.stop()
+    }
+}
