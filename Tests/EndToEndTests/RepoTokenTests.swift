@@ -250,6 +250,57 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func theDaemonsStopRevokesItsSessionsTokensAndAReloadThatTakesTheGrantAwayEndsTheirSessions() async throws {
+        let s = try await Self.setUp(.gitlab)
+        defer { s.remove() }
+        let d = s.daemon
+        _ = try Self.fetch(d, try Self.open(d).token)
+        #expect(s.fake.liveMintedTokens == 1)
+        // A reload whose rule no longer grants repo-token ends the session; its token leaves the server.
+        try Self.policy.replacingOccurrences(of: "grants: [deploy-key, token, repo-token]", with: "grants: [deploy-key, token]")
+            .write(toFile: d.policies + "/policy.yaml", atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        #expect(SCMDeployKeyTests.eventually { s.fake.liveMintedTokens == 0 }, "the reload did not revoke the token")
+        try Self.policy.write(toFile: d.policies + "/policy.yaml", atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        #expect(SCMDeployKeyTests.eventually { d.cli(["session", "open", "web", "--build", "b2", "--grant", "repo-token"]).status == 0 })
+        // A graceful stop revokes before the process leaves.
+        let again = try Self.open(d)
+        _ = try Self.fetch(d, again.token)
+        #expect(s.fake.liveMintedTokens == 1)
+        d.stop()
+        #expect(s.fake.liveMintedTokens == 0, "the stop left a minted token live on the server")
+        await s.fake.stop()
+    }
+
+    @Test func theAppKeyIsNeverInTheStoreLogAuditOrAnswersInClear() async throws {
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.remove() }
+        let d = s.daemon
+        let pem = try String(contentsOfFile: try #require(s.appKey) + "/app.pem", encoding: .utf8)
+        // A line of the key's base64 body is enough to find it anywhere.
+        let line = try #require(pem.split(separator: "\n").dropFirst(3).first.map(String.init))
+        let listed = d.cli(["connection", "app", "list", "scm1", "--json"])
+        #expect(listed.status == 0 && listed.out.contains("SHA256:") && !listed.out.contains(line))
+        // A key that is not RSA is refused with what it is, and nothing is stored.
+        let ec = d.root + "/ec.pem"
+        #expect(sh(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ec]).status == 0)
+        let refused = d.cli(["connection", "app", "put", "scm1", "--app-id", "4242"], stdin: try String(contentsOfFile: ec, encoding: .utf8))
+        #expect(refused.status != 0 && refused.err.contains("not an RSA key"), "\(refused.err)")
+        #expect(try JSONSerialization.jsonObject(with: Data(d.cli(["connection", "app", "list", "scm1", "--json"]).out.utf8)) as? [Any] != nil)
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(d.cli(["connection", "app", "list", "scm1", "--json"]).out.utf8)) as? [[String: Any]])
+        #expect(versions.count == 1)
+        _ = try Self.fetch(d, try Self.open(d).token)
+        let audit = d.cli(["audit", "export"]).out
+        d.stop()
+        for file in ["latchkey.db", "latchkey.db-wal"] {
+            guard let bytes = try? Data(contentsOf: URL(fileURLWithPath: d.dataDir + "/" + file)) else { continue }
+            #expect(bytes.range(of: Data(line.utf8)) == nil, "the App key is in \(file) in clear")
+        }
+        #expect(!audit.contains(line) && !d.log.contains(line) && !refused.err.contains(line))
+        await s.fake.stop()
+    }
+
     @Test func aMintTheServerRefusesAnswers502AndTakesNoUse() async throws {
         let s = try await Self.setUp(.bitbucketServer)
         defer { s.remove() }
