@@ -135,6 +135,25 @@ extension GitLabAdapter {
         return SCMMintedToken(token: try .fromServer(value), id: id, expiresAt: json["expires_at"]?.string ?? tomorrow, permissions: granted)
     }
 
+    /// The project's active access tokens (all pages): id and name.
+    package func listProjectAccessTokens(repository: String, token: SecretBytes) async throws(SCMError) -> [(id: String, name: String)] {
+        var out: [(id: String, name: String)] = []
+        var page = 1
+        while page <= SCMPaging.maxPages {
+            let request = SCMRequest(
+                .GET, "/projects/" + SCMPath.segment(repository) + "/access_tokens", query: [("state", "active"), ("per_page", "100"), ("page", String(page))],
+                purpose: "list project access tokens")
+            let r = try await client.call(request, token: token, expect: [200], hint: tokenHint)
+            let items = r.json()?.array ?? []
+            for t in items where t["active"]?.bool != false {
+                if let id = t["id"]?.id { out.append((id, t["name"]?.string ?? "")) }
+            }
+            guard let next = r.header("x-next-page"), !next.isEmpty, items.count == 100 else { break }
+            page += 1
+        }
+        return out
+    }
+
     package func revokeProjectAccessToken(id: String, repository: String, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(
             .DELETE, "/projects/" + SCMPath.segment(repository) + "/access_tokens/" + SCMPath.segment(id), purpose: "revoke a session's project access token")
@@ -182,6 +201,23 @@ extension BitbucketServerAdapter {
         let expires = json["expiryDate"]?.int.map { Self.rfc3339(milliseconds: $0) } ?? ""
         return SCMMintedToken(
             token: try .fromServer(value), id: id, expiresAt: expires, permissions: (json["permissions"]?.array ?? []).compactMap(\.string))
+    }
+
+    /// The repository's HTTP access tokens (all pages): id and name.
+    package func listRepositoryAccessTokens(repository: String, token: SecretBytes) async throws(SCMError) -> [(id: String, name: String)] {
+        var out: [(id: String, name: String)] = []
+        var start = 0
+        for _ in 0..<SCMPaging.maxPages {
+            let request = SCMRequest(.GET, tokensPath(repository), query: [("start", String(start)), ("limit", "100")], purpose: "list HTTP access tokens")
+            let r = try await client.call(request, token: token, expect: [200], hint: tokenHint)
+            guard let json = r.json() else { break }
+            for t in json["values"]?.array ?? [] {
+                if let id = t["id"]?.string ?? t["id"]?.id { out.append((id, t["name"]?.string ?? "")) }
+            }
+            guard json["isLastPage"]?.bool == false, let next = json["nextPageStart"]?.int else { break }
+            start = Int(next)
+        }
+        return out
     }
 
     package func revokeRepositoryAccessToken(id: String, repository: String, token: SecretBytes) async throws(SCMError) {

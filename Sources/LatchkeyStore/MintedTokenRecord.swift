@@ -1,4 +1,5 @@
 package import GRDB
+import Foundation
 
 /// A repository token minted for a session (table `minted_token`): where its revocation
 /// stands. What it is — connection, repository, the server's token id, expiry — is in the
@@ -6,6 +7,8 @@ package import GRDB
 /// by that row's MAC, so a store writer cannot point a revocation at another token.
 public struct MintedTokenRecord: Sendable, Equatable {
     public enum State: String, Sendable {
+        /// The server was asked; its answer has not been recorded yet.
+        case minting
         /// Held by a live session.
         case live
         /// The session ended; the revocation on the server is pending (retried with
@@ -23,6 +26,8 @@ public struct MintedTokenRecord: Sendable, Equatable {
     public var lastError: String?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
+    /// What finds the token on its server by name when no answer was recorded.
+    public var intent: [String: String]
 }
 
 /// Reads and writes `minted_token` inside a caller's transaction.
@@ -36,17 +41,31 @@ package enum MintedTokens {
         (try Int.fetchOne(db, sql: "SELECT count(*) FROM minted_token WHERE session_id = ?", arguments: [sessionID]) ?? 0) + 1
     }
 
-    package static func recordLive(owner: String, sessionID: String, in db: Database, now: Timestamp = .now()) throws {
+    /// Before the server is asked: the row that finds the token by name if its answer is lost.
+    package static func recordMinting(owner: String, sessionID: String, intent: [String: String], in db: Database, now: Timestamp = .now()) throws {
+        let json = String(decoding: try JSONEncoder.sorted.encode(intent), as: UTF8.self)
         try db.execute(
-            sql: "INSERT INTO minted_token(owner, session_id, state, attempts, created_at, updated_at) VALUES (?, ?, 'live', 0, ?, ?)",
-            arguments: [owner, sessionID, now.description, now.description])
+            sql: "INSERT INTO minted_token(owner, session_id, state, intent, attempts, created_at, updated_at) VALUES (?, ?, 'minting', ?, 0, ?, ?)",
+            arguments: [owner, sessionID, json, now.description, now.description])
     }
 
-    /// Queues the revocation of the live tokens of `sessionIDs` (every live token when
-    /// nil: the daemon's start and stop, when no session outlives the process).
+    /// The server answered with the token (sealed in the same transaction).
+    package static func recordLive(owner: String, in db: Database, now: Timestamp = .now()) throws {
+        try db.execute(sql: "UPDATE minted_token SET state = 'live', updated_at = ? WHERE owner = ?", arguments: [now.description, owner])
+    }
+
+    /// The server refused: nothing was minted, the row goes.
+    package static func forget(owner: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM minted_token WHERE owner = ? AND state = 'minting'", arguments: [owner])
+    }
+
+    /// Queues the revocation of the live tokens of `sessionIDs` (when nil, every live token
+    /// and every mint whose answer was never recorded: the daemon's start and stop, when no
+    /// session outlives the process).
     @discardableResult
     package static func queueRevocation(sessionIDs: [String]?, in db: Database, now: Timestamp = .now()) throws -> Int {
-        var sql = "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE state = 'live'"
+        var sql = "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE "
+            + (sessionIDs == nil ? "state IN ('live', 'minting')" : "state = 'live'")
         var args: StatementArguments = [now.description, now.description]
         if let sessionIDs {
             guard !sessionIDs.isEmpty else { return 0 }
@@ -57,10 +76,11 @@ package enum MintedTokens {
         return db.changesCount
     }
 
-    /// Queues one token's revocation (a refreshed token's predecessor).
+    /// Queues one token's revocation (a refreshed token's predecessor; a mint whose answer
+    /// was lost).
     package static func queueRevocation(owner: String, in db: Database, now: Timestamp = .now()) throws {
         try db.execute(
-            sql: "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE owner = ? AND state = 'live'",
+            sql: "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE owner = ? AND state IN ('live', 'minting')",
             arguments: [now.description, now.description, owner])
     }
 
@@ -122,5 +142,6 @@ extension MintedTokenRecord {
         lastError = row["last_error"]
         createdAt = created
         updatedAt = updated
+        intent = SecretVersion.attributes(row["intent"] ?? "{}")
     }
 }

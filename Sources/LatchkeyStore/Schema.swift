@@ -324,7 +324,10 @@ enum Schema {
         -- One row per repository token minted for a session. The token itself is sealed in
         -- secret_version (kind 'minted-token', same owner), with the facts the revocation
         -- acts on (connection, repository, the server's token id) in its bound attributes;
-        -- it is written before the token is released. 'live': in use by its session.
+        -- it is written before the token is released. 'minting': the server was asked and
+        -- has not answered yet; `intent` (JSON: connection, repository, server kind, token
+        -- name) is what finds the token on the server should the answer be lost (a crash,
+        -- a timeout), by its name. 'live': in use by its session.
         -- 'revoking': the session ended (close, TTL, uses, revoke, reload, stop, restart)
         -- and the revocation on the server is pending, retried with backoff from
         -- next_attempt_at; last_error says why the last attempt failed. 'revoked': gone
@@ -332,7 +335,8 @@ enum Schema {
         CREATE TABLE minted_token (
             owner           TEXT PRIMARY KEY NOT NULL CHECK (owner LIKE 'minted:%'),
             session_id      TEXT NOT NULL,
-            state           TEXT NOT NULL CHECK (state IN ('live', 'revoking', 'revoked')),
+            state           TEXT NOT NULL CHECK (state IN ('minting', 'live', 'revoking', 'revoked')),
+            intent          TEXT NOT NULL DEFAULT '{}',
             attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
             next_attempt_at TEXT,
             last_error      TEXT,

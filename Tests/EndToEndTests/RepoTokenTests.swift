@@ -226,6 +226,32 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test(arguments: [FakeKind.gitlab, .bitbucketServer])
+    func aTokenMintedByADaemonKilledBeforeItRecordedTheAnswerIsFoundByNameAndRevoked(kind: FakeKind) async throws {
+        let s = try await Self.setUp(kind)
+        defer { s.remove() }
+        let d = s.daemon
+        let session = try Self.open(d)
+        // The server mints at once but answers slowly; the daemon dies waiting for the answer.
+        s.fake.failNext(.slow(milliseconds: 4000), method: kind == .gitlab ? "POST" : "PUT", pathContains: "access")
+        let out = d.root + "/fetch.out"
+        var env = ProcessInfo.processInfo.environment
+        env["LATCHKEY_SESSION"] = session.token
+        guard let pid = spawn([latchkeyBinary, "fetch", "repo-token", "--socket", d.socket], environment: env, stdoutPath: out, stderrPath: out) else {
+            throw FixtureError("cannot run the CLI")
+        }
+        #expect(SCMDeployKeyTests.eventually(10) { s.fake.liveMintedTokens == 1 })
+        d.kill9()
+        _ = waitFor(pid)
+        #expect(s.fake.liveMintedTokens == 1)
+        try d.start()
+        #expect(SCMDeployKeyTests.eventually(30) { s.fake.liveMintedTokens == 0 }, "the unrecorded token was not found and revoked")
+        let audit = d.cli(["audit", "list", "--action", "repo-token.revoke", "--json"]).out
+        #expect(audit.contains("unrecorded, 1 found by name latchkey-\(session.id)"), "\(audit)")
+        d.stop()
+        await s.fake.stop()
+    }
+
     @Test func aGitHubSessionLongerThanTheTokensHourGetsAFreshTokenAndTheOldOneIsRevoked() async throws {
         setenv("LATCHKEY_REPO_TOKEN_REFRESH", "2", 1)
         defer { unsetenv("LATCHKEY_REPO_TOKEN_REFRESH") }

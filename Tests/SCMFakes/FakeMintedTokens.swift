@@ -293,6 +293,11 @@ enum FakeMintedTokens {
             ]
             if let days { o["expiryDays"] = days }
             return .json(200, o)
+        case ("GET", 6):
+            let values = s.mint.repositoryTokens.filter { $0.repository == repo.path && !$0.revoked }.map {
+                ["id": $0.id, "name": $0.name, "permissions": $0.permissions, "expiryDate": Int($0.expiresAt.timeIntervalSince1970 * 1000)] as [String: Any]
+            }
+            return FakeBitbucketServer.page(r, values)
         case ("DELETE", 7):
             guard let i = s.mint.repositoryTokens.firstIndex(where: { $0.id == seg[6] && $0.repository == repo.path && !$0.revoked }) else {
                 return FakeErrors.notFound(bb, "Token \(seg[6])")

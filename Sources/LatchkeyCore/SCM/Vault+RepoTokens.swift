@@ -156,6 +156,16 @@ extension Vault {
         let ask = SCMTokenMintRequest(repository: project.repo, name: "latchkey-\(s.id)", permissions: s.repoTokenPermissions)
         let mintTarget = AuditTarget(connection: s.connection, project: s.project, kind: Grant.repoToken.rawValue)
         let actor = AuditEntry.Actor(role: .build, uid: request.peer.uid, gid: request.peer.gid, pid: request.peer.pid, sessionID: s.id)
+        let sessionID = s.id
+        // The row that finds the token by its name should the server's answer be lost.
+        let owner = try await store.database.write { db in
+            let owner = MintedTokens.owner(sessionID: sessionID, sequence: try MintedTokens.nextSequence(sessionID: sessionID, in: db))
+            try MintedTokens.recordMinting(
+                owner: owner, sessionID: sessionID,
+                intent: ["connection": connection.name, "project": project.name, "repository": project.repo, "server_kind": connection.kind.rawValue, "token_name": ask.name],
+                in: db)
+            return owner
+        }
         let minted: SCMMintedToken
         var appVersion: Int64?
         do {
@@ -171,12 +181,19 @@ extension Vault {
                 guard let adapter = session.adapter as? BitbucketServerAdapter else { throw APIError.internalFault }
                 do throws(SCMError) { minted = try await adapter.mintRepositoryAccessToken(ask, token: session.token) } catch { throw APIError.scm(error) }
             }
-        } catch let e as APIError {
+        } catch {
+            let e = (error as? APIError) ?? APIError.internalFault
+            // A refusal the server answered minted nothing; a lost answer (timeout, dropped
+            // connection, 5xx) may have: that one is looked for by name and revoked.
+            let answered = (400..<500).contains(e.code.status) || [RefusalCode.scmUnauthorized, .scmForbidden, .scmNotFound, .scmRejected, .scmRateLimited].contains(e.code)
             _ = try? await audit.append(
-                AuditEntry(actor: actor, action: .repoTokenMint, target: mintTarget, outcome: .failed, reason: e.code.rawValue, requestID: request.requestID))
-            throw e
+                AuditEntry(actor: actor, action: .repoTokenMint, target: mintTarget, outcome: .failed, reason: e.code.rawValue, requestID: request.requestID)
+            ) { db in
+                if answered { try MintedTokens.forget(owner: owner, in: db) } else { try MintedTokens.queueRevocation(owner: owner, in: db) }
+            }
+            if !answered { startSCMWork { await $0.workDueMintedRevocations() } }
+            throw error
         }
-        let sessionID = s.id
         let attributes: [String: String] = [
             "session_id": sessionID, "connection": connection.name, "project": project.name, "repository": project.repo,
             "server_kind": connection.kind.rawValue, "server_token_id": minted.id, "expires_at": minted.expiresAt,
@@ -185,19 +202,16 @@ extension Vault {
         let token = minted.token
         let keyRing = self.keyRing
         let note = "token id \(minted.id) for \(project.repo), permissions \(minted.permissions.joined(separator: ",")), expires \(minted.expiresAt)"
-        let owner: String
         do {
-            owner = try await audit.append(
+            try await audit.append(
                 AuditEntry(actor: actor, action: .repoTokenMint, target: mintTarget, outcome: .granted, reason: note, requestID: request.requestID)
             ) { db in
-                let owner = MintedTokens.owner(sessionID: sessionID, sequence: try MintedTokens.nextSequence(sessionID: sessionID, in: db))
                 _ = try SecretVersions.add(kind: .mintedToken, owner: owner, grace: .zero, keyRing: keyRing, in: db) { _ in (token, attributes) }
-                try MintedTokens.recordLive(owner: owner, sessionID: sessionID, in: db)
+                try MintedTokens.recordLive(owner: owner, in: db)
                 // The session may have ended while the server minted: then it is revoked at once.
                 let ended = try BuildSessionRecord.hasEnded(id: sessionID, in: db)
                 if ended { try MintedTokens.queueRevocation(owner: owner, in: db) }
                 if let previous { try MintedTokens.queueRevocation(owner: previous.owner, in: db) }
-                return owner
             }
         } catch let e as AuditError {
             // Nothing recorded: the token was never released; revoke it on the server now.
@@ -302,6 +316,28 @@ extension Vault {
         }
     }
 
+    /// Revokes the tokens named `name` on the repository (GitLab, Bitbucket: a mint whose
+    /// answer was lost); how many there were. GitHub installation tokens have no name: 0.
+    private func revokeByName(kind: ConnectionKind, connection: String, repository: String, name: String, project: String?) async throws -> Int {
+        guard kind != .githubEnterprise else { return 0 }
+        let session = try await scmSession(connection, project: project, requestID: nil)
+        do throws(SCMError) {
+            if let gitlab = session.adapter as? GitLabAdapter {
+                let ids = try await gitlab.listProjectAccessTokens(repository: repository, token: session.token).filter { $0.name == name }.map(\.id)
+                for id in ids { try await gitlab.revokeProjectAccessToken(id: id, repository: repository, token: session.token) }
+                return ids.count
+            }
+            if let bitbucket = session.adapter as? BitbucketServerAdapter {
+                let ids = try await bitbucket.listRepositoryAccessTokens(repository: repository, token: session.token).filter { $0.name == name }.map(\.id)
+                for id in ids { try await bitbucket.revokeRepositoryAccessToken(id: id, repository: repository, token: session.token) }
+                return ids.count
+            }
+        } catch {
+            throw APIError.scm(error)
+        }
+        return 0
+    }
+
     /// Tries every pending revocation that is due, once (the SCM work task; the daemon's
     /// start and stop). A failure pushes the next attempt back (30 s doubling, at most an
     /// hour); a token the server has expired already needs no call.
@@ -321,7 +357,7 @@ extension Vault {
         }
         for (record, version, sealed) in due {
             if Task.isCancelled { return }
-            let a = version?.attributes ?? [:]
+            let a = version?.attributes ?? record.intent
             let target = AuditTarget(connection: a["connection"], project: a["project"], kind: Grant.repoToken.rawValue)
             let actor = AuditEntry.Actor(role: .daemon, sessionID: record.sessionID)
             let serverID = a["server_token_id"] ?? "?"
@@ -337,11 +373,28 @@ extension Vault {
                         let token = try openSealed(sealed, for: version)
                         try await revokeOnServer(
                             kind: kind, connection: connection, repository: repository, serverID: serverID, token: token, project: a["project"])
+                        // A retried mint whose first answer was lost may have left a twin of the same name.
+                        if kind != .githubEnterprise, let name = record.intent["token_name"] {
+                            let twins = try await revokeByName(kind: kind, connection: connection, repository: repository, name: name, project: a["project"])
+                            if twins > 0 { how = "revoked (and \(twins) more of its name)" }
+                        }
                     } catch let e as APIError {
                         failure = (e.code.rawValue, e.message)
                     } catch {
                         failure = (RefusalCode.internalFault.rawValue, "\(error)")
                     }
+                }
+            } else if version == nil, let kind = record.intent["server_kind"].flatMap(ConnectionKind.init(rawValue:)),
+                let connection = record.intent["connection"], let repository = record.intent["repository"], let name = record.intent["token_name"]
+            {
+                // A mint whose answer was never recorded: found on the server by its name.
+                do {
+                    let found = try await revokeByName(kind: kind, connection: connection, repository: repository, name: name, project: record.intent["project"])
+                    how = kind == .githubEnterprise ? "unrecorded (GitHub names no installation token; it expires within the hour)" : "unrecorded, \(found) found by name \(name)"
+                } catch let e as APIError {
+                    failure = (e.code.rawValue, e.message)
+                } catch {
+                    failure = (RefusalCode.internalFault.rawValue, "\(error)")
                 }
             } else {
                 // Nothing left to revoke with (destroyed, or the record is not what Latchkey wrote).
@@ -385,9 +438,8 @@ extension Vault {
     func listMintedTokens(_ op: inout Operation) async throws -> [MintedTokenInfo] {
         let all = op.request.query["all"].map { $0 == "1" || $0 == "true" } ?? false
         return try await op.read { db in
-            try MintedTokens.list(states: all ? nil : [.live, .revoking], in: db).compactMap { r in
-                guard let v = try SecretVersions.list(kind: .mintedToken, owner: r.owner, in: db).first else { return nil }
-                let a = v.attributes
+            try MintedTokens.list(states: all ? nil : [.minting, .live, .revoking], in: db).map { r in
+                let a = try SecretVersions.list(kind: .mintedToken, owner: r.owner, in: db).first?.attributes ?? r.intent
                 return MintedTokenInfo(
                     sessionId: r.sessionID, connection: a["connection"] ?? "", project: a["project"] ?? "", repository: a["repository"] ?? "",
                     serverTokenId: a["server_token_id"] ?? "", permissions: (a["permissions"] ?? "").split(separator: ",").map(String.init),
