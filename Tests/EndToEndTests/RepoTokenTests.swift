@@ -148,6 +148,10 @@ import Testing
         #expect(Self.statusThroughExec(s, session: session.token, repository: s.repository) == "200")
         #expect(Self.statusThroughExec(s, session: session.token, repository: Self.other(kind)) != "200")
 
+        // Masked in the command's output like any released secret.
+        let echoed = d.cli(["exec", "--ssh", "none", "--token-env", "GIT_TOKEN", "--", "sh", "-c", "echo \"t=$GIT_TOKEN\""], env: ["LATCHKEY_SESSION": session.token])
+        #expect(echoed.status == 0 && echoed.out.hasPrefix("t=") && !echoed.out.contains(value), "\(echoed.out)")
+
         // Admins see it live, by its server id, never its value.
         let listed = try Self.minted(d, all: false)
         #expect(listed.count == 1 && listed.first?["state"] as? String == "live" && listed.first?["sessionId"] as? String == session.id)
@@ -324,6 +328,29 @@ import Testing
             #expect(bytes.range(of: Data(line.utf8)) == nil, "the App key is in \(file) in clear")
         }
         #expect(!audit.contains(line) && !d.log.contains(line) && !refused.err.contains(line))
+        await s.fake.stop()
+    }
+
+    @Test func aStoreWritersEditOfAMintedTokensRecordIsRefusedAndHoldsUpNoOtherRevocation() async throws {
+        let s = try await Self.setUp(.gitlab)
+        defer { s.remove() }
+        let d = s.daemon
+        let edited = try Self.open(d)
+        _ = try Self.fetch(d, edited.token)
+        let other = try Self.open(d)
+        _ = try Self.fetch(d, other.token)
+        d.kill9()
+        // Point the first token's revocation at another token id (the writer has no master key).
+        let db = d.dataDir + "/latchkey.db"
+        let sql = "UPDATE secret_version SET attributes = replace(attributes, '\"server_token_id\":\"', '\"server_token_id\":\"9') WHERE kind = 'minted-token' AND owner LIKE 'minted:\(edited.id):%'"
+        #expect(sh(["sqlite3", db, sql]).status == 0)
+        try d.start()
+        // The other session's token is revoked; the edited record is refused, not acted on.
+        #expect(SCMDeployKeyTests.eventually { s.fake.projectTokens.first { $0.name == "latchkey-\(other.id)" }?.revoked == true })
+        #expect(SCMDeployKeyTests.eventually { d.cli(["audit", "list", "--action", "repo-token.revoke", "--json"]).out.contains("binding_failed") })
+        #expect(s.fake.projectTokens.first { $0.name == "latchkey-\(edited.id)" }?.revoked == false)
+        #expect(s.fake.requests.filter { $0.method == "DELETE" && $0.path.contains("/access_tokens/9") }.isEmpty, "the edited id was acted on")
+        d.stop()
         await s.fake.stop()
     }
 

@@ -36,6 +36,9 @@ extension Vault {
     /// rest to the next start.
     static let revocationAtStop: Duration = .seconds(5)
 
+    /// The name a session's token has on servers that name tokens.
+    static func tokenName(sessionID: String) -> String { "latchkey-\(sessionID)" }
+
     static func permissionServer(_ kind: ConnectionKind) -> RepoTokenPermission.Server {
         switch kind {
         case .githubEnterprise: .github
@@ -153,7 +156,7 @@ extension Vault {
         let (connection, project) = try await store.database.read { db in
             (try Connection.find(s.connection, in: db).connection, try Project.find(s.project, in: db).project)
         }
-        let ask = SCMTokenMintRequest(repository: project.repo, name: "latchkey-\(s.id)", permissions: s.repoTokenPermissions)
+        let ask = SCMTokenMintRequest(repository: project.repo, name: Self.tokenName(sessionID: s.id), permissions: s.repoTokenPermissions)
         let mintTarget = AuditTarget(connection: s.connection, project: s.project, kind: Grant.repoToken.rawValue)
         let actor = AuditEntry.Actor(role: .build, uid: request.peer.uid, gid: request.peer.gid, pid: request.peer.pid, sessionID: s.id)
         let sessionID = s.id
@@ -342,20 +345,28 @@ extension Vault {
     /// start and stop). A failure pushes the next attempt back (30 s doubling, at most an
     /// hour); a token the server has expired already needs no call.
     func workDueMintedRevocations() async {
-        let due: [(MintedTokenRecord, SecretVersion?, SealedSecret?)]
+        let records: [MintedTokenRecord]
         do {
-            due = try await store.database.read { db in
-                try MintedTokens.dueRevocations(in: db).map { r in
-                    let v = try SecretVersions.list(kind: .mintedToken, owner: r.owner, in: db).first
-                    let sealed = try v.flatMap { try SecretVersions.sealed(kind: .mintedToken, owner: r.owner, version: $0.version, in: db) }
-                    return (r, v, sealed)
-                }
-            }
+            records = try await store.database.read { db in try MintedTokens.dueRevocations(in: db) }
         } catch {
             logger.error("could not read the pending repository-token revocations: \(error)")
             return
         }
-        for (record, version, sealed) in due {
+        for record in records {
+            // Each record on its own: one whose binding fails (a store writer's edit) is
+            // refused and retried later, and holds up no other.
+            var version: SecretVersion?
+            var sealed: SealedSecret?
+            var bindingFailed = false
+            do {
+                (version, sealed) = try await store.database.read { db in
+                    let v = try SecretVersions.list(kind: .mintedToken, owner: record.owner, in: db).first
+                    return (v, try v.flatMap { try SecretVersions.sealed(kind: .mintedToken, owner: record.owner, version: $0.version, in: db) })
+                }
+            } catch {
+                logger.error("the sealed record of minted token \(record.owner) was refused: \(error)")
+                bindingFailed = true
+            }
             if Task.isCancelled { return }
             let a = version?.attributes ?? record.intent
             let target = AuditTarget(connection: a["connection"], project: a["project"], kind: Grant.repoToken.rawValue)
@@ -374,7 +385,8 @@ extension Vault {
                         try await revokeOnServer(
                             kind: kind, connection: connection, repository: repository, serverID: serverID, token: token, project: a["project"])
                         // A retried mint whose first answer was lost may have left a twin of the same name.
-                        if kind != .githubEnterprise, let name = record.intent["token_name"] {
+                        if kind != .githubEnterprise {
+                            let name = Self.tokenName(sessionID: record.sessionID)
                             let twins = try await revokeByName(kind: kind, connection: connection, repository: repository, name: name, project: a["project"])
                             if twins > 0 { how = "revoked (and \(twins) more of its name)" }
                         }
@@ -384,9 +396,14 @@ extension Vault {
                         failure = (RefusalCode.internalFault.rawValue, "\(error)")
                     }
                 }
+            } else if bindingFailed {
+                failure = (RefusalCode.bindingFailed.rawValue, "the sealed record of \(record.owner) was changed outside Latchkey; it is not acted on")
             } else if version == nil, let kind = record.intent["server_kind"].flatMap(ConnectionKind.init(rawValue:)),
-                let connection = record.intent["connection"], let repository = record.intent["repository"], let name = record.intent["token_name"]
+                let connection = record.intent["connection"], let repository = record.intent["repository"]
             {
+                // The name comes from the session id, never from the (unbound) intent, so a
+                // store writer can make Latchkey revoke only Latchkey's own session tokens.
+                let name = Self.tokenName(sessionID: record.sessionID)
                 // A mint whose answer was never recorded: found on the server by its name.
                 do {
                     let found = try await revokeByName(kind: kind, connection: connection, repository: repository, name: name, project: record.intent["project"])
