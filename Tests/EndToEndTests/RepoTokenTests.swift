@@ -354,6 +354,29 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func aRotatedAppKeyMintsWithTheNewVersionOnlyAndARetiringOneIsNeverUsed() async throws {
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.remove() }
+        let d = s.daemon
+        let dir = try #require(s.appKey)
+        #expect(sh(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", dir + "/app2.pem"]).status == 0)
+        #expect(sh(["openssl", "pkey", "-in", dir + "/app2.pem", "-pubout", "-out", dir + "/app2.pub.pem"]).status == 0)
+        let put = d.cli(["connection", "app", "put", "scm1", "--app-id", "4242", "--installation-id", "77", "--grace", "1h"], stdin: try String(contentsOfFile: dir + "/app2.pem", encoding: .utf8))
+        #expect(put.status == 0 && put.out.contains("key v2"), "\(put.err)")
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(d.cli(["connection", "app", "list", "scm1", "--json"]).out.utf8)) as? [[String: Any]])
+        #expect(versions.map { $0["state"] as? String } == ["retiring", "active"])
+        #expect(versions.last?["installationId"] as? String == "77")
+        // The server knows only the new key now: a mint signed with v1 would be refused.
+        s.fake.setGitHubAppKey(id: 4242, publicKeyPath: dir + "/app2.pub.pem")
+        let t = try Self.fetch(d, try Self.open(d).token)
+        #expect(t["token"] as? String != nil, "\(t)")
+        #expect(s.fake.refusedJWTs.isEmpty, "a JWT of the retiring key was sent")
+        // The pinned installation is used as it is: no lookup.
+        #expect(!s.fake.requests.contains { $0.path.hasSuffix("/installation") })
+        d.stop()
+        await s.fake.stop()
+    }
+
     @Test func aMintTheServerRefusesAnswers502AndTakesNoUse() async throws {
         let s = try await Self.setUp(.bitbucketServer)
         defer { s.remove() }

@@ -387,6 +387,13 @@ extension FakeSCMServer {
         }
     }
 
+    /// The App's key pair replaced on the server (GitHub then refuses JWTs of the old key).
+    package func setGitHubAppKey(id: Int64, publicKeyPath: String) {
+        state.withLock { s in
+            for i in s.mint.apps.indices where s.mint.apps[i].id == id { s.mint.apps[i].publicKeyPath = publicKeyPath }
+        }
+    }
+
     package var installationTokens: [FakeInstallationToken] { state.withLock { $0.mint.installationTokens } }
     package var projectTokens: [FakeProjectToken] { state.withLock { $0.mint.projectTokens } }
     package var repositoryTokens: [FakeRepositoryToken] { state.withLock { $0.mint.repositoryTokens } }
