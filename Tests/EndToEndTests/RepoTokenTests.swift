@@ -312,6 +312,13 @@ import Testing
         let line = try #require(pem.split(separator: "\n").dropFirst(3).first.map(String.init))
         let listed = d.cli(["connection", "app", "list", "scm1", "--json"])
         #expect(listed.status == 0 && listed.out.contains("SHA256:") && !listed.out.contains(line))
+        // `token put` and `token revoke` take tokens only: an App key (unchecked) or a minted
+        // token's kind is refused there.
+        for kind in ["github-app", "minted-token", "ssh-ca"] {
+            let put = d.cli(["token", "put", "scm1", "--kind", kind, "--username", "x"], stdin: pem)
+            #expect(put.status != 0 && put.err.contains("token kind must be token or oauth-client"), "\(kind): \(put.err)")
+            #expect(d.cli(["token", "revoke", "scm1", "--kind", kind]).status != 0)
+        }
         // A key that is not RSA is refused with what it is, and nothing is stored.
         let ec = d.root + "/ec.pem"
         #expect(sh(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", ec]).status == 0)

@@ -25,7 +25,7 @@ extension Vault {
 
     func revokeTokens(_ op: inout Operation, _ body: TokenRevokeRequest) async throws -> RevokeResult {
         let name = op.request.parameters["name"] ?? ""
-        guard let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue), kind != .deployKey else {
+        guard let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue), kind == .token || kind == .oauthClient else {
             throw APIError.invalid("token kind must be token or oauth-client, not '\(Names.printable(body.kind ?? ""))'")
         }
         op.target = AuditTarget(connection: name, kind: kind.rawValue, version: body.version)
@@ -52,7 +52,7 @@ extension Vault {
         let kindText = body.kind ?? SecretKind.token.rawValue
         op.target = AuditTarget(connection: name, kind: kindText)
         func bad(_ message: String) -> APIError { APIError.invalid(message) }
-        guard let kind = SecretKind(rawValue: kindText), kind != .deployKey else {
+        guard let kind = SecretKind(rawValue: kindText), kind == .token || kind == .oauthClient else {
             throw bad("token kind must be token or oauth-client, not '\(Names.printable(kindText))'")
         }
         if kind == .token, (body.username ?? "").isEmpty { throw bad("a token needs --username (the account it belongs to)") }
