@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyTestSupport
+import Synchronization
 import SCMFakes
 import Testing
 
@@ -380,6 +381,44 @@ import Testing
         #expect(s.fake.refusedJWTs.isEmpty, "a JWT of the retiring key was sent")
         // The pinned installation is used as it is: no lookup.
         #expect(!s.fake.requests.contains { $0.path.hasSuffix("/installation") })
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func concurrentFirstRedeemsShareOneMint() async throws {
+        let s = try await Self.setUp(.bitbucketServer)
+        defer { s.remove() }
+        let d = s.daemon
+        let session = try Self.open(d)
+        let tokens = Mutex<[String]>([])
+        let socket = d.socket
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            let r = sh([latchkeyBinary, "fetch", "repo-token", "--json", "--socket", socket], env: ["LATCHKEY_SESSION": session.token])
+            let t = (try? JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])?["token"] as? String
+            tokens.withLock { $0.append(t ?? "") }
+        }
+        let got = tokens.withLock { $0 }
+        #expect(Set(got).count == 1 && !(got.first ?? "").isEmpty, "\(got.count) redeems, \(Set(got).count) distinct tokens")
+        #expect(s.fake.repositoryTokens.count == 1)
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func revokingTheConnectionsTokenEndsTheSessionsWhoseTokensItMintedAndTheirRevocationWaitsForTheNextToken() async throws {
+        let s = try await Self.setUp(.gitlab)
+        defer { s.remove() }
+        let d = s.daemon
+        _ = try Self.fetch(d, try Self.open(d).token)
+        let revoke = d.cli(["token", "revoke", "scm1"])
+        #expect(revoke.status == 0, "\(revoke.err)")
+        #expect(try JSONSerialization.jsonObject(with: Data(d.cli(["session", "list", "--json"]).out.utf8)) as? [Any] != nil)
+        #expect(SCMDeployKeyTests.eventually { (try? Self.minted(d))?.first?["lastError"] as? String != nil }, "no failed attempt was recorded")
+        #expect(s.fake.liveMintedTokens == 1)
+        let pending = d.cli(["token", "list", "--minted"]).out
+        #expect(pending.contains("revocation pending") && pending.contains("no active token"), "\(pending)")
+        // The next token put lets the queue finish.
+        #expect(d.cli(["token", "put", "scm1", "--username", "ci-bot"], stdin: s.token + "\n").status == 0)
+        #expect(SCMDeployKeyTests.eventually(30) { s.fake.liveMintedTokens == 0 })
         d.stop()
         await s.fake.stop()
     }
