@@ -24,13 +24,9 @@ struct BackupCommand: ParsableCommand {
         @Option(help: "The backup file to write.") var out: String
         @OptionGroup var client: ClientOptions
 
-        /// The largest backup taken through the socket (it is held in memory once).
-        static let maxBackupBytes = 4 << 30
-
         func run() throws {
             do {
-                let bytes = try client.client().download("POST", "/v1/backup", limit: Self.maxBackupBytes)
-                let facts = try writeBackup(bytes, to: out)
+                let facts = try receiveBackup(to: out)
                 let result = BackupResult(facts, path: out)
                 if client.json { return try printJSON(result) }
                 print("wrote \(out) (\(facts.bytes) bytes, schema v\(facts.schemaVersion), \(facts.sealedSecrets) sealed secret(s))")
@@ -39,14 +35,32 @@ struct BackupCommand: ParsableCommand {
             } catch { throw fail(error) }
         }
 
-        /// Writes `bytes` beside `path` (0600, exclusive, synced), checks the file, then
-        /// renames it into place and syncs the directory.
-        func writeBackup(_ bytes: [UInt8], to path: String) throws -> StoreBackup.Facts {
+        /// Streams the daemon's answer into a file beside `path` (0600, exclusive) as it
+        /// arrives — a chunk in memory at a time, whatever the store's size — syncs and
+        /// checks it, then renames it into place and syncs the directory. A cut-off answer
+        /// or a file that does not check out leaves `path` as it was.
+        func receiveBackup(to path: String) throws -> StoreBackup.Facts {
             let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
             let temporary = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).partial")
-            defer { unlink(temporary) }
-            try writeExclusive(path: temporary, contents: bytes)
-            try StoreBackup.syncFile(temporary)
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw InputError(errno == EEXIST ? "\(temporary) already exists (another backup running?); remove it or wait" : "cannot create \(temporary): \(String(cString: strerror(errno)))")
+            }
+            defer { unlink(temporary) }  // ours from here: gone unless renamed into place
+            do {
+                defer { close(fd) }
+                fchmod(fd, 0o600)
+                try client.client().stream("/v1/backup", method: "POST") { piece in
+                    var sent = 0
+                    while sent < piece.count {
+                        let n = piece.withUnsafeBytes { write(fd, $0.baseAddress! + sent, $0.count - sent) }
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { throw InputError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+                        sent += n
+                    }
+                }
+                guard fsync(fd) == 0 else { throw InputError("cannot sync \(temporary): \(String(cString: strerror(errno)))") }
+            }
             let facts = try StoreBackup.inspect(temporary)
             guard rename(temporary, path) == 0 else { throw InputError("cannot rename the backup into \(path): \(String(cString: strerror(errno)))") }
             try StoreBackup.syncFile(directory)
