@@ -34,11 +34,17 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         /// Checkpoint `checkpoint`, known from outside the store (`source`), is not in it
         /// as it was signed: the log was cut back or rewritten past it.
         case expectedCheckpoint(checkpoint: Int64, source: String)
+        /// Checkpoint `checkpoint`, known from outside the store (`source`), covers seq
+        /// `seq`, past the store's last row `storeEnds`: the store is older than what the
+        /// operator holds — restored from an older backup, or cut back — and the rows
+        /// after `storeEnds` up to `seq` are not in it.
+        case behindCheckpoint(checkpoint: Int64, seq: Int64, storeEnds: Int64, source: String)
 
         public var seq: Int64 {
             switch self {
             case .changed(let s), .missing(let s), .reordered(let s), .inserted(let s), .malformed(let s, _): s
             case .truncated(_, let s), .checkpointMismatch(_, let s): s
+            case .behindCheckpoint(_, _, let storeEnds, _): storeEnds + 1
             case .badSignature, .noCheckpoint, .checkpointMissing, .checkpointOutOfOrder, .staleTail, .expectedCheckpoint: 0
             }
         }
@@ -74,6 +80,9 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
             s += "\nFAILED: \(n) row(s) after checkpoint \(c) are more, or span longer, than the daemon leaves unsigned: later checkpoints were removed"
         case .expectedCheckpoint(let c, let src):
             s += "\nFAILED: checkpoint \(c) from \(src) is not in the log as signed: the log was cut back or rewritten after it"
+        case .behindCheckpoint(let c, let q, let n, let src):
+            s += "\nFAILED: this store ends at seq \(n); the checkpoint you hold (checkpoint \(c), from \(src)) covers seq \(q) > \(n): "
+                + "the store was restored from an older backup (or cut back): rows \(n + 1)–\(q) are not in it"
         }
         return s
     }

@@ -116,7 +116,16 @@ enum CheckpointChain {
             }
         }
         let byID = Dictionary(sorted.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A checkpoint signed after everything the store holds — newer than its last
+        // checkpoint, over rows past its last row — is what a store restored from an older
+        // backup (or cut back) looks like. Those the store should hold are checked first
+        // (one that disagrees is worse news); then the newest of the others is reported.
+        var behind: ExpectedCheckpoint?
         for e in expected {
+            if byID[e.id] == nil, e.id > last.id, e.auditSeq > report.lastSeq {
+                if behind.map({ e.auditSeq > $0.auditSeq }) ?? true { behind = e }
+                continue
+            }
             guard let cp = byID[e.id], cp.auditSeq == e.auditSeq, cp.headHash == e.headHash else {
                 report.problem = .expectedCheckpoint(checkpoint: e.id, source: e.source)
                 return
@@ -127,6 +136,9 @@ enum CheckpointChain {
                     return
                 }
             }
+        }
+        if let behind {
+            report.problem = .behindCheckpoint(checkpoint: behind.id, seq: behind.auditSeq, storeEnds: report.lastSeq, source: behind.source)
         }
     }
 }
