@@ -12,31 +12,31 @@
 /// A higher level covers a lower one of the same name (`contents:write` covers
 /// `contents:read`, `write_repository` covers `read_repository`, `developer` covers
 /// `reporter`, `REPO_WRITE` covers `REPO_READ`); nothing else covers anything.
-public struct RepoTokenPermission: Hashable, Sendable, CustomStringConvertible {
-    public enum Server: String, Sendable, Hashable, CaseIterable {
+package struct RepoTokenPermission: Hashable, Sendable, CustomStringConvertible {
+    package enum Server: String, Sendable, Hashable, CaseIterable {
         case github, gitlab, bitbucket
     }
 
     /// The entry as written (and as sent to the server).
-    public let text: String
-    public let server: Server
+    package let text: String
+    package let server: Server
     /// What is compared: the GitHub permission's name, `repository`/`registry`/the scope
     /// for GitLab, `role` for a GitLab role, `repo` for Bitbucket.
-    public let name: String
+    package let name: String
     /// Its rank among the levels of `name` (read 1 < write 2 < admin 3; a GitLab role's
     /// access level).
-    public let level: Int
+    package let level: Int
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// GitLab's roles and their `access_level` (docs.gitlab.com/ee/api/members.html#roles).
-    public static let gitlabRoles: [String: Int] = ["guest": 10, "planner": 15, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50]
+    package static let gitlabRoles: [String: Int] = ["guest": 10, "planner": 15, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50]
     static let githubLevels = ["read": 1, "write": 2, "admin": 3]
     static let bitbucketLevels = ["REPO_READ": 1, "REPO_WRITE": 2, "REPO_ADMIN": 3]
     static let maxBytes = 64
 
     /// The permission `text` names, or a message saying what the forms are.
-    public static func parse(_ text: String) -> Result<RepoTokenPermission, RepoTokenPermissionError> {
+    package static func parse(_ text: String) -> Result<RepoTokenPermission, RepoTokenPermissionError> {
         let bytes = Array(text.utf8)
         let lower = ByteSet(Array("abcdefghijklmnopqrstuvwxyz_".utf8))
         let upper = ByteSet(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ_".utf8))
@@ -65,36 +65,36 @@ public struct RepoTokenPermission: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether holding `self` allows asking for `other`.
-    public func covers(_ other: RepoTokenPermission) -> Bool {
+    package func covers(_ other: RepoTokenPermission) -> Bool {
         server == other.server && name == other.name && level >= other.level
     }
 
     /// A GitLab role's text for an access level (`30` → `developer`).
-    public static func gitlabRole(accessLevel: Int) -> String? { gitlabRoles.first { $0.value == accessLevel }?.key }
+    package static func gitlabRole(accessLevel: Int) -> String? { gitlabRoles.first { $0.value == accessLevel }?.key }
 }
 
 /// A permission no server has, with the forms there are.
-public struct RepoTokenPermissionError: Error, Sendable, CustomStringConvertible {
-    public let text: String
-    public var description: String {
+package struct RepoTokenPermissionError: Error, Sendable, CustomStringConvertible {
+    package let text: String
+    package var description: String {
         "'\(text)' is not a repository-token permission: write a GitHub App permission as NAME:read|write|admin (contents:read), a GitLab scope (read_repository) or role (reporter, developer, maintainer), or a Bitbucket permission (REPO_READ, REPO_WRITE, REPO_ADMIN)"
     }
 }
 
 /// What a runner rule lets its sessions' minted tokens carry (`repo_token.permissions`).
 /// Without a `repo_token` block: read-only on every server.
-public struct RepoTokenCaps: Hashable, Sendable {
-    public let allowed: [RepoTokenPermission]
+package struct RepoTokenCaps: Hashable, Sendable {
+    package let allowed: [RepoTokenPermission]
 
-    public init(allowed: [RepoTokenPermission]) { self.allowed = allowed }
+    package init(allowed: [RepoTokenPermission]) { self.allowed = allowed }
 
     /// `contents:read` and `metadata:read` (GitHub), `read_repository` as a `reporter`
     /// (GitLab), `REPO_READ` (Bitbucket).
-    public static let readOnly = RepoTokenCaps(
+    package static let readOnly = RepoTokenCaps(
         allowed: ["contents:read", "metadata:read", "read_repository", "reporter", "REPO_READ"].compactMap { try? RepoTokenPermission.parse($0).get() })
 
     /// What a session asking for nothing gets on `server`: read access to the repository.
-    public static func defaults(for server: RepoTokenPermission.Server) -> [RepoTokenPermission] {
+    package static func defaults(for server: RepoTokenPermission.Server) -> [RepoTokenPermission] {
         let texts: [String] =
             switch server {
             case .github: ["contents:read"]
@@ -105,10 +105,10 @@ public struct RepoTokenCaps: Hashable, Sendable {
     }
 
     /// The first of `asked` the rule does not allow, if any.
-    public func firstRefused(_ asked: [RepoTokenPermission]) -> RepoTokenPermission? {
+    package func firstRefused(_ asked: [RepoTokenPermission]) -> RepoTokenPermission? {
         asked.first { p in !allowed.contains { $0.covers(p) } }
     }
 
     /// The rule's entries for one server, for messages.
-    public func allowed(on server: RepoTokenPermission.Server) -> [String] { allowed.filter { $0.server == server }.map(\.text) }
+    package func allowed(on server: RepoTokenPermission.Server) -> [String] { allowed.filter { $0.server == server }.map(\.text) }
 }

@@ -21,7 +21,7 @@ package struct RunnerRule: Sendable, Hashable {
     /// Who may redeem the session tokens (`builds`).
     let builds: IdentitySet
     /// What minted repository tokens may carry (`repo_token`; read-only when absent).
-    public var repoToken: RepoTokenCaps = .readOnly
+    package var repoToken: RepoTokenCaps = .readOnly
 
     /// Where the rule is written, `file:line`: for messages and audit rows.
     package var source: String { location.description }

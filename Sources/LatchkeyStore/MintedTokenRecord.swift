@@ -5,8 +5,8 @@ import Foundation
 /// stands. What it is — connection, repository, the server's token id, expiry — is in the
 /// attributes of its sealed `secret_version` row (kind `minted-token`, same owner), bound
 /// by that row's MAC, so a store writer cannot point a revocation at another token.
-public struct MintedTokenRecord: Sendable, Equatable {
-    public enum State: String, Sendable {
+package struct MintedTokenRecord: Sendable, Equatable {
+    package enum State: String, Sendable {
         /// The server was asked; its answer has not been recorded yet.
         case minting
         /// Held by a live session.
@@ -18,16 +18,16 @@ public struct MintedTokenRecord: Sendable, Equatable {
         case revoked
     }
 
-    public var owner: String
-    public var sessionID: String
-    public var state: State
-    public var attempts: Int
-    public var nextAttemptAt: Timestamp?
-    public var lastError: String?
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
+    package var owner: String
+    package var sessionID: String
+    package var state: State
+    package var attempts: Int
+    package var nextAttemptAt: Timestamp?
+    package var lastError: String?
+    package var createdAt: Timestamp
+    package var updatedAt: Timestamp
     /// What finds the token on its server by name when no answer was recorded.
-    public var intent: [String: String]
+    package var intent: [String: String]
 }
 
 /// Reads and writes `minted_token` inside a caller's transaction.
