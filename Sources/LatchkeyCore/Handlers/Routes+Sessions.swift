@@ -125,7 +125,7 @@ extension Vault {
         if grants.contains(.repoToken) {
             do {
                 let kind = try await store.database.read { db in try Connection.find(pinned.connection, in: db).connection.kind }
-                mintPermissions = try repoTokenPermissions(body.permissions ?? [], rule: rule, kind: kind, connection: pinned.connection)
+                mintPermissions = try Self.repoTokenPermissions(body.permissions ?? [], rule: rule, kind: kind, connection: pinned.connection)
                 try await checkCanMint(connection: pinned.connection, kind: kind)
             } catch {
                 op.target = AuditTarget(connection: pinned.connection, project: body.project)

@@ -50,7 +50,7 @@ extension Vault {
     /// What a session's token will carry: the asked permissions (the server's read-only
     /// defaults when none), each allowed by the rule's `repo_token` block — more is
     /// refused (`permission_not_allowed`), never cut.
-    func repoTokenPermissions(_ asked: [String], rule: RunnerRule, kind: ConnectionKind, connection: String) throws -> [String] {
+    package static func repoTokenPermissions(_ asked: [String], rule: RunnerRule, kind: ConnectionKind, connection: String) throws(APIError) -> [String] {
         let server = Self.permissionServer(kind)
         var parsed: [RepoTokenPermission] = []
         for text in asked {
