@@ -17,6 +17,8 @@ extension Vault {
             startSCMWork { vault in
                 await vault.reconcileInstalledKeys()
                 await vault.workDueRemovals()
+                // The tokens minted for sessions a previous run left (a kill -9 included).
+                await vault.workDueMintedRevocations()
             }
             var lastWarning: ContinuousClock.Instant?
             while !Task.isCancelled {
@@ -81,7 +83,10 @@ extension Vault {
                 }
                 if !done.isEmpty { await truncateWAL(after: "secret.retire") }
             }
-            startSCMWork { vault in await vault.workDueRemovals() }
+            startSCMWork { vault in
+                await vault.workDueRemovals()
+                await vault.workDueMintedRevocations()
+            }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }
