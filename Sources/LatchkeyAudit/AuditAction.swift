@@ -60,6 +60,13 @@ package enum AuditAction: String, CaseIterable, Sendable {
     /// The server was asked about the connection's active token.
     case connectionVerify = "connection.verify"
     case storeBackup = "store.backup"
+    /// Webhooks Latchkey installs on the repositories, with secrets it keeps (by an admin,
+    /// or by the daemon when it reconciles an install, rotation or removal a crash cut short).
+    case webhookInstall = "webhook.install"
+    case webhookList = "webhook.list"
+    case webhookShow = "webhook.show"
+    case webhookRotate = "webhook.rotate"
+    case webhookRemove = "webhook.remove"
 
     // Admins and auditors.
     case metricsRead = "metrics.read"
@@ -69,6 +76,10 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case sessionClose = "session.close"
     /// A session's SSH certificate was signed (its reason holds serial, key id, validity, principals).
     case sshCertIssue = "ssh-cert.issue"
+
+    // Webhook receivers.
+    /// A delivery's signature checked (reason on refusal: `bad_signature`; version on success).
+    case webhookVerify = "webhook.verify"
 
     // Builds.
     case secretRelease = "secret.release"

@@ -16,6 +16,7 @@ extension Vault {
             // come between an install and its record); then pending removals are worked.
             startSCMWork { vault in
                 await vault.reconcileInstalledKeys()
+                await vault.reconcileWebhooks()
                 await vault.workDueRemovals()
             }
             var lastWarning: ContinuousClock.Instant?

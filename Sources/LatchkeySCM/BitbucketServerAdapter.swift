@@ -149,4 +149,21 @@ package struct BitbucketServerAdapter: SCMServerAdapter {
         let request = SCMRequest(.DELETE, repoPath(repository) + "/webhooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
         _ = try await client.call(request, token: token, expect: [204, 404], hint: adminHint)
     }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var start: Int64 = 0
+        for _ in 0..<SCMPaging.maxPages {
+            let request = SCMRequest(.GET, repoPath(repository) + "/webhooks", query: [("start", String(start)), ("limit", "100")], purpose: "list webhooks")
+            let r = try await client.call(request, token: token, expect: [200], hint: adminHint)
+            let page = r.json()
+            for v in page?["values"]?.array ?? [] {
+                guard let id = v["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: v["url"]?.string ?? ""))
+            }
+            guard page?["isLastPage"]?.bool == false, let next = page?["nextPageStart"]?.int, next > start else { break }
+            start = next
+        }
+        return hooks
+    }
 }

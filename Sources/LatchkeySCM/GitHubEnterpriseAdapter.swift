@@ -161,6 +161,23 @@ package struct GitHubEnterpriseAdapter: SCMServerAdapter {
         let request = SCMRequest(.DELETE, repoPath(repository) + "/hooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
         _ = try await client.call(request, token: token, expect: [204, 404], hint: hookHint)
     }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var page = 1
+        while page <= SCMPaging.maxPages {
+            let request = SCMRequest(
+                .GET, repoPath(repository) + "/hooks", query: [("per_page", "100"), ("page", String(page))], purpose: "list webhooks")
+            let r = try await client.call(request, token: token, expect: [200], hint: hookHint)
+            for h in r.json()?.array ?? [] {
+                guard let id = h["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: h["config"]?["url"]?.string ?? ""))
+            }
+            guard SCMPaging.linkHasNext(r.header("link")) else { break }
+            page += 1
+        }
+        return hooks
+    }
 }
 
 /// Pagination helpers shared by the adapters.

@@ -130,4 +130,21 @@ package struct GitLabAdapter: SCMServerAdapter {
         let request = SCMRequest(.DELETE, projectPath(repository) + "/hooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
         _ = try await client.call(request, token: token, expect: [200, 204, 404], hint: hookHint)
     }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var page = "1"
+        for _ in 0..<SCMPaging.maxPages {
+            let request = SCMRequest(
+                .GET, projectPath(repository) + "/hooks", query: [("per_page", "100"), ("page", page)], purpose: "list webhooks")
+            let r = try await client.call(request, token: token, expect: [200], hint: hookHint)
+            for h in r.json()?.array ?? [] {
+                guard let id = h["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: h["url"]?.string ?? ""))
+            }
+            guard let next = r.header("x-next-page")?.trimmingCharacters(in: .whitespaces), !next.isEmpty, next != page else { break }
+            page = next
+        }
+        return hooks
+    }
 }

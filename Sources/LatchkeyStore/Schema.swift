@@ -18,6 +18,7 @@ enum Schema {
         m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
         m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
+        m.registerMigration("webhook-secret-kind-and-scm-webhooks") { db in try addWebhooks(db) }
         return m
     }
 

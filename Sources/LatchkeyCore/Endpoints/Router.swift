@@ -102,6 +102,15 @@ package struct Router: Sendable {
         return .wrongMethod(allowed: allowed)
     }
 
+    /// The body limit of the route `uri` names, when it has its own (nil: the server's).
+    /// The adapter asks only for a body over its usual limit, so other requests never pay
+    /// for a second match.
+    package func maxBodyBytes(method: RequestMethod, uri: String) -> Int? {
+        let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        guard case .found(let e, _) = match(method: method, path: path) else { return nil }
+        return e.maxBodyBytes
+    }
+
     /// The hot path: an answer made on the event loop with no task, or nil when the
     /// request needs the full path (`respond`).
     package func respondOnLoop(_ request: Request, on loop: any EventLoop) -> EventLoopFuture<Response>? {
