@@ -322,6 +322,36 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func aStoreWriterCannotPointARotationOrRemovalAtAnotherHook() async throws {
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.pki.remove() }
+        let d = s.daemon
+        s.fake.addRepository("acme/api", admins: ["ci-bot"])
+        #expect(d.cli(["project", "add", "api", "--connection", "scm1", "--repo", "acme/api"]).status == 0)
+        #expect(d.cli(["webhook", "install", "web", "--url", Self.hookURL]).status == 0)
+        #expect(d.cli(["webhook", "install", "api", "--url", "https://ci.example.test/hooks/api"]).status == 0)
+        let apiHook = try #require(s.fake.webhooks("acme/api").first)
+        d.stop()
+        // The attacker edits web's row to name api's hook and repository.
+        let edit = sh([
+            "sqlite3", d.dataDir + "/latchkey.db",
+            "UPDATE scm_webhook SET server_hook_id = '\(apiHook.id)', repo = 'acme/api' WHERE project = 'web'",
+        ])
+        #expect(edit.status == 0, "\(edit.err)")
+        try d.start()
+        let before = s.fake.requests.count
+        for args in [["webhook", "remove", "web"], ["webhook", "rotate", "web"], ["webhook", "show", "web"]] {
+            let r = d.cli(args)
+            #expect(r.status != 0 && r.err.contains("binding_failed"), "\(args): \(r.err)")
+        }
+        #expect(s.fake.requests.count == before, "nothing was sent to the server")
+        #expect(s.fake.webhooks("acme/api") == [apiHook], "api's hook is untouched")
+        #expect(s.fake.webhooks(s.repo).count == 1)
+        #expect(d.log.contains("scm_webhook of project 'web'"), "the log names the row")
+        d.stop()
+        await s.fake.stop()
+    }
+
     @Test func aDeliveryUpToOneMebibyteVerifiesAndALargerOneIsRefused() async throws {
         let s = try await Self.setUp(.githubEnterprise)
         defer { s.pki.remove() }
