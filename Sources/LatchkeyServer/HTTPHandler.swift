@@ -94,11 +94,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         APIError(.bodyTooLarge, "request body exceeds \(bodyLimit) bytes")
     }
 
-    /// A route with a larger limit of its own (webhook deliveries) gets it; asked once.
+    /// A route with a larger limit of its own (webhook deliveries) gets it, for a peer in
+    /// one of its roles; asked once.
     private func raiseToRouteLimit(_ h: HTTPRequestHead) {
         guard !routeLimitChecked else { return }
         routeLimitChecked = true
-        if let own = router.maxBodyBytes(method: RequestMethod(rawValue: h.method.rawValue), uri: h.uri), own > bodyLimit { bodyLimit = own }
+        guard let peer else { return }
+        if let own = router.maxBodyBytes(method: RequestMethod(rawValue: h.method.rawValue), uri: h.uri, peer: peer), own > bodyLimit { bodyLimit = own }
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {

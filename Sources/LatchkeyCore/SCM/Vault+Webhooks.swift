@@ -142,14 +142,25 @@ extension Vault {
         do throws(SCMError) {
             id = try await session.adapter.installWebhook(hook, repository: project.repo, secret: secret, token: session.token)
         } catch {
-            if error.isTransient {
-                // The server may have created it: look, and adopt or forget it.
-                try? await store.database.write { db in try SCMWebhooks.noteError(project: name, error.message, in: db) }
-                _ = try? await reconcileWebhook(intent, requestID: op.request.requestID)
-            } else {
+            guard error.isTransient else {
+                // Refused: nothing on the server, nothing kept.
                 try await store.database.write { db in try Self.forgetWebhook(name, in: db) }
+                throw APIError.scm(error)
             }
-            throw APIError.scm(error)
+            // The server may have created it: look, and adopt or forget it.
+            try? await store.database.write { db in try SCMWebhooks.noteError(project: name, error.message, in: db) }
+            let found: SCMWebhookRecord??
+            do { found = .some(try await reconcileWebhook(intent, requestID: op.request.requestID)) } catch { found = nil }
+            switch found {
+            case .some(.some(let adopted)) where adopted.state == .installed:
+                return try await op.change { db in try self.webhookInfo(adopted, in: db) }
+            case .some:
+                throw APIError.scm(error)  // it never reached the server; forgotten
+            case .none:
+                throw APIError(
+                    APIError.scm(error).code,
+                    error.message + "; whether the server created the hook is not known yet: Latchkey looks for it (by its URL) at the next `webhook` command for \(name) and at its next start")
+            }
         }
         return try await op.change { db in
             var r = intent
@@ -212,6 +223,9 @@ extension Vault {
                 // The server may hold the new secret: both verify (the grace) until the
                 // update is sent again and succeeds.
                 try? await store.database.write { db in try SCMWebhooks.noteError(project: name, error.message, in: db) }
+                throw APIError(
+                    APIError.scm(error).code,
+                    error.message + "; the server may hold the new secret already: v\(version) and the previous one both verify until Latchkey sets it again (the next `webhook rotate \(name)`, or its next start)")
             } else {
                 // Refused: nothing changed on the server; neither here.
                 try await store.database.write { db in
