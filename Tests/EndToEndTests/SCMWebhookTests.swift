@@ -119,6 +119,12 @@ import Testing
             #expect(hook.name == "latchkey" && hook.events == ["repo:refs_changed", "pr:opened", "pr:from_ref_updated"])
         }
         #expect(d.cli(["webhook", "list"]).out.contains(Self.hookURL))
+        // connection verify now checks what webhooks need (scope / role / REPO_ADMIN), and finds it.
+        let verified = d.cli(["connection", "verify", "scm1", "--json"])
+        let missing = try Self.json(verified)["missing"] as? [String]
+        #expect(verified.status == 0 && missing == [], "\(verified.out) \(verified.err)")
+        #expect(s.fake.requests.contains { $0.method == "GET" && (kind == .bitbucketServer ? $0.path.hasSuffix("/permissions/users") : $0.path.hasSuffix(kind == .gitlab ? "acme%2Fplatform%2Fweb" : "/repos/acme/web")) },
+            "the repository's permission was asked about")
         // A second install for the project is refused, and so is one for a URL the repository has.
         let again = d.cli(["webhook", "install", "web", "--url", "https://ci.example.test/other"])
         #expect(again.status != 0 && again.err.contains("webhook_exists"), "\(again.err)")
