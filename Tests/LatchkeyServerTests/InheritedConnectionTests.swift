@@ -53,7 +53,8 @@ import Testing
         _ = run("python3", [out + "/drive.py", d.socketPath, out, request, how])
         // Up to 60 s: on a loaded machine the reparented child's python starts slowly.
         for _ in 0..<2_400 where !FileManager.default.fileExists(atPath: out + "/answer") { usleep(25_000) }
-        return (try? String(contentsOfFile: out + "/answer", encoding: .utf8)) ?? ""
+        guard let answer = try? String(contentsOfFile: out + "/answer", encoding: .utf8) else { return "(no answer within 60 s)" }
+        return answer.isEmpty ? "(the daemon closed the connection without an answer)" : answer
     }
 
     let listConnections = "GET /v1/connections HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n"
