@@ -248,6 +248,15 @@ import Testing
 
         #expect(d.cli(["webhook", "install", "web", "--url", Self.hookURL]).status == 0)
         let signed = try #require(s.fake.signedDelivery(repository: s.repo, body: Array(Self.delivery.utf8)))
+        // Hostile headers: the signature twice (even with a genuine one among them), or not in the server's form.
+        let twice = d.cli(
+            ["webhook", "verify", "web", "--header", "\(signed.name): \(signed.value)", "--header", "\(signed.name): sha256=" + String(repeating: "0", count: 64)],
+            stdin: Self.delivery, asUID: Self.receiverUID)
+        #expect(twice.status == 77 && twice.err.contains("appears 2 times"), "\(twice.err)")
+        for bad in ["sha1=" + String(repeating: "0", count: 40), "sha256=zz", "sha256=" + String(repeating: "0", count: 62), ""] {
+            let r = Self.verify(d, body: Self.delivery, header: (signed.name, bad))
+            #expect(r.status == 77 && r.err.contains("bad_signature"), "\(bad): \(r.err)")
+        }
         // The server refuses the update: v2 (v1 was the refused install's) stays the active
         // secret, and v3 is gone.
         s.fake.failNext(.status(422), method: "PATCH")

@@ -204,6 +204,10 @@ extension Vault {
         let provisional = max(graceSeconds, Self.webhookRotationMinimumGrace.components.seconds)
         let (version, previous) = try await store.database.write { [keyRing] db in
             let (projectID, _) = try Project.find(name, in: db)
+            // One change at a time: another rotation or a removal may have begun since the read.
+            guard try SCMWebhooks.find(project: name, in: db)?.state == .installed else {
+                throw StoreError.conflict(what: "another change to the webhook of '\(name)' is under way; try again once it is done")
+            }
             let previous = try SecretVersions.findActive(kind: .webhookSecret, owner: Self.owner(name), in: db)?.version
             let v = try SecretVersions.add(
                 kind: .webhookSecret, owner: Self.owner(name), projectID: projectID, grace: .seconds(provisional), keyRing: keyRing, in: db
@@ -268,7 +272,12 @@ extension Vault {
         removing.state = .removing
         removing.pendingVersion = nil
         let marked = removing
-        try await store.database.write { db in try SCMWebhooks.save(marked, in: db) }
+        try await store.database.write { db in
+            guard let current = try SCMWebhooks.find(project: name, in: db), current.serverHookID == hookID, current.state != .installing else {
+                throw StoreError.conflict(what: "another change to the webhook of '\(name)' is under way; try again once it is done")
+            }
+            try SCMWebhooks.save(marked, in: db)
+        }
         do throws(SCMError) {
             try await session.adapter.removeWebhook(id: hookID, repository: r.repo, token: session.token)
         } catch {
