@@ -83,6 +83,8 @@ import Yams
         #expect(try Self.schema("HTTPSURL")["pattern"] as? String == ConnectionURLPattern.https)
         let connection = try #require(try Self.schema("ConnectionRequest")["properties"] as? [String: Any])
         #expect((connection["sshUrl"] as? [String: Any])?["pattern"] as? String == ConnectionURLPattern.ssh)
+        let webhook = try #require(try Self.schema("WebhookInstallRequest")["properties"] as? [String: Any])
+        #expect((webhook["url"] as? [String: Any])?["pattern"] as? String == WebhookURL.pattern)
     }
 
     @Test func everyAnswerTypeIsADocumentedSchema() throws {
