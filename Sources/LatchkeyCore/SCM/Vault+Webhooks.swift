@@ -120,7 +120,7 @@ extension Vault {
         if let same = onServer.first(where: { $0.url == hook.url }) {
             throw APIError(
                 .webhookExists,
-                "\(session.connection.kind.rawValue) \(project.connection) already has a webhook delivering to \(hook.url) on \(project.repo) (server id \(same.id)), not installed by Latchkey; remove it there, or give another --url")
+                "\(Self.scmConnection(session.connection).kind.displayName) \(project.connection) already has a webhook delivering to \(hook.url) on \(project.repo) (server id \(same.id)), not installed by Latchkey; remove it there, or give another --url")
         }
         let secret = try Self.newWebhookSecret()
         let intent = SCMWebhookRecord(
