@@ -82,7 +82,10 @@ extension Vault {
                 }
                 if !done.isEmpty { await truncateWAL(after: "secret.retire") }
             }
-            startSCMWork { vault in await vault.workDueRemovals() }
+            startSCMWork { vault in
+                await vault.workDueRemovals()
+                await vault.reconcileWebhooks(dueOnly: true)
+            }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")
         }

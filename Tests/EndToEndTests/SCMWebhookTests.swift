@@ -337,6 +337,33 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func aRotationTheServerDidNotAnswerIsFinishedByHousekeeping() async throws {
+        setenv("LATCHKEY_SCM_REMOVAL_BACKOFF", "1", 1)
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.pki.remove() }
+        let d = s.daemon
+        #expect(d.cli(["webhook", "install", "web", "--url", Self.hookURL]).status == 0)
+        let signedV1 = try #require(s.fake.signedDelivery(repository: s.repo, body: Array(Self.delivery.utf8)))
+        // 503 to the update (a PATCH is not repeated by the client): the outcome is unknown.
+        s.fake.failNext(.status(503), method: "PATCH")
+        let rotation = d.cli(["webhook", "rotate", "web", "--grace", "1h"])
+        #expect(rotation.status != 0 && rotation.err.contains("may hold the new secret"), "\(rotation.err)")
+        #expect(try Self.json(d.cli(["webhook", "show", "web", "--json"]))["state"] as? String == "updating")
+        // Meanwhile both secrets verify.
+        #expect(Self.version(Self.verify(d, body: Self.delivery, header: signedV1)) == 1)
+        // Housekeeping sets it again once the server answers, without anyone asking.
+        #expect(SCMDeployKeyTests.eventually {
+            (try? Self.json(d.cli(["webhook", "show", "web", "--json"])))?["state"] as? String == "installed"
+        })
+        let signedV2 = try #require(s.fake.signedDelivery(repository: s.repo, body: Array(Self.delivery.utf8)))
+        #expect(signedV2.value != signedV1.value)
+        #expect(Self.version(Self.verify(d, body: Self.delivery, header: signedV2)) == 2)
+        #expect(Self.version(Self.verify(d, body: Self.delivery, header: signedV1)) == 1, "v1 keeps its grace")
+        #expect(d.cli(["audit", "list", "--action", "webhook.rotate", "--json"]).out.contains("reconciled"))
+        d.stop()
+        await s.fake.stop()
+    }
+
     @Test func aStoreWriterCannotPointARotationOrRemovalAtAnotherHook() async throws {
         let s = try await Self.setUp(.githubEnterprise)
         defer { s.pki.remove() }

@@ -6,6 +6,7 @@ import LatchkeyCrypto
 import LatchkeyPolicy
 import LatchkeySCM
 import LatchkeyStore
+import Synchronization
 
 /// Webhooks Latchkey installs on the repositories, with secrets it keeps (issue #17).
 ///
@@ -22,12 +23,19 @@ import LatchkeyStore
 ///   rotation leaves the previous version active, as if it had not been asked).
 /// - A call whose outcome is unknown (timeout, reset, 5xx) and a daemon that dies during
 ///   the call leave the intent in the store; `reconcileWebhook` finishes it — at once when
-///   it can, else at the next start or the next `webhook` command for the project: an
+///   it can, else at the next start, the next `webhook` command for the project, or a
+///   housekeeping pass (every 30 s while the server does not answer): an
 ///   install is looked for on the server by its URL (an install refuses a URL the
 ///   repository already has, so a hook with it is Latchkey's) and adopted, or forgotten
 ///   when the server has none; an update is sent again (setting a secret is idempotent);
 ///   a removal is sent again (404 counts as removed). So no hook is left on a server
 ///   unrecorded, and no recorded hook holds a secret Latchkey does not have.
+///
+/// What runs where: the handlers and the reconciliation are async, on request tasks and
+/// the SCM work task; one change per project's hook at a time (`webhookChanges`, a lock
+/// held only to mark and unmark, never across a suspension), so housekeeping never
+/// reconciles a hook whose call is in flight; the intent transactions check the row's
+/// state again as well.
 extension Vault {
     /// Random bytes in a webhook secret.
     static let webhookSecretBytes = 32
@@ -36,6 +44,26 @@ extension Vault {
     /// While the server has not confirmed a rotation's new secret, the previous one stays
     /// valid at least this long (so a refused rotation can put it back in force).
     static let webhookRotationMinimumGrace: Duration = .seconds(600)
+
+    /// The projects whose webhook a request or the daemon is changing now (per vault): one
+    /// change at a time, so housekeeping never reconciles a hook whose call is in flight.
+    private static let webhookChanges = Mutex<Set<String>>([])
+
+    /// Marks `project`'s webhook as being changed, or nil when a change is under way.
+    private func beginWebhookChange(_ project: String) -> String? {
+        let key = "\(ObjectIdentifier(self).hashValue):\(project)"
+        return Self.webhookChanges.withLock { $0.insert(key).inserted } ? key : nil
+    }
+
+    private func endWebhookChange(_ key: String) { _ = Self.webhookChanges.withLock { $0.remove(key) } }
+
+    /// `beginWebhookChange`, refused with a conflict when another change is under way.
+    private func webhookChange(_ project: String) throws -> String {
+        guard let key = beginWebhookChange(project) else {
+            throw APIError(.conflict, "another change to the webhook of '\(Names.printable(project))' is under way; try again once it is done")
+        }
+        return key
+    }
 
     /// 32 random bytes as 64 lower-case hex characters, in guarded memory.
     static func newWebhookSecret() throws -> SecretBytes {
@@ -95,6 +123,8 @@ extension Vault {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(project: name, kind: SecretKind.webhookSecret.rawValue)
         let hook = SCMWebhook(url: body.url, events: body.events ?? SCMWebhook.defaultEvents)
+        let change = try webhookChange(name)
+        defer { endWebhookChange(change) }
         let (project, found) = try await store.database.read { db in
             (try Project.find(name, in: db).project, try SCMWebhooks.find(project: name, in: db))
         }
@@ -186,6 +216,8 @@ extension Vault {
         op.target = AuditTarget(project: name, kind: SecretKind.webhookSecret.rawValue)
         let graceSeconds = body.graceSeconds ?? Self.defaultGrace.components.seconds
         guard (0...Self.maxGraceSeconds).contains(graceSeconds) else { throw APIError.invalid("grace must be between 0 s and 30 days") }
+        let change = try webhookChange(name)
+        defer { endWebhookChange(change) }
         var record = try await store.database.read { db in
             _ = try Project.find(name, in: db)
             return try SCMWebhooks.find(project: name, in: db)
@@ -260,6 +292,8 @@ extension Vault {
     func removeWebhook(_ op: inout Operation) async throws -> WebhookInfo {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(project: name, kind: SecretKind.webhookSecret.rawValue)
+        let change = try webhookChange(name)
+        defer { endWebhookChange(change) }
         var record = try await store.database.read { db in
             _ = try Project.find(name, in: db)
             return try SCMWebhooks.find(project: name, in: db)
@@ -300,12 +334,24 @@ extension Vault {
 
     // MARK: Reconciliation
 
-    /// At start: finishes every install, rotation and removal a crash cut short.
-    func reconcileWebhooks() async {
-        let pending = (try? await store.database.read { db in try SCMWebhooks.list(in: db).filter { $0.state != .installed } }) ?? []
+    /// At start: finishes every install, rotation and removal a crash or an unanswered call
+    /// cut short. With `dueOnly` (each housekeeping pass) only those whose last try is at
+    /// least the SCM retry wait ago (30 s; `LATCHKEY_SCM_REMOVAL_BACKOFF`), so a server that
+    /// is down is not asked every pass.
+    func reconcileWebhooks(dueOnly: Bool = false) async {
+        let due = Timestamp.now().adding(seconds: -max(1, Self.removalBackoffBase.components.seconds))
+        let pending = (try? await store.database.read { db in
+            try SCMWebhooks.list(in: db).filter { $0.state != .installed && (!dueOnly || $0.updatedAt <= due) }
+        }) ?? []
         for r in pending {
+            guard let change = beginWebhookChange(r.project) else { continue }  // a request is at it
+            defer { endWebhookChange(change) }
             do {
-                _ = try await reconcileWebhook(r, requestID: nil)
+                // Read again under the mark: the request that held it may have finished it.
+                guard let current = try await store.database.read({ db in try SCMWebhooks.find(project: r.project, in: db) }),
+                    current.state != .installed
+                else { continue }
+                _ = try await reconcileWebhook(current, requestID: nil)
             } catch {
                 logger.warning("could not finish the \(r.state.rawValue) webhook of \(r.project) on its server (tried again at the next start): \(error)")
             }
