@@ -115,7 +115,13 @@ struct WebhookCommand: ParsableCommand {
         @Argument var project: String
         @Option(help: "A header of the delivery, as 'NAME: VALUE' (X-Hub-Signature-256, X-Gitlab-Token or X-Hub-Signature).")
         var header: [String] = []
+        @Option(
+            help: "Read the headers from this file, one 'NAME: VALUE' a line (for GitLab's X-Gitlab-Token, which is the secret itself: argv is visible to every user).")
+        var headerFile: String?
         @OptionGroup var client: ClientOptions
+
+        /// Most bytes of a --header-file.
+        static let maxHeaderFileBytes = 16 * 1024
 
         /// The body read whole, at most the route's limit (1 MiB) plus one byte to tell.
         static let maxBodyBytes = 1 << 20
@@ -123,7 +129,17 @@ struct WebhookCommand: ParsableCommand {
         func run() throws {
             do {
                 var headers: [(String, String)] = []
-                for h in header {
+                var lines = header
+                if let headerFile {
+                    guard let data = FileManager.default.contents(atPath: headerFile) else {
+                        throw InputError("cannot read --header-file \(headerFile)")
+                    }
+                    guard data.count <= Self.maxHeaderFileBytes, let text = String(data: data, encoding: .utf8) else {
+                        throw InputError("--header-file \(headerFile) is not UTF-8 text of at most \(Self.maxHeaderFileBytes) bytes")
+                    }
+                    lines += text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                }
+                for h in lines {
                     guard let colon = h.firstIndex(of: ":") else { throw InputError("--header '\(h.prefix(80))' is not 'NAME: VALUE'") }
                     let name = h[..<colon].trimmingCharacters(in: .whitespaces)
                     let value = h[h.index(after: colon)...].trimmingCharacters(in: .whitespaces)
