@@ -44,6 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most connections one peer uid may hold open on the socket (default: 256, of 4096 in all).")
     var maxConnectionsPerUid: Int?
 
+    @Option(name: .long, help: "Most live sessions one runner uid may hold at once (default: 256; more are refused with session_limit).")
+    var maxSessionsPerRunner: Int?
+
     @Option(name: .long, help: ArgumentHelp(
         "Also send each signed audit checkpoint to PATH (appended, synced) or to syslog.",
         discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
@@ -95,6 +98,10 @@ struct ServeCommand: AsyncParsableCommand {
             if let maxConnectionsPerUid {
                 guard maxConnectionsPerUid >= 1 else { throw ValidationError("--max-connections-per-uid must be at least 1") }
                 config.limits.maxConnectionsPerUID = maxConnectionsPerUid
+            }
+            if let maxSessionsPerRunner {
+                guard maxSessionsPerRunner >= 1 else { throw ValidationError("--max-sessions-per-runner must be at least 1") }
+                config.limits.maxSessionsPerRunner = maxSessionsPerRunner
             }
             config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor

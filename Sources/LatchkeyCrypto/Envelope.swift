@@ -1,14 +1,14 @@
 /// Envelope sealing: a fresh data key per secret version, the payload sealed under it,
 /// the data key sealed under the key-encryption key of the current generation.
-public struct SealedSecret: Sendable, Equatable {
+package struct SealedSecret: Sendable, Equatable {
     /// nonce ‖ ciphertext ‖ tag of the payload under the data key.
-    public var sealedPayload: [UInt8]
+    package var sealedPayload: [UInt8]
     /// nonce ‖ ciphertext ‖ tag of the data key under the generation's KEK.
-    public var wrappedDataKey: [UInt8]
+    package var wrappedDataKey: [UInt8]
     /// The key generation whose KEK wraps the data key.
-    public var generation: Int64
+    package var generation: Int64
 
-    public init(sealedPayload: [UInt8], wrappedDataKey: [UInt8], generation: Int64) {
+    package init(sealedPayload: [UInt8], wrappedDataKey: [UInt8], generation: Int64) {
         self.sealedPayload = sealedPayload
         self.wrappedDataKey = wrappedDataKey
         self.generation = generation
@@ -16,22 +16,22 @@ public struct SealedSecret: Sendable, Equatable {
 }
 
 /// A key-encryption key of one generation.
-public struct KeyEncryptionKey: Sendable {
-    public let generation: Int64
-    public let key: SecretBytes
+package struct KeyEncryptionKey: Sendable {
+    package let generation: Int64
+    package let key: SecretBytes
 
-    public init(generation: Int64, key: SecretBytes) {
+    package init(generation: Int64, key: SecretBytes) {
         precondition(key.count == XChaCha20Poly1305.keyBytes)
         self.generation = generation
         self.key = key
     }
 
-    public static func generate(generation: Int64) throws -> KeyEncryptionKey {
+    package static func generate(generation: Int64) throws -> KeyEncryptionKey {
         try KeyEncryptionKey(generation: generation, key: .random(count: XChaCha20Poly1305.keyBytes))
     }
 
     /// Seals `payload` for `record`: a new data key, used once.
-    public func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
+    package func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
         let dataKey = try SecretBytes.random(count: XChaCha20Poly1305.keyBytes)
         let sealedPayload = payload.withUnsafeBytes {
             XChaCha20Poly1305.seal($0, key: dataKey, associatedData: record.payloadAD())
@@ -43,7 +43,7 @@ public struct KeyEncryptionKey: Sendable {
     }
 
     /// Opens a sealed secret of `record`, or throws if any byte, the record or the key differ.
-    public func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
+    package func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
         guard sealed.generation == generation else {
             throw CryptoError.openFailed(what: "data key of \(record.kind) \(record.id) v\(record.version)")
         }
@@ -54,7 +54,7 @@ public struct KeyEncryptionKey: Sendable {
     }
 
     /// Re-wraps a data key from `old` to this generation without touching the payload.
-    public func rewrap(_ wrappedDataKey: [UInt8], from old: KeyEncryptionKey, for record: RecordBinding) throws -> [UInt8] {
+    package func rewrap(_ wrappedDataKey: [UInt8], from old: KeyEncryptionKey, for record: RecordBinding) throws -> [UInt8] {
         let dataKey = try old.unwrapDataKey(wrappedDataKey, for: record)
         return dataKey.withUnsafeBytes {
             XChaCha20Poly1305.seal($0, key: key, associatedData: record.dataKeyAD(generation: generation))
@@ -75,21 +75,21 @@ extension RootKey {
     /// store whose rows carry bindings (`RowBindings`). Only the root key's holder can make
     /// or change a wrap, so a store writer cannot pass a bound store off as one from before
     /// bindings (which unlock would upgrade, blessing whatever the rows then say).
-    public func wrap(_ kek: KeyEncryptionKey) -> [UInt8] {
+    package func wrap(_ kek: KeyEncryptionKey) -> [UInt8] {
         kek.key.withUnsafeBytes {
             XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: Self.boundLabel))
         }
     }
 
     /// Opens a wrap made by `wrap` (a store with row bindings).
-    public func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+    package func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
         let k = try XChaCha20Poly1305.open(
             wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.boundLabel), what: "key generation \(generation)")
         return KeyEncryptionKey(generation: generation, key: k)
     }
 
     /// Opens a wrap from before row bindings (`latchkey/kek/v1`), for the one-time upgrade.
-    public func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+    package func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
         let k = try XChaCha20Poly1305.open(
             wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.unboundLabel), what: "key generation \(generation)")
         return KeyEncryptionKey(generation: generation, key: k)

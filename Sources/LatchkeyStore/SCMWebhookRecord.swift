@@ -7,25 +7,25 @@ import LatchkeyCrypto
 /// hook it updates or deletes on which repository, the URL and events it shows — is
 /// covered by the row's binding (docs/STORE.md), so a store writer cannot point Latchkey
 /// at another hook.
-public struct SCMWebhookRecord: Sendable, Equatable {
-    public enum State: String, Sendable {
+package struct SCMWebhookRecord: Sendable, Equatable {
+    package enum State: String, Sendable {
         case installing, installed, updating, removing
     }
 
-    public var project: String
-    public var connection: String
-    public var repo: String
-    public var url: String
+    package var project: String
+    package var connection: String
+    package var repo: String
+    package var url: String
     /// Latchkey's event names (`push`, `pull_request`, `tag`).
-    public var events: [String]
-    public var state: State
-    public var serverHookID: String?
+    package var events: [String]
+    package var state: State
+    package var serverHookID: String?
     /// While `updating`: the secret version being set on the hook.
-    public var pendingVersion: Int64?
+    package var pendingVersion: Int64?
     /// Why the last call to the server for this hook failed.
-    public var lastError: String?
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
+    package var lastError: String?
+    package var createdAt: Timestamp
+    package var updatedAt: Timestamp
 
     package init(
         project: String, connection: String, repo: String, url: String, events: [String], state: State, serverHookID: String? = nil,
