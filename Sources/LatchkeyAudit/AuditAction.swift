@@ -67,6 +67,13 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case githubAppRevoke = "github-app.revoke"
     /// The repository tokens minted for sessions, and their pending revocations.
     case mintedTokenList = "minted-token.list"
+    /// Webhooks Latchkey installs on the repositories, with secrets it keeps (by an admin,
+    /// or by the daemon when it reconciles an install, rotation or removal a crash cut short).
+    case webhookInstall = "webhook.install"
+    case webhookList = "webhook.list"
+    case webhookShow = "webhook.show"
+    case webhookRotate = "webhook.rotate"
+    case webhookRemove = "webhook.remove"
 
     // Admins and auditors.
     case metricsRead = "metrics.read"
@@ -81,6 +88,10 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case repoTokenMint = "repo-token.mint"
     /// A session's minted token revoked on the server (or the attempt failed and is retried).
     case repoTokenRevoke = "repo-token.revoke"
+
+    // Webhook receivers.
+    /// A delivery's signature checked (reason on refusal: `bad_signature`; version on success).
+    case webhookVerify = "webhook.verify"
 
     // Builds.
     case secretRelease = "secret.release"

@@ -15,7 +15,7 @@ public struct LatchkeyCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, ServeCommand.self, HealthCommand.self, ConnectionCommand.self, ProjectCommand.self,
-            DeployKeyCommand.self, TokenCommand.self, IntakeKeyCommand.self, MasterKeyCommand.self, SessionCommand.self,
+            DeployKeyCommand.self, WebhookCommand.self, TokenCommand.self, IntakeKeyCommand.self, MasterKeyCommand.self, SessionCommand.self,
             FetchCommand.self, AgentCommand.self, ExecCommand.self, BenchCommand.self, AuditCommand.self, PolicyCommand.self,
             BackupCommand.self, RestoreCommand.self, MetricsCommand.self,
         ])

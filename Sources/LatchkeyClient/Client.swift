@@ -12,8 +12,9 @@ public final class LatchkeyClient {
     }
 
     /// Raw call: returns the body bytes of a 2xx answer, throws `ClientError.api` otherwise.
-    public func call(_ method: String, _ path: String, body: [UInt8] = [], bearer: String? = nil) throws -> [UInt8] {
-        var headers: [(String, String)] = []
+    /// `headers`: more header fields to send as they are (a forwarded webhook signature).
+    public func call(_ method: String, _ path: String, body: [UInt8] = [], bearer: String? = nil, headers extra: [(String, String)] = []) throws -> [UInt8] {
+        var headers: [(String, String)] = extra
         if let bearer { headers.append(("Authorization", "Bearer \(bearer)")) }
         let answer = try connection.send(method: method, path: path, headers: headers, body: body)
         guard (200..<300).contains(answer.status) else {

@@ -16,6 +16,7 @@ extension Vault {
             // come between an install and its record); then pending removals are worked.
             startSCMWork { vault in
                 await vault.reconcileInstalledKeys()
+                await vault.reconcileWebhooks()
                 await vault.workDueRemovals()
                 // The tokens minted for sessions a previous run left (a kill -9 included).
                 await vault.workDueMintedRevocations()
@@ -86,6 +87,7 @@ extension Vault {
             startSCMWork { vault in
                 await vault.workDueRemovals()
                 await vault.workDueMintedRevocations()
+                await vault.reconcileWebhooks(dueOnly: true)
             }
         } catch {
             logger.error("housekeeping could not retire versions: \(error)")

@@ -133,6 +133,7 @@ package final class Vault: Sendable {
         case .admin: p.isAdmin(peer)
         case .auditor: p.isAuditor(peer)
         case .runner: p.isRunner(peer)
+        case .webhookReceiver: p.isWebhookReceiver(peer)
         case .build: true
         case .daemon, .anonymous: false
         }
@@ -156,6 +157,7 @@ package final class Vault: Sendable {
             switch roles.first {
             case .runner: .notRunner
             case .auditor: .notAuditor
+            case .webhookReceiver: .notWebhookReceiver
             default: .notAdmin
             }
         let names = roles.map(\.rawValue).joined(separator: " or ")

@@ -7,11 +7,13 @@ package struct Policy: Sendable {
     let auditors: IdentitySet
     /// The runner rules in load order (files by name, rules as written).
     package let runnerRules: [RunnerRule]
+    /// The webhook receiver rules in load order.
+    package let webhookReceiverRules: [WebhookReceiverRule]
     /// The files the policy was loaded from, in load order.
     package let files: [String]
 
     /// The policy that allows nothing: what is in force before a policy is loaded.
-    package static let empty = Policy(admins: .nobody, auditors: .nobody, runnerRules: [], files: [])
+    package static let empty = Policy(admins: .nobody, auditors: .nobody, runnerRules: [], webhookReceiverRules: [], files: [])
 
     /// May `peer` manage connections, projects, keys and tokens and end sessions?
     package func isAdmin(_ peer: PeerIdentity) -> Bool {
@@ -26,6 +28,16 @@ package struct Policy: Sendable {
     /// Is `peer` named by any runner rule (may it open sessions for some project)?
     package func isRunner(_ peer: PeerIdentity) -> Bool {
         runnerRules.contains { $0.admits(peer) }
+    }
+
+    /// Is `peer` named by any webhook receiver rule?
+    package func isWebhookReceiver(_ peer: PeerIdentity) -> Bool {
+        webhookReceiverRules.contains { $0.admits(peer) }
+    }
+
+    /// The receiver rule under which `peer` may have deliveries for `project` verified, or nil: deny.
+    package func webhookReceiverRule(for peer: PeerIdentity, project: String) -> WebhookReceiverRule? {
+        webhookReceiverRules.first { $0.admits(peer) && $0.covers(project: project) }
     }
 
     /// The rule under which `peer` may open a session for `project`, or nil: deny.
@@ -49,6 +61,8 @@ package struct Policy: Sendable {
         var rules: [RunnerRule] = []
         var files: [String] = []
         var ruleNames: [String: SourceLocation] = [:]
+        var receivers: [WebhookReceiverRule] = []
+        var receiverNames: [String: SourceLocation] = [:]
         var names = NameResolution(daemonUID: daemonUID, resolver: resolver)
         for source in try PolicyDirectory.read(directory, daemonUID: daemonUID) {
             let document = try PolicyDocument.parse(path: source.path, bytes: source.bytes)
@@ -76,8 +90,22 @@ package struct Policy: Sendable {
                         runners: try names.resolve(declared.who),
                         builds: try names.resolve(declared.builds), repoToken: declared.repoToken))
             }
+            for declared in document.webhookReceivers {
+                guard receivers.count < PolicyLimits.maxRunnerRules else {
+                    throw PolicyError(.tooLarge, at: declared.location, "more than \(PolicyLimits.maxRunnerRules) webhook receiver rules in the policy")
+                }
+                if let first = receiverNames[declared.name.value] {
+                    throw PolicyError(
+                        .duplicateName, at: declared.name.location,
+                        "webhook receiver rule name \(quoted(declared.name.value)) is already used at \(first); each name is used once")
+                }
+                receiverNames[declared.name.value] = declared.name.location
+                receivers.append(
+                    WebhookReceiverRule(
+                        name: declared.name.value, location: declared.location, projects: declared.projects, receivers: try names.resolve(declared.who)))
+            }
         }
         try RuleConflicts.check(rules)
-        return Policy(admins: admins, auditors: auditors, runnerRules: rules, files: files)
+        return Policy(admins: admins, auditors: auditors, runnerRules: rules, webhookReceiverRules: receivers, files: files)
     }
 }

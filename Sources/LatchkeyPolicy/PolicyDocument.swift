@@ -6,6 +6,7 @@ struct PolicyDocument {
     var admins: IdentityDeclaration?
     var auditors: IdentityDeclaration?
     var runners: [RunnerDeclaration] = []
+    var webhookReceivers: [WebhookReceiverDeclaration] = []
 
     /// The only format version there is.
     static let version = 1
@@ -44,13 +45,20 @@ struct PolicyDocument {
                     .unsupportedVersion, at: version, "version \(number) is not supported: this Latchkey reads policy version \(Self.version)")
             }
         }
-        let top = try reader.mapping(root, "a policy file", allowed: ["version", "admins", "auditors", "runners"])
+        let top = try reader.mapping(root, "a policy file", allowed: ["version", "admins", "auditors", "runners", "webhook_receivers"])
         _ = try top.required("version", hint: "start the file with 'version: 1'")
         if let node = top.optional("admins") { admins = try Self.identities(node, "admins", reader) }
         if let node = top.optional("auditors") { auditors = try Self.identities(node, "auditors", reader) }
         if let node = top.optional("runners") {
             for entry in try reader.list(node, "runners", example: "one '- name: ...' entry per runner rule", limit: PolicyLimits.maxRunnerRules) {
                 runners.append(try RunnerDeclaration(entry, reader))
+            }
+        }
+        if let node = top.optional("webhook_receivers") {
+            for entry in try reader.list(
+                node, "webhook_receivers", example: "one '- name: ...' entry per receiver rule", limit: PolicyLimits.maxRunnerRules)
+            {
+                webhookReceivers.append(try WebhookReceiverDeclaration(entry, reader))
             }
         }
     }

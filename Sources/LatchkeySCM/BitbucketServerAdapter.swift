@@ -132,9 +132,16 @@ package struct BitbucketServerAdapter: SCMServerAdapter {
         ]).encoded
     }
 
+    /// A webhook call: the hint about scopes and roles only where the server said no to them.
+    private func hookCall(_ request: SCMRequest, token: SecretBytes, expect: Set<Int>) async throws(SCMError) -> SCMResponse {
+        let r = try await client.send(request, token: token)
+        guard expect.contains(r.status) else { throw client.failure(r, for: request, hint: [401, 403, 404].contains(r.status) ? adminHint : nil) }
+        return r
+    }
+
     package func installWebhook(_ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError) -> String {
         let request = SCMRequest(.POST, repoPath(repository) + "/webhooks", body: hookBody(hook, secret: secret), purpose: "install webhook")
-        let r = try await client.call(request, token: token, expect: [201], hint: adminHint)
+        let r = try await hookCall(request, token: token, expect: [201])
         guard let id = r.json()?["id"]?.id else { throw SCMError(.badResponse, "\(client.name) answered \(request.summary) without the hook's id") }
         return id
     }
@@ -142,11 +149,28 @@ package struct BitbucketServerAdapter: SCMServerAdapter {
     package func updateWebhook(id: String, _ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(
             .PUT, repoPath(repository) + "/webhooks/" + SCMPath.segment(id), body: hookBody(hook, secret: secret), purpose: "set webhook \(id)'s secret")
-        _ = try await client.call(request, token: token, expect: [200], hint: adminHint)
+        _ = try await hookCall(request, token: token, expect: [200])
     }
 
     package func removeWebhook(id: String, repository: String, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(.DELETE, repoPath(repository) + "/webhooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
-        _ = try await client.call(request, token: token, expect: [204, 404], hint: adminHint)
+        _ = try await hookCall(request, token: token, expect: [204, 404])
+    }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var start: Int64 = 0
+        for _ in 0..<SCMPaging.maxPages {
+            let request = SCMRequest(.GET, repoPath(repository) + "/webhooks", query: [("start", String(start)), ("limit", "100")], purpose: "list webhooks")
+            let r = try await hookCall(request, token: token, expect: [200])
+            let page = r.json()
+            for v in page?["values"]?.array ?? [] {
+                guard let id = v["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: v["url"]?.string ?? ""))
+            }
+            guard page?["isLastPage"]?.bool == false, let next = page?["nextPageStart"]?.int, next > start else { break }
+            start = next
+        }
+        return hooks
     }
 }

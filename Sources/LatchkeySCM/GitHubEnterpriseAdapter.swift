@@ -143,9 +143,16 @@ package struct GitHubEnterpriseAdapter: SCMServerAdapter {
         "the token needs the admin:repo_hook scope (classic) or Webhooks: write (fine-grained), and its user admin on the repository"
     }
 
+    /// A webhook call: the hint about scopes and roles only where the server said no to them.
+    private func hookCall(_ request: SCMRequest, token: SecretBytes, expect: Set<Int>) async throws(SCMError) -> SCMResponse {
+        let r = try await client.send(request, token: token)
+        guard expect.contains(r.status) else { throw client.failure(r, for: request, hint: [401, 403, 404].contains(r.status) ? hookHint : nil) }
+        return r
+    }
+
     package func installWebhook(_ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError) -> String {
         let request = SCMRequest(.POST, repoPath(repository) + "/hooks", body: hookBody(hook, secret: secret, create: true), purpose: "install webhook")
-        let r = try await client.call(request, token: token, expect: [201], hint: hookHint)
+        let r = try await hookCall(request, token: token, expect: [201])
         guard let id = r.json()?["id"]?.id else { throw SCMError(.badResponse, "\(client.name) answered \(request.summary) without the hook's id") }
         return id
     }
@@ -154,12 +161,29 @@ package struct GitHubEnterpriseAdapter: SCMServerAdapter {
         let request = SCMRequest(
             .PATCH, repoPath(repository) + "/hooks/" + SCMPath.segment(id), body: hookBody(hook, secret: secret, create: false),
             purpose: "set webhook \(id)'s secret")
-        _ = try await client.call(request, token: token, expect: [200], hint: hookHint)
+        _ = try await hookCall(request, token: token, expect: [200])
     }
 
     package func removeWebhook(id: String, repository: String, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(.DELETE, repoPath(repository) + "/hooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
-        _ = try await client.call(request, token: token, expect: [204, 404], hint: hookHint)
+        _ = try await hookCall(request, token: token, expect: [204, 404])
+    }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var page = 1
+        while page <= SCMPaging.maxPages {
+            let request = SCMRequest(
+                .GET, repoPath(repository) + "/hooks", query: [("per_page", "100"), ("page", String(page))], purpose: "list webhooks")
+            let r = try await hookCall(request, token: token, expect: [200])
+            for h in r.json()?.array ?? [] {
+                guard let id = h["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: h["config"]?["url"]?.string ?? ""))
+            }
+            guard SCMPaging.linkHasNext(r.header("link")) else { break }
+            page += 1
+        }
+        return hooks
     }
 }
 

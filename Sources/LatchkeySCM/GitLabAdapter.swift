@@ -113,9 +113,16 @@ package struct GitLabAdapter: SCMServerAdapter {
 
     private let hookHint = "the token needs the api scope and its user the Maintainer role on the project"
 
+    /// A webhook call: the hint about scopes and roles only where the server said no to them.
+    private func hookCall(_ request: SCMRequest, token: SecretBytes, expect: Set<Int>) async throws(SCMError) -> SCMResponse {
+        let r = try await client.send(request, token: token)
+        guard expect.contains(r.status) else { throw client.failure(r, for: request, hint: [401, 403, 404].contains(r.status) ? hookHint : nil) }
+        return r
+    }
+
     package func installWebhook(_ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError) -> String {
         let request = SCMRequest(.POST, projectPath(repository) + "/hooks", body: hookBody(hook, secret: secret), purpose: "install webhook")
-        let r = try await client.call(request, token: token, expect: [201], hint: hookHint)
+        let r = try await hookCall(request, token: token, expect: [201])
         guard let id = r.json()?["id"]?.id else { throw SCMError(.badResponse, "\(client.name) answered \(request.summary) without the hook's id") }
         return id
     }
@@ -123,11 +130,28 @@ package struct GitLabAdapter: SCMServerAdapter {
     package func updateWebhook(id: String, _ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(
             .PUT, projectPath(repository) + "/hooks/" + SCMPath.segment(id), body: hookBody(hook, secret: secret), purpose: "set webhook \(id)'s secret")
-        _ = try await client.call(request, token: token, expect: [200], hint: hookHint)
+        _ = try await hookCall(request, token: token, expect: [200])
     }
 
     package func removeWebhook(id: String, repository: String, token: SecretBytes) async throws(SCMError) {
         let request = SCMRequest(.DELETE, projectPath(repository) + "/hooks/" + SCMPath.segment(id), purpose: "remove webhook \(id)")
-        _ = try await client.call(request, token: token, expect: [200, 204, 404], hint: hookHint)
+        _ = try await hookCall(request, token: token, expect: [200, 204, 404])
+    }
+
+    package func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook] {
+        var hooks: [SCMInstalledWebhook] = []
+        var page = "1"
+        for _ in 0..<SCMPaging.maxPages {
+            let request = SCMRequest(
+                .GET, projectPath(repository) + "/hooks", query: [("per_page", "100"), ("page", page)], purpose: "list webhooks")
+            let r = try await hookCall(request, token: token, expect: [200])
+            for h in r.json()?.array ?? [] {
+                guard let id = h["id"]?.id else { continue }
+                hooks.append(SCMInstalledWebhook(id: id, url: h["url"]?.string ?? ""))
+            }
+            guard let next = r.header("x-next-page")?.trimmingCharacters(in: .whitespaces), !next.isEmpty, next != page else { break }
+            page = next
+        }
+        return hooks
     }
 }

@@ -104,6 +104,19 @@ package protocol SCMServerAdapter: Sendable {
     /// Sets a new secret (and URL and events) on an existing hook.
     func updateWebhook(id: String, _ hook: SCMWebhook, repository: String, secret: SecretBytes, token: SecretBytes) async throws(SCMError)
     func removeWebhook(id: String, repository: String, token: SecretBytes) async throws(SCMError)
+    /// Every webhook on the repository (all pages): its id and delivery URL.
+    func listWebhooks(repository: String, token: SecretBytes) async throws(SCMError) -> [SCMInstalledWebhook]
+}
+
+/// A webhook as the server lists it (servers never list a hook's secret).
+package struct SCMInstalledWebhook: Sendable, Equatable {
+    package var id: String
+    package var url: String
+
+    package init(id: String, url: String) {
+        self.id = id
+        self.url = url
+    }
 }
 
 /// Picks the adapter for a connection's kind.

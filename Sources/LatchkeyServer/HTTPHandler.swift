@@ -18,6 +18,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var refusing = false
+    /// This request's body limit: the server's, or its route's own once the body passes it.
+    private var bodyLimit = 0
+    private var routeLimitChecked = false
     private let clock: RequestClock
     private var idleDeadline: Scheduled<Void>?
     private var inFlight = false
@@ -55,6 +58,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = h
             body = nil
             refusing = false
+            bodyLimit = limits.maxBodyBytes
+            routeLimitChecked = false
             var headerBytes = 0
             for (name, value) in h.headers { headerBytes += name.utf8.count + value.utf8.count }
             if h.headers.count > limits.maxHeaderCount || headerBytes > limits.maxHeaderBytes {
@@ -62,14 +67,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     "request headers exceed \(limits.maxHeaderBytes) bytes or \(limits.maxHeaderCount) fields"))
                 return
             }
-            if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
-                refuse(context: context, tooLarge)
+            if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > bodyLimit {
+                raiseToRouteLimit(h)
+                if len > bodyLimit { refuse(context: context, tooLarge) }
             }
         case .body(var part):
             guard !refusing else { return }
-            if (body?.readableBytes ?? 0) + part.readableBytes > limits.maxBodyBytes {
-                refuse(context: context, tooLarge)
-                return
+            if (body?.readableBytes ?? 0) + part.readableBytes > bodyLimit {
+                if let h = head { raiseToRouteLimit(h) }
+                if (body?.readableBytes ?? 0) + part.readableBytes > bodyLimit {
+                    refuse(context: context, tooLarge)
+                    return
+                }
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
@@ -82,7 +91,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private var tooLarge: APIError {
-        APIError(.bodyTooLarge, "request body exceeds \(limits.maxBodyBytes) bytes")
+        APIError(.bodyTooLarge, "request body exceeds \(bodyLimit) bytes")
+    }
+
+    /// A route with a larger limit of its own (webhook deliveries) gets it, for a peer in
+    /// one of its roles; asked once.
+    private func raiseToRouteLimit(_ h: HTTPRequestHead) {
+        guard !routeLimitChecked else { return }
+        routeLimitChecked = true
+        guard let peer else { return }
+        if let own = router.maxBodyBytes(method: RequestMethod(rawValue: h.method.rawValue), uri: h.uri, peer: peer), own > bodyLimit { bodyLimit = own }
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {

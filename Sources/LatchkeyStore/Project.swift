@@ -79,6 +79,10 @@ extension Project {
         guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM project WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "project '\(Names.printable(name))'")
         }
+        if let hook = try String.fetchOne(db, sql: "SELECT state FROM scm_webhook WHERE project = ?", arguments: [name]) {
+            throw StoreError.conflict(
+                what: "project '\(Names.printable(name))' has a webhook on its repository (\(hook)); remove it first with `latchkey webhook remove \(Names.printable(name))`")
+        }
         let owner = Project.owner(name)
         let destroyed = try Int.fetchOne(
             db, sql: "SELECT count(*) FROM secret_version WHERE project_id = ? OR owner = ?", arguments: [id, owner]) ?? 0

@@ -22,17 +22,21 @@ package struct RowBindings: Sendable {
     static let projectKeyID: UInt64 = 2
     static let connectionKeyID: UInt64 = 3
     static let certificateSettingsKeyID: UInt64 = 4
+    /// `scm_webhook` (16: apart from the low ids other tables take as they gain bindings).
+    static let webhookKeyID: UInt64 = 16
 
     private let secretVersionKey: SecretBytes
     private let projectKey: SecretBytes
     private let connectionKey: SecretBytes
     private let certificateSettingsKey: SecretBytes
+    let webhookKey: SecretBytes
 
     package init(secret: SecretBytes) throws {
         secretVersionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.secretVersionKeyID)
         projectKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.projectKeyID)
         connectionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.connectionKeyID)
         certificateSettingsKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.certificateSettingsKeyID)
+        webhookKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.webhookKeyID)
     }
 
     // MARK: The canonical encodings (docs/STORE.md). They never change within a label.

@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 9
+    static let currentVersion = 10
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -19,6 +19,7 @@ enum Schema {
         m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
         m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
         m.registerMigration("github-app-keys-minted-tokens-and-their-revocation-queue") { db in try addMintedRepositoryTokens(db) }
+        m.registerMigration("webhook-secret-kind-and-scm-webhooks") { db in try addWebhooks(db) }
         return m
     }
 

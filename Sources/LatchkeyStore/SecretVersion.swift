@@ -15,6 +15,9 @@ package enum SecretKind: String, Sendable, Codable {
     /// A repository token minted for one session (owner `minted:<session id>:<n>`),
     /// sealed only so that it can be revoked after a restart; destroyed once revoked.
     case mintedToken = "minted-token"
+    /// A project's webhook secret (owner `project:<name>`): 32 random bytes as 64
+    /// lower-case hex characters, the text the SCM server signs deliveries with.
+    case webhookSecret = "webhook-secret"
 }
 
 /// A version's life: active → retiring (usable until the grace ends) → revoked.
@@ -136,6 +139,36 @@ package enum SecretVersions {
                 sql: "UPDATE secret_version SET state = 'retiring', retire_at = ?, binding_mac = ? WHERE kind = ? AND owner = ? AND version = ?",
                 arguments: [retireAt.description, Data(bindings.mac(columns)), kind.rawValue, owner, v])
         }
+    }
+
+    /// Makes a retiring version active again (a rotation whose new version the SCM server
+    /// refused: the previous one stays in force as if the rotation had not happened).
+    package static func reinstate(kind: SecretKind, owner: String, version: Int64, in db: Database) throws {
+        let bindings = try Store.bindings(db)
+        var columns = try verifiedColumns(kind: kind, owner: owner, version: version, bindings: bindings, in: db)
+        guard columns.state == SecretState.retiring.rawValue else { return }
+        columns.state = SecretState.active.rawValue
+        columns.retireAt = nil
+        try db.execute(
+            sql: "UPDATE secret_version SET state = 'active', retire_at = NULL, binding_mac = ? WHERE kind = ? AND owner = ? AND version = ?",
+            arguments: [Data(bindings.mac(columns)), kind.rawValue, owner, version])
+    }
+
+    /// Brings a retiring version's end forward to `until` (revoked at once when `until` is
+    /// not in the future); a version already ending sooner is left as it is.
+    package static func endGrace(kind: SecretKind, owner: String, version: Int64, at until: Timestamp, in db: Database, now: Timestamp = .now()) throws {
+        guard until > now else {
+            try revoke(kind: kind, owner: owner, version: version, in: db, now: now)
+            return
+        }
+        let bindings = try Store.bindings(db)
+        var columns = try verifiedColumns(kind: kind, owner: owner, version: version, bindings: bindings, in: db)
+        guard columns.state == SecretState.retiring.rawValue, let current = columns.retireAt.flatMap(Timestamp.init(parsing:)), until < current
+        else { return }
+        columns.retireAt = until.description
+        try db.execute(
+            sql: "UPDATE secret_version SET retire_at = ?, binding_mac = ? WHERE kind = ? AND owner = ? AND version = ?",
+            arguments: [until.description, Data(bindings.mac(columns)), kind.rawValue, owner, version])
     }
 
     /// A row's bound columns, once its MAC verified.

@@ -54,6 +54,12 @@ import Testing
         "GET /v1/audit": ([.auditor], .auditList),
         "GET /v1/audit/export": ([.auditor], .auditExport),
         "GET /v1/audit/public-key": ([.auditor], .auditPublicKey),
+        "POST /v1/projects/{name}/webhook": ([.admin], .webhookInstall),
+        "GET /v1/projects/{name}/webhook": ([.admin], .webhookShow),
+        "POST /v1/projects/{name}/webhook/rotate": ([.admin], .webhookRotate),
+        "DELETE /v1/projects/{name}/webhook": ([.admin], .webhookRemove),
+        "GET /v1/webhooks": ([.admin], .webhookList),
+        "POST /v1/projects/{name}/webhook/verify": ([.webhookReceiver], .webhookVerify),
         "POST /v1/backup": ([.admin], .storeBackup),
         "GET /v1/metrics": ([.admin, .auditor], .metricsRead),
     ]
@@ -92,6 +98,12 @@ import Testing
     @Test func onlyTheTwoReleasesAnswerOnTheEventLoop() {
         let fast = EndpointTable.endpoints.filter(\.hasLoopHandler).map(Self.key).sorted()
         #expect(fast == ["GET /v1/health", "GET /v1/session/deploy-key", "GET /v1/session/token"])
+    }
+
+    @Test func onlyTheWebhookDeliveryRouteTakesLargerBodies() {
+        let raised = EndpointTable.endpoints.filter { $0.maxBodyBytes != nil }
+        #expect(raised.map(Self.key) == ["POST /v1/projects/{name}/webhook/verify"])
+        #expect(raised.first?.maxBodyBytes == 1 << 20)
     }
 
     @Test func everyRefusalCodeIsListedOnceWithAnErrorStatus() {

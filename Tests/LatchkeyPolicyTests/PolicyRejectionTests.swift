@@ -33,7 +33,7 @@ let brokenPolicies: [BrokenPolicy] = [
     .edit("control character", "    max_uses: 10", "    max_uses: 10\u{7}", code: "policy_bad_yaml", reason: "not valid YAML"),
     .edit("merge key", "auditors: { groups: [security] }", "auditors: { <<: { groups: [security] } }", code: "policy_wrong_type", reason: "keys in auditors are plain words"),
     // keys
-    .edit("unknown top-level key", "auditors:", "auditorz:", code: "policy_unknown_key", reason: "unknown key 'auditorz' in a policy file (allowed: version, admins, auditors, runners); did you mean 'auditors'?"),
+    .edit("unknown top-level key", "auditors:", "auditorz:", code: "policy_unknown_key", reason: "unknown key 'auditorz' in a policy file (allowed: version, admins, auditors, runners, webhook_receivers); did you mean 'auditors'?"),
     .edit("unknown rule key", "grants:", "grnats:", code: "policy_unknown_key", reason: "unknown key 'grnats' in a runner rule (allowed: name, who, projects, grants, max_ttl, max_uses, builds, repo_token); did you mean 'grants'?"),
     .edit("unknown identity key", "who: { users: [ci-runner] }", "who: { user: [ci-runner] }", code: "policy_unknown_key", reason: "did you mean 'users'?"),
     .edit("missing version", "version: 1\n", "", code: "policy_missing_key", marker: "admins", reason: "a policy file has no 'version'; start the file with 'version: 1'"),

@@ -18,6 +18,7 @@ import Testing
         #expect(rule.maxTTL == .seconds(3600))
         #expect(rule.maxUses == 100)
         #expect(rule.mayRedeem(me))
+        #expect(policy.webhookReceiverRule(for: me, project: "any-project")?.name == "local")
     }
 
     @Test func defaultPolicyGivesEveryoneElseNothing() throws {
@@ -27,6 +28,7 @@ import Testing
         #expect(!policy.isAuditor(other))
         #expect(!policy.isRunner(other))
         #expect(policy.runnerRule(for: other, project: "any-project") == nil)
+        #expect(!policy.isWebhookReceiver(other))
         let rule = try #require(policy.runnerRules.first)
         #expect(!rule.mayRedeem(other))
     }
@@ -57,6 +59,10 @@ import Testing
         #expect(web.name == "linux-runners")
         #expect(web.mayRedeem(build) && web.mayRedeem(containerBuild) && !web.mayRedeem(runner))
         #expect(policy.runnerRule(for: runner, project: "api")?.name == "linux-runners")
+        let receiver = PeerIdentity(uid: 2100, gid: 2100, pid: 1)
+        #expect(policy.webhookReceiverRule(for: receiver, project: "web-shop")?.name == "ci-hooks")
+        #expect(policy.webhookReceiverRule(for: receiver, project: "other") == nil)
+        #expect(!policy.isWebhookReceiver(root) && !policy.isAdmin(receiver) && !policy.isRunner(receiver))
         let release = try #require(policy.runnerRule(for: runner, project: "release-2.0"))
         #expect(release.grants == [.deployKey])
         #expect(release.maxTTL == .seconds(2 * 3600))

@@ -69,6 +69,7 @@ import Yams
             ("ConnectionUpdateRequest", ConnectionUpdateRequest.fields), ("ProjectUpdateRequest", ProjectUpdateRequest.fields),
             ("CertificateAuthorityRequest", CertificateAuthorityRequest.fields), ("CertificateSettingsRequest", CertificateSettingsRequest.fields),
             ("GitHubAppPutRequest", GitHubAppPutRequest.fields),
+            ("WebhookInstallRequest", WebhookInstallRequest.fields), ("WebhookRotateRequest", WebhookRotateRequest.fields),
         ]
         #expect(Set(bodies.map(\.0)) == Set(EndpointTable.endpoints.map(\.requestType).filter { $0 != "NoBody" }))
         for (name, fields) in bodies {
@@ -83,6 +84,8 @@ import Yams
         #expect(try Self.schema("HTTPSURL")["pattern"] as? String == ConnectionURLPattern.https)
         let connection = try #require(try Self.schema("ConnectionRequest")["properties"] as? [String: Any])
         #expect((connection["sshUrl"] as? [String: Any])?["pattern"] as? String == ConnectionURLPattern.ssh)
+        let webhook = try #require(try Self.schema("WebhookInstallRequest")["properties"] as? [String: Any])
+        #expect((webhook["url"] as? [String: Any])?["pattern"] as? String == WebhookURL.pattern)
     }
 
     @Test func everyAnswerTypeIsADocumentedSchema() throws {

@@ -97,6 +97,8 @@ import Testing
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN binding_mac; ALTER TABLE connection DROP COLUMN binding_mac")
                 // …and what the SCM migration added.
                 try db.execute(sql: "DROP TABLE scm_deploy_key")
+                // …and the webhooks' (its kind is gone with the table rebuilt below).
+                try db.execute(sql: "DROP TABLE scm_webhook")
                 try db.execute(sql: "ALTER TABLE connection DROP COLUMN ca_file")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN install_deploy_key")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN deploy_key_write")
@@ -130,8 +132,8 @@ import Testing
         let rows = try migrated.database.read { db in try Row.fetchAll(db, sql: "SELECT kind, owner, sealed_payload FROM secret_version WHERE kind != 'subkey'") }
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
-        #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "9")  // v1 + the certificate, store, SCM, client-request-id and minted-token migrations
+        #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("'webhook-secret'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
+        #expect(try migrated.metadata("schema_version") == "10")  // v1 + the certificate, store, SCM, client-request-id, minted-token and webhook migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

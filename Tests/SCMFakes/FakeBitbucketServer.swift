@@ -55,7 +55,7 @@ enum FakeBitbucketServer {
             return page(r, entries)
         case (_, "webhooks"):
             guard admin else { return FakeErrors.forbiddenRole(kind) }
-            return hooks(r, Array(rest.dropFirst()), repo.path, &s)
+            return FakeWebhookRoutes.bitbucket(r, Array(rest.dropFirst()), repo.path, &s)
         default:
             return FakeErrors.notFound(kind, "Resource")
         }
@@ -85,40 +85,6 @@ enum FakeBitbucketServer {
         case ("DELETE", 1):
             guard let i = s.keys[repo.path]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind, "Access key \(rest[0])") }
             s.keys[repo.path]?.remove(at: i)
-            return .empty(204)
-        default:
-            return FakeErrors.notFound(kind, "Resource")
-        }
-    }
-
-    static func hookJSON(_ h: FakeWebhook) -> [String: Any] {
-        ["id": h.id, "name": "latchkey", "url": h.url, "active": true, "events": h.events, "configuration": [:] as [String: Any]]
-    }
-
-    static func hooks(_ r: FakeRequest, _ rest: [String], _ repo: String, _ s: inout FakeState) -> FakeResponse {
-        switch (r.method, rest.count) {
-        case ("GET", 0):
-            return page(r, (s.hooks[repo] ?? []).map(hookJSON))
-        case ("POST", 0):
-            guard let body = r.json, let url = body["url"] as? String, url.hasPrefix("http") else {
-                return FakeErrors.invalid(kind, field: "url", "A URL is required.")
-            }
-            let secret = (body["configuration"] as? [String: Any])?["secret"] as? String ?? ""
-            let h = FakeWebhook(id: s.newID(), url: url, secret: secret, events: body["events"] as? [String] ?? [])
-            s.hooks[repo, default: []].append(h)
-            return .json(201, hookJSON(h))
-        case ("PUT", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }), var h = s.hooks[repo]?[i], let body = r.json else {
-                return FakeErrors.notFound(kind, "Webhook \(rest.first ?? "")")
-            }
-            if let url = body["url"] as? String { h.url = url }
-            if let secret = (body["configuration"] as? [String: Any])?["secret"] as? String { h.secret = secret }
-            if let events = body["events"] as? [String] { h.events = events }
-            s.hooks[repo]?[i] = h
-            return .json(200, hookJSON(h))
-        case ("DELETE", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind, "Webhook \(rest[0])") }
-            s.hooks[repo]?.remove(at: i)
             return .empty(204)
         default:
             return FakeErrors.notFound(kind, "Resource")

@@ -54,7 +54,7 @@ enum FakeGitHubEnterprise {
         case (_, _, "hooks"):
             guard hasScope(user, ["repo", "admin:repo_hook", "write:repo_hook"]) else { return FakeErrors.forbiddenScope(kind) }
             guard admin else { return FakeErrors.forbiddenRole(kind) }
-            return hooks(r, Array(rest.dropFirst()), repo.path, &s)
+            return FakeWebhookRoutes.github(r, Array(rest.dropFirst()), repo.path, &s)
         default:
             return FakeErrors.notFound(kind)
         }
@@ -94,42 +94,6 @@ enum FakeGitHubEnterprise {
         case ("DELETE", 1):
             guard let i = s.keys[repo]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind) }
             s.keys[repo]?.remove(at: i)
-            return .empty(204)
-        default:
-            return FakeErrors.notFound(kind)
-        }
-    }
-
-    static func hookJSON(_ h: FakeWebhook) -> [String: Any] {
-        ["id": h.id, "type": "Repository", "name": "web", "active": true, "events": h.events,
-         "config": ["url": h.url, "content_type": "json", "insecure_ssl": "0", "secret": "********"]]
-    }
-
-    static func hooks(_ r: FakeRequest, _ rest: [String], _ repo: String, _ s: inout FakeState) -> FakeResponse {
-        switch (r.method, rest.count) {
-        case ("GET", 0):
-            return .json(200, (s.hooks[repo] ?? []).map(hookJSON))
-        case ("POST", 0):
-            guard let body = r.json, let config = body["config"] as? [String: Any], let url = config["url"] as? String,
-                url.hasPrefix("http")
-            else { return FakeErrors.invalid(kind, field: "config", "url is missing") }
-            let h = FakeWebhook(id: s.newID(), url: url, secret: config["secret"] as? String ?? "", events: body["events"] as? [String] ?? ["push"])
-            s.hooks[repo, default: []].append(h)
-            return .json(201, hookJSON(h))
-        case ("PATCH", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }), var h = s.hooks[repo]?[i] else {
-                return FakeErrors.notFound(kind)
-            }
-            if let config = r.json?["config"] as? [String: Any] {
-                if let url = config["url"] as? String { h.url = url }
-                if let secret = config["secret"] as? String { h.secret = secret }
-            }
-            if let events = r.json?["events"] as? [String] { h.events = events }
-            s.hooks[repo]?[i] = h
-            return .json(200, hookJSON(h))
-        case ("DELETE", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind) }
-            s.hooks[repo]?.remove(at: i)
             return .empty(204)
         default:
             return FakeErrors.notFound(kind)

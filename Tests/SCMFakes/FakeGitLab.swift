@@ -52,7 +52,7 @@ enum FakeGitLab {
         guard level >= maintainer else { return FakeErrors.forbiddenRole(kind) }
         switch rest.first {
         case "deploy_keys": return keys(r, Array(rest.dropFirst()), repo.path, &s)
-        case "hooks": return hooks(r, Array(rest.dropFirst()), repo.path, &s)
+        case "hooks": return FakeWebhookRoutes.gitlab(r, Array(rest.dropFirst()), repo.path, &s)
         default: return FakeErrors.notFound(kind)
         }
     }
@@ -87,43 +87,6 @@ enum FakeGitLab {
         case ("DELETE", 1):
             guard let i = s.keys[repo]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind, "Deploy Key") }
             s.keys[repo]?.remove(at: i)
-            return .empty(204)
-        default:
-            return FakeErrors.notFound(kind)
-        }
-    }
-
-    static func events(_ body: [String: Any]) -> [String] {
-        [("push_events", "push"), ("merge_requests_events", "merge_requests"), ("tag_push_events", "tag_push")]
-            .filter { body[$0.0] as? Bool == true }.map(\.1)
-    }
-
-    static func hookJSON(_ h: FakeWebhook) -> [String: Any] {
-        ["id": h.id, "url": h.url, "push_events": h.events.contains("push"), "merge_requests_events": h.events.contains("merge_requests"),
-         "tag_push_events": h.events.contains("tag_push"), "enable_ssl_verification": true, "created_at": "2026-12-01T00:00:00.000Z"]
-    }
-
-    static func hooks(_ r: FakeRequest, _ rest: [String], _ repo: String, _ s: inout FakeState) -> FakeResponse {
-        switch (r.method, rest.count) {
-        case ("GET", 0):
-            return .json(200, (s.hooks[repo] ?? []).map(hookJSON))
-        case ("POST", 0):
-            guard let body = r.json, let url = body["url"] as? String, url.hasPrefix("http") else { return .json(400, ["error": "url is missing"]) }
-            let h = FakeWebhook(id: s.newID(), url: url, secret: body["token"] as? String ?? "", events: events(body))
-            s.hooks[repo, default: []].append(h)
-            return .json(201, hookJSON(h))
-        case ("PUT", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }), var h = s.hooks[repo]?[i], let body = r.json else {
-                return FakeErrors.notFound(kind, "Hook")
-            }
-            if let url = body["url"] as? String { h.url = url }
-            if let token = body["token"] as? String { h.secret = token }
-            h.events = events(body)
-            s.hooks[repo]?[i] = h
-            return .json(200, hookJSON(h))
-        case ("DELETE", 1):
-            guard let i = s.hooks[repo]?.firstIndex(where: { String($0.id) == rest[0] }) else { return FakeErrors.notFound(kind, "Hook") }
-            s.hooks[repo]?.remove(at: i)
             return .empty(204)
         default:
             return FakeErrors.notFound(kind)

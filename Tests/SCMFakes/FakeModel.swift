@@ -80,7 +80,12 @@ package struct FakeWebhook: Sendable, Equatable {
     package var id: Int64
     package var url: String
     package var secret: String
+    /// The server's own event names (`push`, `merge_requests`, `repo:refs_changed`, …).
     package var events: [String]
+    /// GitHub's `config.content_type`, Bitbucket's `name`; nil where the server has none.
+    package var contentType: String? = nil
+    package var name: String? = nil
+    package var active = true
 }
 
 /// What a route answers.

@@ -43,6 +43,16 @@ package struct Endpoint: Sendable {
     package var hasLoopHandler: Bool { onLoop != nil }
     /// Answers an unaudited endpoint (no operation).
     let unaudited: (@Sendable (Vault, Request) -> Response)?
+    /// The largest body this route takes, when it is not the server's usual limit
+    /// (webhook deliveries are large); nil: the usual one.
+    package var maxBodyBytes: Int? = nil
+
+    /// The same endpoint taking bodies up to `bytes`.
+    package func bodyLimit(_ bytes: Int) -> Endpoint {
+        var e = self
+        e.maxBodyBytes = bytes
+        return e
+    }
 }
 
 /// A request with no body (or one the endpoint ignores).

@@ -108,6 +108,22 @@ package enum EndpointTable {
             v, op, body in try await v.revokeDeployKeys(&op, body)
         },
 
+        // Webhooks Latchkey installs on the repositories, with secrets it keeps.
+        .route(.POST, "/v1/projects/{name}/webhook", .roles([.admin]), .webhookInstall, body: WebhookInstallRequest.self, answer: WebhookInfo.self, status: 201) {
+            v, op, body in try await v.installWebhook(&op, body)
+        },
+        .route(.GET, "/v1/projects/{name}/webhook", .roles([.admin]), .webhookShow, answer: WebhookInfo.self) { v, op in try await v.showWebhook(&op) },
+        .route(.POST, "/v1/projects/{name}/webhook/rotate", .roles([.admin]), .webhookRotate, body: WebhookRotateRequest.self, answer: WebhookInfo.self) {
+            v, op, body in try await v.rotateWebhook(&op, body)
+        },
+        .route(.DELETE, "/v1/projects/{name}/webhook", .roles([.admin]), .webhookRemove, answer: WebhookInfo.self) { v, op in try await v.removeWebhook(&op) },
+        .route(.GET, "/v1/webhooks", .roles([.admin]), .webhookList, answer: [WebhookInfo].self) { v, op in try await v.listWebhooks(&op) },
+        // The CI's webhook receiver forwards a delivery: raw body (up to 1 MiB), the server's
+        // signature header as is.
+        .route(.POST, "/v1/projects/{name}/webhook/verify", .roles([.webhookReceiver]), .webhookVerify, answer: WebhookVerifyResult.self) { v, op in
+            try await v.verifyWebhookDelivery(&op)
+        }.bodyLimit(Vault.webhookDeliveryMaxBytes),
+
         // The master key.
         .route(.POST, "/v1/master-key/rotate", .roles([.admin]), .masterKeyRotate, answer: MasterKeyRotation.self) { v, op in
             try await v.rotateMasterKey(&op)

@@ -1,6 +1,7 @@
 package import NIOCore
 package import LatchkeyAudit
 package import LatchkeyStore
+import LatchkeyPolicy
 
 /// Runs every request through the same steps: match the endpoint (404 and 405 are
 /// audited as `request.refused`) → identify the peer → authorize its role (a refusal is
@@ -100,6 +101,20 @@ package struct Router: Sendable {
         var allowed: [RequestMethod] = []
         for r in resource where !allowed.contains(endpoints[r.index].method) { allowed.append(endpoints[r.index].method) }
         return .wrongMethod(allowed: allowed)
+    }
+
+    /// The body limit of the route `uri` names, when it has its own (nil: the server's),
+    /// for a peer the policy gives one of the route's roles: anyone else keeps the usual
+    /// limit, so a larger body cannot be made to sit in memory by a peer the route would
+    /// refuse anyway. The adapter asks only for a body over its usual limit, so other
+    /// requests never pay for a second match.
+    package func maxBodyBytes(method: RequestMethod, uri: String, peer: PeerCredentials) -> Int? {
+        let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        guard case .found(let e, _) = match(method: method, path: path), let limit = e.maxBodyBytes, case .roles(let roles) = e.access
+        else { return nil }
+        let identity = PeerIdentity(uid: peer.uid, gid: peer.gid, pid: peer.pid)
+        let policy = vault.policy
+        return roles.contains { vault.holds($0, identity, in: policy) } ? limit : nil
     }
 
     /// The hot path: an answer made on the event loop with no task, or nil when the

@@ -24,6 +24,10 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case notAdmin = "not_admin"
     case notRunner = "not_runner"
     case notAuditor = "not_auditor"
+    /// The peer is not a webhook receiver in the policy (for this project).
+    case notWebhookReceiver = "not_webhook_receiver"
+    /// A webhook delivery whose signature no active or grace version's secret makes.
+    case badSignature = "bad_signature"
     case peerNotAllowed = "peer_not_allowed"
     case projectNotAllowed = "project_not_allowed"
     case grantNotAllowed = "grant_not_allowed"
@@ -58,6 +62,10 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case certificateSettingsInvalid = "certificate_settings_invalid"
     /// A `repo-token` session on a GitHub Enterprise connection with no active App key.
     case noGitHubApp = "no_github_app"
+    /// The project has no webhook installed by Latchkey.
+    case noWebhook = "no_webhook"
+    /// The repository already has a webhook for this URL (or the project already has one).
+    case webhookExists = "webhook_exists"
     /// The deploy key is already installed elsewhere on the SCM server.
     case scmKeyInUse = "scm_key_in_use"
     // 400 from an SCM connection's settings or a key the server will not take.
@@ -92,14 +100,16 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         switch self {
         case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .scmConfiguration, .scmUnsupportedKey: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
-        case .notAdmin, .notRunner, .notAuditor, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed, .grantMissing, .ttlTooLong,
-            .tooManyUses, .secretRevoked, .tokenExpired, .permissionNotAllowed, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
+        case .notAdmin, .notRunner, .notAuditor, .notWebhookReceiver, .badSignature, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed,
+            .grantMissing, .ttlTooLong, .tooManyUses, .secretRevoked, .tokenExpired, .permissionNotAllowed, .unknownKey, .agentNotYours,
+            .peerChanged, .sessionLimit, .tooManyConnections:
             403
         case .notFound: 404
         case .methodNotAllowed: 405
         case .requestTimeout: 408
         case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid, .scmKeyInUse,
-            .noGitHubApp: 409
+            .noGitHubApp, .noWebhook, .webhookExists:
+            409
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
         case .internalFault, .agentUnavailable, .bindingFailed: 500
@@ -135,6 +145,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .notAdmin: "the peer is not an admin in the policy"
         case .notRunner: "the peer is not a runner in the policy"
         case .notAuditor: "the peer is not an auditor in the policy"
+        case .notWebhookReceiver: "the peer is not a webhook receiver for this project in the policy"
+        case .badSignature: "the delivery's signature does not match the webhook's secret"
         case .peerNotAllowed: "the peer may not redeem this session"
         case .projectNotAllowed: "the policy lets the peer open no sessions for this project"
         case .grantNotAllowed: "the runner rule does not allow this grant"
@@ -160,6 +172,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .noCertificatePrincipals: "the connection names no certificate principals"
         case .certificateSettingsInvalid: "the connection's certificate settings cannot be issued"
         case .noGitHubApp: "the connection has no active GitHub App key to mint repository tokens with"
+        case .noWebhook: "the project has no webhook installed by Latchkey"
+        case .webhookExists: "a webhook for this URL already exists on the repository"
         case .scmKeyInUse: "the deploy key is already installed elsewhere on the SCM server"
         case .scmConfiguration: "the connection's settings cannot work (an https API URL, a readable PEM CA file)"
         case .scmUnsupportedKey: "the SCM server does not accept this key type"

@@ -53,8 +53,10 @@ extension Vault {
     /// What the connection's projects have turned on, for verification.
     func scmNeeds(_ connection: String) async throws -> [SCMRepositoryNeeds] {
         try await store.database.read { db in
-            try Project.all(in: db).filter { $0.connection == connection && $0.installDeployKey }.map {
-                SCMRepositoryNeeds(repository: $0.repo, installDeployKey: $0.installDeployKey, writeDeployKey: $0.deployKeyWrite)
+            let hooks = Set(try SCMWebhooks.list(in: db).map(\.project))
+            return try Project.all(in: db).filter { $0.connection == connection && ($0.installDeployKey || hooks.contains($0.name)) }.map {
+                SCMRepositoryNeeds(
+                    repository: $0.repo, installDeployKey: $0.installDeployKey, writeDeployKey: $0.deployKeyWrite, webhooks: hooks.contains($0.name))
             }
         }
     }
