@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 8
+    static let currentVersion = 10
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -18,6 +18,8 @@ enum Schema {
         m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
         m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
+        m.registerMigration("token-verification-results") { db in try db.execute(sql: tokenVerificationResults) }
+        m.registerMigration("scm-columns-binding") { db in try db.execute(sql: scmColumnsBinding) }
         return m
     }
 

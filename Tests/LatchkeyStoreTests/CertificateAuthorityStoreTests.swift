@@ -95,6 +95,9 @@ import Testing
                 try db.execute(sql: "DROP TRIGGER audit_actor_in_range; DROP TRIGGER session_runner_uid_in_range")
                 try db.execute(sql: "ALTER TABLE audit_checkpoint DROP COLUMN prev_hash")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN binding_mac; ALTER TABLE connection DROP COLUMN binding_mac")
+                // …what token verification and the SCM columns' bindings added…
+                try db.execute(sql: "DROP TABLE token_verification")
+                try db.execute(sql: "ALTER TABLE connection DROP COLUMN scm_binding_mac; ALTER TABLE project DROP COLUMN scm_binding_mac")
                 // …and what the SCM migration added.
                 try db.execute(sql: "DROP TABLE scm_deploy_key")
                 try db.execute(sql: "ALTER TABLE connection DROP COLUMN ca_file")
@@ -129,7 +132,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "8")  // v1 + the certificate, store, SCM and client-request-id migrations
+        #expect(try migrated.metadata("schema_version") == "10")  // v1 + the certificate, store, SCM, client-request-id, token-verification and SCM-binding migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

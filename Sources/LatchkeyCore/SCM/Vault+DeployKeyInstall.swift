@@ -47,7 +47,9 @@ extension Vault {
     func workDueRemovals(requestID: String? = nil) async {
         let due: [SCMDeployKeyRecord]
         do {
-            due = try await store.database.read { db in try SCMDeployKeys.dueRemovals(in: db) }
+            let (ready, refused) = try await store.database.read { db in try SCMDeployKeys.dueRemovals(in: db) }
+            due = ready
+            await reportBindingFailures(refused, action: .deployKeyUninstall, target: .init(kind: SecretKind.deployKey.rawValue), requestID: requestID)
         } catch {
             logger.error("could not read the pending deploy-key removals: \(error)")
             return
@@ -134,6 +136,13 @@ extension Vault {
                     ) { db in try SCMDeployKeys.recordInstalled(project: p.name, version: r.version, repo: p.repo, connection: p.connection, serverKeyID: id, in: db) }
                     logger.notice("installed deploy key v\(r.version) of \(p.name) again: the server no longer had it")
                 }
+            } catch let e as StoreError {
+                if case .bindingFailed = e {
+                    await reportBindingFailures(
+                        [e], action: .deployKeyInstall, target: .init(connection: p.connection, project: p.name, kind: SecretKind.deployKey.rawValue))
+                } else {
+                    logger.warning("could not reconcile the deploy keys of \(p.name) with its server (tried again at the next start): \(e)")
+                }
             } catch {
                 logger.warning("could not reconcile the deploy keys of \(p.name) with its server (tried again at the next start): \(error)")
             }
@@ -172,7 +181,9 @@ extension Vault {
         let version = try await op.change { db in
             let p = try Project.find(name, in: db).project
             let v = try SecretVersions.find(kind: .deployKey, owner: p.owner, version: body.version, in: db)
-            guard try SCMDeployKeys.markRemoving(project: name, versions: [v.version], in: db) == 1 else {
+            let (queued, refused) = try SCMDeployKeys.markRemoving(project: name, versions: [v.version], in: db)
+            if let failure = refused.first { throw failure }
+            guard queued == 1 else {
                 throw StoreError.conflict(what: "deploy key v\(v.version) of \(name) is not installed on its server")
             }
             return v
