@@ -86,14 +86,7 @@ struct DeployKeyCommand: ParsableCommand {
         @Argument var project: String
         @Option var version: Int64?
         @OptionGroup var client: ClientOptions
-        func run() throws {
-            do {
-                let k: DeployKeyInfo = try client.client().call(
-                    "POST", "/v1/projects/\(pathComponent(project))/deploy-keys/install", body: RevokeRequest(version: version))
-                if client.json { return try printJSON(k) }
-                print("v\(k.version) of \(k.project): \(installState(k.install))")
-            } catch { throw fail(error) }
-        }
+        func run() throws { try changeInstall("install", project: project, version: version, client: client) }
     }
 
     struct Uninstall: ParsableCommand {
@@ -102,15 +95,18 @@ struct DeployKeyCommand: ParsableCommand {
         @Argument var project: String
         @Option var version: Int64?
         @OptionGroup var client: ClientOptions
-        func run() throws {
-            do {
-                let k: DeployKeyInfo = try client.client().call(
-                    "POST", "/v1/projects/\(pathComponent(project))/deploy-keys/uninstall", body: RevokeRequest(version: version))
-                if client.json { return try printJSON(k) }
-                print("v\(k.version) of \(k.project): \(installState(k.install))")
-            } catch { throw fail(error) }
-        }
+        func run() throws { try changeInstall("uninstall", project: project, version: version, client: client) }
     }
+}
+
+/// `deploy-key install|uninstall`: one call to the route of that name, then the version's state.
+private func changeInstall(_ verb: String, project: String, version: Int64?, client: ClientOptions) throws {
+    do {
+        let k: DeployKeyInfo = try client.client().call(
+            "POST", "/v1/projects/\(pathComponent(project))/deploy-keys/\(verb)", body: RevokeRequest(version: version))
+        if client.json { return try printJSON(k) }
+        print("v\(k.version) of \(k.project): \(installState(k.install))")
+    } catch { throw fail(error) }
 }
 
 /// `installed (id 1042)`, `removing (attempt 2 at …: why)`, `removed`, or `-`.

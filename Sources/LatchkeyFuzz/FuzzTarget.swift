@@ -21,6 +21,13 @@ public struct FuzzTarget: Sendable {
         FuzzTarget(name: "audit-export", run: AuditExportFuzzTarget.run),
     ]
 
+    /// How long the http target's daemon may stay silent before an input counts as a hang.
+    /// Under libFuzzer, 30 s (its `-timeout` catches a hang first). The corpus replay in
+    /// `swift test` sets more: there the daemon shares this process's two cooperative threads with
+    /// every other suite, on a machine that may be building, and a slow answer is the
+    /// machine's, not a hang of the daemon's.
+    nonisolated(unsafe) public static var daemonAnswerTimeoutSeconds = 30
+
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 }
 

@@ -94,9 +94,7 @@ enum HTTPFuzzTarget {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else { fuzzFailure("the daemon stopped accepting connections (errno \(errno))") }
-        // Generous: under `swift test` the daemon shares a busy cooperative pool with other
-        // suites; under libFuzzer, -timeout catches a hang first.
-        var tv = timeval(tv_sec: 30, tv_usec: 0)
+        var tv = timeval(tv_sec: FuzzTarget.daemonAnswerTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var off = 0
         while off < bytes.count {
@@ -110,7 +108,7 @@ enum HTTPFuzzTarget {
         while true {
             let n = recv(fd, &buf, buf.count, 0)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { fuzzFailure("the daemon did not answer within 30 s") }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { fuzzFailure("the daemon did not answer within \(FuzzTarget.daemonAnswerTimeoutSeconds) s") }
             if n <= 0 { break }
             answer += buf[..<n]
         }

@@ -15,6 +15,7 @@ import Testing
         let dir = Self.corpus + "/" + name
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(files.count >= 3, "a seed corpus for \(name)")
+        FuzzTarget.daemonAnswerTimeoutSeconds = 300
         let inputs = try files.map { Array(try #require(FileManager.default.contents(atPath: dir + "/" + $0))) }
         // On a thread of its own, as under libFuzzer: the http target waits on a socket for
         // a daemon whose tasks need the cooperative pool this test would otherwise block.

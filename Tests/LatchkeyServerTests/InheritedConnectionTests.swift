@@ -27,7 +27,8 @@ import Testing
                 if sep:
                     length = [int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if l.lower().startswith(b'content-length:')]
                     if length and len(body) >= length[0]: break
-            open(sys.argv[3], 'wb').write(data)
+            open(sys.argv[3] + '.part', 'wb').write(data)
+            os.rename(sys.argv[3] + '.part', sys.argv[3])   # the reader never sees a half-written answer
             """
         try sender.write(toFile: out + "/send.py", atomically: true, encoding: .utf8)
         chmod(out + "/send.py", 0o644)
@@ -40,9 +41,9 @@ import Testing
             if sys.argv[4] == 'exec':
                 os.execvp('setpriv', argv)       # same pid, now another uid, socket kept
             else:
+                parent = os.getpid()               # taken before the fork: the connector may be gone before the child runs
                 if os.fork() == 0:
-                    parent = os.getppid()
-                    for _ in range(500):           # until the connector has exited (we are reparented)
+                    for _ in range(6000):          # until the connector has exited (we are reparented)
                         if os.getppid() != parent: break
                         time.sleep(0.01)
                     os.execvp('setpriv', argv)
@@ -50,9 +51,10 @@ import Testing
             """
         try driver.write(toFile: out + "/drive.py", atomically: true, encoding: .utf8)
         _ = run("python3", [out + "/drive.py", d.socketPath, out, request, how])
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: out + "/answer") { usleep(25_000) }
-        usleep(50_000)
-        return (try? String(contentsOfFile: out + "/answer", encoding: .utf8)) ?? ""
+        // Up to 60 s: on a loaded machine the reparented child's python starts slowly.
+        for _ in 0..<2_400 where !FileManager.default.fileExists(atPath: out + "/answer") { usleep(25_000) }
+        guard let answer = try? String(contentsOfFile: out + "/answer", encoding: .utf8) else { return "(no answer within 60 s)" }
+        return answer.isEmpty ? "(the daemon closed the connection without an answer)" : answer
     }
 
     let listConnections = "GET /v1/connections HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n"

@@ -74,6 +74,10 @@ import Testing
 
         // Every refusal: the fast path declines with nothing taken; the checked path
         // answers the decision's code and writes it as the row's reason.
+        // Housekeeping is stopped before the sessions open: it would end the 1 s session
+        // once past its TTL, and the rotated one below, before the checks see them (on a
+        // loaded machine, seconds can pass between two lines of this test).
+        d.daemon.vault.stopHousekeeping()
         let keyOnly = try await offPool { try open(["deploy-key"], 5, 600) }
         let short = try await offPool { try open(["deploy-key"], 5, 1) }
         let pinnedV1 = try await offPool { try open(["deploy-key"], 5, 600) }
@@ -87,8 +91,7 @@ import Testing
         // A rotation with a 1 s grace: once it has passed, the version is no longer usable
         // and the session pinned to it is refused — until housekeeping ends the sessions
         // holding it (with no grace they end at once: invalid_session), so housekeeping
-        // is stopped for this test.
-        d.daemon.vault.stopHousekeeping()
+        // is stopped for this test (above).
         try await offPool {
             let c = try d.client()
             let _: DeployKeyInfo = try c.call("POST", "/v1/projects/web/deploy-keys/rotate", body: DeployKeyRequest(graceSeconds: 1))
