@@ -134,11 +134,13 @@ public final class KeyRing: Sendable {
     ///
     /// `beforeWriting` runs once the key is known to be right and before unlock writes
     /// anything (the daemon verifies the audit chain there, so a store it refuses is left
-    /// as it was). Unlock writes only to upgrade a store from before row bindings: its key
-    /// generation is wrapped as `latchkey/kek/v1`, and in one transaction it gets a new
-    /// generation (wrapped as v2, every data key re-wrapped, the old one deleted), the
-    /// binding sub-key and a MAC on every row. A store that claims to predate bindings but
-    /// holds any of them is refused: that is a downgrade by someone who cannot wrap a key.
+    /// as it was). Unlock writes only to upgrade an older store format (docs/STORE.md): a
+    /// store from before row bindings (its key generation wrapped as `latchkey/kek/v1`)
+    /// gets, in one transaction, a new generation (wrapped as v2, every data key re-wrapped,
+    /// the old one deleted), the binding sub-key and a MAC on every row; a v2 store (from
+    /// before the SCM columns were bound) likewise a new generation wrapped as v3 and the
+    /// SCM columns' MACs. A store that claims an older format but holds any binding of a
+    /// newer one is refused: that is a downgrade by someone who cannot wrap a key.
     public static func unlock(
         store: Store, root: RootKey, beforeWriting: (_ store: Store, _ auditPublicKey: [UInt8]) throws -> Void = { _, _ in }
     ) throws -> KeyRing {
