@@ -89,6 +89,15 @@ package struct SCMTokenReport: Sendable, Equatable {
 
     package var ok: Bool { missing.isEmpty && active }
 
+    package init(user: String, scopes: [String]?, expiresAt: String?, missing: [String] = [], notes: [String] = [], active: Bool = true) {
+        self.user = user
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.missing = missing
+        self.notes = notes
+        self.active = active
+    }
+
     /// The first UTC day on which the token no longer works, as `YYYY-MM-DD` (Latchkey's
     /// `--expires` form), from the server's `expiresAt`: GitLab's date is that day (its
     /// tokens expire at the start of it); GitHub's time is floored to its day, so a token

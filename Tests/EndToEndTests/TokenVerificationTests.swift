@@ -167,6 +167,48 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func connectionVerifyUpdatesWhatTokenListShows() async throws {
+        let s = try await Self.setUp(.githubEnterprise)
+        defer { s.pki.remove() }
+        let d = s.daemon
+        #expect(d.cli(["token", "put", "scm1", "--username", "ci-bot", "--no-verify"], stdin: s.token + "\n").status == 0)
+        #expect(try Self.tokens(d).first?["verification"] == nil)
+        #expect(d.cli(["connection", "verify", "scm1"]).status == 0)
+        let v = try #require(try Self.tokens(d).first?["verification"] as? [String: Any])
+        #expect(v["state"] as? String == "ok" && v["user"] as? String == "ci-bot")
+        d.stop()
+        await s.fake.stop()
+    }
+
+    @Test func theDueTimeIsKeptInTheStoreSoARestartNeitherResetsNorRushesIt() async throws {
+        let s = try await Self.setUp(.gitlab)
+        defer { s.pki.remove() }
+        let d = s.daemon
+        #expect(d.cli(["token", "put", "scm1", "--username", "ci-bot"], stdin: s.token + "\n").status == 0)
+        let first = try #require(try Self.tokens(d).first?["verification"] as? [String: Any])
+        d.stop()
+        // A restart before the interval has passed asks nothing.
+        let restarted = try DaemonProcess(serveArguments: ["--token-verify-interval", "1h"], dataDir: d.dataDir, keyFile: d.keyFile)
+        sleep(7)  // more than a housekeeping pass
+        let none = restarted.cli(["audit", "list", "--action", "token.verify", "--json"])
+        #expect(none.status == 0 && !none.out.contains("token.verify"), "\(none.out)")
+        restarted.stop()
+        // One started after it has passed checks at once (from the check time in the store).
+        sleep(2)
+        let late = try DaemonProcess(serveArguments: ["--token-verify-interval", "2s"], dataDir: d.dataDir, keyFile: d.keyFile)
+        var again: [String: Any]?
+        for _ in 0..<60 {
+            if let v = try Self.tokens(late).first?["verification"] as? [String: Any], (v["checkedAt"] as? String ?? "") > (first["checkedAt"] as? String ?? "") {
+                again = v
+                break
+            }
+            usleep(500_000)
+        }
+        #expect(again?["state"] as? String == "ok", "re-verified after the restart: \(late.log)")
+        late.stop()
+        await s.fake.stop()
+    }
+
     /// Waits (up to `seconds`) until the token's verification reaches `state`.
     static func waitForVerification(_ d: DaemonProcess, _ state: String, seconds: Int = 40) throws -> [String: Any]? {
         for _ in 0..<(seconds * 4) {
