@@ -97,6 +97,27 @@ import Testing
         await s.fake.stop()
     }
 
+    @Test func aDeletedInstallRecordDoesNotMakeTheDaemonRemoveTheActiveKey() async throws {
+        let s = try await SCMEndToEndTests.setUp(.bitbucketServer)
+        defer { s.pki.remove() }
+        let d = s.daemon
+        let repo = SCMEndToEndTests.repository(.bitbucketServer)
+        #expect(d.cli(["project", "set", "web", "--install-deploy-key"]).status == 0)
+        #expect(d.cli(["deploy-key", "create", "web"]).status == 0)
+        #expect(s.fake.deployKeys(repo).map(\.title) == ["latchkey:web:v1"])
+        d.stop()
+        // A row's absence has no MAC to fail: the writer deletes the active key's record, so
+        // that the reconciliation at start would take the key for a crash's orphan.
+        Self.sqlite(d, "DELETE FROM scm_deploy_key")
+        try d.start()
+        sleep(7)
+        #expect(s.fake.deployKeys(repo).map(\.title) == ["latchkey:web:v1"], "the active key stays on the server")
+        #expect(!s.fake.requests.contains { $0.method == "DELETE" })
+        #expect(d.log.contains("has no install record in the store; left in place"), "\(d.log)")
+        d.stop()
+        await s.fake.stop()
+    }
+
     @Test func aTokenVerificationMadeToLookOkIsRefused() async throws {
         let s = try await SCMEndToEndTests.setUp(.gitlab)
         defer { s.pki.remove() }

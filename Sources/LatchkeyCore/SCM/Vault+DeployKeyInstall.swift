@@ -91,9 +91,10 @@ extension Vault {
     }
 
     /// At start: the server and the store agree on every installed key. A
-    /// `latchkey:PROJECT:vN` key on the server that no record names (a crash between the
-    /// install and its record) is removed; a live version recorded as installed that the
-    /// server no longer has is installed again.
+    /// `latchkey:PROJECT:vN` key on the server that no record names, of a version never
+    /// stored (a crash between the install and its record), is removed; one of a stored
+    /// version with no record is left in place and logged; a live version recorded as
+    /// installed that the server no longer has is installed again.
     func reconcileInstalledKeys() async {
         let projects = (try? await store.database.read { db in try Project.all(in: db).filter(\.installDeployKey) }) ?? []
         for p in projects {
@@ -109,8 +110,19 @@ extension Vault {
                     (try SCMDeployKeys.list(project: p.name, in: db), try SecretVersions.list(kind: .deployKey, owner: p.owner, in: db))
                 }
                 let known = Set(records.filter { $0.state != .removed }.map(\.serverKeyID))
+                let recorded = Set(records.map(\.version))
+                let stored = Set(versions.map(\.version))
                 for key in onServer {
                     guard let v = Self.versionInTitle(key.title, project: p.name), !known.contains(key.id) else { continue }
+                    // A crash between install and record leaves a key whose version was never
+                    // stored (the version and its record are one transaction). A stored version
+                    // with no record at all was installed by hand, or its record was deleted
+                    // outside Latchkey (a row's absence has no MAC to fail): left in place.
+                    if stored.contains(v) && !recorded.contains(v) {
+                        logger.warning(
+                            "deploy key \(key.title) (server id \(key.id)) on \(p.repo) has no install record in the store; left in place (installed by hand, or its record was removed outside Latchkey)")
+                        continue
+                    }
                     do throws(SCMError) {
                         try await session.adapter.removeDeployKey(id: key.id, repository: p.repo, token: session.token)
                     } catch {
