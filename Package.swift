@@ -171,7 +171,7 @@ let package = Package(
             name: "LatchkeyServerTests",
             dependencies: ["LatchkeyTestSupport",
                 "LatchkeyServer", "LatchkeyCore", "LatchkeyAPI", "LatchkeyClient", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit",
-                "LatchkeyPolicy",
+                "LatchkeyPolicy", "LatchkeySSH",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -18,7 +18,8 @@ package enum AuditAction: String, CaseIterable, Sendable {
     /// `missing-scopes`, `rejected`, `unreachable` or `failed`).
     case tokenVerify = "token.verify"
 
-    // A request no endpoint takes: unknown path (404), wrong method (405).
+    /// A request no endpoint takes: unknown path (404), wrong method (405); or one the
+    /// adapter refused before routing (413, 431, 408, 400 bad_http, 401 no_peer_credentials).
     case requestRefused = "request.refused"
     /// Refusals past their uid's rows for one second, counted: "N refusals of CODE
     /// (ACTION) from uid U in the last second" (the reason).

@@ -1,5 +1,5 @@
 import LatchkeyCrypto
-public import LatchkeyStore
+package import LatchkeyStore
 
 /// The canonical byte encodings of a row and of a checkpoint's signed message. This is
 /// part of the on-disk format: it must never change (see docs/AUDIT.md).
@@ -12,20 +12,20 @@ public import LatchkeyStore
 /// or replaced without breaking the next. v1 (before the chain) had no previous fields.
 /// A string is a u32 big-endian byte length then UTF-8; integers are big-endian;
 /// an optional is 0x00 when absent, else 0x01 then the value.
-public enum AuditEncoding {
-    public static let zeroHash = [UInt8](repeating: 0, count: 32)
+package enum AuditEncoding {
+    package static let zeroHash = [UInt8](repeating: 0, count: 32)
     static let checkpointLabelV1 = Array("latchkey-audit-checkpoint-v1".utf8)
     static let checkpointLabelV2 = Array("latchkey-audit-checkpoint-v2".utf8)
 
     /// encoding(row), without the previous hash in front (for vectors and docs).
-    public static func row(seq: Int64, time: Timestamp, entry: AuditEntry) throws(AuditRowError) -> [UInt8] {
+    package static func row(seq: Int64, time: Timestamp, entry: AuditEntry) throws(AuditRowError) -> [UInt8] {
         let buffer = AuditRowBuffer()
         try AuditRowEncoder.encode(RecordValues(seq: seq, time: time, entry: entry), after: [], into: buffer)
         return buffer.bytes
     }
 
     /// BLAKE2b-256(prevHash ‖ row encoding).
-    public static func rowHash(prevHash: [UInt8], seq: Int64, time: Timestamp, entry: AuditEntry) throws(AuditRowError) -> [UInt8] {
+    package static func rowHash(prevHash: [UInt8], seq: Int64, time: Timestamp, entry: AuditEntry) throws(AuditRowError) -> [UInt8] {
         try rowHash(prevHash: prevHash, seq: seq, time: time, entry: entry, scratch: AuditRowBuffer())
     }
 
@@ -34,7 +34,7 @@ public enum AuditEncoding {
     }
 
     /// The message checkpoint `cp` signs: v2 when it names a previous hash, else v1.
-    public static func checkpointMessage(_ cp: Checkpoint) -> [UInt8] {
+    package static func checkpointMessage(_ cp: Checkpoint) -> [UInt8] {
         var out: [UInt8] = []
         string(cp.prevHash == nil ? checkpointLabelV1 : checkpointLabelV2, &out)
         u64(UInt64(bitPattern: cp.id), &out)
@@ -49,7 +49,7 @@ public enum AuditEncoding {
     }
 
     /// BLAKE2b-256 of a checkpoint's message: what the next checkpoint names as previous.
-    public static func checkpointHash(_ cp: Checkpoint) -> [UInt8] {
+    package static func checkpointHash(_ cp: Checkpoint) -> [UInt8] {
         Blake2b.hash(checkpointMessage(cp))
     }
 

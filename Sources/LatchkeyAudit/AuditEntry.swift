@@ -1,17 +1,17 @@
 /// What one request did, as the audit log records it. Strings come from the daemon's
 /// own code paths (names, codes); they are capped at `maxField` bytes all the same.
-public struct AuditEntry: Sendable, Codable, Equatable {
-    public static let maxField = 256
+package struct AuditEntry: Sendable, Codable, Equatable {
+    package static let maxField = 256
 
-    public struct Actor: Sendable, Codable, Equatable {
+    package struct Actor: Sendable, Codable, Equatable {
         /// admin, runner, build, auditor, daemon or anonymous.
-        public var role: String
-        public var uid: UInt32?
-        public var gid: UInt32?
-        public var pid: Int32?
-        public var sessionID: String?
+        package var role: String
+        package var uid: UInt32?
+        package var gid: UInt32?
+        package var pid: Int32?
+        package var sessionID: String?
 
-        public init(role: String, uid: UInt32? = nil, gid: UInt32? = nil, pid: Int32? = nil, sessionID: String? = nil) {
+        package init(role: String, uid: UInt32? = nil, gid: UInt32? = nil, pid: Int32? = nil, sessionID: String? = nil) {
             self.role = AuditEntry.cap(role)
             self.uid = uid
             self.gid = gid
@@ -20,13 +20,13 @@ public struct AuditEntry: Sendable, Codable, Equatable {
         }
     }
 
-    public struct Target: Sendable, Codable, Equatable {
-        public var connection: String?
-        public var project: String?
-        public var kind: String?
-        public var version: Int64?
+    package struct Target: Sendable, Codable, Equatable {
+        package var connection: String?
+        package var project: String?
+        package var kind: String?
+        package var version: Int64?
 
-        public init(connection: String? = nil, project: String? = nil, kind: String? = nil, version: Int64? = nil) {
+        package init(connection: String? = nil, project: String? = nil, kind: String? = nil, version: Int64? = nil) {
             self.connection = connection.map(AuditEntry.cap)
             self.project = project.map(AuditEntry.cap)
             self.kind = kind.map(AuditEntry.cap)
@@ -34,23 +34,23 @@ public struct AuditEntry: Sendable, Codable, Equatable {
         }
     }
 
-    public enum Outcome: String, Sendable, Codable {
+    package enum Outcome: String, Sendable, Codable {
         case granted, denied, failed
     }
 
-    public var actor: Actor
-    public var action: String
-    public var target: Target
-    public var outcome: Outcome
+    package var actor: Actor
+    package var action: String
+    package var target: Target
+    package var outcome: Outcome
     /// The reason code of a denial or failure (`peer_not_allowed`, …), or a note.
-    public var reason: String?
+    package var reason: String?
     /// The daemon's own id of the request (in its answer's `X-Request-Id`).
-    public var requestID: String?
+    package var requestID: String?
     /// The `X-Request-Id` the client sent, if any: a label of the client's, never the
     /// daemon's id.
-    public var clientRequestID: String?
+    package var clientRequestID: String?
 
-    public init(
+    package init(
         actor: Actor, action: String, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil,
         clientRequestID: String? = nil
     ) {

@@ -1,5 +1,5 @@
 /// Failures of the audit layer.
-public enum AuditError: Error, Sendable, CustomStringConvertible {
+package enum AuditError: Error, Sendable, CustomStringConvertible {
     /// The log could not be written (disk full, I/O error, locked): nothing is released.
     case unavailable(String)
     /// The log is closed (the daemon is stopping).
@@ -12,7 +12,7 @@ public enum AuditError: Error, Sendable, CustomStringConvertible {
     /// The checkpoint witness cannot be read or is damaged.
     case witness(String)
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .unavailable: "audit_unavailable"
         case .closed: "audit_closed"
@@ -22,7 +22,7 @@ public enum AuditError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unavailable(let r): "the audit log cannot be written: \(r)"
         case .closed: "the audit log is closed"

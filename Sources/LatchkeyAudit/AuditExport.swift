@@ -1,20 +1,20 @@
 import LatchkeyCrypto
-public import LatchkeyStore
+package import LatchkeyStore
 
 /// The JSON Lines export: a header line, then every row, then every checkpoint; each
 /// line a flat object with a `type`. Everything needed to verify is in it.
-public enum AuditExport {
+package enum AuditExport {
     /// /2 adds the checkpoints' `prevHash` (the checkpoint chain); /1 exports still read.
-    public static let format = "latchkey-audit-export/2"
+    package static let format = "latchkey-audit-export/2"
     static let formatV1 = "latchkey-audit-export/1"
     /// Longest line accepted when reading.
-    public static let maxLineBytes = 64 * 1024
+    package static let maxLineBytes = 64 * 1024
 
-    public static func header(publicKey: [UInt8], exportedAt: Timestamp = .now()) -> String {
+    package static func header(publicKey: [UInt8], exportedAt: Timestamp = .now()) -> String {
         "{\"type\":\"header\",\"format\":\"\(format)\",\"publicKey\":\"\(Hex.encode(publicKey))\",\"exportedAt\":\"\(exportedAt)\"}"
     }
 
-    public static func line(_ r: AuditRecord) -> String {
+    package static func line(_ r: AuditRecord) -> String {
         let e = r.entry
         var s = "{\"type\":\"row\",\"seq\":\(r.seq),\"time\":\"\(r.time)\",\"role\":\(q(e.actor.role))"
         s += ",\"uid\":\(n(e.actor.uid)),\"gid\":\(n(e.actor.gid)),\"pid\":\(n(e.actor.pid)),\"session\":\(q(e.actor.sessionID))"
@@ -26,7 +26,7 @@ public enum AuditExport {
         return s
     }
 
-    public static func line(_ c: Checkpoint) -> String {
+    package static func line(_ c: Checkpoint) -> String {
         let prev = c.prevHash.map { "\"\(Hex.encode($0))\"" } ?? "null"
         return "{\"type\":\"checkpoint\",\"id\":\(c.id),\"auditSeq\":\(c.auditSeq),\"headHash\":\"\(Hex.encode(c.headHash))\",\"time\":\"\(c.time)\",\"publicKey\":\"\(Hex.encode(c.publicKey))\",\"signature\":\"\(Hex.encode(c.signature))\",\"prevHash\":\(prev)}"
     }
@@ -51,10 +51,10 @@ public enum AuditExport {
     }
 
     /// What an export holds.
-    public struct Contents: Sendable {
-        public var publicKey: [UInt8]
-        public var records: [AuditRecord]
-        public var checkpoints: [Checkpoint]
+    package struct Contents: Sendable {
+        package var publicKey: [UInt8]
+        package var records: [AuditRecord]
+        package var checkpoints: [Checkpoint]
     }
 
     static let rowFields: Set<String> = [
@@ -66,7 +66,7 @@ public enum AuditExport {
     static let headerFields: Set<String> = ["type", "format", "publicKey", "exportedAt"]
 
     /// Reads an export strictly: the header first, known fields only, each once.
-    public static func read(_ bytes: [UInt8]) throws(AuditError) -> Contents {
+    package static func read(_ bytes: [UInt8]) throws(AuditError) -> Contents {
         var contents = Contents(publicKey: [], records: [], checkpoints: [])
         var lineNumber = 0
         var start = 0

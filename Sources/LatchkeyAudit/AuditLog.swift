@@ -1,6 +1,6 @@
 package import GRDB
-public import LatchkeyCrypto
-public import LatchkeyStore
+package import LatchkeyCrypto
+package import LatchkeyStore
 import Foundation
 
 /// The single writer of the store, with group commit.
@@ -17,7 +17,7 @@ import Foundation
 /// row under a lock and wait, so a batch costs no hop through an actor or GRDB's queue,
 /// and a checkpoint is written every `checkpointEveryRows` rows, every
 /// `checkpointInterval` in which rows were added, and at `close`.
-public final class AuditLog: @unchecked Sendable {
+package final class AuditLog: @unchecked Sendable {
     // `@unchecked Sendable`: the queue below is touched only under `condition`; the chain
     // state (`head`, `lastCheckpoint`) only by the writer thread, or by `init` before it starts.
     private let store: Store
@@ -26,7 +26,7 @@ public final class AuditLog: @unchecked Sendable {
     private let checkpointInterval: Duration
     private let log: @Sendable (String) -> Void
     private let observer: (any AuditObserver)?
-    public static let maxBatch = 1024
+    package static let maxBatch = 1024
 
     private let condition = NSCondition()
     private var pending: [Pending] = []
@@ -56,7 +56,7 @@ public final class AuditLog: @unchecked Sendable {
     /// that is empty gets its first checkpoint (over nothing), and an unsigned tail left by
     /// a previous run that did not stop cleanly is signed now, before any new row, so
     /// every tail holds the rows of one run only.
-    public convenience init(
+    package convenience init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
         witness: CheckpointWitness? = nil, log: @escaping @Sendable (String) -> Void
     ) throws {
@@ -91,11 +91,11 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     /// Transactions committed so far (each holds one or more rows).
-    public var transactionCount: Int { condition.withLock { transactions } }
+    package var transactionCount: Int { condition.withLock { transactions } }
 
     /// Appends a row; returns once it is committed and synced.
     @discardableResult
-    public func append(_ entry: AuditEntry) async throws -> AuditRecord {
+    package func append(_ entry: AuditEntry) async throws -> AuditRecord {
         try await enqueue(entry, change: nil).0
     }
 
@@ -138,7 +138,7 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     /// Writes a checkpoint now if rows were added since the last one.
-    public func checkpoint() async throws {
+    package func checkpoint() async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             condition.lock()
             guard !closed else {
@@ -152,7 +152,7 @@ public final class AuditLog: @unchecked Sendable {
     }
 
     /// Writes what is queued and a final checkpoint; later appends are refused.
-    public func close() async {
+    package func close() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             condition.lock()
             guard !closed else {
@@ -321,7 +321,7 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Signs the first checkpoint of a new store (over the empty log), so that a store
     /// with no checkpoint at all is never one `latchkey init` made.
-    public static func signFirstCheckpoint(store: Store, signingKey: Ed25519SigningKey) throws {
+    package static func signFirstCheckpoint(store: Store, signingKey: Ed25519SigningKey) throws {
         try store.database.write { db in
             guard try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_checkpoint") == 0,
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM audit") == 0
@@ -334,7 +334,7 @@ public final class AuditLog: @unchecked Sendable {
     /// `audit verify` does, with the policy this log is written under), and the newest
     /// checkpoint of the witness file, if there is one. Throws `startupRefused` with the
     /// report when anything is wrong; reads only.
-    public static func verifyAtStartup(
+    package static func verifyAtStartup(
         store: Store, publicKey: [UInt8], policy: CheckpointPolicy = .standard, witness: CheckpointWitness? = nil
     ) throws {
         var expected: [ExpectedCheckpoint] = []

@@ -1,21 +1,21 @@
 package import GRDB
-public import LatchkeyStore
+package import LatchkeyStore
 import LatchkeyCrypto
 import Foundation
 import GRDBSQLite
 
 /// Filters for listing the audit log.
-public struct AuditQuery: Sendable {
-    public var since: Timestamp?
-    public var until: Timestamp?
-    public var project: String?
-    public var action: String?
-    public var outcome: AuditEntry.Outcome?
-    public var uid: UInt32?
-    public var afterSeq: Int64?
-    public var limit: Int?
+package struct AuditQuery: Sendable {
+    package var since: Timestamp?
+    package var until: Timestamp?
+    package var project: String?
+    package var action: String?
+    package var outcome: AuditEntry.Outcome?
+    package var uid: UInt32?
+    package var afterSeq: Int64?
+    package var limit: Int?
 
-    public init(
+    package init(
         since: Timestamp? = nil, until: Timestamp? = nil, project: String? = nil, action: String? = nil,
         outcome: AuditEntry.Outcome? = nil, uid: UInt32? = nil, afterSeq: Int64? = nil, limit: Int? = nil
     ) {
@@ -31,7 +31,7 @@ public struct AuditQuery: Sendable {
 }
 
 /// Reads rows and checkpoints straight from a store (no master key needed).
-public enum AuditReader {
+package enum AuditReader {
     package static func records(_ q: AuditQuery = AuditQuery(), in db: Database) throws -> [AuditRecord] {
         var out: [AuditRecord] = []
         try forEachRecord(q, in: db) { out.append($0) }
@@ -73,7 +73,7 @@ public enum AuditReader {
 
     /// Verifies the live store with `publicKey` (by default the one in its metadata;
     /// an auditor should pass the key they kept).
-    public static func verify(
+    package static func verify(
         store: Store, publicKey: [UInt8], policy: CheckpointPolicy = .standard, expected: [ExpectedCheckpoint] = []
     ) throws -> VerificationReport {
         try store.database.read { db in try verify(db, publicKey: publicKey, policy: policy, expected: expected) }
@@ -147,7 +147,7 @@ public enum AuditReader {
 
 extension AuditReader {
     /// Verifies a store file read-only (the daemon may be running; no master key needed).
-    public static func verify(
+    package static func verify(
         databasePath: String, publicKey: [UInt8], policy: CheckpointPolicy = .standard, expected: [ExpectedCheckpoint] = []
     ) throws -> VerificationReport {
         var config = Configuration()
@@ -167,7 +167,7 @@ extension AuditReader {
     }
 
     /// The audit public key a store records in its metadata.
-    public static func storedPublicKey(databasePath: String) throws -> [UInt8]? {
+    package static func storedPublicKey(databasePath: String) throws -> [UInt8]? {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: databasePath, configuration: config)
@@ -179,7 +179,7 @@ extension AuditReader {
 
 extension AuditReader {
     /// The last sequence number of a store file (read-only), for benchmarks.
-    public static func lastSeq(databasePath: String) throws -> Int64 {
+    package static func lastSeq(databasePath: String) throws -> Int64 {
         var config = Configuration()
         config.readonly = true
         return try DatabaseQueue(path: databasePath, configuration: config).read { db in
@@ -188,7 +188,7 @@ extension AuditReader {
     }
 
     /// Granted rows of `actions` after `seq` (read-only), for benchmarks.
-    public static func grantedCount(databasePath: String, after seq: Int64, actions: [String]) throws -> Int {
+    package static func grantedCount(databasePath: String, after seq: Int64, actions: [String]) throws -> Int {
         var config = Configuration()
         config.readonly = true
         return try DatabaseQueue(path: databasePath, configuration: config).read { db in

@@ -1,5 +1,5 @@
 import LatchkeyCrypto
-public import LatchkeyStore
+package import LatchkeyStore
 
 /// The columns of an audit row, in the order the encoding takes them (and the order
 /// `StoredChainCheck` selects them in: the raw value is the column index).
@@ -21,10 +21,10 @@ protocol AuditRowValues {
 }
 
 /// Why a stored row cannot be encoded: it could never have been written by the daemon.
-public struct AuditRowError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var seq: Int64
-    public var reason: String
-    public var description: String { "audit row \(seq) is malformed: \(reason)" }
+package struct AuditRowError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var seq: Int64
+    package var reason: String
+    package var description: String { "audit row \(seq) is malformed: \(reason)" }
 }
 
 /// The one encoder of an audit row (docs/AUDIT.md, "The canonical encoding of a row").

@@ -1,9 +1,9 @@
 import LatchkeyCrypto
-public import LatchkeyStore
+package import LatchkeyStore
 
 /// What a verification found.
-public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
-    public enum Problem: Sendable, Equatable {
+package struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
+    package enum Problem: Sendable, Equatable {
         /// The row's content no longer matches its hash.
         case changed(seq: Int64)
         /// A row is gone: the chain skips `seq`.
@@ -34,27 +34,33 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
         /// Checkpoint `checkpoint`, known from outside the store (`source`), is not in it
         /// as it was signed: the log was cut back or rewritten past it.
         case expectedCheckpoint(checkpoint: Int64, source: String)
+        /// Checkpoint `checkpoint`, known from outside the store (`source`), covers seq
+        /// `seq`, past the store's last row `storeEnds`: the store is older than what the
+        /// operator holds — restored from an older backup, or cut back — and the rows
+        /// after `storeEnds` up to `seq` are not in it.
+        case behindCheckpoint(checkpoint: Int64, seq: Int64, storeEnds: Int64, source: String)
 
-        public var seq: Int64 {
+        package var seq: Int64 {
             switch self {
             case .changed(let s), .missing(let s), .reordered(let s), .inserted(let s), .malformed(let s, _): s
             case .truncated(_, let s), .checkpointMismatch(_, let s): s
+            case .behindCheckpoint(_, _, let storeEnds, _): storeEnds + 1
             case .badSignature, .noCheckpoint, .checkpointMissing, .checkpointOutOfOrder, .staleTail, .expectedCheckpoint: 0
             }
         }
     }
 
-    public var rowsChecked = 0
-    public var checkpointsChecked = 0
-    public var firstSeq: Int64 = 0
-    public var lastSeq: Int64 = 0
+    package var rowsChecked = 0
+    package var checkpointsChecked = 0
+    package var firstSeq: Int64 = 0
+    package var lastSeq: Int64 = 0
     /// Rows after the last checkpoint: chained, but not yet covered by a signature.
-    public var unsignedTail = 0
-    public var problem: Problem?
+    package var unsignedTail = 0
+    package var problem: Problem?
 
-    public var isIntact: Bool { problem == nil }
+    package var isIntact: Bool { problem == nil }
 
-    public var description: String {
+    package var description: String {
         var s = "\(rowsChecked) row(s) (seq \(firstSeq)–\(lastSeq)) and \(checkpointsChecked) checkpoint(s) checked"
         if unsignedTail > 0 { s += "; \(unsignedTail) row(s) after the last checkpoint" }
         guard let problem else { return s + ": intact" }
@@ -74,16 +80,19 @@ public struct VerificationReport: Sendable, Equatable, CustomStringConvertible {
             s += "\nFAILED: \(n) row(s) after checkpoint \(c) are more, or span longer, than the daemon leaves unsigned: later checkpoints were removed"
         case .expectedCheckpoint(let c, let src):
             s += "\nFAILED: checkpoint \(c) from \(src) is not in the log as signed: the log was cut back or rewritten after it"
+        case .behindCheckpoint(let c, let q, let n, let src):
+            s += "\nFAILED: this store ends at seq \(n); the checkpoint you hold (checkpoint \(c), from \(src)) covers seq \(q) > \(n): "
+                + "the store was restored from an older backup (or cut back): rows \(n + 1)–\(q) are not in it"
         }
         return s
     }
 }
 
 /// Checks a chain and its checkpoints with only the audit public key.
-public enum AuditVerifier {
+package enum AuditVerifier {
     /// `records` in the order they are stored (by seq). A partial chain (an export with
     /// `--since`) starts from its first row's previous hash.
-    public static func verify(
+    package static func verify(
         records: [AuditRecord], checkpoints: [Checkpoint], publicKey: [UInt8], policy: CheckpointPolicy = .standard,
         expected: [ExpectedCheckpoint] = []
     ) -> VerificationReport {

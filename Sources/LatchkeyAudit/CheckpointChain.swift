@@ -1,22 +1,22 @@
-public import LatchkeyStore
+package import LatchkeyStore
 import LatchkeyCrypto
 
 /// How often the daemon signs checkpoints, which is what `audit verify` and the daemon's
 /// start-up hold an unsigned tail to. The writer signs every `everyRows` rows in the same
 /// transaction, and every `interval` in which rows were added; `slack` allows for a
 /// checkpoint held up behind a long transaction (a master-key rotation of many secrets).
-public struct CheckpointPolicy: Sendable, Equatable {
-    public var interval: Duration
-    public var everyRows: Int
-    public var slack: Duration
+package struct CheckpointPolicy: Sendable, Equatable {
+    package var interval: Duration
+    package var everyRows: Int
+    package var slack: Duration
 
-    public init(interval: Duration = .seconds(60), everyRows: Int = 1000, slack: Duration = .seconds(60)) {
+    package init(interval: Duration = .seconds(60), everyRows: Int = 1000, slack: Duration = .seconds(60)) {
         self.interval = interval
         self.everyRows = everyRows
         self.slack = slack
     }
 
-    public static let standard = CheckpointPolicy()
+    package static let standard = CheckpointPolicy()
 
     /// Most rows a tail may hold: the row trigger plus one batch that crossed it.
     var maxTailRows: Int { everyRows + AuditLog.maxBatch }
@@ -28,16 +28,16 @@ public struct CheckpointPolicy: Sendable, Equatable {
 
 /// A checkpoint known from outside the store: one an auditor kept (`--expect-checkpoint
 /// ID:SEQ:HEAD`), or a line of the daemon's log or witness file (every field).
-public struct ExpectedCheckpoint: Sendable, Equatable {
-    public var id: Int64
-    public var auditSeq: Int64
-    public var headHash: [UInt8]
+package struct ExpectedCheckpoint: Sendable, Equatable {
+    package var id: Int64
+    package var auditSeq: Int64
+    package var headHash: [UInt8]
     /// The whole checkpoint when a log line gave it (its signature is checked too).
-    public var full: Checkpoint?
+    package var full: Checkpoint?
     /// Where it came from, for the report ("--expect-checkpoint", "log line 12").
-    public var source: String
+    package var source: String
 
-    public init(id: Int64, auditSeq: Int64, headHash: [UInt8], full: Checkpoint? = nil, source: String) {
+    package init(id: Int64, auditSeq: Int64, headHash: [UInt8], full: Checkpoint? = nil, source: String) {
         self.id = id
         self.auditSeq = auditSeq
         self.headHash = headHash
@@ -46,7 +46,7 @@ public struct ExpectedCheckpoint: Sendable, Equatable {
     }
 
     /// `ID:SEQ:HEAD` (HEAD as 64 hex digits), as the daemon's checkpoint line gives them.
-    public init?(argument: String) {
+    package init?(argument: String) {
         let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, let id = Int64(parts[0]), id >= 1, let seq = Int64(parts[1]), seq >= 0,
             let head = Hex.decode(String(parts[2])), head.count == 32
@@ -116,7 +116,16 @@ enum CheckpointChain {
             }
         }
         let byID = Dictionary(sorted.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A checkpoint signed after everything the store holds — newer than its last
+        // checkpoint, over rows past its last row — is what a store restored from an older
+        // backup (or cut back) looks like. Those the store should hold are checked first
+        // (one that disagrees is worse news); then the newest of the others is reported.
+        var behind: ExpectedCheckpoint?
         for e in expected {
+            if byID[e.id] == nil, e.id > last.id, e.auditSeq > report.lastSeq {
+                if behind.map({ e.auditSeq > $0.auditSeq }) ?? true { behind = e }
+                continue
+            }
             guard let cp = byID[e.id], cp.auditSeq == e.auditSeq, cp.headHash == e.headHash else {
                 report.problem = .expectedCheckpoint(checkpoint: e.id, source: e.source)
                 return
@@ -127,6 +136,9 @@ enum CheckpointChain {
                     return
                 }
             }
+        }
+        if let behind {
+            report.problem = .behindCheckpoint(checkpoint: behind.id, seq: behind.auditSeq, storeEnds: report.lastSeq, source: behind.source)
         }
     }
 }

@@ -1,4 +1,4 @@
-public import LatchkeyStore
+package import LatchkeyStore
 import LatchkeyCrypto
 
 /// The one-line form of a checkpoint the daemon writes to its log and to a witness:
@@ -9,24 +9,24 @@ import LatchkeyCrypto
 /// carries the message (plain text, or a JSON string: nothing in it needs escaping).
 /// `audit verify --log FILE` finds these lines anywhere in a line and checks each against
 /// the store. Lines from before checkpoint chaining have no `v2`, `prev` or `hash`.
-public enum CheckpointLine {
+package enum CheckpointLine {
     static let marker = Array("audit checkpoint ".utf8)
 
-    public static func format(_ cp: Checkpoint) -> String {
+    package static func format(_ cp: Checkpoint) -> String {
         var s = "audit checkpoint v2 id=\(cp.id) seq=\(cp.auditSeq) head=\(Hex.encode(cp.headHash)) time=\(cp.time)"
         if let prev = cp.prevHash { s += " prev=\(Hex.encode(prev)) hash=\(Hex.encode(AuditEncoding.checkpointHash(cp)))" }
         return s + " sig=\(Hex.encode(cp.signature))"
     }
 
-    public struct Failure: Error, Sendable, CustomStringConvertible {
-        public var line: Int
-        public var reason: String
-        public var description: String { "log line \(line): \(reason)" }
+    package struct Failure: Error, Sendable, CustomStringConvertible {
+        package var line: Int
+        package var reason: String
+        package var description: String { "log line \(line): \(reason)" }
     }
 
     /// Every checkpoint line in `text` (a log or witness file), in order. A line that has
     /// the marker but not a checkpoint Latchkey writes is refused with its number.
-    public static func parseAll(_ text: [UInt8], publicKey: [UInt8], source: String) throws(Failure) -> [ExpectedCheckpoint] {
+    package static func parseAll(_ text: [UInt8], publicKey: [UInt8], source: String) throws(Failure) -> [ExpectedCheckpoint] {
         var out: [ExpectedCheckpoint] = []
         var lineNumber = 0
         var start = 0

@@ -5,12 +5,12 @@ import Foundation
 /// daemon's user), or sent to syslog (auth facility), which a log shipper takes off the
 /// host. At start-up the daemon holds the store to the newest checkpoint its witness file
 /// has, so a store cut back past it is refused.
-public enum CheckpointWitness: Sendable, Equatable {
+package enum CheckpointWitness: Sendable, Equatable {
     case file(path: String)
     case syslog
 
     /// `PATH` or `syslog`.
-    public init(argument: String) {
+    package init(argument: String) {
         self = argument == "syslog" ? .syslog : .file(path: argument)
     }
 

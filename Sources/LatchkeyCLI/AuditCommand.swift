@@ -79,14 +79,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "An export made by `latchkey audit export`.") var file: String?
         @Option(help: "A file holding the audit public key (hex, as `audit public-key` prints it).") var publicKey: String?
         @Option(help: "Verify the store in this data directory directly.") var dataDir: String?
-        @Option(name: .customLong("expect-checkpoint"), help: ArgumentHelp(
-            "A checkpoint kept outside the store, as ID:SEQ:HEAD (from the daemon's log line: id=, seq=, head=); repeatable.",
-            valueName: "ID:SEQ:HEAD"))
-        var expectCheckpoint: [String] = []
-        @Option(name: .customLong("log"), help: ArgumentHelp(
-            "A daemon log (or checkpoint witness) file: every checkpoint line in it must be in the log as signed; repeatable.",
-            valueName: "FILE"))
-        var logFiles: [String] = []
+        @OptionGroup var held: HeldCheckpointOptions
         @OptionGroup var client: ClientOptions
 
         func run() throws {
@@ -100,32 +93,19 @@ struct AuditCommand: ParsableCommand {
                 }
                 let report: VerificationReport
                 var keySource = "the key you gave"
-                var expected: [ExpectedCheckpoint] = []
-                for e in expectCheckpoint {
-                    guard let cp = ExpectedCheckpoint(argument: e) else {
-                        throw InputError("--expect-checkpoint \(e) is not ID:SEQ:HEAD (two numbers and 64 hex digits, as the daemon's checkpoint line gives id=, seq= and head=)")
-                    }
-                    expected.append(cp)
-                }
                 // Log lines carry no key; they are checked with the key the rest is checked with.
-                func logged(_ key: [UInt8]) throws -> [ExpectedCheckpoint] {
-                    var out: [ExpectedCheckpoint] = []
-                    for file in logFiles {
-                        guard let data = FileManager.default.contents(atPath: file) else { throw InputError("cannot read --log \(file)") }
-                        let found = try CheckpointLine.parseAll(Array(data), publicKey: key, source: file)
-                        if found.isEmpty { printError("note: --log \(file) holds no checkpoint line") }
-                        out += found
-                    }
-                    return out
-                }
+                func logged(_ key: [UInt8]) throws -> [ExpectedCheckpoint] { try held.checkpoints(publicKey: key) }
                 if let dataDir {
                     let path = (dataDir as NSString).appendingPathComponent(DataDirectory.databaseName)
                     guard FileManager.default.fileExists(atPath: path) else { throw StoreError.notInitialized(path: dataDir) }
                     if trusted == nil { keySource = "the key recorded in the store" }
                     guard let key = try trusted ?? AuditReader.storedPublicKey(databasePath: path) else { throw InputError("no audit public key") }
-                    report = try AuditReader.verify(databasePath: path, publicKey: key, expected: expected + (try logged(key)))
+                    report = try AuditReader.verify(databasePath: path, publicKey: key, expected: try logged(key))
                 } else {
                     let bytes: [UInt8]
+                    // With the key given, the logs are read before the daemon's export is
+                    // fetched: a checkpoint signed in between is then not one the export lacks.
+                    let early = try trusted.map(logged)
                     if let file {
                         guard let data = FileManager.default.contents(atPath: file) else { throw InputError("cannot read --file \(file)") }
                         bytes = Array(data)
@@ -136,7 +116,7 @@ struct AuditCommand: ParsableCommand {
                     if trusted == nil { keySource = "the key inside the export" }
                     let key = trusted ?? contents.publicKey
                     report = AuditVerifier.verify(
-                        records: contents.records, checkpoints: contents.checkpoints, publicKey: key, expected: expected + (try logged(key)))
+                        records: contents.records, checkpoints: contents.checkpoints, publicKey: key, expected: try early ?? logged(key))
                 }
                 if client.json {
                     try printJSON(VerifyResult(intact: report.isIntact, rows: report.rowsChecked, checkpoints: report.checkpointsChecked,

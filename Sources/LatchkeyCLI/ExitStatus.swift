@@ -1,4 +1,5 @@
 import ArgumentParser
+import LatchkeyAudit
 import LatchkeyClient
 import LatchkeyCrypto
 import LatchkeyStore
@@ -60,6 +61,7 @@ func exitStatus(for error: any Error) -> ExitStatus {
     case is SocketServer.Failure: return .unavailable
     case is CryptoError: return .dataError
     case is InputError: return .dataError
+    case is CheckpointLine.Failure: return .dataError
     default: return .software
     }
 }

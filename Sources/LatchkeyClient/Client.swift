@@ -25,9 +25,10 @@ public final class LatchkeyClient {
         return answer.body
     }
 
-    /// A GET whose 2xx body is handed to `sink` as it arrives (an audit export of any size).
-    public func stream(_ path: String, sink: ([UInt8]) throws -> Void) throws {
-        let answer = try connection.stream(method: "GET", path: path, sink: sink)
+    /// A request with no body whose 2xx answer is handed to `sink` as it arrives, a piece
+    /// at a time (an audit export, a backup: answers of any size).
+    public func stream(_ path: String, method: String = "GET", sink: ([UInt8]) throws -> Void) throws {
+        let answer = try connection.stream(method: method, path: path, sink: sink)
         guard (200..<300).contains(answer.status) else {
             if let e = try? JSONDecoder().decode(ErrorBody.self, from: Data(answer.body)) {
                 throw ClientError.api(status: answer.status, code: e.error.code, message: e.error.message)

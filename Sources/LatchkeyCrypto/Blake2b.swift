@@ -2,14 +2,14 @@ internal import CSodium
 
 /// BLAKE2b (`crypto_generichash`): the audit chain's row hash, the key check value
 /// and keyed fingerprints. Unkeyed it is a plain hash; keyed it is a MAC.
-public struct Blake2b: ~Copyable {
-    public static let outputBytes256 = 32
+package struct Blake2b: ~Copyable {
+    package static let outputBytes256 = 32
     // The state struct is 64-byte aligned in C and does not import: allocate it raw.
     private let raw: UnsafeMutableRawPointer
     private var state: OpaquePointer { OpaquePointer(raw) }
     private let outputCount: Int
 
-    public init(outputCount: Int = Blake2b.outputBytes256, key: SecretBytes? = nil) {
+    package init(outputCount: Int = Blake2b.outputBytes256, key: SecretBytes? = nil) {
         Sodium.ensureReady()
         self.outputCount = outputCount
         raw = .allocate(byteCount: crypto_generichash_statebytes(), alignment: 64)
@@ -27,15 +27,15 @@ public struct Blake2b: ~Copyable {
         raw.deallocate()
     }
 
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         _ = crypto_generichash_update(state, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
     }
 
-    public mutating func update(_ bytes: [UInt8]) {
+    package mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    public consuming func finalize() -> [UInt8] {
+    package consuming func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: outputCount)
         _ = crypto_generichash_final(state, &out, outputCount)
         return out
@@ -43,7 +43,7 @@ public struct Blake2b: ~Copyable {
 
     /// One-shot unkeyed hash of `bytes` into `out` (its count is the output length), with
     /// no state to allocate: for hashing many short messages in a loop.
-    public static func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+    package static func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
         Sodium.ensureReady()
         _ = crypto_generichash(
             out.baseAddress!.assumingMemoryBound(to: UInt8.self), out.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
@@ -51,7 +51,7 @@ public struct Blake2b: ~Copyable {
     }
 
     /// One-shot hash of `bytes`.
-    public static func hash(_ bytes: [UInt8], outputCount: Int = outputBytes256, key: SecretBytes? = nil) -> [UInt8] {
+    package static func hash(_ bytes: [UInt8], outputCount: Int = outputBytes256, key: SecretBytes? = nil) -> [UInt8] {
         var h = Blake2b(outputCount: outputCount, key: key)
         h.update(bytes)
         return h.finalize()
@@ -59,7 +59,7 @@ public struct Blake2b: ~Copyable {
 }
 
 /// Compares two public byte strings in constant time (MACs, hashes, check values).
-public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+package func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
     if a.isEmpty { return true }
     return sodium_memcmp(a, b, a.count) == 0

@@ -1,5 +1,5 @@
 /// The failures of the crypto layer. Messages never contain secret bytes.
-public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A sealed blob did not open: wrong key, wrong record, or altered bytes.
     case openFailed(what: String)
     /// A blob was too short or had an unknown format version.
@@ -11,7 +11,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Argon2id could not run with the requested limits (usually: not enough memory).
     case keyDerivationFailed
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .openFailed: "seal_open_failed"
         case .malformed: "seal_malformed"
@@ -21,7 +21,7 @@ public enum CryptoError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .openFailed(let what):
             "\(what) did not open: wrong key, wrong record or altered bytes"

@@ -2,23 +2,23 @@ internal import CSodium
 
 /// An Ed25519 signing key (audit checkpoints, ed25519 deploy keys, the session agent).
 /// The 64-byte libsodium secret key (seed ‖ public key) lives in guarded memory.
-public struct Ed25519SigningKey: Sendable {
-    public static let seedBytes = Int(crypto_sign_SEEDBYTES)
-    public static let publicKeyBytes = Int(crypto_sign_PUBLICKEYBYTES)
-    public static let secretKeyBytes = Int(crypto_sign_SECRETKEYBYTES)
-    public static let signatureBytes = Int(crypto_sign_BYTES)
+package struct Ed25519SigningKey: Sendable {
+    package static let seedBytes = Int(crypto_sign_SEEDBYTES)
+    package static let publicKeyBytes = Int(crypto_sign_PUBLICKEYBYTES)
+    package static let secretKeyBytes = Int(crypto_sign_SECRETKEYBYTES)
+    package static let signatureBytes = Int(crypto_sign_BYTES)
 
-    public let secretKey: SecretBytes
-    public let publicKey: [UInt8]
+    package let secretKey: SecretBytes
+    package let publicKey: [UInt8]
 
     /// A fresh random key.
-    public static func generate() throws -> Ed25519SigningKey {
+    package static func generate() throws -> Ed25519SigningKey {
         try Ed25519SigningKey(seed: SecretBytes.random(count: seedBytes))
     }
 
     /// The key for a 32-byte seed (deterministic: used for known-answer tests and to
     /// store only the seed).
-    public init(seed: SecretBytes) throws {
+    package init(seed: SecretBytes) throws {
         precondition(seed.count == Self.seedBytes)
         Sodium.ensureReady()
         var pk = [UInt8](repeating: 0, count: Self.publicKeyBytes)
@@ -33,9 +33,9 @@ public struct Ed25519SigningKey: Sendable {
     }
 
     /// The 32-byte seed, in guarded memory.
-    public func seed() throws -> SecretBytes { try secretKey.slice(0..<Self.seedBytes) }
+    package func seed() throws -> SecretBytes { try secretKey.slice(0..<Self.seedBytes) }
 
-    public func sign(_ message: UnsafeRawBufferPointer) -> [UInt8] {
+    package func sign(_ message: UnsafeRawBufferPointer) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: Self.signatureBytes)
         secretKey.withUnsafeBytes { sk in
             _ = crypto_sign_detached(
@@ -45,11 +45,11 @@ public struct Ed25519SigningKey: Sendable {
         return sig
     }
 
-    public func sign(_ message: [UInt8]) -> [UInt8] { message.withUnsafeBytes { sign($0) } }
+    package func sign(_ message: [UInt8]) -> [UInt8] { message.withUnsafeBytes { sign($0) } }
 }
 
 /// Verifies an Ed25519 signature with only the public key.
-public func ed25519Verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
+package func ed25519Verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
     Sodium.ensureReady()
     guard signature.count == Ed25519SigningKey.signatureBytes, publicKey.count == Ed25519SigningKey.publicKeyBytes
     else { return false }

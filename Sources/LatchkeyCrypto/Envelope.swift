@@ -1,14 +1,14 @@
 /// Envelope sealing: a fresh data key per secret version, the payload sealed under it,
 /// the data key sealed under the key-encryption key of the current generation.
-public struct SealedSecret: Sendable, Equatable {
+package struct SealedSecret: Sendable, Equatable {
     /// nonce ‖ ciphertext ‖ tag of the payload under the data key.
-    public var sealedPayload: [UInt8]
+    package var sealedPayload: [UInt8]
     /// nonce ‖ ciphertext ‖ tag of the data key under the generation's KEK.
-    public var wrappedDataKey: [UInt8]
+    package var wrappedDataKey: [UInt8]
     /// The key generation whose KEK wraps the data key.
-    public var generation: Int64
+    package var generation: Int64
 
-    public init(sealedPayload: [UInt8], wrappedDataKey: [UInt8], generation: Int64) {
+    package init(sealedPayload: [UInt8], wrappedDataKey: [UInt8], generation: Int64) {
         self.sealedPayload = sealedPayload
         self.wrappedDataKey = wrappedDataKey
         self.generation = generation
@@ -16,22 +16,22 @@ public struct SealedSecret: Sendable, Equatable {
 }
 
 /// A key-encryption key of one generation.
-public struct KeyEncryptionKey: Sendable {
-    public let generation: Int64
-    public let key: SecretBytes
+package struct KeyEncryptionKey: Sendable {
+    package let generation: Int64
+    package let key: SecretBytes
 
-    public init(generation: Int64, key: SecretBytes) {
+    package init(generation: Int64, key: SecretBytes) {
         precondition(key.count == XChaCha20Poly1305.keyBytes)
         self.generation = generation
         self.key = key
     }
 
-    public static func generate(generation: Int64) throws -> KeyEncryptionKey {
+    package static func generate(generation: Int64) throws -> KeyEncryptionKey {
         try KeyEncryptionKey(generation: generation, key: .random(count: XChaCha20Poly1305.keyBytes))
     }
 
     /// Seals `payload` for `record`: a new data key, used once.
-    public func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
+    package func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
         let dataKey = try SecretBytes.random(count: XChaCha20Poly1305.keyBytes)
         let sealedPayload = payload.withUnsafeBytes {
             XChaCha20Poly1305.seal($0, key: dataKey, associatedData: record.payloadAD())
@@ -43,7 +43,7 @@ public struct KeyEncryptionKey: Sendable {
     }
 
     /// Opens a sealed secret of `record`, or throws if any byte, the record or the key differ.
-    public func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
+    package func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
         guard sealed.generation == generation else {
             throw CryptoError.openFailed(what: "data key of \(record.kind) \(record.id) v\(record.version)")
         }
@@ -54,7 +54,7 @@ public struct KeyEncryptionKey: Sendable {
     }
 
     /// Re-wraps a data key from `old` to this generation without touching the payload.
-    public func rewrap(_ wrappedDataKey: [UInt8], from old: KeyEncryptionKey, for record: RecordBinding) throws -> [UInt8] {
+    package func rewrap(_ wrappedDataKey: [UInt8], from old: KeyEncryptionKey, for record: RecordBinding) throws -> [UInt8] {
         let dataKey = try old.unwrapDataKey(wrappedDataKey, for: record)
         return dataKey.withUnsafeBytes {
             XChaCha20Poly1305.seal($0, key: key, associatedData: record.dataKeyAD(generation: generation))
@@ -72,7 +72,7 @@ extension RootKey {
     /// What a store's rows carry, as its key generation's wrap names it. Only the root
     /// key's holder can make or change a wrap, so a store writer cannot pass a store off
     /// as an older format (which unlock would upgrade, blessing whatever the rows then say).
-    public enum StoreFormat: Int, Sendable, CaseIterable, Comparable {
+    package enum StoreFormat: Int, Sendable, CaseIterable, Comparable {
         /// `latchkey/kek/v1`: from before row bindings.
         case unbound = 1
         /// `latchkey/kek/v2`: row bindings (`RowBindings`), the SCM columns not yet bound.
@@ -82,16 +82,16 @@ extension RootKey {
         case scmBindings = 3
 
         /// What `wrap` writes.
-        public static let current = StoreFormat.scmBindings
+        package static let current = StoreFormat.scmBindings
 
         var label: String { "latchkey/kek/v\(rawValue)" }
 
-        public static func < (a: StoreFormat, b: StoreFormat) -> Bool { a.rawValue < b.rawValue }
+        package static func < (a: StoreFormat, b: StoreFormat) -> Bool { a.rawValue < b.rawValue }
     }
 
     /// Wraps a generation's KEK under the root key (bound to its generation number and the
     /// current store format).
-    public func wrap(_ kek: KeyEncryptionKey) -> [UInt8] { wrap(kek, format: .current) }
+    package func wrap(_ kek: KeyEncryptionKey) -> [UInt8] { wrap(kek, format: .current) }
 
     /// A wrap naming `format`: the current one, or an older one (tests of the upgrades).
     package func wrap(_ kek: KeyEncryptionKey, format: StoreFormat) -> [UInt8] {
@@ -101,19 +101,19 @@ extension RootKey {
     }
 
     /// Opens a wrap of the current format.
-    public func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+    package func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
         try unwrapKEK(wrapped, generation: generation, format: .current)
     }
 
     /// Opens a wrap of one format.
-    public func unwrapKEK(_ wrapped: [UInt8], generation: Int64, format: StoreFormat) throws -> KeyEncryptionKey {
+    package func unwrapKEK(_ wrapped: [UInt8], generation: Int64, format: StoreFormat) throws -> KeyEncryptionKey {
         let k = try XChaCha20Poly1305.open(
             wrapped, key: key, associatedData: Self.kekAD(generation, label: format.label), what: "key generation \(generation)")
         return KeyEncryptionKey(generation: generation, key: k)
     }
 
     /// Opens a wrap of any known format, newest first, and says which it was.
-    public func unwrapAnyKEK(_ wrapped: [UInt8], generation: Int64) throws -> (KeyEncryptionKey, StoreFormat) {
+    package func unwrapAnyKEK(_ wrapped: [UInt8], generation: Int64) throws -> (KeyEncryptionKey, StoreFormat) {
         for format in StoreFormat.allCases.reversed() {
             if let k = try? unwrapKEK(wrapped, generation: generation, format: format) { return (k, format) }
         }
@@ -121,7 +121,7 @@ extension RootKey {
     }
 
     /// Opens a wrap from before row bindings (`latchkey/kek/v1`).
-    public func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+    package func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
         try unwrapKEK(wrapped, generation: generation, format: .unbound)
     }
 

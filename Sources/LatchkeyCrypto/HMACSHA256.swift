@@ -3,10 +3,10 @@ internal import CSodium
 /// HMAC-SHA-256 (RFC 2104; libsodium's `crypto_auth_hmacsha256` with a key of any
 /// length), the MAC GitHub Enterprise and Bitbucket sign webhook deliveries with.
 /// The key is a `SecretBytes`; the state is wiped after use.
-public enum HMACSHA256 {
-    public static let outputBytes = 32
+package enum HMACSHA256 {
+    package static let outputBytes = 32
 
-    public static func mac(key: SecretBytes, message: UnsafeRawBufferPointer) -> [UInt8] {
+    package static func mac(key: SecretBytes, message: UnsafeRawBufferPointer) -> [UInt8] {
         Sodium.ensureReady()
         let stateBytes = crypto_auth_hmacsha256_statebytes()
         let raw = UnsafeMutableRawPointer.allocate(byteCount: stateBytes, alignment: 64)
@@ -31,7 +31,7 @@ public enum HMACSHA256 {
         return out
     }
 
-    public static func mac(key: SecretBytes, message: [UInt8]) -> [UInt8] {
+    package static func mac(key: SecretBytes, message: [UInt8]) -> [UInt8] {
         message.withUnsafeBytes { mac(key: key, message: $0) }
     }
 }

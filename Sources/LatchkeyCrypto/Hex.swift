@@ -1,8 +1,8 @@
 /// Lowercase hex for public bytes (hashes, public keys, salts) in metadata and output.
-public enum Hex {
+package enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         for b in bytes {
             out.append(digits[Int(b >> 4)])
@@ -12,7 +12,7 @@ public enum Hex {
     }
 
     /// Decodes lowercase or uppercase hex; nil for odd length or any other character.
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         let b = Array(text.utf8)
         guard b.count % 2 == 0 else { return nil }
         func nibble(_ c: UInt8) -> UInt8? {

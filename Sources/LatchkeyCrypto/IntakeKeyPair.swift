@@ -3,15 +3,15 @@ internal import CSodium
 /// The daemon's X25519 intake key pair. Clients seal a token to the public key with
 /// `crypto_box_seal` (an ephemeral sender key, so only the daemon can open it and
 /// the plaintext never crosses the socket), the daemon opens it with the secret key.
-public struct IntakeKeyPair: Sendable {
-    public static let publicKeyBytes = Int(crypto_box_PUBLICKEYBYTES)
-    public static let secretKeyBytes = Int(crypto_box_SECRETKEYBYTES)
-    public static var sealOverheadBytes: Int { crypto_box_sealbytes() }
+package struct IntakeKeyPair: Sendable {
+    package static let publicKeyBytes = Int(crypto_box_PUBLICKEYBYTES)
+    package static let secretKeyBytes = Int(crypto_box_SECRETKEYBYTES)
+    package static var sealOverheadBytes: Int { crypto_box_sealbytes() }
 
-    public let publicKey: [UInt8]
-    public let secretKey: SecretBytes
+    package let publicKey: [UInt8]
+    package let secretKey: SecretBytes
 
-    public static func generate() throws -> IntakeKeyPair {
+    package static func generate() throws -> IntakeKeyPair {
         Sodium.ensureReady()
         var pk = [UInt8](repeating: 0, count: publicKeyBytes)
         let sk = try SecretBytes(count: secretKeyBytes) { s in
@@ -21,7 +21,7 @@ public struct IntakeKeyPair: Sendable {
     }
 
     /// Rebuilds the pair from a stored secret key.
-    public init(secretKey: SecretBytes) {
+    package init(secretKey: SecretBytes) {
         precondition(secretKey.count == Self.secretKeyBytes)
         var pk = [UInt8](repeating: 0, count: Self.publicKeyBytes)
         secretKey.withUnsafeBytes { s in
@@ -37,7 +37,7 @@ public struct IntakeKeyPair: Sendable {
     }
 
     /// Seals `plaintext` to `publicKey` (what the CLI does before a token leaves it).
-    public static func seal(_ plaintext: SecretBytes, to publicKey: [UInt8]) -> [UInt8] {
+    package static func seal(_ plaintext: SecretBytes, to publicKey: [UInt8]) -> [UInt8] {
         precondition(publicKey.count == publicKeyBytes)
         Sodium.ensureReady()
         var out = [UInt8](repeating: 0, count: plaintext.count + sealOverheadBytes)
@@ -49,7 +49,7 @@ public struct IntakeKeyPair: Sendable {
 
     /// Opens a sealed box into guarded memory, or throws if it was not sealed to us or
     /// was altered.
-    public func open(_ sealed: [UInt8]) throws -> SecretBytes {
+    package func open(_ sealed: [UInt8]) throws -> SecretBytes {
         guard sealed.count >= Self.sealOverheadBytes else { throw CryptoError.malformed(what: "sealed token") }
         return try SecretBytes(count: sealed.count - Self.sealOverheadBytes) { dest in
             let rc = secretKey.withUnsafeBytes { s in

@@ -1,8 +1,8 @@
 import Foundation
 
 /// The master key file: exactly 32 random bytes, mode 0600, owned by the daemon's user.
-public enum KeyFile {
-    public enum Failure: Error, CustomStringConvertible, Sendable {
+package enum KeyFile {
+    package enum Failure: Error, CustomStringConvertible, Sendable {
         case missing(path: String)
         case exposed(path: String, mode: UInt16)
         case wrongSize(path: String, size: Int)
@@ -11,7 +11,7 @@ public enum KeyFile {
         case wrongOwner(path: String, owner: UInt32, expected: UInt32)
         case notAFile(path: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .missing(let p): "key file \(p) does not exist; create a store with `latchkey init --key-file \(p)`"
             case .exposed(let p, let m):
@@ -29,7 +29,7 @@ public enum KeyFile {
     /// Reads and checks a key file, on the descriptor it opened (no race between the
     /// check and the read): a symbolic link is not followed, and the file must be a
     /// regular file of the daemon's user or root that group and others cannot access.
-    public static func read(path: String) throws -> RootKey {
+    package static func read(path: String) throws -> RootKey {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             if errno == ENOENT { throw Failure.missing(path: path) }
@@ -57,7 +57,7 @@ public enum KeyFile {
     }
 
     /// Creates a new key file exclusively with mode 0600 and a fresh random key.
-    public static func create(path: String) throws -> RootKey {
+    package static func create(path: String) throws -> RootKey {
         let root = try RootKey.generate()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {

@@ -1,7 +1,7 @@
 internal import CSodium
 
 /// Public random bytes (nonces, salts, identifiers). Secrets use `SecretBytes.random`.
-public func randomBytes(_ count: Int) -> [UInt8] {
+package func randomBytes(_ count: Int) -> [UInt8] {
     Sodium.ensureReady()
     var out = [UInt8](repeating: 0, count: count)
     out.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
@@ -9,7 +9,7 @@ public func randomBytes(_ count: Int) -> [UInt8] {
 }
 
 /// A bearer token: `prefix`, then `count` random bytes in unpadded base64url (RFC 4648 §5).
-public func randomToken(prefix: String, bytes count: Int) -> [UInt8] {
+package func randomToken(prefix: String, bytes count: Int) -> [UInt8] {
     Sodium.ensureReady()
     var raw = [UInt8](repeating: 0, count: count)
     defer { sodium_memzero(&raw, raw.count) }

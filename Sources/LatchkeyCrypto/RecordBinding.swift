@@ -1,12 +1,12 @@
 /// What a sealed blob belongs to. Its canonical bytes are the associated data of the
 /// seal, so a blob copied onto another record (other kind, id or version) or a data
 /// key moved to another key generation fails to open.
-public struct RecordBinding: Sendable, Equatable {
-    public var kind: String
-    public var id: String
-    public var version: Int64
+package struct RecordBinding: Sendable, Equatable {
+    package var kind: String
+    package var id: String
+    package var version: Int64
 
-    public init(kind: String, id: String, version: Int64) {
+    package init(kind: String, id: String, version: Int64) {
         self.kind = kind
         self.id = id
         self.version = version
@@ -39,5 +39,5 @@ public struct RecordBinding: Sendable, Equatable {
 
 extension RecordBinding {
     /// A length-prefixed field, for callers that build their own canonical encodings.
-    public static func fieldBytes(_ s: String) -> [UInt8] { field(s) }
+    package static func fieldBytes(_ s: String) -> [UInt8] { field(s) }
 }

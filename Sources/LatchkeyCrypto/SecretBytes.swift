@@ -9,14 +9,14 @@ internal import CSodium
 /// for the next secret (`GuardedPool`). It cannot be printed, interpolated, encoded,
 /// logged or compared with `==`: use `withUnsafeBytes` for scoped access and
 /// `constantTimeEquals` to compare.
-public final class SecretBytes: @unchecked Sendable {
+package final class SecretBytes: @unchecked Sendable {
     // `@unchecked Sendable`: the bytes are written once, in `init`, and then only read
     // inside `withUnsafeBytes` scopes, which the region's lock keeps readable.
     private let region: GuardedRegion
-    public let count: Int
+    package let count: Int
 
     /// Allocates `count` guarded bytes and lets `fill` write them once.
-    public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+    package init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
         guard let r = GuardedPool.take(count: max(count, 1)) else { throw CryptoError.outOfSecureMemory }
         region = r
         self.count = count
@@ -26,12 +26,12 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     /// `count` fresh random bytes.
-    public static func random(count: Int) throws -> SecretBytes {
+    package static func random(count: Int) throws -> SecretBytes {
         try SecretBytes(count: count) { randombytes_buf($0.baseAddress!, $0.count) }
     }
 
     /// Copies bytes into guarded memory and wipes the source buffer.
-    public convenience init(consuming source: inout [UInt8]) throws {
+    package convenience init(consuming source: inout [UInt8]) throws {
         try self.init(count: source.count) { dest in
             source.withUnsafeBytes { dest.copyMemory(from: $0) }
         }
@@ -45,7 +45,7 @@ public final class SecretBytes: @unchecked Sendable {
 
     /// Scoped read access. The pages are readable while some scope is open (and for a
     /// moment after, until the idle protector's next pass).
-    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    package func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         region.beginRead()
         defer { region.endRead() }
         return try body(UnsafeRawBufferPointer(start: region.pointer, count: count))
@@ -55,7 +55,7 @@ public final class SecretBytes: @unchecked Sendable {
     var isReadable: Bool { region.isReadable }
 
     /// Compares in constant time (`sodium_memcmp`); lengths are public.
-    public func constantTimeEquals(_ other: SecretBytes) -> Bool {
+    package func constantTimeEquals(_ other: SecretBytes) -> Bool {
         guard count == other.count else { return false }
         if count == 0 { return true }
         return withUnsafeBytes { a in
@@ -64,7 +64,7 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     /// Compares with plain bytes in constant time.
-    public func constantTimeEquals(_ bytes: some Collection<UInt8>) -> Bool {
+    package func constantTimeEquals(_ bytes: some Collection<UInt8>) -> Bool {
         let other = Array(bytes)
         guard count == other.count else { return false }
         if count == 0 { return true }
@@ -74,7 +74,7 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     /// A copy of bytes `range` in fresh guarded memory.
-    public func slice(_ range: Range<Int>) throws -> SecretBytes {
+    package func slice(_ range: Range<Int>) throws -> SecretBytes {
         precondition(range.lowerBound >= 0 && range.upperBound <= count)
         return try withUnsafeBytes { src in
             try SecretBytes(count: range.count) { dest in
@@ -85,12 +85,12 @@ public final class SecretBytes: @unchecked Sendable {
 }
 
 extension SecretBytes: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    public var description: String { "<redacted \(count) bytes>" }
-    public var debugDescription: String { description }
-    public var customMirror: Mirror { Mirror(self, children: [:]) }
+    package var description: String { "<redacted \(count) bytes>" }
+    package var debugDescription: String { description }
+    package var customMirror: Mirror { Mirror(self, children: [:]) }
 }
 
 /// Wipes a plain byte array in place (for transient copies that must leave memory).
-public func wipe(_ bytes: inout [UInt8]) {
+package func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
 }

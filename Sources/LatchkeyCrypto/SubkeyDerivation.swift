@@ -5,12 +5,12 @@ internal import CSodium
 ///
 /// Why this is safe: every (context, id) pair names one purpose and is used for nothing
 /// else, so two purposes never share a key; the master secret never keys anything itself.
-public enum SubkeyDerivation {
-    public static let contextBytes = crypto_kdf_contextbytes()
-    public static let masterBytes = crypto_kdf_keybytes()
+package enum SubkeyDerivation {
+    package static let contextBytes = crypto_kdf_contextbytes()
+    package static let masterBytes = crypto_kdf_keybytes()
 
     /// A 32-byte sub-key `id` of `master` in `context` (exactly 8 ASCII bytes).
-    public static func derive(from master: SecretBytes, context: String, id: UInt64) throws -> SecretBytes {
+    package static func derive(from master: SecretBytes, context: String, id: UInt64) throws -> SecretBytes {
         Sodium.ensureReady()
         let ctx = Array(context.utf8)
         precondition(ctx.count == contextBytes, "a crypto_kdf context is exactly 8 bytes")

@@ -5,14 +5,14 @@ internal import CSodium
 /// Why random nonces are safe here: the nonce is 192 bits, so random nonces never
 /// collide in practice, and every data key seals exactly one payload anyway. The tag is
 /// checked by libsodium before any plaintext is produced.
-public enum XChaCha20Poly1305 {
-    public static let keyBytes = Int(crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
-    public static let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
-    public static let tagBytes = Int(crypto_aead_xchacha20poly1305_ietf_ABYTES)
+package enum XChaCha20Poly1305 {
+    package static let keyBytes = Int(crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
+    package static let nonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    package static let tagBytes = Int(crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
     /// Seals `plaintext` and returns nonce ‖ ciphertext ‖ tag. `nonce` is for
     /// known-answer tests only; production code lets it be random.
-    public static func seal(
+    package static func seal(
         _ plaintext: UnsafeRawBufferPointer, key: SecretBytes, associatedData: [UInt8], nonce: [UInt8]? = nil
     ) -> [UInt8] {
         precondition(key.count == keyBytes)
@@ -34,7 +34,7 @@ public enum XChaCha20Poly1305 {
     }
 
     /// Opens nonce ‖ ciphertext ‖ tag into guarded memory, or throws if anything differs.
-    public static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8], what: String) throws
+    package static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8], what: String) throws
         -> SecretBytes
     {
         precondition(key.count == keyBytes)

@@ -11,7 +11,7 @@ extension Glob {
     /// It searches the product of the two patterns' automata breadth-first: states are
     /// (position in self, position in other, whether a character was read), at most
     /// (129 × 129 × 2) for the longest globs, each with at most four moves.
-    public func commonMatch(with other: Glob) -> String? {
+    package func commonMatch(with other: Glob) -> String? {
         let a = tokens
         let b = other.tokens
         guard Self.endsAgree(a, b) else { return nil }

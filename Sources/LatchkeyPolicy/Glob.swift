@@ -13,9 +13,9 @@
 /// Matching runs the pattern as a small NFA over the name, one pass, keeping the set of
 /// live pattern positions: time is O(name length × pattern length) whatever the
 /// pattern, so `*a*a*a*…b` against a long name cannot backtrack exponentially.
-public struct Glob: Sendable, Hashable, CustomStringConvertible {
+package struct Glob: Sendable, Hashable, CustomStringConvertible {
     /// The pattern as written.
-    public let pattern: String
+    package let pattern: String
     let tokens: [Token]
 
     enum Token: Sendable, Hashable {
@@ -25,15 +25,15 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
         case one(ByteSet)
     }
 
-    public init(_ pattern: String) throws(GlobSyntaxError) {
+    package init(_ pattern: String) throws(GlobSyntaxError) {
         self.pattern = pattern
         self.tokens = try Self.compile(pattern)
     }
 
-    public var description: String { pattern }
+    package var description: String { pattern }
 
     /// Whether `name` is matched by the whole pattern.
-    public func matches(_ name: String) -> Bool {
+    package func matches(_ name: String) -> Bool {
         let count = tokens.count
         // live[k]: the pattern's first k tokens can match the name read so far.
         var live = PositionSet()
@@ -166,9 +166,9 @@ private struct PositionSet {
 }
 
 /// A glob that does not compile: the pattern (quoted and escaped in `description`) and why.
-public struct GlobSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let pattern: String
-    public let reason: String
+package struct GlobSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let pattern: String
+    package let reason: String
 
-    public var description: String { "invalid glob \(quoted(pattern)): \(reason)" }
+    package var description: String { "invalid glob \(quoted(pattern)): \(reason)" }
 }

@@ -10,7 +10,7 @@
 /// `deploy-key-agent` is the second way only: the session's agent signs, and the raw key
 /// is never released to it (`/v1/session/deploy-key` refuses), so a build that leaks
 /// everything it holds leaks no key that outlives its session.
-public enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+package enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     /// The project's SSH deploy key (released, or used through the session's agent).
     case deployKey = "deploy-key"
     /// The project's SSH deploy key through the session's agent only; never released.
@@ -21,27 +21,27 @@ public enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStri
     /// session alone; valid only while the session lives.
     case sshCert = "ssh-cert"
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Whether a session carrying this grant may use the deploy key through its agent.
-    public var allowsAgent: Bool { self == .deployKey || self == .deployKeyAgent }
+    package var allowsAgent: Bool { self == .deployKey || self == .deployKeyAgent }
 }
 
 extension RunnerRule {
     /// Whether a session under this rule may carry `grant`: a rule that grants the key
     /// may also hand it out through the agent only.
-    public func allows(_ grant: Grant) -> Bool {
+    package func allows(_ grant: Grant) -> Bool {
         grants.contains(grant) || (grant == .deployKeyAgent && grants.contains(.deployKey))
     }
 }
 
 extension Set<Grant> {
     /// Whether a session carrying these grants may use its deploy key through its agent.
-    public var allowsAgent: Bool { contains(where: \.allowsAgent) }
+    package var allowsAgent: Bool { contains(where: \.allowsAgent) }
 
     /// Whether a session carrying these grants may do what `grant` asks: the agent is
     /// covered by `deploy-key` too; a release only by its own grant.
-    public func covers(_ grant: Grant) -> Bool {
+    package func covers(_ grant: Grant) -> Bool {
         grant == .deployKeyAgent ? allowsAgent : contains(grant)
     }
 }

@@ -7,7 +7,7 @@
 /// A group's members are the users it lists plus the users whose primary group it is
 /// (as `id USER` shows them); the loader puts the two together, asking `allUsers()`
 /// once per load and only if the policy names a group.
-public protocol IdentityResolver: Sendable {
+package protocol IdentityResolver: Sendable {
     /// The user with this name, or nil if there is none.
     func user(named name: String) -> UserEntry?
     /// The group with this name and the uids of the users it lists, or nil if there is none.
@@ -17,11 +17,11 @@ public protocol IdentityResolver: Sendable {
 }
 
 /// A user as the policy needs it: uid and primary gid.
-public struct UserEntry: Sendable, Hashable {
-    public var uid: UInt32
-    public var primaryGID: UInt32
+package struct UserEntry: Sendable, Hashable {
+    package var uid: UInt32
+    package var primaryGID: UInt32
 
-    public init(uid: UInt32, primaryGID: UInt32) {
+    package init(uid: UInt32, primaryGID: UInt32) {
         self.uid = uid
         self.primaryGID = primaryGID
     }
@@ -30,11 +30,11 @@ public struct UserEntry: Sendable, Hashable {
 /// A group as the policy needs it: its gid and the uids of the members it lists
 /// (`/etc/group`'s fourth field). Users whose primary group it is come from
 /// `IdentityResolver.allUsers()`.
-public struct GroupEntry: Sendable, Hashable {
-    public var gid: UInt32
-    public var memberUIDs: Set<UInt32>
+package struct GroupEntry: Sendable, Hashable {
+    package var gid: UInt32
+    package var memberUIDs: Set<UInt32>
 
-    public init(gid: UInt32, memberUIDs: Set<UInt32>) {
+    package init(gid: UInt32, memberUIDs: Set<UInt32>) {
         self.gid = gid
         self.memberUIDs = memberUIDs
     }

@@ -2,29 +2,29 @@
 /// `Sendable`; every question is answered from in-memory sets, so it sits on the hot
 /// path. Reload by loading again and swapping the value: `load` either returns a whole
 /// new policy or throws and changes nothing.
-public struct Policy: Sendable {
+package struct Policy: Sendable {
     let admins: IdentitySet
     let auditors: IdentitySet
     /// The runner rules in load order (files by name, rules as written).
-    public let runnerRules: [RunnerRule]
+    package let runnerRules: [RunnerRule]
     /// The files the policy was loaded from, in load order.
-    public let files: [String]
+    package let files: [String]
 
     /// The policy that allows nothing: what is in force before a policy is loaded.
-    public static let empty = Policy(admins: .nobody, auditors: .nobody, runnerRules: [], files: [])
+    package static let empty = Policy(admins: .nobody, auditors: .nobody, runnerRules: [], files: [])
 
     /// May `peer` manage connections, projects, keys and tokens and end sessions?
-    public func isAdmin(_ peer: PeerIdentity) -> Bool {
+    package func isAdmin(_ peer: PeerIdentity) -> Bool {
         admins.contains(peer)
     }
 
     /// May `peer` read, export and verify the audit log?
-    public func isAuditor(_ peer: PeerIdentity) -> Bool {
+    package func isAuditor(_ peer: PeerIdentity) -> Bool {
         auditors.contains(peer)
     }
 
     /// Is `peer` named by any runner rule (may it open sessions for some project)?
-    public func isRunner(_ peer: PeerIdentity) -> Bool {
+    package func isRunner(_ peer: PeerIdentity) -> Bool {
         runnerRules.contains { $0.admits(peer) }
     }
 
@@ -32,7 +32,7 @@ public struct Policy: Sendable {
     /// Loading guarantees at most one rule names a given runner uid for a given project
     /// (see `RuleConflicts`); should a peer still match two (only possible through a
     /// gid it is not a listed member of), the first in load order applies.
-    public func runnerRule(for peer: PeerIdentity, project: String) -> RunnerRule? {
+    package func runnerRule(for peer: PeerIdentity, project: String) -> RunnerRule? {
         runnerRules.first { $0.admits(peer) && $0.covers(project: project) }
     }
 
@@ -41,7 +41,7 @@ public struct Policy: Sendable {
     /// the daemon runs as. The first problem found is thrown with its file and line;
     /// nothing is cached or changed, so a caller reloading on SIGHUP keeps its old
     /// policy on error.
-    public static func load(
+    package static func load(
         directory: String, daemonUID: UInt32, resolver: some IdentityResolver = SystemIdentityResolver()
     ) throws(PolicyError) -> Policy {
         var admins = IdentitySet()

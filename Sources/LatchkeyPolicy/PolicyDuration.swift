@@ -7,19 +7,19 @@
 ///
 /// The CLI uses the same parser for `--ttl 10m` and `--grace 1h`, so a duration means
 /// the same in a policy file and on the command line.
-public enum PolicyDuration {
+package enum PolicyDuration {
     /// The longest duration accepted: 8760h (a year), far above any session or grace
     /// period and far below overflow.
-    public static let maximum: Duration = .seconds(8760 * 3600)
+    package static let maximum: Duration = .seconds(8760 * 3600)
 
     /// `10m`, `1h30m`, ... as a `Duration`, or nil if the text is not one.
-    public static func parse(_ text: String) -> Duration? {
+    package static func parse(_ text: String) -> Duration? {
         try? parse(explaining: text)
     }
 
     /// Like `parse(_:)`, but a refusal says why (`invalid duration '1.5h': ...`), for
     /// messages to the person who wrote it.
-    public static func parse(explaining text: String) throws(DurationSyntaxError) -> Duration {
+    package static func parse(explaining text: String) throws(DurationSyntaxError) -> Duration {
         func fail(_ reason: String) -> DurationSyntaxError { DurationSyntaxError(text: text, reason: reason) }
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { throw fail("empty; write e.g. 90s, 10m or 1h30m") }
@@ -62,7 +62,7 @@ public enum PolicyDuration {
 
     /// The duration in the form `parse` reads, to the whole second: `1h30m`, `45s`,
     /// `0s`. Used in messages (`max_ttl is 30m`) and CLI output.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let seconds = duration.components.seconds
         guard seconds > 0 else { return "0s" }
         let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60)
@@ -71,9 +71,9 @@ public enum PolicyDuration {
 }
 
 /// A duration that does not parse: the text (quoted and escaped in `description`) and why.
-public struct DurationSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let text: String
-    public let reason: String
+package struct DurationSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let text: String
+    package let reason: String
 
-    public var description: String { "invalid duration \(quoted(text)): \(reason)" }
+    package var description: String { "invalid duration \(quoted(text)): \(reason)" }
 }

@@ -15,7 +15,7 @@
 /// ones can be added without breaking a caller's `switch`.
 /// Messages quote what the file said (names, keys, globs: policy files hold no secrets),
 /// escaped and shortened by `quoted(_:)`.
-public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The codes, listed once. Each is stable: it goes into API answers and audit rows;
     /// new ones may be added, existing ones never change meaning.
     enum Code: String, Sendable, CaseIterable {
@@ -68,16 +68,16 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why, as a stable machine-readable code (`policy_unknown_key`, ...; see `Code`).
-    public var code: String
+    package var code: String
     /// The file (directory path joined with the file name), or the directory itself when
     /// the problem is the directory.
-    public var file: String
+    package var file: String
     /// 1-based line, when the problem has one.
-    public var line: Int?
+    package var line: Int?
     /// 1-based column (in Unicode scalars), when known.
-    public var column: Int?
+    package var column: Int?
     /// What is wrong and, where it helps, what to do.
-    public var reason: String
+    package var reason: String
 
     init(_ code: Code, file: String, line: Int? = nil, column: Int? = nil, reason: String) {
         self.code = code.rawValue
@@ -91,7 +91,7 @@ public struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible {
         self.init(code, file: location.file, line: location.line, column: location.column, reason: reason)
     }
 
-    public var description: String {
+    package var description: String {
         if let line { "\(file):\(line): \(reason)" } else { "\(file): \(reason)" }
     }
 }

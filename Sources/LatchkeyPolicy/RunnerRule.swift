@@ -3,34 +3,34 @@
 ///
 /// The daemon keeps the rule a session was opened under with the session, so a reload
 /// changes new sessions only, and checks redeems against that rule's `mayRedeem`.
-public struct RunnerRule: Sendable, Hashable {
+package struct RunnerRule: Sendable, Hashable {
     /// The rule's label, unique in the policy; used in errors and audit rows.
-    public let name: String
+    package let name: String
     /// Where the rule is written.
     let location: SourceLocation
     /// The projects sessions may be opened for.
-    public let projects: [Glob]
+    package let projects: [Glob]
     /// What sessions may carry (`grants`).
-    public let grants: Set<Grant>
+    package let grants: Set<Grant>
     /// The longest session a runner may open (`max_ttl`).
-    public let maxTTL: Duration
+    package let maxTTL: Duration
     /// The most redeems a session may have (`max_uses`).
-    public let maxUses: Int
+    package let maxUses: Int
     /// Who may open sessions (`who`).
     let runners: IdentitySet
     /// Who may redeem the session tokens (`builds`).
     let builds: IdentitySet
 
     /// Where the rule is written, `file:line`: for messages and audit rows.
-    public var source: String { location.description }
+    package var source: String { location.description }
 
     /// Whether `peer` may redeem a token of a session opened under this rule.
-    public func mayRedeem(_ peer: PeerIdentity) -> Bool {
+    package func mayRedeem(_ peer: PeerIdentity) -> Bool {
         builds.contains(peer)
     }
 
     /// Whether one of the rule's globs matches `project`.
-    public func covers(project: String) -> Bool {
+    package func covers(project: String) -> Bool {
         projects.contains { $0.matches(project) }
     }
 

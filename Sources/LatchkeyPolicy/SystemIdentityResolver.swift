@@ -12,19 +12,19 @@ import Synchronization
 /// process-wide state, so it runs under a lock. (With NSS sources that do not
 /// enumerate, such as some LDAP setups, it sees local users only: list such users in
 /// the group, or name them under `users` / `uids`.)
-public struct SystemIdentityResolver: IdentityResolver {
-    public init() {}
+package struct SystemIdentityResolver: IdentityResolver {
+    package init() {}
 
-    public func user(named name: String) -> UserEntry? {
+    package func user(named name: String) -> UserEntry? {
         lookUpUser(name)
     }
 
-    public func group(named name: String) -> GroupEntry? {
+    package func group(named name: String) -> GroupEntry? {
         guard let (gid, memberNames) = lookUpGroup(name) else { return nil }
         return GroupEntry(gid: gid, memberUIDs: Set(memberNames.compactMap { lookUpUser($0)?.uid }))
     }
 
-    public func allUsers() -> [UserEntry] {
+    package func allUsers() -> [UserEntry] {
         enumerateUsers()
     }
 }

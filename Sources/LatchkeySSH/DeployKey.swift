@@ -1,4 +1,4 @@
-public import LatchkeyCrypto
+package import LatchkeyCrypto
 
 /// A project's SSH deploy key: a private key of one `DeployKeyType`, with the
 /// public forms OpenSSH prints and the signatures an ssh-agent returns.
@@ -6,10 +6,10 @@ public import LatchkeyCrypto
 /// The private half is an `Ed25519SigningKey` (guarded memory) or an OpenSSL
 /// `EVP_PKEY` handle freed with the key; it leaves only as an `openssh-key-v1` PEM
 /// in `SecretBytes`.
-public struct DeployKey: Sendable {
-    public let type: DeployKeyType
+package struct DeployKey: Sendable {
+    package let type: DeployKeyType
     /// The SSH wire public key (RFC 4253 §6.6 / RFC 5656 §3.1 / RFC 8709 §4).
-    public let publicKeyBlob: [UInt8]
+    package let publicKeyBlob: [UInt8]
     let material: Material
 
     enum Material: Sendable {
@@ -18,11 +18,11 @@ public struct DeployKey: Sendable {
     }
 
     /// The agent's sign-request flags (draft-miller-ssh-agent §3.6.1).
-    public static let rsaSHA256Flag: UInt32 = 0x02
-    public static let rsaSHA512Flag: UInt32 = 0x04
+    package static let rsaSHA256Flag: UInt32 = 0x02
+    package static let rsaSHA512Flag: UInt32 = 0x04
 
     /// A fresh key: ed25519 (the default) from libsodium, ECDSA and RSA from OpenSSL 3.
-    public static func generate(type: DeployKeyType = .ed25519) throws -> DeployKey {
+    package static func generate(type: DeployKeyType = .ed25519) throws -> DeployKey {
         switch type {
         case .ed25519: try DeployKey(type: type, material: .ed25519(Ed25519SigningKey.generate()))
         case .ecdsaP256, .rsa3072, .rsa4096: try DeployKey(type: type, material: .openSSL(OpenSSLKey.generate(type)))
@@ -39,7 +39,7 @@ public struct DeployKey: Sendable {
 
     /// Parses an unencrypted `openssh-key-v1` PEM, as written by `openSSHPrivateKey`
     /// or by `ssh-keygen -N ''`.
-    public init(openSSHPrivateKey pem: SecretBytes) throws {
+    package init(openSSHPrivateKey pem: SecretBytes) throws {
         let parsed = try OpenSSHPrivateKeyFormat.parse(pem: pem)
         try self.init(type: parsed.type, material: parsed.material)
         guard publicKeyBlob == parsed.publicKeyBlob else { throw SSHKeyError.publicKeyMismatch }
@@ -64,22 +64,22 @@ public struct DeployKey: Sendable {
     }
 
     /// `SHA256:<unpadded base64>`, exactly as `ssh-keygen -lf` prints it.
-    public var fingerprint: String { SSHFingerprint.sha256(publicKeyBlob) }
+    package var fingerprint: String { SSHFingerprint.sha256(publicKeyBlob) }
 
     /// The public key as an `authorized_keys` line: `ssh-ed25519 AAAA… comment`.
     /// Control characters in the comment are replaced by `?`.
-    public func authorizedKeysLine(comment: String) -> String {
+    package func authorizedKeysLine(comment: String) -> String {
         SSHPublicKey.line(algorithm: type.sshAlgorithm, blob: publicKeyBlob, comment: comment)
     }
 
     /// The public key with a comment.
-    public func publicKey(comment: String = "") -> SSHPublicKey {
+    package func publicKey(comment: String = "") -> SSHPublicKey {
         SSHPublicKey(type: type, blob: publicKeyBlob, comment: comment)
     }
 
     /// The private key as an unencrypted `openssh-key-v1` PEM in guarded memory,
     /// with the final newline and base64 wrapped at 70 columns (as ssh-keygen writes it).
-    public func openSSHPrivateKey(comment: String) throws -> SecretBytes {
+    package func openSSHPrivateKey(comment: String) throws -> SecretBytes {
         // The check integers only detect a wrong passphrase; random, as ssh-keygen writes them.
         try openSSHPrivateKey(comment: comment, checkInt: UInt32.random(in: .min ... .max))
     }
@@ -96,7 +96,7 @@ public struct DeployKey: Sendable {
     /// - RSA: `rsa-sha2-256` if `flags` has `rsaSHA256Flag`, else `rsa-sha2-512` if it has
     ///   `rsaSHA512Flag`, else `ssh-rsa` over SHA-1; PKCS#1 v1.5 (RFC 8332). Other flags are ignored,
     ///   as OpenSSH's agent ignores them.
-    public func sign(_ data: [UInt8], flags: UInt32 = 0) throws -> [UInt8] {
+    package func sign(_ data: [UInt8], flags: UInt32 = 0) throws -> [UInt8] {
         var w = SSHWireWriter()
         switch material {
         case .ed25519(let key):
@@ -128,7 +128,7 @@ public struct DeployKey: Sendable {
 
 extension DeployKey: CustomStringConvertible {
     /// Names the key by type and fingerprint; never shows private material.
-    public var description: String { "DeployKey(\(type.rawValue), \(fingerprint))" }
+    package var description: String { "DeployKey(\(type.rawValue), \(fingerprint))" }
 }
 
 /// ECDSA signatures: OpenSSL's DER `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }`

@@ -1,13 +1,13 @@
 /// The deploy key types Latchkey generates and accepts. The raw value is the name
 /// used in the API, the CLI and policies.
-public enum DeployKeyType: String, Sendable, CaseIterable {
+package enum DeployKeyType: String, Sendable, CaseIterable {
     case ed25519
     case ecdsaP256 = "ecdsa-p256"
     case rsa3072 = "rsa-3072"
     case rsa4096 = "rsa-4096"
 
     /// Key size in bits (the curve order for ed25519 and P-256, the modulus for RSA).
-    public var bits: Int {
+    package var bits: Int {
         switch self {
         case .ed25519, .ecdsaP256: 256
         case .rsa3072: 3072
@@ -16,7 +16,7 @@ public enum DeployKeyType: String, Sendable, CaseIterable {
     }
 
     /// The key's name in SSH public key blobs and `authorized_keys` lines.
-    public var sshAlgorithm: String {
+    package var sshAlgorithm: String {
         switch self {
         case .ed25519: "ssh-ed25519"
         case .ecdsaP256: "ecdsa-sha2-nistp256"

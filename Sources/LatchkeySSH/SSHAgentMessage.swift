@@ -4,7 +4,7 @@
 /// A per-session agent answers two requests — list identities and sign — and
 /// classifies every other message type as `unsupported`, to be answered with
 /// `SSH_AGENT_FAILURE` (as OpenSSH's agent does), never with a crash.
-public enum SSHAgentMessage: Sendable, Equatable {
+package enum SSHAgentMessage: Sendable, Equatable {
     /// `SSH_AGENTC_REQUEST_IDENTITIES` (11): no contents.
     case requestIdentities
     /// `SSH_AGENTC_SIGN_REQUEST` (13): `string key blob ‖ string data ‖ uint32 flags`.
@@ -13,21 +13,21 @@ public enum SSHAgentMessage: Sendable, Equatable {
     case unsupported(type: UInt8)
 
     /// OpenSSH's `AGENT_MAX_LEN`: a frame announcing more is refused before any allocation.
-    public static let maxFrameBytes = 256 * 1024
+    package static let maxFrameBytes = 256 * 1024
 
     /// Message numbers (draft-miller-ssh-agent §6.1).
-    public enum MessageType {
-        public static let failure: UInt8 = 5
-        public static let success: UInt8 = 6
-        public static let requestIdentities: UInt8 = 11
-        public static let identitiesAnswer: UInt8 = 12
-        public static let signRequest: UInt8 = 13
-        public static let signResponse: UInt8 = 14
+    package enum MessageType {
+        package static let failure: UInt8 = 5
+        package static let success: UInt8 = 6
+        package static let requestIdentities: UInt8 = 11
+        package static let identitiesAnswer: UInt8 = 12
+        package static let signRequest: UInt8 = 13
+        package static let signResponse: UInt8 = 14
     }
 
     /// Parses one frame's body (type and contents, without the length prefix), as
     /// `SSHAgentFramer.nextFrame` yields it.
-    public init(frame: [UInt8]) throws(SSHKeyError) {
+    package init(frame: [UInt8]) throws(SSHKeyError) {
         var r = SSHWireReader(frame)
         guard let type = r.readUInt8() else { throw .agentMessageMalformed(reason: "empty message") }
         switch type {
@@ -47,7 +47,7 @@ public enum SSHAgentMessage: Sendable, Equatable {
 
     /// The request as a complete frame (length prefix included): what a client sends.
     /// `unsupported` encodes as a bare message type.
-    public var frame: [UInt8] {
+    package var frame: [UInt8] {
         var w = SSHWireWriter()
         switch self {
         case .requestIdentities:
@@ -66,7 +66,7 @@ public enum SSHAgentMessage: Sendable, Equatable {
     // MARK: Replies
 
     /// `SSH_AGENT_IDENTITIES_ANSWER` (12): `uint32 count ‖ (string key blob ‖ string comment)*`, framed.
-    public static func identitiesAnswer(_ identities: [SSHAgentIdentity]) -> [UInt8] {
+    package static func identitiesAnswer(_ identities: [SSHAgentIdentity]) -> [UInt8] {
         var w = SSHWireWriter()
         w.writeUInt8(MessageType.identitiesAnswer)
         w.writeUInt32(UInt32(identities.count))
@@ -79,7 +79,7 @@ public enum SSHAgentMessage: Sendable, Equatable {
 
     /// `SSH_AGENT_SIGN_RESPONSE` (14): `string signature` (an SSH signature blob, as
     /// `DeployKey.sign` returns), framed.
-    public static func signResponse(signature: [UInt8]) -> [UInt8] {
+    package static func signResponse(signature: [UInt8]) -> [UInt8] {
         var w = SSHWireWriter()
         w.writeUInt8(MessageType.signResponse)
         w.writeString(signature)
@@ -87,7 +87,7 @@ public enum SSHAgentMessage: Sendable, Equatable {
     }
 
     /// `SSH_AGENT_FAILURE` (5), framed.
-    public static let failure: [UInt8] = framed([MessageType.failure])
+    package static let failure: [UInt8] = framed([MessageType.failure])
 
     static func framed(_ body: [UInt8]) -> [UInt8] {
         var w = SSHWireWriter(reservingCapacity: body.count + 4)
@@ -97,25 +97,25 @@ public enum SSHAgentMessage: Sendable, Equatable {
 }
 
 /// One key an agent offers: its public blob and a comment.
-public struct SSHAgentIdentity: Sendable, Equatable {
-    public let keyBlob: [UInt8]
-    public let comment: String
+package struct SSHAgentIdentity: Sendable, Equatable {
+    package let keyBlob: [UInt8]
+    package let comment: String
 
-    public init(keyBlob: [UInt8], comment: String) {
+    package init(keyBlob: [UInt8], comment: String) {
         self.keyBlob = keyBlob
         self.comment = comment
     }
 }
 
 /// An agent's answer, parsed (what a client reads; used by tests and clients of the agent).
-public enum SSHAgentReply: Sendable, Equatable {
+package enum SSHAgentReply: Sendable, Equatable {
     case identities([SSHAgentIdentity])
     case signature([UInt8])
     case failure
     case other(type: UInt8)
 
     /// Parses one frame's body (without the length prefix).
-    public init(frame: [UInt8]) throws(SSHKeyError) {
+    package init(frame: [UInt8]) throws(SSHKeyError) {
         var r = SSHWireReader(frame)
         guard let type = r.readUInt8() else { throw .agentMessageMalformed(reason: "empty message") }
         switch type {
@@ -154,20 +154,20 @@ public enum SSHAgentReply: Sendable, Equatable {
 /// The length prefix is checked against `maxFrameBytes` as soon as its four bytes
 /// arrive, before anything is reserved for the frame; an oversized or empty frame
 /// is an error, and the framer then refuses everything (drop the connection).
-public struct SSHAgentFramer: Sendable {
-    public let maxFrameBytes: Int
+package struct SSHAgentFramer: Sendable {
+    package let maxFrameBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: SSHKeyError?
 
-    public init(maxFrameBytes: Int = SSHAgentMessage.maxFrameBytes) {
+    package init(maxFrameBytes: Int = SSHAgentMessage.maxFrameBytes) {
         self.maxFrameBytes = maxFrameBytes
     }
 
     /// Bytes received and not yet returned as frames.
-    public var bufferedByteCount: Int { buffer.count - start }
+    package var bufferedByteCount: Int { buffer.count - start }
 
-    public mutating func append(_ bytes: some Sequence<UInt8>) {
+    package mutating func append(_ bytes: some Sequence<UInt8>) {
         guard failure == nil else { return }
         if start > 0 && start >= buffer.count / 2 {
             buffer.removeFirst(start)
@@ -177,7 +177,7 @@ public struct SSHAgentFramer: Sendable {
     }
 
     /// The next complete frame's body (type and contents), or nil if more bytes are needed.
-    public mutating func nextFrame() throws(SSHKeyError) -> [UInt8]? {
+    package mutating func nextFrame() throws(SSHKeyError) -> [UInt8]? {
         if let failure { throw failure }
         guard bufferedByteCount >= 4 else { return nil }
         let length = buffer[start..<(start + 4)].reduce(0) { $0 << 8 | Int($1) }
@@ -202,7 +202,7 @@ public struct SSHAgentFramer: Sendable {
     }
 
     /// The next complete request, parsed.
-    public mutating func nextMessage() throws(SSHKeyError) -> SSHAgentMessage? {
+    package mutating func nextMessage() throws(SSHKeyError) -> SSHAgentMessage? {
         guard let frame = try nextFrame() else { return nil }
         return try SSHAgentMessage(frame: frame)
     }

@@ -8,7 +8,7 @@ extension SSHCertificate {
     /// The CA's signature is parsed, not verified: OpenSSH verifies it when it reads the
     /// certificate (`ssh-keygen -L`, sshd), and the daemon only hands out certificates
     /// it has just signed.
-    public init(blob: [UInt8]) throws(SSHKeyError) {
+    package init(blob: [UInt8]) throws(SSHKeyError) {
         guard blob.count <= Self.maxBlobBytes else {
             throw .malformedCertificate(reason: "\(blob.count) bytes; at most \(Self.maxBlobBytes)")
         }
@@ -72,7 +72,7 @@ extension SSHCertificate {
     }
 
     /// Parses a `-cert.pub` line: `ssh-ed25519-cert-v01@openssh.com base64 [comment]`.
-    public init(line: String) throws(SSHKeyError) {
+    package init(line: String) throws(SSHKeyError) {
         guard line.utf8.count <= SSHPublicKey.maxLineBytes else {
             throw .malformedCertificate(reason: "line longer than \(SSHPublicKey.maxLineBytes) bytes")
         }

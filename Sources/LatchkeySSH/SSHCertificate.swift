@@ -11,56 +11,56 @@ internal import LatchkeyCrypto
 /// The signature is the CA's, over every field before it. `issue` builds one;
 /// `init(blob:)` parses one (ours or ssh-keygen's) with every field bounded and checked.
 /// A certificate holds no secret: the subject's private key stays in its `DeployKey`.
-public struct SSHCertificate: Sendable, Equatable {
+package struct SSHCertificate: Sendable, Equatable {
     /// The certificate's key type name (the `-cert-v01@openssh.com` form of ssh-ed25519).
-    public static let ed25519CertAlgorithm = "ssh-ed25519-cert-v01@openssh.com"
+    package static let ed25519CertAlgorithm = "ssh-ed25519-cert-v01@openssh.com"
     /// Bytes of random nonce per certificate (ssh-keygen's size).
-    public static let nonceBytes = 32
+    package static let nonceBytes = 32
     /// Longest blob accepted by the parser: an RSA-3072 CA's certificate is under 1 KiB
     /// with a few principals; this leaves room while bounding work on hostile input.
-    public static let maxBlobBytes = 64 * 1024
+    package static let maxBlobBytes = 64 * 1024
     /// Longest key id and principal (OpenSSH has none; this bounds what we issue).
-    public static let maxKeyIDBytes = 1024
-    public static let maxPrincipalBytes = 256
+    package static let maxKeyIDBytes = 1024
+    package static let maxPrincipalBytes = 256
     /// Most principals in one certificate (OpenSSH's SSHKEY_CERT_MAX_PRINCIPALS).
-    public static let maxPrincipals = 256
+    package static let maxPrincipals = 256
 
     /// User (1) or host (2) certificate. Latchkey issues user certificates only.
-    public enum Kind: UInt32, Sendable {
+    package enum Kind: UInt32, Sendable {
         case user = 1
         case host = 2
     }
 
-    public let nonce: [UInt8]
+    package let nonce: [UInt8]
     /// The subject's 32-byte ed25519 public key.
-    public let subjectPublicKey: [UInt8]
-    public let serial: UInt64
-    public let kind: Kind
-    public let keyID: String
-    public let principals: [String]
+    package let subjectPublicKey: [UInt8]
+    package let serial: UInt64
+    package let kind: Kind
+    package let keyID: String
+    package let principals: [String]
     /// Seconds since the epoch, as on the wire (`UInt64.max` is "forever").
-    public let validAfter: UInt64
-    public let validBefore: UInt64
-    public let criticalOptions: [SSHCertificateOption]
-    public let extensions: [SSHCertificateOption]
+    package let validAfter: UInt64
+    package let validBefore: UInt64
+    package let criticalOptions: [SSHCertificateOption]
+    package let extensions: [SSHCertificateOption]
     /// The CA's public key blob.
-    public let signatureKey: [UInt8]
+    package let signatureKey: [UInt8]
     /// The CA's signature blob: `string algorithm ‖ string signature`.
-    public let signature: [UInt8]
+    package let signature: [UInt8]
     /// The whole certificate, as in the `-cert.pub` file's base64 and an agent's key blob.
-    public let blob: [UInt8]
+    package let blob: [UInt8]
 
     /// What a CA certifies, checked before signing.
-    public struct Request: Sendable, Equatable {
-        public var serial: UInt64
-        public var keyID: String
-        public var principals: [String]
-        public var validAfter: UInt64
-        public var validBefore: UInt64
-        public var criticalOptions: [SSHCertificateOption]
-        public var extensions: [SSHCertificateOption]
+    package struct Request: Sendable, Equatable {
+        package var serial: UInt64
+        package var keyID: String
+        package var principals: [String]
+        package var validAfter: UInt64
+        package var validBefore: UInt64
+        package var criticalOptions: [SSHCertificateOption]
+        package var extensions: [SSHCertificateOption]
 
-        public init(
+        package init(
             serial: UInt64, keyID: String, principals: [String], validAfter: UInt64, validBefore: UInt64,
             criticalOptions: [SSHCertificateOption] = [], extensions: [SSHCertificateOption] = []
         ) {
@@ -90,7 +90,7 @@ public struct SSHCertificate: Sendable, Equatable {
     /// Principals Latchkey certifies: at least one (none would be valid for *every*
     /// user), each printable ASCII without spaces or commas (ssh-keygen's list separator;
     /// sshd compares whole lines of AuthorizedPrincipalsFile), none twice.
-    public static func validate(principals: [String]) throws(SSHKeyError) {
+    package static func validate(principals: [String]) throws(SSHKeyError) {
         guard !principals.isEmpty else {
             throw .invalidCertificateRequest(
                 reason: "no principals: a certificate without principals is valid for every user; set at least one")
@@ -109,7 +109,7 @@ public struct SSHCertificate: Sendable, Equatable {
     }
 
     /// A key id: 1 to `maxKeyIDBytes` bytes without control characters (sshd logs it).
-    public static func validate(keyID: String) throws(SSHKeyError) {
+    package static func validate(keyID: String) throws(SSHKeyError) {
         guard !keyID.isEmpty, keyID.utf8.count <= maxKeyIDBytes, !keyID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw .invalidCertificateRequest(reason: "the key id must be 1 to \(maxKeyIDBytes) bytes without control characters")
@@ -118,7 +118,7 @@ public struct SSHCertificate: Sendable, Equatable {
 
     /// Signs a user certificate for `subject` (an ed25519 key) with `authority`.
     /// The nonce is random unless given (known-answer tests).
-    public static func issue(
+    package static func issue(
         for subject: DeployKey, _ request: Request, by authority: CertificateAuthority, nonce: [UInt8]? = nil
     ) throws -> SSHCertificate {
         guard subject.type == .ed25519 else {
@@ -153,12 +153,12 @@ public struct SSHCertificate: Sendable, Equatable {
     }
 
     /// The certificate as a `-cert.pub` line: `ssh-ed25519-cert-v01@openssh.com AAAA… comment`.
-    public func line(comment: String) -> String {
+    package func line(comment: String) -> String {
         SSHPublicKey.line(algorithm: Self.ed25519CertAlgorithm, blob: blob, comment: comment)
     }
 
     /// `SHA256:…` of the subject key, as `ssh-keygen -L` prints after "Public key: ED25519-CERT".
-    public var subjectFingerprint: String {
+    package var subjectFingerprint: String {
         var w = SSHWireWriter()
         w.writeString("ssh-ed25519")
         w.writeString(subjectPublicKey)
@@ -166,24 +166,24 @@ public struct SSHCertificate: Sendable, Equatable {
     }
 
     /// `SHA256:…` of the signing CA, as `ssh-keygen -L` prints after "Signing CA".
-    public var signatureKeyFingerprint: String { SSHFingerprint.sha256(signatureKey) }
+    package var signatureKeyFingerprint: String { SSHFingerprint.sha256(signatureKey) }
 
     /// The signature's algorithm name (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `rsa-sha2-512`).
-    public var signatureAlgorithm: String {
+    package var signatureAlgorithm: String {
         var r = SSHWireReader(signature)
         return r.readUTF8String() ?? ""
     }
 }
 
 extension SSHWireWriter {
-    public mutating func writeUInt64(_ value: UInt64) {
+    package mutating func writeUInt64(_ value: UInt64) {
         writeUInt32(UInt32(truncatingIfNeeded: value >> 32))
         writeUInt32(UInt32(truncatingIfNeeded: value))
     }
 }
 
 extension SSHWireReader {
-    public mutating func readUInt64() -> UInt64? {
+    package mutating func readUInt64() -> UInt64? {
         let start = self
         guard let high = readUInt32() else { return nil }
         guard let low = readUInt32() else {

@@ -4,17 +4,17 @@
 /// On the wire each is `string name ‖ string data`; a flag (`permit-pty`) has empty
 /// data, a valued option (`force-command`, `login@github.com`) has data that is itself
 /// a `string` holding the value — as ssh-keygen writes `-O extension:NAME=VALUE`.
-public struct SSHCertificateOption: Sendable, Equatable, Hashable, Comparable, CustomStringConvertible {
-    public let name: String
+package struct SSHCertificateOption: Sendable, Equatable, Hashable, Comparable, CustomStringConvertible {
+    package let name: String
     /// Nil for a flag; a value (possibly empty) otherwise.
-    public let value: String?
+    package let value: String?
 
     /// Longest name or value accepted (OpenSSH has no limit; this bounds hostile input).
-    public static let maxFieldBytes = 1024
+    package static let maxFieldBytes = 1024
 
     /// A checked option: the name is printable ASCII without spaces or `=`, the value
     /// has no control characters; both at most `maxFieldBytes`.
-    public init(name: String, value: String? = nil) throws(SSHKeyError) {
+    package init(name: String, value: String? = nil) throws(SSHKeyError) {
         guard !name.isEmpty, name.utf8.count <= Self.maxFieldBytes,
             name.utf8.allSatisfy({ (0x21...0x7e).contains($0) && $0 != UInt8(ascii: "=") })
         else {
@@ -33,10 +33,10 @@ public struct SSHCertificateOption: Sendable, Equatable, Hashable, Comparable, C
     }
 
     /// `NAME` for a flag, `NAME=VALUE` otherwise (the CLI's `--cert-extension` form).
-    public var description: String { value.map { "\(name)=\($0)" } ?? name }
+    package var description: String { value.map { "\(name)=\($0)" } ?? name }
 
     /// Parses the CLI form: `NAME` (a flag) or `NAME=VALUE`.
-    public init(parsing text: String) throws(SSHKeyError) {
+    package init(parsing text: String) throws(SSHKeyError) {
         if let eq = text.firstIndex(of: "=") {
             try self.init(name: String(text[..<eq]), value: String(text[text.index(after: eq)...]))
         } else {
@@ -45,7 +45,7 @@ public struct SSHCertificateOption: Sendable, Equatable, Hashable, Comparable, C
     }
 
     /// Ordered by name's bytes, the order the spec requires on the wire.
-    public static func < (a: Self, b: Self) -> Bool { a.name.utf8.lexicographicallyPrecedes(b.name.utf8) }
+    package static func < (a: Self, b: Self) -> Bool { a.name.utf8.lexicographicallyPrecedes(b.name.utf8) }
 
     /// The `string` that holds a list of options: sorted by name, each name at most once.
     static func encode(_ options: [SSHCertificateOption], what: String) throws(SSHKeyError) -> [UInt8] {
@@ -66,7 +66,7 @@ public struct SSHCertificateOption: Sendable, Equatable, Hashable, Comparable, C
     }
 
     /// Refuses a list that names an option twice (the spec allows each once).
-    public static func checkUnique(_ options: [SSHCertificateOption], what: String) throws(SSHKeyError) {
+    package static func checkUnique(_ options: [SSHCertificateOption], what: String) throws(SSHKeyError) {
         let sorted = options.sorted()
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.name == b.name {
             throw .invalidCertificateRequest(reason: "\(what) '\(a.name)' given twice")

@@ -1,7 +1,7 @@
 /// Every refusal and fault of the SSH layer, listed once. Each case has a stable
 /// `code` (API answers, audit rows). Messages name what was wrong and where, never
 /// key bytes; names taken from input are shown only as short printable ASCII.
-public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The private key input was empty.
     case empty
     /// The private key input is larger than any supported key file.
@@ -47,7 +47,7 @@ public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A key of this type cannot act as a certificate authority or certificate subject.
     case unsupportedCertificateKey(String)
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .empty: "ssh_key_empty"
         case .tooLarge: "ssh_key_too_large"
@@ -74,7 +74,7 @@ public enum SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .empty: "the private key is empty"
         case .tooLarge(let bytes, let limit): "the private key input is \(bytes) bytes; key files are at most \(limit) bytes"

@@ -1,18 +1,18 @@
 /// An SSH public key: the type, the wire blob, and the comment of an
 /// `authorized_keys` line (`ssh-ed25519 AAAA… latchkey:web:v1`).
-public struct SSHPublicKey: Sendable, Equatable {
-    public let type: DeployKeyType
-    public let blob: [UInt8]
-    public let comment: String
+package struct SSHPublicKey: Sendable, Equatable {
+    package let type: DeployKeyType
+    package let blob: [UInt8]
+    package let comment: String
 
     /// Longest line accepted: an RSA-4096 line is about 730 bytes, so this leaves
     /// room for long comments while bounding work on hostile input.
-    public static let maxLineBytes = 16 * 1024
+    package static let maxLineBytes = 16 * 1024
 
     /// Parses `type base64 [comment]`. Options before the type (as in some
     /// `authorized_keys` files) are not accepted; the blob must be well formed and
     /// its type must match the line's.
-    public init(authorizedKeysLine line: String) throws(SSHKeyError) {
+    package init(authorizedKeysLine line: String) throws(SSHKeyError) {
         guard line.utf8.count <= Self.maxLineBytes else {
             throw .malformedPublicKey(reason: "line longer than \(Self.maxLineBytes) bytes")
         }
@@ -34,7 +34,7 @@ public struct SSHPublicKey: Sendable, Equatable {
     }
 
     /// A public key from its wire blob.
-    public init(blob: [UInt8], comment: String = "") throws(SSHKeyError) {
+    package init(blob: [UInt8], comment: String = "") throws(SSHKeyError) {
         self.init(type: try Self.validate(blob: blob), blob: blob, comment: comment)
     }
 
@@ -46,10 +46,10 @@ public struct SSHPublicKey: Sendable, Equatable {
     }
 
     /// `SHA256:<unpadded base64>`, as `ssh-keygen -lf` prints it.
-    public var fingerprint: String { SSHFingerprint.sha256(blob) }
+    package var fingerprint: String { SSHFingerprint.sha256(blob) }
 
     /// The `authorized_keys` line (the comment, if any, after a space).
-    public var authorizedKeysLine: String {
+    package var authorizedKeysLine: String {
         Self.line(algorithm: type.sshAlgorithm, blob: blob, comment: comment)
     }
 

@@ -3,41 +3,41 @@
 /// Every read checks the length it needs first: when the bytes are short it returns
 /// nil and leaves the position where it was. Nothing traps on input, and no read
 /// allocates more than the bytes already in hand.
-public struct SSHWireReader: Sendable {
-    public let bytes: [UInt8]
-    public private(set) var offset: Int = 0
+package struct SSHWireReader: Sendable {
+    package let bytes: [UInt8]
+    package private(set) var offset: Int = 0
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    public var remaining: Int { bytes.count - offset }
-    public var isAtEnd: Bool { offset == bytes.count }
+    package var remaining: Int { bytes.count - offset }
+    package var isAtEnd: Bool { offset == bytes.count }
 
-    public mutating func readUInt8() -> UInt8? {
+    package mutating func readUInt8() -> UInt8? {
         withCursor { $0.uint8() }
     }
 
-    public mutating func readUInt32() -> UInt32? {
+    package mutating func readUInt32() -> UInt32? {
         withCursor { $0.uint32() }
     }
 
     /// `count` raw bytes.
-    public mutating func readBytes(_ count: Int) -> [UInt8]? {
+    package mutating func readBytes(_ count: Int) -> [UInt8]? {
         withCursor { $0.bytes(count).map { Array($0) } }
     }
 
     /// A `string`: uint32 length, then that many bytes.
-    public mutating func readString() -> [UInt8]? {
+    package mutating func readString() -> [UInt8]? {
         withCursor { $0.string().map { Array($0) } }
     }
 
     /// A `string` that must be UTF-8.
-    public mutating func readUTF8String() -> String? {
+    package mutating func readUTF8String() -> String? {
         withCursor { c in c.string().flatMap { String(validating: $0, as: UTF8.self) } }
     }
 
     /// A non-negative `mpint`, as its big-endian magnitude without leading zeros
     /// (zero is empty). Nil when short or negative.
-    public mutating func readMPInt() -> [UInt8]? {
+    package mutating func readMPInt() -> [UInt8]? {
         withCursor { $0.mpint().map { Array($0) } }
     }
 

@@ -2,30 +2,30 @@ internal import LatchkeyCrypto
 
 /// Writes RFC 4251 data types into a growing byte array (public data only; private
 /// key material is written through `WireSink` into guarded memory).
-public struct SSHWireWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+package struct SSHWireWriter: Sendable {
+    package private(set) var bytes: [UInt8] = []
 
-    public init(reservingCapacity capacity: Int = 0) {
+    package init(reservingCapacity capacity: Int = 0) {
         bytes.reserveCapacity(capacity)
     }
 
-    public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
+    package mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
 
-    public mutating func writeUInt32(_ value: UInt32) { appendUInt32(value) }
+    package mutating func writeUInt32(_ value: UInt32) { appendUInt32(value) }
 
-    public mutating func writeBytes(_ raw: some Collection<UInt8>) { bytes.append(contentsOf: raw) }
+    package mutating func writeBytes(_ raw: some Collection<UInt8>) { bytes.append(contentsOf: raw) }
 
     /// A `string`: uint32 length, then the bytes.
-    public mutating func writeString(_ raw: some Collection<UInt8>) {
+    package mutating func writeString(_ raw: some Collection<UInt8>) {
         appendUInt32(UInt32(raw.count))
         bytes.append(contentsOf: raw)
     }
 
-    public mutating func writeString(_ text: String) { writeString(Array(text.utf8)) }
+    package mutating func writeString(_ text: String) { writeString(Array(text.utf8)) }
 
     /// A non-negative `mpint` from its big-endian magnitude: leading zeros are
     /// stripped, and 0x00 is prefixed when the top bit is set (RFC 4251 §5).
-    public mutating func writeMPInt(magnitude: [UInt8]) {
+    package mutating func writeMPInt(magnitude: [UInt8]) {
         magnitude.withUnsafeBytes { appendMPInt($0) }
     }
 }

@@ -193,16 +193,20 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers an over-limit or malformed request once, then closes the connection.
+    /// Answers an over-limit or malformed request once, then closes the connection. Its
+    /// audit row is written as every refusal's is (`Router.auditAdapterRefusal`).
     private func refuse(context: ChannelHandlerContext, _ error: APIError) {
         guard !refusing else { return }
         refusing = true
         clock.stop()
-        logger.notice("request refused", metadata: ["code": "\(error.code.rawValue)", "peer": "\(peer.map(\.description) ?? "?")"])
+        let requestID = requestIDs.next()
+        logger.notice("request refused", metadata: ["code": "\(error.code.rawValue)", "peer": "\(peer.map(\.description) ?? "?")", "request": "\(requestID)"])
+        router.auditAdapterRefusal(error, peer: peer, requestID: requestID)
         let response = Response.error(error)
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.readableBytes))
+        headers.add(name: "x-request-id", value: requestID)
         headers.add(name: "connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
@@ -220,6 +224,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A client that sends its request and shuts down its write side (`nc -N`,
     /// `shutdown(SHUT_WR)`) still gets its answer; with nothing in flight, it is closed.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is RequestClock.Expired {
+            // The clock answered 408 itself (before the decoder saw a whole head); the row
+            // is written here, where the connection's peer is known.
+            router.auditAdapterRefusal(APIError(.requestTimeout), peer: peer, requestID: requestIDs.next())
+            return
+        }
         guard case ChannelEvent.inputClosed = event else { return context.fireUserInboundEventTriggered(event) }
         inputClosed = true
         if !inFlight && head == nil { context.close(promise: nil) }

@@ -5,8 +5,11 @@
 // NIO's HTTP decoder → `HTTPHandler`, which enforces the size limits, takes the peer's
 // pid/uid/gid once per connection from a `PeerCredentialSource` (`SO_PEERCRED` for real
 // sockets, an injected one in tests), turns each complete request into a core `Request`
-// and hands it to the core's `Router`. `SessionAgent` is a session's own ssh-agent
-// socket; the core starts it through `SessionAgentFactory` and never sees its socket.
+// and hands it to the core's `Router`. What it refuses itself (413, 431, 408, 400
+// `bad_http`, 401 `no_peer_credentials`) it answers from the loop and audits through
+// `Router.auditAdapterRefusal`, so those requests leave their row too. `SessionAgent` is
+// a session's own ssh-agent socket; the core starts it through `SessionAgentFactory` and
+// never sees its socket.
 // `Daemon` ties store, vault and socket together for `latchkey serve`.
 //
 // Concurrency model. Each connection lives on one event loop of the server's

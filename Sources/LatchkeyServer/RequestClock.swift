@@ -4,11 +4,15 @@ internal import Logging
 /// Times each request from its first raw byte, before the HTTP decoder has seen a
 /// whole head: a client that trickles a byte a second is answered 408 and closed.
 /// `HTTPHandler` stops the clock when a request is complete. The cut-off is logged once
-/// per connection.
+/// per connection, and passed down the pipeline as `Expired` for `HTTPHandler` to audit
+/// with the connection's peer.
 final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: used only on its channel's event loop.
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+
+    /// The user inbound event fired when a request was cut off (its 408 already answered).
+    struct Expired {}
 
     private let timeout: TimeAmount
     private var deadline: Scheduled<Void>?
@@ -27,6 +31,7 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
             deadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
                 expired = true
                 logger.notice("request refused", metadata: ["code": "request_timeout"])
+                context.fireUserInboundEventTriggered(Expired())
                 let body = #"{"error":{"code":"request_timeout","message":"the request did not arrive whole in time"}}"#
                 let answer = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
                 context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in

@@ -13,13 +13,13 @@ import Foundation
 /// take) and `LISTEN_FDNAMES` (colon-separated names) — sd_listen_fds(3). The variables
 /// are removed once read, so nothing the daemon starts inherits them, and the
 /// descriptors are marked close-on-exec.
-public enum ServiceManager {
+package enum ServiceManager {
     /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
     static let firstPassedDescriptor: Int32 = 3
 
     /// Sends `state` (e.g. `READY=1`) to `NOTIFY_SOCKET`; false when there is none or it fails.
     @discardableResult
-    public static func notify(_ state: String) -> Bool {
+    package static func notify(_ state: String) -> Bool {
         notify(state, socket: ProcessInfo.processInfo.environment["NOTIFY_SOCKET"])
     }
 
@@ -48,18 +48,18 @@ public enum ServiceManager {
     }
 
     /// A listening socket passed to this process.
-    public struct PassedSocket: Sendable, Equatable {
-        public var descriptor: Int32
-        public var name: String
+    package struct PassedSocket: Sendable, Equatable {
+        package var descriptor: Int32
+        package var name: String
         /// The path it is bound to, when it is a Unix stream socket with one.
-        public var path: String?
+        package var path: String?
     }
 
-    public enum Failure: Error, CustomStringConvertible, Sendable {
+    package enum Failure: Error, CustomStringConvertible, Sendable {
         case badEnvironment(String)
         case notAUnixStreamSocket(descriptor: Int32, name: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .badEnvironment(let m): "socket activation: \(m)"
             case .notAUnixStreamSocket(let fd, let name):
@@ -70,7 +70,7 @@ public enum ServiceManager {
 
     /// The sockets passed to this process (empty when it was not socket-activated, or
     /// they were meant for another pid), and removes the `LISTEN_*` variables.
-    public static func takePassedSockets() throws -> [PassedSocket] {
+    package static func takePassedSockets() throws -> [PassedSocket] {
         let env = ProcessInfo.processInfo.environment
         defer { for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] { unsetenv(name) } }
         return try passedSockets(environment: env, pid: getpid())

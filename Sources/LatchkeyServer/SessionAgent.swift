@@ -106,29 +106,35 @@ final class SessionAgent: SessionAgentHandle {
 }
 
 /// One client connection to a session agent. Requests are answered in order.
+///
+/// Framing (PROTOCOL.agent, as OpenSSH's ssh-agent checks it): a frame's length is checked
+/// before anything is buffered for it (over `SSHAgentMessage.maxFrameBytes`, or zero: the
+/// connection is dropped); bytes may arrive in any split, a frame answered once whole; a
+/// message type the agent does not serve gets SSH_AGENT_FAILURE and the connection goes
+/// on; a malformed message of a type it serves drops the connection. Its peer comes from
+/// a `PeerCredentialSource` (`SO_PEERCRED`; tests inject one) and its timeout runs on the
+/// channel's event loop (tests advance an embedded loop's clock).
 final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: state is touched only on the channel's event loop.
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let context: SessionAgent.Context
+    private let peerSource: any PeerCredentialSource
     private var framer = SSHAgentFramer()
     private var peer: PeerCredentials?
     private var counted = false
     private var queue: EventLoopFuture<Void>?
     private var deadline: Scheduled<Void>?
 
-    init(context: SessionAgent.Context) { self.context = context }
+    init(context: SessionAgent.Context, peerSource: any PeerCredentialSource = KernelPeerCredentials()) {
+        self.context = context
+        self.peerSource = peerSource
+    }
 
     func channelActive(context ctx: ChannelHandlerContext) {
-        var cred: PeerCredentialsRaw?
-        if let provider = ctx.channel as? any SocketOptionProvider {
-            // Read on the event loop itself: the future is already complete.
-            provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED)).whenSuccess { (c: PeerCredentialsRaw) in
-                cred = c
-            }
-        }
-        guard let cred else { return ctx.close(promise: nil) }
+        // Read once, on the event loop itself (for a socket the option's future is already complete).
+        guard let cred = peerSource.credentials(of: ctx.channel) else { return ctx.close(promise: nil) }
         let c = self.context
         let identity = PeerIdentity(uid: cred.uid, gid: cred.gid, pid: cred.pid)
         var reason = c.refusal(for: identity)

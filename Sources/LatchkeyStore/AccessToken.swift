@@ -1,15 +1,15 @@
-public import LatchkeyCrypto
+package import LatchkeyCrypto
 
 /// Checks on a personal access token or OAuth client secret before it is stored.
 /// Messages describe the token's form, never its bytes.
-public enum AccessToken {
-    public static let maxBytes = 4096
-    public static let expiryWarningDays = 7
+package enum AccessToken {
+    package static let maxBytes = 4096
+    package static let expiryWarningDays = 7
 
     /// Refuses an empty token, one over 4 KiB, or one with whitespace, control or
     /// non-ASCII bytes inside. Returns warnings for a form the server does not usually
     /// issue (a warning, not a refusal: servers change their formats).
-    public static func check(_ token: SecretBytes, for server: ConnectionKind, kind: SecretKind) throws(StoreError) -> [String] {
+    package static func check(_ token: SecretBytes, for server: ConnectionKind, kind: SecretKind) throws(StoreError) -> [String] {
         guard token.count > 0 else { throw .invalid("the token is empty; pipe it on standard input") }
         guard token.count <= maxBytes else { throw .invalid("the token is \(token.count) bytes; at most \(maxBytes) are accepted") }
         let (printable, prefix, alphabet) = token.withUnsafeBytes { b -> (Bool, String, Bool) in
@@ -37,7 +37,7 @@ public enum AccessToken {
     }
 
     /// `YYYY-MM-DD`, the first UTC day on which the token is no longer released.
-    public static func parseExpiry(_ text: String) throws(StoreError) -> Timestamp {
+    package static func parseExpiry(_ text: String) throws(StoreError) -> Timestamp {
         guard text.utf8.count == 10, let t = Timestamp(parsing: text) else {
             throw .invalid("--expires '\(Names.printable(text))' is not a date of the form YYYY-MM-DD")
         }
@@ -45,7 +45,7 @@ public enum AccessToken {
     }
 
     /// Whole days from `now` until `expiry` (negative once passed).
-    public static func daysLeft(until expiry: Timestamp, now: Timestamp) -> Int {
+    package static func daysLeft(until expiry: Timestamp, now: Timestamp) -> Int {
         let day: Int64 = 86_400_000_000
         let diff = expiry.microseconds - now.microseconds
         return Int(diff >= 0 ? diff / day : (diff - day + 1) / day)

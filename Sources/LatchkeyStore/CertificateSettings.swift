@@ -5,17 +5,17 @@ import Foundation
 /// `latchkey connection set NAME --cert-principal git --cert-extension login@HOST=USER
 /// --cert-key-id-username USER`. The store keeps the strings; the daemon checks them
 /// against the certificate format (LatchkeySSH) before saving and again when it issues.
-public struct CertificateSettings: Sendable, Codable, Equatable {
+package struct CertificateSettings: Sendable, Codable, Equatable {
     /// The users a certificate may log in as (sshd's `AuthorizedPrincipalsFile`, a
     /// GitHub Enterprise or GitLab `git` user).
-    public var principals: [String]
+    package var principals: [String]
     /// Extensions as `name` or `name=value` (`permit-pty`, `login@ghe.example=ci-bot`).
-    public var extensions: [String]
+    package var extensions: [String]
     /// When set, the certificate's key id is this username instead of
     /// `latchkey:<project>:<session>:<build>` (GitLab reads the key id as the user).
-    public var keyIDUsername: String?
+    package var keyIDUsername: String?
 
-    public init(principals: [String] = [], extensions: [String] = [], keyIDUsername: String? = nil) {
+    package init(principals: [String] = [], extensions: [String] = [], keyIDUsername: String? = nil) {
         self.principals = principals
         self.extensions = extensions
         self.keyIDUsername = keyIDUsername

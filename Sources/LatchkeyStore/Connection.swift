@@ -2,13 +2,13 @@ package import GRDB
 import Foundation
 
 /// The kinds of self-hosted SCM server Latchkey knows.
-public enum ConnectionKind: String, Sendable, Codable, CaseIterable {
+package enum ConnectionKind: String, Sendable, Codable, CaseIterable {
     case githubEnterprise = "github-enterprise"
     case gitlab
     case bitbucketServer = "bitbucket-server"
 
     /// The REST API root each server serves by default.
-    public func defaultAPIURL(host: String) -> String {
+    package func defaultAPIURL(host: String) -> String {
         switch self {
         case .githubEnterprise: "https://\(host)/api/v3"
         case .gitlab: "https://\(host)/api/v4"
@@ -17,22 +17,22 @@ public enum ConnectionKind: String, Sendable, Codable, CaseIterable {
     }
 
     /// SSH listens on 22, but on 7999 for Bitbucket Server.
-    public var defaultSSHPort: Int { self == .bitbucketServer ? 7999 : 22 }
+    package var defaultSSHPort: Int { self == .bitbucketServer ? 7999 : 22 }
 }
 
 /// An SCM server a CI talks to.
-public struct Connection: Sendable, Codable, Equatable {
-    public var name: String
-    public var kind: ConnectionKind
-    public var webURL: String
-    public var apiURL: String
-    public var sshURL: String
-    public var createdAt: Timestamp
+package struct Connection: Sendable, Codable, Equatable {
+    package var name: String
+    package var kind: ConnectionKind
+    package var webURL: String
+    package var apiURL: String
+    package var sshURL: String
+    package var createdAt: Timestamp
     /// A PEM file of the CA certificates trusted for the API (nil: the system's store).
-    public var caFile: String?
+    package var caFile: String?
 
     /// Validates and fills defaults. URLs: https only for web and API, `ssh://HOST[:PORT]` for SSH.
-    public init(
+    package init(
         name: String, kind: ConnectionKind, webURL: String, apiURL: String?, sshURL: String?, caFile: String? = nil,
         createdAt: Timestamp = .now()
     ) throws(StoreError) {
@@ -84,7 +84,7 @@ public struct Connection: Sendable, Codable, Equatable {
 
     /// Checks a repository path against the server's form: `owner/repo` (GitHub
     /// Enterprise), `group/subgroup/repo` (GitLab), `PROJECTKEY/repo-slug` (Bitbucket Server).
-    public func validateRepository(_ repo: String) throws(StoreError) {
+    package func validateRepository(_ repo: String) throws(StoreError) {
         let parts = repo.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         let segmentOK: (String) -> Bool = { s in
             !s.isEmpty && s.utf8.count <= 100 && s != "." && s != ".."

@@ -1,11 +1,11 @@
 import Foundation
 
 /// The data directory: created mode 0700, refused when group or others may access it.
-public enum DataDirectory {
-    public static let databaseName = "latchkey.db"
+package enum DataDirectory {
+    package static let databaseName = "latchkey.db"
 
     /// Creates `path` (mode 0700) if missing, then checks its mode.
-    public static func prepare(_ path: String, create: Bool) throws(StoreError) {
+    package static func prepare(_ path: String, create: Bool) throws(StoreError) {
         var st = stat()
         if stat(path, &st) != 0 {
             guard errno == ENOENT, create else {

@@ -1,10 +1,10 @@
-public import LatchkeyCrypto
+package import LatchkeyCrypto
 package import GRDB
 import Foundation
 import Synchronization
 
 /// How the root key is supplied.
-public enum RootKeySource: Sendable {
+package enum RootKeySource: Sendable {
     case keyFile(path: String)
     case passphrase(SecretBytes)
 
@@ -24,11 +24,11 @@ public enum RootKeySource: Sendable {
 /// the committed store — opens with the old KEK, while writes in the same transaction
 /// already seal under the new one. A staged KEK opens too (a reader may see the commit a
 /// moment before it is settled); a transaction that rolls back drops what it staged.
-public final class KeyRing: Sendable {
-    public let intake: IntakeKeyPair
-    public let auditSigning: Ed25519SigningKey
+package final class KeyRing: Sendable {
+    package let intake: IntakeKeyPair
+    package let auditSigning: Ed25519SigningKey
     /// Keys session-token hashes and token fingerprints (BLAKE2b keyed).
-    public let hashing: SecretBytes
+    package let hashing: SecretBytes
     /// MACs of the clear columns the daemon acts on (`RowBindings`).
     package let bindings: RowBindings
     private let keys: Mutex<Keys>
@@ -40,10 +40,10 @@ public final class KeyRing: Sendable {
         var stagedRoot: RootKey?
     }
 
-    public var root: RootKey { keys.withLock { $0.root } }
+    package var root: RootKey { keys.withLock { $0.root } }
     /// The active KEK: what readers open with and what `generation` reports.
-    public var kek: KeyEncryptionKey { keys.withLock { $0.kek } }
-    public var generation: Int64 { kek.generation }
+    package var kek: KeyEncryptionKey { keys.withLock { $0.kek } }
+    package var generation: Int64 { kek.generation }
 
     static let intakeOwner = "daemon:intake"
     static let auditOwner = "daemon:audit-signing"
@@ -64,7 +64,7 @@ public final class KeyRing: Sendable {
 
     /// Resolves a source into a root key, reading the store's Argon2id salt and limits
     /// for a passphrase.
-    public static func rootKey(for source: RootKeySource, store: Store) throws -> RootKey {
+    package static func rootKey(for source: RootKeySource, store: Store) throws -> RootKey {
         switch source {
         case .keyFile(let path):
             return try KeyFile.read(path: path)
@@ -86,7 +86,7 @@ public final class KeyRing: Sendable {
 
     /// Creates the key ring of a new store: generation 1 and the sub-keys, in one
     /// transaction. For a passphrase, `limits` are the Argon2id limits to record.
-    public static func initialize(
+    package static func initialize(
         store: Store, source: RootKeySource, limits: PassphraseLimits = .moderate
     ) throws -> KeyRing {
         guard !store.isInitialized else { throw StoreError.alreadyInitialized(path: store.directory) }
@@ -141,7 +141,7 @@ public final class KeyRing: Sendable {
     /// before the SCM columns were bound) likewise a new generation wrapped as v3 and the
     /// SCM columns' MACs. A store that claims an older format but holds any binding of a
     /// newer one is refused: that is a downgrade by someone who cannot wrap a key.
-    public static func unlock(
+    package static func unlock(
         store: Store, root: RootKey, beforeWriting: (_ store: Store, _ auditPublicKey: [UInt8]) throws -> Void = { _, _ in }
     ) throws -> KeyRing {
         guard let checkHex = try store.metadata("root_check"), let check = Hex.decode(checkHex) else {
@@ -254,19 +254,19 @@ public final class KeyRing: Sendable {
 
     /// Seals under the KEK the store's current transaction holds: a staged one (the
     /// writer is inside a rotation) or the active one. Only the writer seals.
-    public func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
+    package func seal(_ payload: SecretBytes, for record: RecordBinding) throws -> SealedSecret {
         try keys.withLock { $0.stagedKEK ?? $0.kek }.seal(payload, for: record)
     }
 
     /// Opens with the KEK of the blob's generation: the active one, or one staged by a
     /// rotation whose commit a reader already sees.
-    public func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
+    package func open(_ sealed: SealedSecret, for record: RecordBinding) throws -> SecretBytes {
         let kek = keys.withLock { k in k.stagedKEK?.generation == sealed.generation ? k.stagedKEK! : k.kek }
         return try kek.open(sealed, for: record)
     }
 
     /// A keyed BLAKE2b-256 of `bytes` (session-token hashes, token fingerprints).
-    public func keyedHash(_ bytes: SecretBytes, purpose: String) -> [UInt8] {
+    package func keyedHash(_ bytes: SecretBytes, purpose: String) -> [UInt8] {
         var h = Blake2b(key: hashing)
         h.update(RecordBinding.fieldBytes(purpose))
         bytes.withUnsafeBytes { h.update($0) }
@@ -364,7 +364,7 @@ public final class KeyRing: Sendable {
     }
 
     /// Kept for callers that rotate outside the daemon's writer (the offline bench).
-    public func activate(_ kek: KeyEncryptionKey) {
+    package func activate(_ kek: KeyEncryptionKey) {
         keys.withLock { k in
             k.kek = kek
             k.stagedKEK = nil

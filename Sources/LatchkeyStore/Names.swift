@@ -1,8 +1,8 @@
 /// Validation of the names admins give things. Errors say which characters are allowed.
-public enum Names {
+package enum Names {
     /// Project and connection names: 1–64 of `A–Z a–z 0–9 . _ -`, starting with a letter
     /// or digit (so a name is never a path, a flag or a glob).
-    public static func validate(_ name: String, what: String) throws(StoreError) {
+    package static func validate(_ name: String, what: String) throws(StoreError) {
         let b = Array(name.utf8)
         guard (1...64).contains(b.count), isAlnum(b[0]), b.allSatisfy({ isAlnum($0) || $0 == 46 || $0 == 95 || $0 == 45 }) else {
             throw .invalid(
@@ -13,7 +13,7 @@ public enum Names {
     static func isAlnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
 
     /// A name shown back in an error: at most 64 characters, control characters escaped.
-    public static func printable(_ s: String) -> String {
+    package static func printable(_ s: String) -> String {
         var out = ""
         for scalar in s.unicodeScalars.prefix(64) {
             if scalar.value < 0x20 || scalar.value == 0x7f { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }

@@ -2,17 +2,17 @@ package import GRDB
 import Foundation
 
 /// A repository on a connection; it owns its deploy-key versions.
-public struct Project: Sendable, Codable, Equatable {
-    public var name: String
-    public var connection: String
-    public var repo: String
-    public var createdAt: Timestamp
+package struct Project: Sendable, Codable, Equatable {
+    package var name: String
+    package var connection: String
+    package var repo: String
+    package var createdAt: Timestamp
     /// Latchkey installs this project's deploy keys on the repository itself.
-    public var installDeployKey: Bool
+    package var installDeployKey: Bool
     /// Installed keys may push (GitHub `read_only: false`, GitLab `can_push`, Bitbucket REPO_WRITE).
-    public var deployKeyWrite: Bool
+    package var deployKeyWrite: Bool
 
-    public init(
+    package init(
         name: String, connection: String, repo: String, createdAt: Timestamp = .now(), installDeployKey: Bool = false,
         deployKeyWrite: Bool = false
     ) throws(StoreError) {
@@ -26,8 +26,8 @@ public struct Project: Sendable, Codable, Equatable {
     }
 
     /// The owner string of this project's secret versions.
-    public var owner: String { Self.owner(name) }
-    public static func owner(_ name: String) -> String { "project:\(name)" }
+    package var owner: String { Self.owner(name) }
+    package static func owner(_ name: String) -> String { "project:\(name)" }
 }
 
 extension Project {

@@ -1,4 +1,4 @@
-public import LatchkeyCrypto
+package import LatchkeyCrypto
 package import GRDB
 import Foundation
 

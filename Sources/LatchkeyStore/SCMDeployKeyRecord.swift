@@ -3,8 +3,8 @@ import Foundation
 
 /// A deploy-key version Latchkey installed on its SCM server (table `scm_deploy_key`):
 /// the server's id for it, and whether its removal is pending.
-public struct SCMDeployKeyRecord: Sendable, Equatable {
-    public enum State: String, Sendable {
+package struct SCMDeployKeyRecord: Sendable, Equatable {
+    package enum State: String, Sendable {
         /// On the server, as `serverKeyID`.
         case installed
         /// To be removed from the server (grace ended, revoked, or uninstall asked);
@@ -14,16 +14,16 @@ public struct SCMDeployKeyRecord: Sendable, Equatable {
         case removed
     }
 
-    public var project: String
-    public var version: Int64
-    public var repo: String
-    public var connection: String
-    public var state: State
-    public var serverKeyID: String
-    public var attempts: Int
-    public var nextAttemptAt: Timestamp?
-    public var lastError: String?
-    public var updatedAt: Timestamp
+    package var project: String
+    package var version: Int64
+    package var repo: String
+    package var connection: String
+    package var state: State
+    package var serverKeyID: String
+    package var attempts: Int
+    package var nextAttemptAt: Timestamp?
+    package var lastError: String?
+    package var updatedAt: Timestamp
 }
 
 /// Reads and writes `scm_deploy_key` inside a caller's transaction. The columns the daemon

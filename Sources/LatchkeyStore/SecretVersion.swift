@@ -1,9 +1,9 @@
 package import GRDB
-public import LatchkeyCrypto
+package import LatchkeyCrypto
 import Foundation
 
 /// The kinds of secret a store keeps for users.
-public enum SecretKind: String, Sendable, Codable {
+package enum SecretKind: String, Sendable, Codable {
     case deployKey = "deploy-key"
     case token
     case oauthClient = "oauth-client"
@@ -12,25 +12,25 @@ public enum SecretKind: String, Sendable, Codable {
 }
 
 /// A version's life: active → retiring (usable until the grace ends) → revoked.
-public enum SecretState: String, Sendable, Codable {
+package enum SecretState: String, Sendable, Codable {
     case active, retiring, revoked
 }
 
 /// One version of a secret, as admins see it: public attributes only.
-public struct SecretVersion: Sendable, Codable, Equatable {
-    public var kind: SecretKind
-    public var owner: String
-    public var version: Int64
+package struct SecretVersion: Sendable, Codable, Equatable {
+    package var kind: SecretKind
+    package var owner: String
+    package var version: Int64
     /// The state in force now (a retiring version past its grace reads as revoked).
-    public var state: SecretState
-    public var retireAt: Timestamp?
-    public var revokedAt: Timestamp?
-    public var createdAt: Timestamp
-    public var attributes: [String: String]
-    public var generation: Int64
+    package var state: SecretState
+    package var retireAt: Timestamp?
+    package var revokedAt: Timestamp?
+    package var createdAt: Timestamp
+    package var attributes: [String: String]
+    package var generation: Int64
 
     /// Whether a build may still receive it at `now`.
-    public func isUsable(at now: Timestamp) -> Bool {
+    package func isUsable(at now: Timestamp) -> Bool {
         switch state {
         case .active: true
         case .retiring: retireAt.map { now < $0 } ?? false
@@ -38,7 +38,7 @@ public struct SecretVersion: Sendable, Codable, Equatable {
         }
     }
 
-    public var binding: RecordBinding { RecordBinding(kind: kind.rawValue, id: owner, version: version) }
+    package var binding: RecordBinding { RecordBinding(kind: kind.rawValue, id: owner, version: version) }
 }
 
 /// Reads and writes secret versions inside a caller's transaction.

@@ -8,9 +8,9 @@ import Synchronization
 /// and that the file is a Latchkey store at all; it never repairs anything. The writer
 /// connection runs with `synchronous=FULL` (read back after GRDB's WAL set-up, which
 /// lowers it to NORMAL), foreign keys, `secure_delete` and `recursive_triggers` on.
-public final class Store: Sendable {
-    public let directory: String
-    public let path: String
+package final class Store: Sendable {
+    package let directory: String
+    package let path: String
     package let database: DatabasePool
     /// Unique to this instance: GRDB hands row code a `Database`, and its label is how
     /// that code finds the store (and the row bindings) it belongs to (`Store.bindings(db)`).
@@ -19,7 +19,7 @@ public final class Store: Sendable {
 
     /// Opens the store in `directory`. With `create`, makes the directory and an empty
     /// schema if none exists; without, refuses a directory with no store.
-    public init(directory: String, create: Bool) throws(StoreError) {
+    package init(directory: String, create: Bool) throws(StoreError) {
         try DataDirectory.prepare(directory, create: create)
         self.directory = directory
         path = (directory as NSString).appendingPathComponent(DataDirectory.databaseName)
@@ -140,16 +140,16 @@ public final class Store: Sendable {
     }
 
     /// Reads the synchronous level actually in force on the writer (2 = FULL).
-    public func synchronousLevel() throws -> Int {
+    package func synchronousLevel() throws -> Int {
         try database.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    public func metadata(_ key: String) throws -> String? {
+    package func metadata(_ key: String) throws -> String? {
         try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = ?", arguments: [key]) }
     }
 
     /// Whether the store holds a key ring (i.e. `init` completed).
-    public var isInitialized: Bool {
+    package var isInitialized: Bool {
         (try? metadata("root_check")) != nil
     }
 

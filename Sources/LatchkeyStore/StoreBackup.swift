@@ -14,20 +14,20 @@ import Foundation
 /// Files are made with `O_CREAT|O_EXCL` mode 0600, synced, and only then renamed into
 /// place (and the directory synced), so a reader never sees half a backup and a crash
 /// leaves the previous one intact.
-public enum StoreBackup {
+package enum StoreBackup {
     /// What a backup file says about itself (nothing secret).
-    public struct Facts: Sendable, Equatable {
-        public var schemaVersion: Int
+    package struct Facts: Sendable, Equatable {
+        package var schemaVersion: Int
         /// The audit chain's last row and its hash; 0 and empty when it has none.
-        public var lastAuditSeq: Int64
-        public var chainHead: [UInt8]
+        package var lastAuditSeq: Int64
+        package var chainHead: [UInt8]
         /// Sealed secret versions that still hold material (deploy keys, tokens, client secrets).
-        public var sealedSecrets: Int
-        public var bytes: Int64
+        package var sealedSecrets: Int
+        package var bytes: Int64
     }
 
     /// Writes a snapshot of `store` to `path`, which must not exist: 0600, synced.
-    public static func snapshot(_ store: Store, to path: String) throws(StoreError) {
+    package static func snapshot(_ store: Store, to path: String) throws(StoreError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
@@ -44,7 +44,7 @@ public enum StoreBackup {
 
     /// `snapshot` on GRDB's reader queue, for callers that must not block a thread of
     /// their own while a large store is copied.
-    public static func snapshot(_ store: Store, to path: String) async throws {
+    package static func snapshot(_ store: Store, to path: String) async throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError.unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
@@ -61,7 +61,7 @@ public enum StoreBackup {
     /// Checks a backup file without writing to it or beside it: SQLite's full integrity
     /// check, that it is a Latchkey store with a key ring, and that its schema is not
     /// newer than this build's. Every refusal is `.damagedBackup` or `.newerSchema`.
-    public static func inspect(_ path: String) throws(StoreError) -> Facts {
+    package static func inspect(_ path: String) throws(StoreError) -> Facts {
         var st = stat()
         guard stat(path, &st) == 0 else {
             throw .notFound(what: "backup file \(path) (\(String(cString: strerror(errno))))")
@@ -107,7 +107,7 @@ public enum StoreBackup {
     /// Makes `directory` (missing or empty; created 0700) a data directory holding the
     /// backup at `path`, after `inspect` passed. The copy is synced before it is renamed
     /// to the store's name, so a crash leaves either no store or the whole one.
-    public static func restore(_ path: String, into directory: String) throws(StoreError) {
+    package static func restore(_ path: String, into directory: String) throws(StoreError) {
         _ = try inspect(path)
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
             guard entries.isEmpty else {
@@ -131,7 +131,7 @@ public enum StoreBackup {
     /// Opens every sealed secret version of `store` with `keyRing`, the way a release
     /// does (the version's own binding), and wipes each at once. Returns how many opened
     /// and which did not (kind, owner and version only).
-    public static func openSealedSecrets(_ store: Store, keyRing: KeyRing) throws -> (opened: Int, failed: [String]) {
+    package static func openSealedSecrets(_ store: Store, keyRing: KeyRing) throws -> (opened: Int, failed: [String]) {
         // The copy's rows are checked against the key ring's row bindings too (a row whose
         // binding fails is listed as failed).
         store.install(keyRing.bindings)

@@ -1,6 +1,6 @@
 /// What can go wrong with the store. Messages say what, where and what to do; none
 /// contains secret bytes.
-public enum StoreError: Error, Sendable, CustomStringConvertible {
+package enum StoreError: Error, Sendable, CustomStringConvertible {
     case directoryExposed(path: String, mode: UInt16)
     case directoryUnusable(path: String, reason: String)
     case notInitialized(path: String)
@@ -22,7 +22,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// A row read needs the unlocked key ring (its bindings) and the store is not unlocked.
     case locked
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .directoryExposed: "data_dir_exposed"
         case .directoryUnusable: "data_dir_unusable"
@@ -42,7 +42,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .directoryExposed(let p, let m):
             "data directory \(p) has mode \(String(m, radix: 8)): others can read or write it; run `chmod 700 \(p)`"

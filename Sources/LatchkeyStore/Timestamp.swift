@@ -1,28 +1,28 @@
-public import Foundation
+package import Foundation
 
 /// Times in the store and the audit log: UTC, RFC 3339 with exactly six fractional
 /// digits (`2026-11-22T22:36:19.123456Z`). This format is part of the audit row's
 /// canonical encoding and must never change.
-public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+package struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// Microseconds since the Unix epoch.
-    public var microseconds: Int64
+    package var microseconds: Int64
 
-    public init(microseconds: Int64) { self.microseconds = microseconds }
+    package init(microseconds: Int64) { self.microseconds = microseconds }
 
-    public static func now() -> Timestamp {
+    package static func now() -> Timestamp {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 
-    public init(date: Date) { microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-    public var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
+    package init(date: Date) { microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    package var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
 
-    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
+    package static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
 
-    public func adding(seconds: Int64) -> Timestamp { Timestamp(microseconds: microseconds + seconds * 1_000_000) }
+    package func adding(seconds: Int64) -> Timestamp { Timestamp(microseconds: microseconds + seconds * 1_000_000) }
 
-    public var description: String {
+    package var description: String {
         var secs = time_t(microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000)
         let micros = Int(microseconds - Int64(secs) * 1_000_000)
         var t = tm()
@@ -69,7 +69,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// Parses the canonical form, and for convenience also `YYYY-MM-DD`,
     /// `YYYY-MM-DDTHH:MM:SSZ` and fractions of 1–6 digits. Returns nil otherwise.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let b = Array(text.utf8)
         func num(_ r: Range<Int>) -> Int32? {
             guard r.upperBound <= b.count else { return nil }
@@ -119,7 +119,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         microseconds = Int64(secs) * 1_000_000 + micros
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let t = Timestamp(parsing: s) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a UTC timestamp: expected 2026-01-31T12:00:00.000000Z"))
@@ -127,7 +127,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self = t
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)
     }

@@ -3,8 +3,8 @@ import Foundation
 
 /// What an SCM server last said about one token version (table `token_verification`):
 /// at `token put` unless `--no-verify`, and at the daemon's daily re-verification.
-public struct TokenVerificationRecord: Sendable, Equatable {
-    public enum State: String, Sendable, CaseIterable {
+package struct TokenVerificationRecord: Sendable, Equatable {
+    package enum State: String, Sendable, CaseIterable {
         /// The server accepts the token and it may do what the connection's projects need.
         case ok
         /// Accepted, but a scope or permission the projects need is missing (`missing`).
@@ -17,18 +17,18 @@ public struct TokenVerificationRecord: Sendable, Equatable {
         case failed
     }
 
-    public var state: State
-    public var checkedAt: Timestamp
-    public var user: String?
+    package var state: State
+    package var checkedAt: Timestamp
+    package var user: String?
     /// Nil where the server lists none (GitHub fine-grained tokens, Bitbucket).
-    public var scopes: [String]?
+    package var scopes: [String]?
     /// As the server reported it (RFC 3339 time or `YYYY-MM-DD`).
-    public var expiresAt: String?
-    public var missing: [String]
+    package var expiresAt: String?
+    package var missing: [String]
     /// The error, for rejected / unreachable / failed (no token in it: `SCMError`'s rule).
-    public var message: String?
+    package var message: String?
 
-    public init(
+    package init(
         state: State, checkedAt: Timestamp, user: String? = nil, scopes: [String]? = nil, expiresAt: String? = nil, missing: [String] = [],
         message: String? = nil
     ) {

@@ -164,6 +164,75 @@ import Testing
         #expect(sh([latchkeyBinary, "restore", good, "--data-dir", d.root + "/fresh"]).status == 0)
     }
 
+    /// The checkpoint lines of a daemon's log, as (id, seq, head).
+    func checkpointLines(_ log: String) -> [(id: Int, seq: Int, head: String)] {
+        log.split(separator: "\n").compactMap { line -> (Int, Int, String)? in
+            guard let at = line.range(of: "audit checkpoint v2 ") else { return nil }
+            var fields: [String: String] = [:]
+            for token in line[at.upperBound...].split(separator: " ") {
+                let kv = token.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { fields[String(kv[0])] = String(kv[1].prefix { $0.isHexDigit || $0.isNumber }) }
+            }
+            guard let id = fields["id"].flatMap(Int.init), let seq = fields["seq"].flatMap(Int.init), let head = fields["head"] else { return nil }
+            return (id, seq, head)
+        }
+    }
+
+    /// A backup, then more writes, then a checkpoint the operator keeps (the daemon's log):
+    /// `backup verify` says the backup is older than it and by how much, `restore` asks
+    /// before making a store that lacks those rows, and `audit verify --log` on the restored
+    /// store reports it as restored from an older backup.
+    @Test func aStoreRestoredFromAnOlderBackupIsReportedBehindTheCheckpointYouHold() throws {
+        let d = try DaemonProcess()
+        #expect(d.cli(["connection", "add", "local", "--kind", "gitlab", "--url", "https://git.example.com"]).status == 0)
+        #expect(d.cli(["project", "add", "web", "--connection", "local", "--repo", "acme/web"]).status == 0)
+        #expect(d.cli(["deploy-key", "create", "web"]).status == 0)
+        let publicKey = try auditPublicKey(d)
+        let file = d.root + "/older.backup"
+        let backup = d.cli(["backup", "--out", file, "--json"])
+        #expect(backup.status == 0, "\(backup.err)")
+        let backupEnds = try #require(try json(backup.out)["lastAuditSeq"] as? Int)
+        // The daemon goes on: a revocation and more projects after the backup.
+        #expect(d.cli(["deploy-key", "revoke", "web"]).status == 0)
+        for i in 0..<5 { #expect(d.cli(["project", "add", "later\(i)", "--connection", "local", "--repo", "acme/l\(i)"]).status == 0) }
+        d.stop()  // its final checkpoint goes to the log
+        let held = try #require(checkpointLines(d.log).last, "the daemon logs its checkpoints: \(d.log)")
+        #expect(held.seq > backupEnds)
+        let expect = "\(held.id):\(held.seq):\(held.head)"
+
+        // backup verify: intact, and older than the checkpoint you hold, by how much.
+        let verify = sh([latchkeyBinary, "backup", "verify", file, "--public-key", publicKey, "--expect-checkpoint", expect, "--json"])
+        #expect(verify.status == 0, "\(verify.out)\(verify.err)")
+        let behind = try #require(try json(verify.out)["behindCheckpoint"] as? [String: Any], "\(verify.out)")
+        #expect(behind["checkpointSeq"] as? Int == held.seq && behind["backupEndsAt"] as? Int == backupEnds, "\(behind)")
+        let text = sh([latchkeyBinary, "backup", "verify", file, "--public-key", publicKey, "--log", d.logPath])
+        #expect(text.status == 0 && text.out.contains("this backup ends at seq \(backupEnds); the checkpoint you hold"), "\(text.out)\(text.err)")
+        #expect(text.out.contains("covers seq \(held.seq) > \(backupEnds)"))
+        // A checkpoint the backup does hold, with another head: that is a forgery, refused.
+        let ownLines = checkpointLines(d.log).filter { $0.seq <= backupEnds }
+        let own = try #require(ownLines.last)
+        let forged = "\(own.id):\(own.seq):" + String(repeating: "0", count: 64)
+        let refused = sh([latchkeyBinary, "backup", "verify", file, "--public-key", publicKey, "--expect-checkpoint", forged])
+        #expect(refused.status == 65 && refused.out.contains("is not in the log as signed"), "\(refused.out)\(refused.err)")
+
+        // restore asks before it makes a store that lacks the rows after the backup.
+        let target = makeTempDirectory("restored-older") + "/data"
+        let asked = sh([latchkeyBinary, "restore", file, "--data-dir", target, "--public-key", publicKey, "--log", d.logPath])
+        #expect(asked.status == 65 && asked.err.contains("--accept-older"), "\(asked.err)")
+        #expect(!FileManager.default.fileExists(atPath: target + "/latchkey.db"), "nothing restored")
+        let restore = sh([latchkeyBinary, "restore", file, "--data-dir", target, "--public-key", publicKey, "--log", d.logPath, "--accept-older"])
+        #expect(restore.status == 0 && restore.out.contains("covers seq \(held.seq) > \(backupEnds)"), "\(restore.out)\(restore.err)")
+
+        // audit verify on the restored store: intact on its own, behind what the log holds.
+        #expect(sh([latchkeyBinary, "audit", "verify", "--data-dir", target, "--public-key", publicKey]).status == 0)
+        let audit = sh([latchkeyBinary, "audit", "verify", "--data-dir", target, "--public-key", publicKey, "--log", d.logPath])
+        #expect(audit.status == 65, "\(audit.out)\(audit.err)")
+        #expect(audit.out.contains("this store ends at seq \(backupEnds); the checkpoint you hold"), "\(audit.out)")
+        #expect(audit.out.contains("covers seq \(held.seq) > \(backupEnds): the store was restored from an older backup"), "\(audit.out)")
+        let byHand = sh([latchkeyBinary, "audit", "verify", "--data-dir", target, "--public-key", publicKey, "--expect-checkpoint", expect])
+        #expect(byHand.status == 65 && byHand.out.contains("restored from an older backup"), "\(byHand.out)")
+    }
+
     @Test func onlyAdminsTakeBackups() throws {
         let d = try DaemonProcess()
         chmod(d.socket, 0o666)

@@ -124,6 +124,100 @@ import Testing
         await d.stop()
     }
 
+    /// Rows of requests the socket layer refused (`request.refused` with an adapter code).
+    static let adapterCodes = ["body_too_large", "headers_too_large", "request_timeout", "bad_http"]
+
+    struct AdapterRow: Sendable {
+        var uid: UInt32?
+        var outcome: String
+        var reason: String?
+        var requestID: String?
+    }
+
+    static func adapterRows(_ d: TestDaemon) async throws -> [AdapterRow] {
+        try await d.daemon.vault.store.database.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT actor_uid, outcome, reason, request_id FROM audit WHERE action = 'request.refused' ORDER BY seq").compactMap {
+                row -> AdapterRow? in
+                let reason: String? = row["reason"]
+                guard adapterCodes.contains(reason ?? "") else { return nil }
+                return AdapterRow(uid: (row["actor_uid"] as Int64?).map { UInt32($0) }, outcome: row["outcome"], reason: reason, requestID: row["request_id"])
+            }
+        }
+    }
+
+    /// Waits (bounded) until `count` adapter rows are there: they are written without
+    /// holding up the answer, which the adapter sends from its event loop.
+    static func awaitAdapterRows(_ d: TestDaemon, count: Int) async throws -> [AdapterRow] {
+        var rows = try await adapterRows(d)
+        for _ in 0..<200 where rows.count < count {
+            try await Task.sleep(for: .milliseconds(50))
+            rows = try await adapterRows(d)
+        }
+        return rows
+    }
+
+    /// The four refusals the NIO adapter makes before a request reaches the router — 413,
+    /// 431, 408 and 400 bad_http — write one `request.refused` row each, failed with the
+    /// answer's code and the connection's peer, like every other request.
+    @Test func refusalsBeforeRoutingWriteExactlyOneRowEach() async throws {
+        var limits = ServerLimits()
+        limits.maxBodyBytes = 16
+        limits.maxHeaderCount = 4
+        let d = try await TestDaemon(limits: limits)
+        let cases: [(code: String, status: Int, bytes: String)] = [
+            ("body_too_large", 413, "POST /v1/projects HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n{\"name\":\"aaaaaa\"}"),
+            ("headers_too_large", 431, "GET /v1/projects HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n"),
+            ("request_timeout", 408, "GET /v1/projects HTTP/1.1\r\nHo"),
+            ("bad_http", 400, "GET /v1/projects HTTP/1.1\r\nBad Header\r\n\r\n"),
+        ]
+        for (i, c) in cases.enumerated() {
+            let answer = try await offPool { d.raw(Array(c.bytes.utf8)) }
+            #expect(answer.hasPrefix("HTTP/1.1 \(c.status)") && answer.contains("\"\(c.code)\""), "\(c.code): \(answer)")
+            let rows = try await Self.awaitAdapterRows(d, count: i + 1)
+            #expect(rows.count == i + 1, "\(c.code): \(rows.count) adapter rows after \(i + 1) refusals")
+            guard let row = rows.last else { continue }
+            #expect(row.reason == c.code && row.outcome == "failed", "\(c.code): \(row)")
+            #expect(row.uid == getuid(), "the connection's peer is named")
+            if c.status != 408 {
+                #expect(answer.lowercased().contains("x-request-id: \(row.requestID ?? "-")"), "the answer names the row's request id")
+            }
+        }
+        // No request was counted twice (the 408's cut-off head is not also a bad_http).
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.adapterRows(d).map(\.reason) == cases.map(\.code))
+        await d.stop()
+    }
+
+    /// A flood of malformed requests from one uid is bounded like every refusal: past the
+    /// uid's rows for the second, they are counted into `refusal.summary` rows, and the
+    /// rows and counts together account for every one.
+    @Test func aFloodOfRefusalsBeforeRoutingIsAggregated() async throws {
+        var limits = ServerLimits()
+        limits.refusalRowsPerSecond = 3
+        let d = try await TestDaemon(limits: limits)
+        let flood = 40
+        let bad = Array("NOT HTTP AT ALL\r\n\r\n".utf8)
+        let answers = try await offPool { (0..<flood).map { _ in d.raw(bad) } }
+        #expect(answers.allSatisfy { $0.hasPrefix("HTTP/1.1 400") && $0.contains("bad_http") }, "every one is still answered")
+        try await Task.sleep(for: .milliseconds(1100))
+        await d.daemon.vault.flushRefusalSummaries(force: true)
+        var own = try await Self.adapterRows(d)
+        var counted = 0
+        for _ in 0..<100 {
+            own = try await Self.adapterRows(d)
+            let summaries = try await d.daemon.vault.store.database.read { db in
+                try String.fetchAll(db, sql: "SELECT reason FROM audit WHERE action = 'refusal.summary' AND reason LIKE '%(request.refused)%'")
+            }
+            counted = summaries.compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }.reduce(0, +)
+            #expect(summaries.allSatisfy { $0.contains("refusals of bad_http (request.refused) from uid \(getuid()) in the last second") }, "\(summaries)")
+            if own.count + counted == flood { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(own.count + counted == flood, "own rows \(own.count), counted in summaries \(counted)")
+        #expect(own.count < flood && counted > 0, "the flood was aggregated")
+        await d.stop()
+    }
+
     /// A 405 names the methods the path has, in `Allow`.
     @Test func aWrongMethodIsAnswered405WithAllow() async throws {
         let d = try await TestDaemon()

@@ -26,7 +26,13 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     /// A new daemon, or with `reopening` one on the store a stopped daemon left behind.
-    init(policy: String? = nil, reopening: String? = nil, root: String? = nil, limits: ServerLimits? = nil) async throws {
+    /// The request timeout is 2 s unless `requestTimeout` says otherwise: short enough for the
+    /// tests of slow clients, too short for a test whose client is a chain of processes
+    /// started on a loaded machine.
+    init(
+        policy: String? = nil, reopening: String? = nil, root: String? = nil, limits: ServerLimits? = nil,
+        requestTimeout: Duration = .seconds(2)
+    ) async throws {
         directory = reopening ?? root ?? Self.makeDirectory()
         dataDirectory = directory + "/data"
         policiesDirectory = directory + "/policies"
@@ -48,7 +54,7 @@ final class TestDaemon: @unchecked Sendable {
             keySource: .keyFile(path: keyFile))
         config.threads = 2
         if let limits { config.limits = limits }
-        config.limits.requestTimeout = .seconds(2)
+        config.limits.requestTimeout = requestTimeout
         daemon = try await Daemon.start(config, logger: Logger(label: "test") { _ in capture })
         var st = stat()
         stat(socketPath, &st)
