@@ -7,12 +7,14 @@ package import GRDB
 extension Vault {
     static let housekeepingInterval: Duration = .seconds(5)
     static let expiryWarningInterval: Duration = .seconds(86_400)
+    /// The daily re-verification of tokens, as SCM work (Vault+TokenVerification.swift).
     static let reverification: @Sendable (Vault) async -> Void = { vault in await vault.reverifyDueTokens() }
     /// How often housekeeping looks for tokens due for re-verification (at most).
     static let tokenVerificationLook: Duration = .seconds(60)
 
     /// Every few seconds: end sessions past their TTL, retire versions whose grace
-    /// ended, return freed memory to the system; once a day: warn about tokens within 7 days of expiry.
+    /// ended, return freed memory to the system; once a day: warn about tokens within 7 days
+    /// of expiry, and re-verify each active token with its server (`tokenVerificationInterval`).
     func startHousekeeping() {
         let task = Task { [self] in
             // The SCM servers and the store agree on installed deploy keys (a crash may have
