@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "LatchkeySCM",
             dependencies: [
-                "LatchkeyCrypto",
+                "LatchkeyCrypto", "COpenSSL",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

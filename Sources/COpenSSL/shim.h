@@ -10,3 +10,6 @@
 
 /* Macros that do not import into Swift. */
 static inline int latchkey_evp_pkey_keypair(void) { return EVP_PKEY_KEYPAIR; }
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>

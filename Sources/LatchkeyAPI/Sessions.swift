@@ -8,13 +8,18 @@ public struct SessionOpenRequest: Codable, Sendable, Equatable {
     public var ttlSeconds: Int64?
     /// How many redeems; default min(10, the policy's cap). More than the policy allows is refused.
     public var uses: Int?
+    /// What the `repo-token` grant's minted token carries (`contents:read`,
+    /// `read_repository`, `reporter`, `REPO_READ`, …); default read-only. More than the
+    /// runner rule's `repo_token` block allows is refused (`permission_not_allowed`).
+    public var permissions: [String]?
 
-    public init(project: String, build: String, grants: [String], ttlSeconds: Int64? = nil, uses: Int? = nil) {
+    public init(project: String, build: String, grants: [String], ttlSeconds: Int64? = nil, uses: Int? = nil, permissions: [String]? = nil) {
         self.project = project
         self.build = build
         self.grants = grants
         self.ttlSeconds = ttlSeconds
         self.uses = uses
+        self.permissions = permissions
     }
 }
 

@@ -64,6 +64,12 @@ package enum AuditAction: String, CaseIterable, Sendable {
     /// The server was asked about the connection's active token.
     case connectionVerify = "connection.verify"
     case storeBackup = "store.backup"
+    /// A connection's GitHub App key put (a new version), listed, revoked.
+    case githubAppPut = "github-app.put"
+    case githubAppList = "github-app.list"
+    case githubAppRevoke = "github-app.revoke"
+    /// The repository tokens minted for sessions, and their pending revocations.
+    case mintedTokenList = "minted-token.list"
 
     // Admins and auditors.
     case metricsRead = "metrics.read"
@@ -73,6 +79,11 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case sessionClose = "session.close"
     /// A session's SSH certificate was signed (its reason holds serial, key id, validity, principals).
     case sshCertIssue = "ssh-cert.issue"
+    /// A repository token minted on the SCM server for a session (reason: the server's
+    /// token id, repository, permissions, expiry), or its mint failed.
+    case repoTokenMint = "repo-token.mint"
+    /// A session's minted token revoked on the server (or the attempt failed and is retried).
+    case repoTokenRevoke = "repo-token.revoke"
 
     // Builds.
     case secretRelease = "secret.release"

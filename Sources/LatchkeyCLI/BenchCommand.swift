@@ -95,6 +95,9 @@ final class BenchDaemon {
     private var helpers: [pid_t] = []
     /// Whether `stop` removes the temporary directory (not when its caller owns it).
     var removesRoot = true
+    /// The session cap of a throwaway daemon: room for the offline figure's 10,000 live
+    /// sessions (at any scale up to 10), all opened by the benchmark's one runner uid.
+    static let maxLiveSessions = 100_000
 
     init(attachedTo socket: String) {
         socketPath = socket
@@ -140,7 +143,8 @@ final class BenchDaemon {
     static func start(root: String) throws -> BenchDaemon {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard let pid = spawnLogged([me, "serve", "--data-dir", root + "/data", "--policies", root + "/policies", "--socket", root + "/latchkey.sock",
-            "--key-file", root + "/master.key", "--log-level", "warning"], log: root + "/daemon.log")
+            "--key-file", root + "/master.key", "--log-level", "warning",
+            "--max-sessions-per-runner", String(BenchDaemon.maxLiveSessions)], log: root + "/daemon.log")
         else { throw InputError("cannot start a daemon for the benchmark") }
         let daemon = BenchDaemon(root: root, pid: pid)
         for _ in 0..<4000 {

@@ -6,7 +6,7 @@ import LatchkeyClient
 struct ConnectionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connection", abstract: "Register the SCM servers (admin).",
-        subcommands: [Add.self, List.self, Show.self, Remove.self, ConnectionSetCommand.self, Verify.self, CertificateAuthorityCommand.self])
+        subcommands: [Add.self, List.self, Show.self, Remove.self, ConnectionSetCommand.self, Verify.self, CertificateAuthorityCommand.self, GitHubAppCommand.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an SCM server.")

@@ -17,7 +17,7 @@ struct ExecCommand: ParsableCommand {
             certificate, public, is a file beside it) and points GIT_SSH_COMMAND at them; --ssh none
             skips all of it. Without --ssh, it is key when the session was granted deploy-key, else cert
             when it was granted ssh-cert, else agent when it was granted deploy-key-agent, and none otherwise (exec
-            asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable
+            asks the daemon, GET /v1/session, which takes no use). --token-env NAME puts the token in that variable (the session's minted repository token when it carries repo-token)
             (and its username in NAME_USERNAME). Every released secret is replaced with [MASKED] in
             the command's stdout and stderr (also split across reads, base64-, URL- or JSON-encoded,
             and line by line for the key). The command's exit status is passed through, and every
@@ -59,7 +59,10 @@ struct ExecCommand: ParsableCommand {
         do {
             let token = try session.token(consumingFile: true)
             let c = try client.client()
-            let mode = try ssh ?? Self.defaultSSH(c, token: token)
+            // What the session carries (`GET /v1/session`, no use taken) picks the SSH mode
+            // and whether --token-env gets the connection's token or a minted one.
+            let own: SessionInfo? = ssh == nil || tokenEnv != nil ? try c.call("GET", "/v1/session", bearer: token) : nil
+            let mode = try ssh ?? own.map(Self.defaultSSH) ?? Self.defaultSSH(c, token: token)
             if mode == "key" {
                 let key: ReleasedDeployKey = try c.call("GET", "/v1/session/deploy-key", bearer: token)
                 secrets.append(Array(key.privateKey.utf8))
@@ -92,7 +95,14 @@ struct ExecCommand: ParsableCommand {
                 if let knownHosts { sshCommand += " -o UserKnownHostsFile=\(knownHosts)" }
                 env["GIT_SSH_COMMAND"] = sshCommand
             }
-            if let tokenEnv {
+            if let tokenEnv, own?.grants.contains(Grant.repoToken) == true {
+                let t: ReleasedRepoToken = try c.call("GET", "/v1/session/repo-token", bearer: token)
+                secrets.append(Array(t.token.utf8))
+                env[tokenEnv] = t.token
+                // The user name each server takes with such a token over HTTPS (Bitbucket's
+                // repository tokens go as a Bearer header: no user name).
+                env[tokenEnv + "_USERNAME"] = t.kind == "github-enterprise" ? "x-access-token" : t.kind == "gitlab" ? "oauth2" : ""
+            } else if let tokenEnv {
                 let t: ReleasedToken = try c.call("GET", "/v1/session/token", bearer: token)
                 secrets.append(Array(t.token.utf8))
                 env[tokenEnv] = t.token
@@ -108,7 +118,10 @@ struct ExecCommand: ParsableCommand {
     /// decides — the key pipe for deploy-key, else the certificate for ssh-cert, else the
     /// agent for deploy-key-agent, else none.
     static func defaultSSH(_ c: LatchkeyClient, token: String) throws -> String {
-        let session: SessionInfo = try c.call("GET", "/v1/session", bearer: token)
+        defaultSSH(try c.call("GET", "/v1/session", bearer: token))
+    }
+
+    static func defaultSSH(_ session: SessionInfo) -> String {
         if session.grants.contains(Grant.deployKey) { return "key" }
         if session.grants.contains(Grant.sshCert) { return "cert" }
         if session.grants.contains(Grant.deployKeyAgent) { return "agent" }
@@ -119,6 +132,7 @@ struct ExecCommand: ParsableCommand {
         static let deployKey = "deploy-key"
         static let sshCert = "ssh-cert"
         static let deployKeyAgent = "deploy-key-agent"
+        static let repoToken = "repo-token"
     }
 }
 

@@ -44,6 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most connections one peer uid may hold open on the socket (default: 256, of 4096 in all).")
     var maxConnectionsPerUid: Int?
 
+    @Option(name: .long, help: "Most live sessions one runner uid may hold at once (default: 256; more are refused with session_limit).")
+    var maxSessionsPerRunner: Int?
+
     @Option(name: .long, help: ArgumentHelp(
         "Also send each signed audit checkpoint to PATH (appended, synced) or to syslog.",
         discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
@@ -100,6 +103,10 @@ struct ServeCommand: AsyncParsableCommand {
             if let maxConnectionsPerUid {
                 guard maxConnectionsPerUid >= 1 else { throw ValidationError("--max-connections-per-uid must be at least 1") }
                 config.limits.maxConnectionsPerUID = maxConnectionsPerUid
+            }
+            if let maxSessionsPerRunner {
+                guard maxSessionsPerRunner >= 1 else { throw ValidationError("--max-sessions-per-runner must be at least 1") }
+                config.limits.maxSessionsPerRunner = maxSessionsPerRunner
             }
             let verifyEvery = try seconds(tokenVerifyInterval, option: "--token-verify-interval")
             guard verifyEvery >= 1 else { throw ValidationError("--token-verify-interval must be at least 1s") }

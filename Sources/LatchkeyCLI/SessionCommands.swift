@@ -14,7 +14,9 @@ struct SessionCommand: ParsableCommand {
             abstract: "Open a session for one build (runner). The token is shown once: hand it to the build as LATCHKEY_SESSION.")
         @Argument var project: String
         @Option(help: "The build's id (for the audit log).") var build: String
-        @Option(help: "deploy-key, deploy-key-agent and/or token (repeat the option).") var grant: [String] = []
+        @Option(help: "deploy-key, deploy-key-agent, token, ssh-cert and/or repo-token (repeat the option).") var grant: [String] = []
+        @Option(help: ArgumentHelp("What the repo-token grant's minted token carries (repeat): contents:read (GitHub), read_repository and a role such as reporter (GitLab), REPO_READ (Bitbucket); default read-only. The policy caps it.", valueName: "permission"))
+        var permission: [String] = []
         @Option(help: "Time to live, e.g. 10m (the policy caps it).") var ttl: String?
         @Option(help: "How many redeems (the policy caps it).") var uses: Int?
         @Option(help: "Write the token to this file (mode 0600, created exclusively) instead of printing it; the build reads it with --session-file.")
@@ -26,7 +28,8 @@ struct SessionCommand: ParsableCommand {
             do {
                 let s: SessionOpened = try client.client().call(
                     "POST", "/v1/sessions",
-                    body: SessionOpenRequest(project: project, build: build, grants: grant.isEmpty ? ["deploy-key"] : grant, ttlSeconds: ttlSeconds, uses: uses))
+                    body: SessionOpenRequest(project: project, build: build, grants: grant.isEmpty ? ["deploy-key"] : grant, ttlSeconds: ttlSeconds, uses: uses,
+                        permissions: permission.isEmpty ? nil : permission))
                 if let tokenFile {
                     var bytes = Array((s.token + "\n").utf8)
                     defer { wipe(&bytes) }
@@ -61,11 +64,18 @@ struct SessionCommand: ParsableCommand {
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
-                let list: [SessionInfo] = try client.client().call("GET", "/v1/sessions")
+                let c = try client.client()
+                let list: [SessionInfo] = try c.call("GET", "/v1/sessions")
                 if client.json { return try printJSON(list) }
                 printTable(["ID", "PROJECT", "BUILD", "RUNNER", "GRANTS", "USES LEFT", "EXPIRES"], list.map {
                     [$0.id, $0.project, $0.build, String($0.runnerUid), $0.grants.joined(separator: ","), "\($0.usesLeft)/\($0.maxUses)", $0.expiresAt]
                 })
+                // Minted repository tokens: those of live sessions, and revocations still pending.
+                let minted: [MintedTokenInfo] = try c.call("GET", "/v1/minted-tokens")
+                if !minted.isEmpty {
+                    print("")
+                    printMintedTokens(minted)
+                }
             } catch { throw fail(error) }
         }
     }
@@ -107,7 +117,7 @@ struct SessionTokenOptions: ParsableArguments {
 
 struct FetchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fetch", abstract: "Inside a build: redeem the session for what it was granted.", subcommands: [DeployKey.self, Token.self, FetchSSHCertCommand.self])
+        commandName: "fetch", abstract: "Inside a build: redeem the session for what it was granted.", subcommands: [DeployKey.self, Token.self, FetchSSHCertCommand.self, FetchRepoTokenCommand.self])
 
     struct DeployKey: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -81,9 +81,17 @@ struct TokenCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List token versions (never the tokens).")
         @Argument var connection: String?
+        @Flag(help: "List the repository tokens minted for sessions instead: live ones and pending revocations.") var minted = false
+        @Flag(help: "With --minted: the revoked ones too.") var all = false
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
+                if minted {
+                    var list: [MintedTokenInfo] = try client.client().call("GET", "/v1/minted-tokens" + (all ? "?all=1" : ""))
+                    if let connection { list = list.filter { $0.connection == connection } }
+                    if client.json { return try printJSON(list) }
+                    return printMintedTokens(list)
+                }
                 let list: [TokenInfo] = try client.client().call("GET", "/v1/tokens" + (connection.map { "?connection=\(pathComponent($0))" } ?? ""))
                 if client.json { return try printJSON(list) }
                 printTable(["CONNECTION", "KIND", "VERSION", "USER", "SCOPES", "EXPIRES", "STATE", "VERIFIED", "FINGERPRINT", "CREATED"], list.map { t in

@@ -22,6 +22,8 @@ extension Vault {
             startSCMWork { vault in
                 await vault.reconcileInstalledKeys()
                 await vault.workDueRemovals()
+                // The tokens minted for sessions a previous run left (a kill -9 included).
+                await vault.workDueMintedRevocations()
             }
             var lastWarning: ContinuousClock.Instant?
             var lastVerification: ContinuousClock.Instant?
@@ -107,6 +109,7 @@ extension Vault {
         }
         return startSCMWork { vault in
             await vault.workDueRemovals()
+            await vault.workDueMintedRevocations()
             await extra?(vault)
         }
     }

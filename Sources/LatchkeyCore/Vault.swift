@@ -37,6 +37,10 @@ package final class Vault: Sendable {
     /// at most one at a time, apart from the housekeeping loop so that a slow server
     /// never holds up session expiry.
     let scmWork = Mutex<(running: Bool, task: Task<Void, Never>?)>((false, nil))
+    /// The `repo-token` grant's minted tokens of live sessions (see `Vault+RepoTokens`).
+    package let mintedTokens = MintedTokenCache()
+    /// GitHub App installations found per (connection, key version, repository).
+    let installations = Mutex<[String: String]>([:])
 
     package var policy: Policy { policyHolder.withLock { $0 } }
 
@@ -80,7 +84,11 @@ package final class Vault: Sendable {
             agentParent: agentParent, agentFactory: agentFactory, limits: limits, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
-        ) { db in try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db) }
+        ) { db in
+            // The tokens minted for those sessions are revoked by the SCM work housekeeping starts.
+            try MintedTokens.queueRevocation(sessionIDs: nil, in: db)
+            return try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+        }
         if ended > 0 { logger.notice("ended \(ended) session(s) left open by the previous run") }
         _ = try await audit.append(
             AuditEntry(actor: .init(role: .daemon), action: .policyLoad, outcome: .granted, reason: nil))
@@ -94,12 +102,16 @@ package final class Vault: Sendable {
         scmWork.withLock { $0.task?.cancel() }
         agents.stopAll()
         let open = sessions.removeAll { _ in true }
-        _ = try? await audit.append(
+        mintedTokens.removeAll()
+        let queued = (try? await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: daemonUID, pid: getpid()), action: .daemonStop, outcome: .granted)
         ) { db in
-            try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
-        }
+            let queued = try MintedTokens.queueRevocation(sessionIDs: nil, in: db)
+            _ = try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+            return queued
+        }) ?? 0
         if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }
+        if queued > 0 { await revokeBeforeStop() }
         await flushRefusalSummaries(force: true)
         await audit.close()
     }
@@ -155,16 +167,21 @@ package final class Vault: Sendable {
         let ended = sessions.removeAll(where: predicate)
         for s in ended {
             agents.stop(s.id)
+            mintedTokens.remove(s.id)
             metrics.sessionEnded(reason)
             let entry = AuditEntry(
                 actor: .init(role: .daemon, sessionID: s.id), action: .sessionEnd,
                 target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)
             do {
-                _ = try await audit.append(entry) { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, in: db) }
+                _ = try await audit.append(entry) { db in
+                    try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db)
+                    try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, in: db)
+                }
             } catch {
                 logger.error("could not record the end of session \(s.id): \(error)")
             }
         }
+        if ended.contains(where: { $0.grants.contains(.repoToken) }) { startSCMWork { await $0.workDueMintedRevocations() } }
         return ended.count
     }
 

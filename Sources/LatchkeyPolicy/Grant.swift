@@ -20,6 +20,10 @@ package enum Grant: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     /// An OpenSSH user certificate from the connection's CA, for a key made for this
     /// session alone; valid only while the session lives.
     case sshCert = "ssh-cert"
+    /// A token minted on the project's SCM server for this session alone: scoped to its
+    /// one repository, with the permissions the session asked for (capped by the rule's
+    /// `repo_token` block), revoked on the server when the session ends.
+    case repoToken = "repo-token"
 
     package var description: String { rawValue }
 

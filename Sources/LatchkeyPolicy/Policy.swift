@@ -74,7 +74,7 @@ package struct Policy: Sendable {
                         name: declared.name.value, location: declared.location, projects: declared.projects,
                         grants: declared.grants, maxTTL: declared.maxTTL, maxUses: declared.maxUses,
                         runners: try names.resolve(declared.who),
-                        builds: try names.resolve(declared.builds)))
+                        builds: try names.resolve(declared.builds), repoToken: declared.repoToken))
             }
         }
         try RuleConflicts.check(rules)

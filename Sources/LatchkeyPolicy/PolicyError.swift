@@ -57,6 +57,8 @@ package struct PolicyError: Error, Sendable, Equatable, CustomStringConvertible 
         case badCap = "policy_bad_cap"
         /// A grant other than `deploy-key`, `token`.
         case unknownGrant = "policy_unknown_grant"
+        /// A `repo_token.permissions` entry that is no server's permission, scope or role.
+        case badPermission = "policy_bad_permission"
         /// A project glob that does not compile (see `Glob`).
         case badGlob = "policy_bad_glob"
         /// A runner rule name that is not 1–64 of `A–Z a–z 0–9 . _ -`.

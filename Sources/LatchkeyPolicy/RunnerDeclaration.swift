@@ -11,8 +11,10 @@ struct RunnerDeclaration {
     var maxTTL: Duration
     var maxUses: Int
     var builds: IdentityDeclaration
+    /// `repo_token:` — what minted repository tokens may carry (default: read-only).
+    var repoToken: RepoTokenCaps = .readOnly
 
-    static let keys = ["name", "who", "projects", "grants", "max_ttl", "max_uses", "builds"]
+    static let keys = ["name", "who", "projects", "grants", "max_ttl", "max_uses", "builds", "repo_token"]
 
     init(_ node: Node, _ reader: NodeReader) throws(PolicyError) {
         var fields = try reader.mapping(node, "a runner rule", allowed: Self.keys)
@@ -90,6 +92,34 @@ struct RunnerDeclaration {
         }
 
         builds = try PolicyDocument.identities(try fields.required("builds"), "\(label): builds", reader)
+
+        if let node = fields.optional("repo_token") {
+            repoToken = try Self.repoTokenCaps(node, label: label, reader)
+        }
+    }
+
+    /// `repo_token: { permissions: [contents:read, read_repository, REPO_READ, ...] }`.
+    static func repoTokenCaps(_ node: Node, label: String, _ reader: NodeReader) throws(PolicyError) -> RepoTokenCaps {
+        let block = try reader.mapping(node, "\(label): repo_token", allowed: ["permissions"])
+        let list = try block.required("permissions", hint: "list what minted tokens may carry, e.g. permissions: [contents:read, read_repository, REPO_READ]")
+        var allowed: [RepoTokenPermission] = []
+        var seen = Set<String>()
+        for entry in try reader.list(list, "\(label): repo_token.permissions", example: "e.g. [contents:read, read_repository, reporter, REPO_READ]") {
+            let text = try reader.string(entry, "a permission")
+            let permission: RepoTokenPermission
+            switch RepoTokenPermission.parse(text) {
+            case .success(let p): permission = p
+            case .failure(let e): throw reader.error(.badPermission, at: entry, "\(label): \(e.description)")
+            }
+            guard seen.insert(text).inserted else {
+                throw reader.error(.duplicateEntry, at: entry, "permission \(quoted(text)) is listed twice in \(label): repo_token")
+            }
+            if permission.server == .gitlab, permission.name == "role", let other = allowed.first(where: { $0.server == .gitlab && $0.name == "role" }) {
+                throw reader.error(.badPermission, at: entry, "\(label): repo_token names two GitLab roles (\(other.text), \(text)); name the highest one a session may ask for")
+            }
+            allowed.append(permission)
+        }
+        return RepoTokenCaps(allowed: allowed)
     }
 
     /// The project-name rule: 1–64 of `A–Z a–z 0–9 . _ -`, starting with a letter or digit.

@@ -20,6 +20,8 @@ package struct RunnerRule: Sendable, Hashable {
     let runners: IdentitySet
     /// Who may redeem the session tokens (`builds`).
     let builds: IdentitySet
+    /// What minted repository tokens may carry (`repo_token`; read-only when absent).
+    package var repoToken: RepoTokenCaps = .readOnly
 
     /// Where the rule is written, `file:line`: for messages and audit rows.
     package var source: String { location.description }

@@ -53,4 +53,9 @@ package struct BuildSessionRecord: Sendable {
             sql: "UPDATE session SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL", arguments: [now.description, reason])
         return db.changesCount
     }
+
+    /// Whether the session's row says it ended.
+    package static func hasEnded(id: String, in db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT ended_at IS NOT NULL FROM session WHERE id = ?", arguments: [id]) ?? true
+    }
 }

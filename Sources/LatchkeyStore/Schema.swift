@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 10
+    static let currentVersion = 11
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -18,6 +18,7 @@ enum Schema {
         m.registerMigration("certificate-settings-binding") { db in try db.execute(sql: certificateSettingsBinding) }
         m.registerMigration("scm-connection-ca-file-and-deploy-key-install-state") { db in try db.execute(sql: scmInstallState) }
         m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
+        m.registerMigration("github-app-keys-minted-tokens-and-their-revocation-queue") { db in try addMintedRepositoryTokens(db) }
         m.registerMigration("token-verification-results") { db in try db.execute(sql: tokenVerificationResults) }
         m.registerMigration("scm-columns-binding") { db in try db.execute(sql: scmColumnsBinding) }
         return m
@@ -288,6 +289,63 @@ enum Schema {
             updated_at      TEXT NOT NULL,
             PRIMARY KEY (project, version)
         ) STRICT;
+        """
+
+    /// Per-build credentials (issue #18): a connection's GitHub App private key (kind
+    /// `github-app`) and the repository tokens minted for sessions (kind `minted-token`),
+    /// both sealed in `secret_version` like every other secret (so master-key rotation
+    /// re-wraps them and revocation destroys them), and the queue of their revocations.
+    static func addMintedRepositoryTokens(_ db: Database) throws {
+        try widenSecretKinds(db, adding: ["github-app", "minted-token"])
+        try db.execute(sql: mintedTokenQueue)
+    }
+
+    /// Rebuilds `secret_version` from its own stored definition with `kinds` added to its
+    /// kind CHECK (after `'ssh-ca'`, which every later definition keeps), keeping its
+    /// columns, indexes and triggers exactly as earlier migrations left them.
+    static func widenSecretKinds(_ db: Database, adding kinds: [String]) throws {
+        let anchor = "'ssh-ca'"
+        guard let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'secret_version'"),
+            let at = create.range(of: anchor), let name = create.range(of: "secret_version")
+        else {
+            throw StoreError.corrupt(path: "store", reason: "secret_version's definition is not the one this migration knows")
+        }
+        var widened = create
+        widened.replaceSubrange(at, with: anchor + kinds.map { ", '\($0)'" }.joined())
+        widened.replaceSubrange(name, with: "secret_version_widened")
+        let dependents = try String.fetchAll(
+            db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
+        try db.execute(sql: widened)
+        try db.execute(sql: "INSERT INTO secret_version_widened SELECT * FROM secret_version")
+        try db.execute(sql: "DROP TABLE secret_version")
+        try db.execute(sql: "ALTER TABLE secret_version_widened RENAME TO secret_version")
+        for sql in dependents { try db.execute(sql: sql) }
+    }
+
+    static let mintedTokenQueue = """
+        -- One row per repository token minted for a session. The token itself is sealed in
+        -- secret_version (kind 'minted-token', same owner), with the facts the revocation
+        -- acts on (connection, repository, the server's token id) in its bound attributes;
+        -- it is written before the token is released. 'minting': the server was asked and
+        -- has not answered yet; `intent` (JSON: connection, repository, server kind, token
+        -- name) is what finds the token on the server should the answer be lost (a crash,
+        -- a timeout), by its name. 'live': in use by its session.
+        -- 'revoking': the session ended (close, TTL, uses, revoke, reload, stop, restart)
+        -- and the revocation on the server is pending, retried with backoff from
+        -- next_attempt_at; last_error says why the last attempt failed. 'revoked': gone
+        -- from the server (or expired there), and its sealed copy destroyed.
+        CREATE TABLE minted_token (
+            owner           TEXT PRIMARY KEY NOT NULL CHECK (owner LIKE 'minted:%'),
+            session_id      TEXT NOT NULL,
+            state           TEXT NOT NULL CHECK (state IN ('minting', 'live', 'revoking', 'revoked')),
+            intent          TEXT NOT NULL DEFAULT '{}',
+            attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            next_attempt_at TEXT,
+            last_error      TEXT,
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX minted_token_by_state ON minted_token(state, session_id);
         """
 }
 

@@ -9,6 +9,12 @@ package enum SecretKind: String, Sendable, Codable {
     case oauthClient = "oauth-client"
     /// A connection's SSH certificate authority (owner `connection:<name>`).
     case certificateAuthority = "ssh-ca"
+    /// A connection's GitHub App private key (PEM, RSA; owner `connection:<name>`); its
+    /// attributes carry the App id and, if pinned, the installation id.
+    case githubApp = "github-app"
+    /// A repository token minted for one session (owner `minted:<session id>:<n>`),
+    /// sealed only so that it can be revoked after a restart; destroyed once revoked.
+    case mintedToken = "minted-token"
 }
 
 /// A version's life: active → retiring (usable until the grace ends) → revoked.

@@ -34,7 +34,7 @@ let brokenPolicies: [BrokenPolicy] = [
     .edit("merge key", "auditors: { groups: [security] }", "auditors: { <<: { groups: [security] } }", code: "policy_wrong_type", reason: "keys in auditors are plain words"),
     // keys
     .edit("unknown top-level key", "auditors:", "auditorz:", code: "policy_unknown_key", reason: "unknown key 'auditorz' in a policy file (allowed: version, admins, auditors, runners); did you mean 'auditors'?"),
-    .edit("unknown rule key", "grants:", "grnats:", code: "policy_unknown_key", reason: "unknown key 'grnats' in a runner rule (allowed: name, who, projects, grants, max_ttl, max_uses, builds); did you mean 'grants'?"),
+    .edit("unknown rule key", "grants:", "grnats:", code: "policy_unknown_key", reason: "unknown key 'grnats' in a runner rule (allowed: name, who, projects, grants, max_ttl, max_uses, builds, repo_token); did you mean 'grants'?"),
     .edit("unknown identity key", "who: { users: [ci-runner] }", "who: { user: [ci-runner] }", code: "policy_unknown_key", reason: "did you mean 'users'?"),
     .edit("missing version", "version: 1\n", "", code: "policy_missing_key", marker: "admins", reason: "a policy file has no 'version'; start the file with 'version: 1'"),
     .edit("missing rule key", "    max_uses: 10\n", "", code: "policy_missing_key", marker: "- name: linux-runners", reason: "runner rule 'linux-runners' has no 'max_uses'"),
@@ -70,7 +70,7 @@ let brokenPolicies: [BrokenPolicy] = [
     .edit("negative uses", "max_uses: 10", "max_uses: -3", code: "policy_bad_cap", reason: "at least 1, found -3"),
     .edit("uses above the ceiling", "max_uses: 10", "max_uses: 2000000", code: "policy_bad_cap", reason: "ceiling of 1000000"),
     // grants and globs
-    .edit("unknown grant", "grants: [deploy-key, token]", "grants: [deploy-key, ssh-key]", code: "policy_unknown_grant", reason: "unknown grant 'ssh-key' in runner rule 'linux-runners' (grants: deploy-key, deploy-key-agent, token, ssh-cert)"),
+    .edit("unknown grant", "grants: [deploy-key, token]", "grants: [deploy-key, ssh-key]", code: "policy_unknown_grant", reason: "unknown grant 'ssh-key' in runner rule 'linux-runners' (grants: deploy-key, deploy-key-agent, token, ssh-cert, repo-token)"),
     .edit("agent is not a grant", "grants: [deploy-key, token]", "grants: [agent]", code: "policy_unknown_grant", reason: "unknown grant 'agent'"),
     .edit("empty grants", "grants: [deploy-key, token]", "grants: []", code: "policy_empty_list", reason: "grants is empty"),
     .edit("empty projects", "projects: [\"web-*\", api]", "projects: []", code: "policy_empty_list", reason: "projects is empty"),

@@ -68,6 +68,7 @@ import Yams
             ("SessionOpenRequest", SessionOpenRequest.fields), ("MasterKeyRekeyRequest", MasterKeyRekeyRequest.fields),
             ("ConnectionUpdateRequest", ConnectionUpdateRequest.fields), ("ProjectUpdateRequest", ProjectUpdateRequest.fields),
             ("CertificateAuthorityRequest", CertificateAuthorityRequest.fields), ("CertificateSettingsRequest", CertificateSettingsRequest.fields),
+            ("GitHubAppPutRequest", GitHubAppPutRequest.fields),
         ]
         #expect(Set(bodies.map(\.0)) == Set(EndpointTable.endpoints.map(\.requestType).filter { $0 != "NoBody" }))
         for (name, fields) in bodies {

@@ -104,6 +104,8 @@ import Testing
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN install_deploy_key")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN deploy_key_write")
                 try db.execute(sql: "ALTER TABLE audit DROP COLUMN client_request_id")
+                // …and the minted-token queue (the kinds go with the table rebuild below).
+                try db.execute(sql: "DROP TABLE minted_token")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (
@@ -131,8 +133,8 @@ import Testing
         let rows = try migrated.database.read { db in try Row.fetchAll(db, sql: "SELECT kind, owner, sealed_payload FROM secret_version WHERE kind != 'subkey'") }
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
-        #expect(sql.contains("'ssh-ca'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "10")  // v1 + the certificate, store, SCM, client-request-id, token-verification and SCM-binding migrations
+        #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
+        #expect(try migrated.metadata("schema_version") == "11")  // v1 + the certificate, store, SCM, client-request-id, minted-token, token-verification and SCM-binding migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

@@ -120,6 +120,8 @@ struct FakeState {
     var repositories: [FakeRepository] = []
     var keys: [String: [FakeDeployKey]] = [:]
     var hooks: [String: [FakeWebhook]] = [:]
+    /// GitHub Apps and the tokens minted on each server (FakeMintedTokens).
+    var mint = FakeMintState()
     var nextID: Int64 = 1000
     var rules: [FailureRule] = []
     var requests: [RecordedRequest] = []

@@ -143,7 +143,9 @@ package final class FakeSCMServer: Sendable {
     }
 
     private func route(_ request: FakeRequest, _ s: inout FakeState) -> FakeResponse {
-        switch kind {
+        // GitHub App JWTs and minted tokens first: they are not users' tokens.
+        if let minted = FakeMintedTokens.route(kind, request, &s) { return minted }
+        return switch kind {
         case .githubEnterprise: FakeGitHubEnterprise.route(request, &s)
         case .gitlab: FakeGitLab.route(request, &s)
         case .bitbucketServer: FakeBitbucketServer.route(request, &s)

@@ -57,6 +57,19 @@ package enum EndpointTable {
         .route(.PATCH, "/v1/connections/{name}/certificate-settings", .roles([.admin]), .connectionSetCertificates,
             body: CertificateSettingsRequest.self, answer: CertificateSettingsInfo.self) { v, op, body in try await v.setCertificateSettings(&op, body) },
         .route(.GET, "/v1/tokens", .roles([.admin]), .tokenList, answer: [TokenInfo].self) { v, op in try await v.listTokens(&op) },
+        // A GitHub Enterprise connection's GitHub App (its key mints repository tokens).
+        .route(.POST, "/v1/connections/{name}/app", .roles([.admin]), .githubAppPut, body: GitHubAppPutRequest.self, answer: GitHubAppInfo.self,
+            status: 201) { v, op, body in try await v.putGitHubApp(&op, body) },
+        .route(.GET, "/v1/connections/{name}/app", .roles([.admin]), .githubAppList, answer: [GitHubAppInfo].self) { v, op in
+            try await v.listGitHubApps(&op)
+        },
+        .route(.POST, "/v1/connections/{name}/app/revoke", .roles([.admin]), .githubAppRevoke, body: RevokeRequest.self, answer: RevokeResult.self) {
+            v, op, body in try await v.revokeGitHubApps(&op, body)
+        },
+        // The repository tokens minted for sessions: live ones and pending revocations.
+        .route(.GET, "/v1/minted-tokens", .roles([.admin]), .mintedTokenList, answer: [MintedTokenInfo].self) { v, op in
+            try await v.listMintedTokens(&op)
+        },
         .route(.GET, "/v1/intake-key", .roles([.admin]), .intakeKeyShow, answer: IntakeKey.self) { v, op in v.intakeKey(&op) },
 
         // Projects and their deploy keys.
@@ -127,6 +140,10 @@ package enum EndpointTable {
         },
         .raw(.GET, "/v1/session/ssh-cert", .roles([.build]), .secretRelease, answer: "ReleasedSSHCertificate") { v, op in
             try await v.release(&op, grant: .sshCert)
+        },
+        // Minted on the server at the first redeem (never on the event loop).
+        .raw(.GET, "/v1/session/repo-token", .roles([.build]), .secretRelease, answer: "ReleasedRepoToken") { v, op in
+            try await v.release(&op, grant: .repoToken)
         },
         .route(.GET, "/v1/session", .roles([.build]), .sessionShow, answer: SessionInfo.self) { v, op in try await v.showOwnSession(&op) },
         .raw(.POST, "/v1/session/agent", .roles([.build]), .agentOpen, answer: "SessionAgentInfo", status: 201) { v, op in

@@ -74,6 +74,17 @@ package struct Operation: Sendable {
         }
     }
 
+    /// Writes this request's row with a free-text reason (a minted token's server id):
+    /// durable on return. The note must hold nothing secret.
+    func record(_ outcome: AuditEntry.Outcome, note: String) async throws {
+        row.set()
+        do {
+            _ = try await vault.audit.append(entry(outcome, reason: note))
+        } catch let e as AuditError {
+            throw APIError.auditUnavailable(e)
+        }
+    }
+
     /// Records a refusal (denied for policy, failed for bad input) and returns it to throw.
     /// Past its uid's refusal rows for this second (`RefusalLimiter`), a refusal is
     /// counted into the second's summary row instead of writing one of its own.

@@ -117,10 +117,30 @@ extension TokenPutRequest: RequestBody {
 }
 
 extension SessionOpenRequest: RequestBody {
-    package static let fields: Set<String> = ["project", "build", "grants", "ttlSeconds", "uses"]
+    package static let fields: Set<String> = ["project", "build", "grants", "ttlSeconds", "uses", "permissions"]
     package func validate() throws(APIError) {
         try checkName(project, field: "project", what: "project")
         try PrintableText.check(build, field: "build", maxCharacters: maxBuildIDCharacters)
+        let asked = permissions ?? []
+        guard asked.count <= maxRepoTokenPermissions else {
+            throw APIError.badRequest("field 'permissions' has \(asked.count) entries; at most \(maxRepoTokenPermissions) are taken")
+        }
+        for (i, p) in asked.enumerated() { try PrintableText.check(p, field: "permissions[\(i)]", maxCharacters: 64) }
+    }
+}
+
+/// Most permissions a session may ask for its minted repository token.
+let maxRepoTokenPermissions = 32
+
+extension GitHubAppPutRequest: RequestBody {
+    package static let fields: Set<String> = ["appId", "installationId", "sealedKey", "graceSeconds"]
+    package func validate() throws(APIError) {
+        for (field, value) in [("appId", appId), ("installationId", installationId)] {
+            guard let value else { continue }
+            guard (1...20).contains(value.utf8.count), value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), value.first != "0" else {
+                throw APIError.badRequest("field '\(field)' must be the number GitHub shows for it (1–20 digits), not '\(Names.printable(value))'")
+            }
+        }
     }
 }
 

@@ -18,7 +18,7 @@ extension Vault {
         switch grant {
         // deploy-key-agent never gets here (grant_missing); ssh-cert has no pinned version
         // and never comes here either (`certificateBody`).
-        case .deployKey, .deployKeyAgent, .sshCert:
+        case .deployKey, .deployKeyAgent, .sshCert, .repoToken:
             var json = SecretJSON(capacity: 4096 + secret.count)
             json.field("project", s.project)
             json.field("version", version.version)
@@ -72,6 +72,7 @@ extension Vault {
         if grant == .sshCert {
             return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue, version: s.certificate?.authorityVersion)
         }
+        if grant == .repoToken { return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue) }
         let pin = s.pin(grant)
         return AuditTarget(connection: s.connection, project: s.project, kind: pin?.version.kind.rawValue ?? grant.rawValue, version: pin?.version.version)
     }
@@ -133,6 +134,9 @@ extension Vault {
                 _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
             }
             throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+        case .release(_, let lastUse, _) where grant == .repoToken:
+            guard let s = session else { throw APIError.internalFault }
+            return try await releaseRepoToken(&op, s, lastUse: lastUse)
         case .release(_, let lastUse, _) where grant == .sshCert:
             guard let s = session, let issued = s.certificate else { throw APIError.internalFault }
             let body: ByteBuffer

@@ -52,11 +52,11 @@ extension Vault {
             throw APIError(.projectNotAllowed,
                 "the policy lets uid \(req.peer.uid) open no sessions for project '\(Names.printable(body.project))'")
         }
-        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, deploy-key-agent, token or ssh-cert") }
+        guard !body.grants.isEmpty else { throw APIError.invalid("ask for at least one grant: deploy-key, deploy-key-agent, token, ssh-cert or repo-token") }
         var grants = Set<Grant>()
         for g in body.grants {
             guard let grant = Grant(rawValue: g) else {
-                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent, token or ssh-cert")
+                throw APIError.invalid("unknown grant '\(Names.printable(g))': use deploy-key, deploy-key-agent, token, ssh-cert or repo-token")
             }
             guard rule.allows(grant) else {
                 throw APIError(.grantNotAllowed, "runner rule '\(rule.name)' does not allow the \(g) grant")
@@ -73,6 +73,9 @@ extension Vault {
         guard uses >= 1 else { throw APIError.invalid("uses must be at least 1") }
         guard uses <= rule.maxUses else {
             throw APIError(.tooManyUses, "\(uses) uses exceed the policy's cap of \(rule.maxUses) for rule '\(rule.name)'")
+        }
+        if !(body.permissions ?? []).isEmpty, !grants.contains(.repoToken) {
+            throw APIError.invalid("permissions are for the repo-token grant; ask for it too (--grant repo-token)")
         }
         let granted = grants
         // A place among the runner's live sessions, held until the session is in the table.
@@ -118,6 +121,17 @@ extension Vault {
         } catch {
             throw try await op.fail(error)
         }
+        var mintPermissions: [String] = []
+        if grants.contains(.repoToken) {
+            do {
+                let kind = try await store.database.read { db in try Connection.find(pinned.connection, in: db).connection.kind }
+                mintPermissions = try Self.repoTokenPermissions(body.permissions ?? [], rule: rule, kind: kind, connection: pinned.connection)
+                try await checkCanMint(connection: pinned.connection, kind: kind)
+            } catch {
+                op.target = AuditTarget(connection: pinned.connection, project: body.project)
+                throw try await op.fail(error)
+            }
+        }
         var tokenBytes = randomToken(prefix: Self.sessionTokenPrefix, bytes: 32)
         let tokenString = String(decoding: tokenBytes, as: UTF8.self)
         let tokenHash = keyRing.keyedHash(try SecretBytes(consuming: &tokenBytes), purpose: "session-token")
@@ -137,6 +151,7 @@ extension Vault {
             tokenVersion: pinned.token?.version.version, tokenKind: pinned.token?.version.kind, pinnedKey: pinned.key,
             pinnedToken: pinned.token)
         session.certificate = certificate
+        session.repoTokenPermissions = mintPermissions
         op.target = AuditTarget(connection: pinned.connection, project: body.project)
         op.actor.sessionID = id
         let record = BuildSessionRecord(
@@ -153,10 +168,15 @@ extension Vault {
     func endSession(_ s: BuildSession, _ reason: SessionEnd, op: inout Operation) async throws {
         op.target = AuditTarget(connection: s.connection, project: s.project)
         let uses = s.uses
-        try await op.change { db in try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db) }
+        try await op.change { db in
+            try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db)
+            try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db)
+        }
         sessions.remove(s.id)
         agents.stop(s.id)
+        mintedTokens.remove(s.id)
         metrics.sessionEnded(reason)
+        if s.grants.contains(.repoToken) { startSCMWork { await $0.workDueMintedRevocations() } }
     }
 
     func sessionInfo(_ s: BuildSession) -> SessionInfo {

@@ -28,17 +28,23 @@ extension Vault {
 
     func revokeTokens(_ op: inout Operation, _ body: TokenRevokeRequest) async throws -> RevokeResult {
         let name = op.request.parameters["name"] ?? ""
-        guard let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue), kind != .deployKey else {
+        guard let kind = SecretKind(rawValue: body.kind ?? SecretKind.token.rawValue), kind == .token || kind == .oauthClient else {
             throw APIError.invalid("token kind must be token or oauth-client, not '\(Names.printable(body.kind ?? ""))'")
         }
         op.target = AuditTarget(connection: name, kind: kind.rawValue, version: body.version)
-        let revoked = try await op.change { db in
-            _ = try Connection.find(name, in: db)
-            return try SecretVersions.revoke(kind: kind, owner: "connection:\(name)", version: body.version, in: db)
+        let (revoked, mintsWithToken) = try await op.change { db in
+            let c = try Connection.find(name, in: db).connection
+            return (try SecretVersions.revoke(kind: kind, owner: "connection:\(name)", version: body.version, in: db), c.kind != .githubEnterprise)
         }
         let named = body.version
+        // GitLab and Bitbucket mint repository tokens with the connection's token: its
+        // revocation ends the sessions holding one (their tokens are revoked on the server
+        // with the next token put, if none is left).
+        let endsMinted = kind == .token && mintsWithToken && !revoked.isEmpty
+        let minted = mintedTokens
         let ended = await endSessions(.tokenRevoked, requestID: op.request.requestID) { s in
-            s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true
+            (s.connection == name && s.tokenKind == kind && s.tokenVersion.map { revoked.contains($0) || $0 == named } == true)
+                || (endsMinted && s.connection == name && minted.current(s.id) != nil)
         }
         await truncateWAL(after: "token.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
@@ -49,7 +55,7 @@ extension Vault {
         let kindText = body.kind ?? SecretKind.token.rawValue
         op.target = AuditTarget(connection: name, kind: kindText)
         func bad(_ message: String) -> APIError { APIError.invalid(message) }
-        guard let kind = SecretKind(rawValue: kindText), kind != .deployKey else {
+        guard let kind = SecretKind(rawValue: kindText), kind == .token || kind == .oauthClient else {
             throw bad("token kind must be token or oauth-client, not '\(Names.printable(kindText))'")
         }
         if kind == .token, (body.username ?? "").isEmpty { throw bad("a token needs --username (the account it belongs to)") }

@@ -34,6 +34,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case tooManyUses = "too_many_uses"
     case secretRevoked = "secret_revoked"
     case tokenExpired = "token_expired"
+    /// A session asked its minted repository token for more than its rule's `repo_token` allows.
+    case permissionNotAllowed = "permission_not_allowed"
     /// A session agent was asked to sign with a key it does not hold (audit rows only).
     case unknownKey = "unknown_key"
     /// A session's agent serves only the uid that opened it.
@@ -56,6 +58,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case noCertificateAuthority = "no_certificate_authority"
     case noCertificatePrincipals = "no_certificate_principals"
     case certificateSettingsInvalid = "certificate_settings_invalid"
+    /// A `repo-token` session on a GitHub Enterprise connection with no active App key.
+    case noGitHubApp = "no_github_app"
     /// The deploy key is already installed elsewhere on the SCM server.
     case scmKeyInUse = "scm_key_in_use"
     // 400 from an SCM connection's settings or a key the server will not take.
@@ -91,12 +95,13 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .tokenRejected, .scmConfiguration, .scmUnsupportedKey: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
         case .notAdmin, .notRunner, .notAuditor, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed, .grantMissing, .ttlTooLong,
-            .tooManyUses, .secretRevoked, .tokenExpired, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
+            .tooManyUses, .secretRevoked, .tokenExpired, .permissionNotAllowed, .unknownKey, .agentNotYours, .peerChanged, .sessionLimit, .tooManyConnections:
             403
         case .notFound: 404
         case .methodNotAllowed: 405
         case .requestTimeout: 408
-        case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid, .scmKeyInUse: 409
+        case .conflict, .noDeployKey, .noToken, .liveSessions, .noCertificateAuthority, .noCertificatePrincipals, .certificateSettingsInvalid, .scmKeyInUse,
+            .noGitHubApp: 409
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
         case .internalFault, .agentUnavailable, .bindingFailed: 500
@@ -141,6 +146,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .tooManyUses: "the uses exceed the policy's cap"
         case .secretRevoked: "the version has been revoked or its grace has ended"
         case .tokenExpired: "the token has expired; it is never released"
+        case .permissionNotAllowed: "the runner rule's repo_token block does not allow this permission"
         case .unknownKey: "the agent holds no such key"
         case .agentNotYours: "this session's agent was opened by another uid; it serves only that uid"
         case .peerChanged: "the process that opened this connection has exited or changed its uid; connect again"
@@ -156,6 +162,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .noCertificateAuthority: "the connection has no active SSH certificate authority"
         case .noCertificatePrincipals: "the connection names no certificate principals"
         case .certificateSettingsInvalid: "the connection's certificate settings cannot be issued"
+        case .noGitHubApp: "the connection has no active GitHub App key to mint repository tokens with"
         case .scmKeyInUse: "the deploy key is already installed elsewhere on the SCM server"
         case .scmConfiguration: "the connection's settings cannot work (an https API URL, a readable PEM CA file)"
         case .scmUnsupportedKey: "the SCM server does not accept this key type"

@@ -58,6 +58,10 @@ package enum ReleaseDecision: Sendable, Equatable {
             guard let issued = s.certificate else { return .refuse(.grantMissing) }
             return .release(version: issued.authorityVersion, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: true)
         }
+        if f.grant == .repoToken {
+            // Minted on the server at the first redeem (an async step), never pinned.
+            return .release(version: 0, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: false)
+        }
         guard let pin = s.pin(f.grant) else { return .refuse(.grantMissing) }
         guard pin.version.isUsable(at: f.now) else { return .refuse(.secretRevoked) }
         if pin.version.hasExpired(at: f.now) { return .refuse(.tokenExpired) }
@@ -95,7 +99,7 @@ extension BuildSession {
         switch grant {
         case .deployKey, .deployKeyAgent: pinnedKey
         case .token: pinnedToken
-        case .sshCert: nil
+        case .sshCert, .repoToken: nil
         }
     }
 }

@@ -31,6 +31,10 @@ package struct BuildSession: Sendable {
     /// The `ssh-cert` grant: the session's own key pair (guarded memory, never stored) and
     /// its certificate, issued at open.
     package var certificate: SessionCertificate? = nil
+    /// The `repo-token` grant: what its minted token carries (checked against the rule
+    /// at open; the server's defaults filled in). The token itself is minted at the
+    /// first redeem and held in `Vault.mintedTokens`.
+    package var repoTokenPermissions: [String] = []
 }
 
 /// A pinned secret version: its public facts (state, grace, attributes) and sealed bytes.

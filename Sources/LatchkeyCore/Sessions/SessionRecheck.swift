@@ -19,6 +19,10 @@ enum SessionRecheck {
         let runner = PeerIdentity(uid: s.runner.uid, gid: s.runner.gid, pid: s.runner.pid)
         guard let rule = policy.runnerRule(for: runner, project: s.project) else { return .end }
         for grant in s.grants where !rule.allows(grant) { return .end }
+        if s.grants.contains(.repoToken) {
+            let asked = s.repoTokenPermissions.compactMap { try? RepoTokenPermission.parse($0).get() }
+            if rule.repoToken.firstRefused(asked) != nil { return .end }
+        }
         if let agentPeer, !rule.mayRedeem(agentPeer) { return .end }
         return .keep(rule)
     }
