@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "LatchkeyStoreTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
-            swiftSettings: strict),
+            exclude: ["BindingVectors"], swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],

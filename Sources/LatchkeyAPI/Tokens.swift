@@ -12,11 +12,15 @@ public struct TokenPutRequest: Codable, Sendable, Equatable {
     public var sealedToken: String
     /// Seconds the previous version stays usable (default 3600).
     public var graceSeconds: Int64?
+    /// Ask the server about the token before storing it (default true; `token` kind only):
+    /// refused if the server does not accept it, stored with a warning if it cannot be reached.
+    public var verify: Bool?
 
     public init(
         kind: String? = nil, username: String? = nil, clientId: String? = nil, scopes: [String]? = nil, expires: String? = nil,
-        sealedToken: String, graceSeconds: Int64? = nil
+        sealedToken: String, graceSeconds: Int64? = nil, verify: Bool? = nil
     ) {
+        self.verify = verify
         self.kind = kind
         self.username = username
         self.clientId = clientId
@@ -45,14 +49,23 @@ public struct TokenInfo: Codable, Sendable, Equatable {
     public var createdAt: String
     /// `lk:` + 16 hex digits of a keyed BLAKE2b of the token: tells tokens apart, reveals nothing.
     public var fingerprint: String
-    /// Warnings about the token's form (e.g. an unexpected prefix for the server).
+    /// Warnings about the token's form (e.g. an unexpected prefix for the server), and
+    /// from its verification (not verified, missing scopes, expiry overridden).
     public var warnings: [String]
+    /// What the server last said about it; nil when it was never verified (`--no-verify`,
+    /// an OAuth client secret, or a version from before verification).
+    public var verification: TokenVerificationInfo?
+    /// The `--expires` given at put when the server reported another expiry, which
+    /// replaced it (`expires` is then the server's); nil otherwise.
+    public var expiresGiven: String?
 
     public init(
         connection: String, kind: String, version: Int64, username: String?, clientId: String?, scopes: [String], expires: String?,
         daysLeft: Int?, expiringSoon: Bool, expired: Bool, state: String, retireAt: String?, revokedAt: String?, createdAt: String,
-        fingerprint: String, warnings: [String]
+        fingerprint: String, warnings: [String], verification: TokenVerificationInfo? = nil, expiresGiven: String? = nil
     ) {
+        self.verification = verification
+        self.expiresGiven = expiresGiven
         self.connection = connection
         self.kind = kind
         self.version = version

@@ -14,6 +14,9 @@ package enum AuditAction: String, CaseIterable, Sendable {
     case sessionEnd = "session.end"
     /// One attempt of one request to an SCM server's API (reason: `METHOD /path → STATUS in N ms`).
     case scmRequest = "scm.request"
+    /// The daily re-verification of a token with its SCM server (reason: `ok`,
+    /// `missing-scopes`, `rejected`, `unreachable` or `failed`).
+    case tokenVerify = "token.verify"
 
     /// A request no endpoint takes: unknown path (404), wrong method (405); or one the
     /// adapter refused before routing (413, 431, 408, 400 bad_http, 401 no_peer_credentials).

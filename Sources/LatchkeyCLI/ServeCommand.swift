@@ -52,6 +52,11 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "At start-up the store must hold the newest checkpoint of a witness file, or the daemon refuses to serve."))
     var checkpointWitness: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "How often the daemon re-verifies each active token with its SCM server (default: 24h).",
+        discussion: "A token is checked again once its last check is this old; results show in `token list`."))
+    var tokenVerifyInterval = "24h"
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
@@ -103,6 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
                 guard maxSessionsPerRunner >= 1 else { throw ValidationError("--max-sessions-per-runner must be at least 1") }
                 config.limits.maxSessionsPerRunner = maxSessionsPerRunner
             }
+            let verifyEvery = try seconds(tokenVerifyInterval, option: "--token-verify-interval")
+            guard verifyEvery >= 1 else { throw ValidationError("--token-verify-interval must be at least 1s") }
+            config.limits.tokenVerificationInterval = .seconds(verifyEvery)
             config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor
             let daemon = try await Daemon.start(config, logger: logger)

@@ -21,6 +21,8 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "Expiry date YYYY-MM-DD (UTC); never released from that day on.") var expires: String?
         @Option(help: "How long the previous version stays usable (default 1h).") var grace = "1h"
         @Option(help: "A file holding a blob made by `latchkey token seal` (instead of stdin).") var sealed: String?
+        @Flag(help: "Store the token without asking the server about it first (by default a token the server rejects is refused).")
+        var noVerify = false
         @OptionGroup var client: ClientOptions
 
         func run() throws {
@@ -40,11 +42,25 @@ struct TokenCommand: ParsableCommand {
                 let request = TokenPutRequest(
                     kind: kind, username: username, clientId: clientId,
                     scopes: scopes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }, expires: expires,
-                    sealedToken: blob, graceSeconds: g)
+                    sealedToken: blob, graceSeconds: g, verify: noVerify ? false : nil)
                 let info: TokenInfo = try c.call("POST", "/v1/connections/\(pathComponent(connection))/tokens", body: request)
                 for w in info.warnings { printError("warning: \(w)") }
                 if client.json { return try printJSON(info) }
                 print("stored \(info.kind) v\(info.version) for \(info.connection) (\(info.fingerprint))")
+                if let v = info.verification {
+                    print("verified:   \(verificationSummary(v))")
+                    if let user = v.user { print("user:       \(user)") }
+                    if let scopes = v.scopes { print("scopes:     \(scopes.isEmpty ? "(none)" : scopes.joined(separator: ", "))") }
+                } else if info.kind == "token" {
+                    print("verified:   no (--no-verify)")
+                }
+                if let e = info.expires {
+                    let origin =
+                        if let given = info.expiresGiven { " (the server's; --expires said \(given))" }
+                        else if info.verification?.expiresAt != nil { " (as the server reports)" }
+                        else { "" }
+                    print("expires:    \(e)\(origin)")
+                }
             } catch { throw fail(error) }
         }
     }
@@ -78,12 +94,13 @@ struct TokenCommand: ParsableCommand {
                 }
                 let list: [TokenInfo] = try client.client().call("GET", "/v1/tokens" + (connection.map { "?connection=\(pathComponent($0))" } ?? ""))
                 if client.json { return try printJSON(list) }
-                printTable(["CONNECTION", "KIND", "VERSION", "USER", "SCOPES", "EXPIRES", "STATE", "FINGERPRINT", "CREATED"], list.map { t in
+                printTable(["CONNECTION", "KIND", "VERSION", "USER", "SCOPES", "EXPIRES", "STATE", "VERIFIED", "FINGERPRINT", "CREATED"], list.map { t in
                     let exp = t.expires.map { e in
                         t.expired ? "\(e) (EXPIRED)" : t.expiringSoon ? "\(e) (\(t.daysLeft ?? 0)d left, EXPIRING SOON)" : "\(e) (\(t.daysLeft ?? 0)d left)"
                     } ?? "-"
                     return [t.connection, t.kind, "v\(t.version)", t.username ?? t.clientId ?? "-", t.scopes.joined(separator: ","), exp,
-                            t.state + (t.retireAt.map { " until \($0)" } ?? ""), t.fingerprint, t.createdAt]
+                            t.state + (t.retireAt.map { " until \($0)" } ?? ""),
+                            t.verification.map(verificationSummary) ?? (t.kind == "token" ? "never" : "-"), t.fingerprint, t.createdAt]
                 })
             } catch { throw fail(error) }
         }
@@ -103,6 +120,19 @@ struct TokenCommand: ParsableCommand {
                 print("revoked \(r.revokedVersions.map { "v\($0)" }.joined(separator: ", ")); ended \(r.endedSessions) session(s)")
             } catch { throw fail(error) }
         }
+    }
+}
+
+/// `ok (2026-12-02T01:32:34Z)`, `REJECTED (…)`, `MISSING SCOPES: … (…)`, `UNREACHABLE (…)`:
+/// what the server last said about a token, and when.
+func verificationSummary(_ v: TokenVerificationInfo) -> String {
+    let at = "at " + v.checkedAt
+    switch v.state {
+    case "ok": return "ok, \(at)"
+    case "missing-scopes": return "MISSING \(v.missing.joined(separator: "; ")), \(at)"
+    case "rejected": return "REJECTED, \(at)"
+    case "unreachable": return "UNREACHABLE (not verified), \(at)"
+    default: return "\(v.state.uppercased()) (not verified), \(at)"
     }
 }
 

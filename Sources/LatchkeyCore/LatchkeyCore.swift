@@ -32,4 +32,6 @@
 //   `SessionAgents` (a `Mutex` over the running agents); the policy (a `Mutex` holding
 //   the current `Policy`, swapped whole on reload); the housekeeping task handle. Each is
 //   held only for a few dictionary operations, never across I/O or an await.
-// - Housekeeping is one task (every 5 s): expired sessions end, grace periods end.
+// - Housekeeping is one task (every 5 s): expired sessions end, grace periods end. Its SCM
+//   work (pending deploy-key removals, then the tokens due for re-verification) runs on a
+//   task of its own, one at a time, so a slow server never holds up session expiry.

@@ -215,6 +215,9 @@ package struct VaultLimits: Sendable {
     package var agentRequestTimeout: Duration = .seconds(30)
     /// Refusals of one uid per second that get an audit row of their own.
     package var refusalRowsPerSecond = RefusalLimiter.defaultRowsPerSecond
+    /// How old a token's last check with its server may get before the daemon checks it
+    /// again (`serve --token-verify-interval`; a day by default).
+    package var tokenVerificationInterval: Duration = .seconds(86_400)
 
     package init() {}
 }

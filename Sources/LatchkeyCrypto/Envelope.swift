@@ -69,43 +69,66 @@ package struct KeyEncryptionKey: Sendable {
 }
 
 extension RootKey {
-    /// Wraps a generation's KEK under the root key (bound to its generation number).
-    ///
-    /// The wrap's associated data also names the store format: `latchkey/kek/v2` marks a
-    /// store whose rows carry bindings (`RowBindings`). Only the root key's holder can make
-    /// or change a wrap, so a store writer cannot pass a bound store off as one from before
-    /// bindings (which unlock would upgrade, blessing whatever the rows then say).
-    package func wrap(_ kek: KeyEncryptionKey) -> [UInt8] {
+    /// What a store's rows carry, as its key generation's wrap names it. Only the root
+    /// key's holder can make or change a wrap, so a store writer cannot pass a store off
+    /// as an older format (which unlock would upgrade, blessing whatever the rows then say).
+    package enum StoreFormat: Int, Sendable, CaseIterable, Comparable {
+        /// `latchkey/kek/v1`: from before row bindings.
+        case unbound = 1
+        /// `latchkey/kek/v2`: row bindings (`RowBindings`), the SCM columns not yet bound.
+        case rowBindings = 2
+        /// `latchkey/kek/v3`: row bindings and the SCM columns' (CA file, deploy-key install
+        /// settings and state).
+        case scmBindings = 3
+
+        /// What `wrap` writes.
+        package static let current = StoreFormat.scmBindings
+
+        var label: String { "latchkey/kek/v\(rawValue)" }
+
+        package static func < (a: StoreFormat, b: StoreFormat) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    /// Wraps a generation's KEK under the root key (bound to its generation number and the
+    /// current store format).
+    package func wrap(_ kek: KeyEncryptionKey) -> [UInt8] { wrap(kek, format: .current) }
+
+    /// A wrap naming `format`: the current one, or an older one (tests of the upgrades).
+    package func wrap(_ kek: KeyEncryptionKey, format: StoreFormat) -> [UInt8] {
         kek.key.withUnsafeBytes {
-            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: Self.boundLabel))
+            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: format.label))
         }
     }
 
-    /// Opens a wrap made by `wrap` (a store with row bindings).
+    /// Opens a wrap of the current format.
     package func unwrapKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
+        try unwrapKEK(wrapped, generation: generation, format: .current)
+    }
+
+    /// Opens a wrap of one format.
+    package func unwrapKEK(_ wrapped: [UInt8], generation: Int64, format: StoreFormat) throws -> KeyEncryptionKey {
         let k = try XChaCha20Poly1305.open(
-            wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.boundLabel), what: "key generation \(generation)")
+            wrapped, key: key, associatedData: Self.kekAD(generation, label: format.label), what: "key generation \(generation)")
         return KeyEncryptionKey(generation: generation, key: k)
     }
 
-    /// Opens a wrap from before row bindings (`latchkey/kek/v1`), for the one-time upgrade.
+    /// Opens a wrap of any known format, newest first, and says which it was.
+    package func unwrapAnyKEK(_ wrapped: [UInt8], generation: Int64) throws -> (KeyEncryptionKey, StoreFormat) {
+        for format in StoreFormat.allCases.reversed() {
+            if let k = try? unwrapKEK(wrapped, generation: generation, format: format) { return (k, format) }
+        }
+        throw CryptoError.openFailed(what: "key generation \(generation)")
+    }
+
+    /// Opens a wrap from before row bindings (`latchkey/kek/v1`).
     package func unwrapUnboundKEK(_ wrapped: [UInt8], generation: Int64) throws -> KeyEncryptionKey {
-        let k = try XChaCha20Poly1305.open(
-            wrapped, key: key, associatedData: Self.kekAD(generation, label: Self.unboundLabel), what: "key generation \(generation)")
-        return KeyEncryptionKey(generation: generation, key: k)
+        try unwrapKEK(wrapped, generation: generation, format: .unbound)
     }
-
-    static let unboundLabel = "latchkey/kek/v1"
-    static let boundLabel = "latchkey/kek/v2"
 
     static func kekAD(_ generation: Int64, label: String) -> [UInt8] {
         RecordBinding.field(label) + RecordBinding.u64(UInt64(bitPattern: generation))
     }
 
     /// A v1 wrap, as stores before row bindings hold them (tests of the upgrade only).
-    package func wrapUnbound(_ kek: KeyEncryptionKey) -> [UInt8] {
-        kek.key.withUnsafeBytes {
-            XChaCha20Poly1305.seal($0, key: key, associatedData: Self.kekAD(kek.generation, label: Self.unboundLabel))
-        }
-    }
+    package func wrapUnbound(_ kek: KeyEncryptionKey) -> [UInt8] { wrap(kek, format: .unbound) }
 }

@@ -38,7 +38,8 @@ package struct GitLabAdapter: SCMServerAdapter {
         }
         var missing: [String] = []
         var notes: [String] = []
-        if info?["active"]?.bool == false || info?["revoked"]?.bool == true {
+        let active = !(info?["active"]?.bool == false || info?["revoked"]?.bool == true)
+        if !active {
             missing.append("an active token (GitLab reports this one revoked or expired)")
         }
         if let name = info?["name"]?.string { notes.append("token name: \(ServerMessage.cap(name))") }
@@ -58,7 +59,8 @@ package struct GitLabAdapter: SCMServerAdapter {
             default: throw client.failure(r, for: request)
             }
         }
-        return SCMTokenReport(user: username, scopes: scopes, expiresAt: info?["expires_at"]?.string, missing: missing, notes: notes)
+        return SCMTokenReport(
+            user: username, scopes: scopes, expiresAt: info?["expires_at"]?.string, missing: missing, notes: notes, active: active)
     }
 
     private let keyHint = "the token needs the api scope and its user the Maintainer role on the project"

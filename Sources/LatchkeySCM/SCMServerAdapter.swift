@@ -83,8 +83,39 @@ package struct SCMTokenReport: Sendable, Equatable {
     package var missing: [String]
     /// Facts worth showing ("fine-grained token: no scopes to list").
     package var notes: [String]
+    /// False when the server answered but says the token no longer works (GitLab's
+    /// `active: false` or `revoked: true`): as good as a 401.
+    package var active: Bool = true
 
-    package var ok: Bool { missing.isEmpty }
+    package var ok: Bool { missing.isEmpty && active }
+
+    package init(user: String, scopes: [String]?, expiresAt: String?, missing: [String] = [], notes: [String] = [], active: Bool = true) {
+        self.user = user
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.missing = missing
+        self.notes = notes
+        self.active = active
+    }
+
+    /// The first UTC day on which the token no longer works, as `YYYY-MM-DD` (Latchkey's
+    /// `--expires` form), from the server's `expiresAt`: GitLab's date is that day (its
+    /// tokens expire at the start of it); GitHub's time is floored to its day, so a token
+    /// is never released on the day it dies. Nil when the server reports no expiry or a
+    /// form Latchkey does not know.
+    package var expiryDay: String? {
+        guard let e = expiresAt, e.utf8.count >= 10 else { return nil }
+        let day = String(e.prefix(10))
+        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+        else { return nil }
+        if e.utf8.count > 10 {
+            let sep = e[e.index(e.startIndex, offsetBy: 10)]
+            guard sep == "T" || sep == " " else { return nil }
+        }
+        return day
+    }
 }
 
 /// The small protocol over each server's REST API. Removal calls succeed when the key

@@ -27,6 +27,8 @@ package struct ServerLimits: Sendable {
     package var refusalRowsPerSecond = 20
     /// Most live sessions one runner uid may hold at once (`session_limit`).
     package var maxSessionsPerRunner = 256
+    /// How often the daemon re-verifies each active token with its SCM server.
+    package var tokenVerificationInterval: Duration = .seconds(86_400)
 
     package init() {}
 }
@@ -39,6 +41,7 @@ extension ServerLimits {
         v.maxAgentConnectionsPerUID = maxAgentConnectionsPerUID
         v.agentRequestTimeout = agentRequestTimeout
         v.refusalRowsPerSecond = refusalRowsPerSecond
+        v.tokenVerificationInterval = tokenVerificationInterval
         return v
     }
 }

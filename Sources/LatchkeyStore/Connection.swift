@@ -114,18 +114,24 @@ extension Connection {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM connection WHERE name = ?", arguments: [c.name]) == true {
             throw StoreError.conflict(what: "connection '\(c.name)' already exists")
         }
-        let mac = try Store.bindings(db).connectionMAC(
+        let bindings = try Store.bindings(db)
+        let mac = bindings.connectionMAC(
             name: c.name, kind: c.kind.rawValue, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, createdAt: c.createdAt.description)
+        let scmMAC = bindings.connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: c.caFile)
         try db.execute(
-            sql: "INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at, binding_mac, ca_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description, Data(mac), c.caFile])
+            sql: """
+                INSERT INTO connection(name, kind, web_url, api_url, ssh_url, created_at, binding_mac, ca_file, scm_binding_mac)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [c.name, c.kind.rawValue, c.webURL, c.apiURL, c.sshURL, c.createdAt.description, Data(mac), c.caFile, Data(scmMAC)])
     }
 
     /// Sets (or with nil clears) the CA file a connection trusts.
     package static func setCAFile(_ name: String, _ caFile: String?, in db: Database) throws -> Connection {
         var (id, c) = try find(name, in: db)
         c = try Connection(name: c.name, kind: c.kind, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, caFile: caFile, createdAt: c.createdAt)
-        try db.execute(sql: "UPDATE connection SET ca_file = ? WHERE id = ?", arguments: [caFile, id])
+        let mac = try Store.bindings(db).connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: caFile)
+        try db.execute(sql: "UPDATE connection SET ca_file = ?, scm_binding_mac = ? WHERE id = ?", arguments: [caFile, Data(mac), id])
         return c
     }
 
@@ -133,6 +139,7 @@ extension Connection {
         let bindings = try Store.bindings(db)
         return try Row.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
             try bindings.verifyConnection(row)
+            try bindings.verifyConnectionSCM(row)
             return try Connection(row: row)
         }
     }
@@ -141,7 +148,9 @@ extension Connection {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM connection WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
         }
-        try Store.bindings(db).verifyConnection(row)
+        let bindings = try Store.bindings(db)
+        try bindings.verifyConnection(row)
+        try bindings.verifyConnectionSCM(row)
         return (row["id"], try Connection(row: row))
     }
 

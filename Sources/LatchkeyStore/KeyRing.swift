@@ -134,11 +134,13 @@ package final class KeyRing: Sendable {
     ///
     /// `beforeWriting` runs once the key is known to be right and before unlock writes
     /// anything (the daemon verifies the audit chain there, so a store it refuses is left
-    /// as it was). Unlock writes only to upgrade a store from before row bindings: its key
-    /// generation is wrapped as `latchkey/kek/v1`, and in one transaction it gets a new
-    /// generation (wrapped as v2, every data key re-wrapped, the old one deleted), the
-    /// binding sub-key and a MAC on every row. A store that claims to predate bindings but
-    /// holds any of them is refused: that is a downgrade by someone who cannot wrap a key.
+    /// as it was). Unlock writes only to upgrade an older store format (docs/STORE.md): a
+    /// store from before row bindings (its key generation wrapped as `latchkey/kek/v1`)
+    /// gets, in one transaction, a new generation (wrapped as v2, every data key re-wrapped,
+    /// the old one deleted), the binding sub-key and a MAC on every row; a v2 store (from
+    /// before the SCM columns were bound) likewise a new generation wrapped as v3 and the
+    /// SCM columns' MACs. A store that claims an older format but holds any binding of a
+    /// newer one is refused: that is a downgrade by someone who cannot wrap a key.
     package static func unlock(
         store: Store, root: RootKey, beforeWriting: (_ store: Store, _ auditPublicKey: [UInt8]) throws -> Void = { _, _ in }
     ) throws -> KeyRing {
@@ -146,30 +148,58 @@ package final class KeyRing: Sendable {
             throw StoreError.notInitialized(path: store.directory)
         }
         guard root.matches(checkValue: check) else { throw StoreError.wrongMasterKey }
-        let (kek, bound, intake, audit, hashing) = try store.database.read { db in
+        let (kek, format, intake, audit, hashing) = try store.database.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1")
             else { throw StoreError.corrupt(path: store.path, reason: "no key generation") }
             let gen: Int64 = row["generation"]
             let wrapped = Array(row["wrapped_kek"] as Data)
-            let kek: KeyEncryptionKey
-            let bound: Bool
-            if let k = try? root.unwrapKEK(wrapped, generation: gen) {
-                (kek, bound) = (k, true)
-            } else if let k = try? root.unwrapUnboundKEK(wrapped, generation: gen) {
-                (kek, bound) = (k, false)
-            } else {
+            guard let (kek, format) = try? root.unwrapAnyKEK(wrapped, generation: gen) else {
                 throw StoreError.corrupt(path: store.path, reason: "key generation \(gen) does not open with this master key")
             }
             return (
-                kek, bound, IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: kek)),
+                kek, format, IntakeKeyPair(secretKey: try openSubkey(db, owner: intakeOwner, kek: kek)),
                 try Ed25519SigningKey(seed: try openSubkey(db, owner: auditOwner, kek: kek)), try openSubkey(db, owner: hashingOwner, kek: kek)
             )
         }
         try beforeWriting(store, audit.publicKey)
-        let active = bound ? kek : try upgrade(store: store, root: root, from: kek)
+        // The one-time upgrades, oldest first, each in its own transaction under a new
+        // key generation (a crash between them leaves a store the next unlock finishes).
+        var active = kek
+        if format == .unbound { active = try upgrade(store: store, root: root, from: active) }
+        if format < .scmBindings { active = try upgradeSCMBindings(store: store, root: root, from: active) }
         let bindings = try store.database.read { db in try RowBindings(secret: try openSubkey(db, owner: bindingOwner, kek: active)) }
         store.install(bindings)
         return KeyRing(root: root, kek: active, intake: intake, auditSigning: audit, hashing: hashing, bindings: bindings)
+    }
+
+    /// The one-time upgrade that binds the SCM columns (CA file, deploy-key install
+    /// settings and state; docs/STORE.md): a store wrapped as `latchkey/kek/v2` gets a new
+    /// generation wrapped as v3 (every data key re-wrapped, the old generation deleted, so
+    /// the old v2 wrap no longer opens it) and an SCM MAC on every row, in one transaction.
+    /// A store that claims v2 but already holds any SCM MAC was rolled back by someone
+    /// without the master key: refused, nothing written.
+    private static func upgradeSCMBindings(store: Store, root: RootKey, from old: KeyEncryptionKey) throws -> KeyEncryptionKey {
+        try store.database.write { db in
+            let bound = try Int.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM project WHERE scm_binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM connection WHERE scm_binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM scm_deploy_key WHERE binding_mac IS NOT NULL)
+                     + (SELECT count(*) FROM token_verification)
+                """) ?? 0
+            guard bound == 0 else {
+                throw StoreError.corrupt(
+                    path: store.path,
+                    reason: "its key generation is wrapped as from before the SCM columns were bound, yet it holds their bindings: it was rolled back by someone without the master key")
+            }
+            let new = try KeyEncryptionKey.generate(generation: old.generation + 1)
+            try db.execute(
+                sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
+                arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
+            _ = try rewrapAll(in: db, from: old, to: new)
+            try RowBindings(secret: try openSubkey(db, owner: bindingOwner, kek: new)).bindSCMColumns(in: db)
+            try db.execute(sql: "INSERT INTO metadata(key, value) VALUES ('scm_bindings', 'v1') ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            return new
+        }
     }
 
     /// The one-time upgrade to row bindings (see `unlock`); returns the new active KEK.
@@ -189,7 +219,7 @@ package final class KeyRing: Sendable {
             let new = try KeyEncryptionKey.generate(generation: old.generation + 1)
             try db.execute(
                 sql: "INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (?, ?, ?)",
-                arguments: [new.generation, Data(root.wrap(new)), Timestamp.now().description])
+                arguments: [new.generation, Data(root.wrap(new, format: .rowBindings)), Timestamp.now().description])
             _ = try rewrapAll(in: db, from: old, to: new)
             let secret = try SecretBytes.random(count: SubkeyDerivation.masterBytes)
             try insertSubkey(db, owner: bindingOwner, secret: secret, kek: new, now: Timestamp.now().description)

@@ -37,17 +37,26 @@ extension Project {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE name = ?", arguments: [p.name]) == true {
             throw StoreError.conflict(what: "project '\(p.name)' already exists")
         }
-        let mac = try Store.bindings(db).projectMAC(name: p.name, connection: connection.name, repo: p.repo, createdAt: p.createdAt.description)
+        let bindings = try Store.bindings(db)
+        let mac = bindings.projectMAC(name: p.name, connection: connection.name, repo: p.repo, createdAt: p.createdAt.description)
+        let scmMAC = bindings.projectSCMMAC(
+            name: p.name, createdAt: p.createdAt.description, installDeployKey: p.installDeployKey, deployKeyWrite: p.deployKeyWrite)
         try db.execute(
-            sql: "INSERT INTO project(name, connection_id, repo, created_at, binding_mac, install_deploy_key, deploy_key_write) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [p.name, connectionID, p.repo, p.createdAt.description, Data(mac), p.installDeployKey, p.deployKeyWrite])
+            sql: """
+                INSERT INTO project(name, connection_id, repo, created_at, binding_mac, install_deploy_key, deploy_key_write, scm_binding_mac)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [p.name, connectionID, p.repo, p.createdAt.description, Data(mac), p.installDeployKey, p.deployKeyWrite, Data(scmMAC)])
     }
 
     /// Turns Latchkey's installing of the project's deploy keys on or off.
     package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: Database) throws -> Project {
         var (id, p) = try find(name, in: db)
+        let mac = try Store.bindings(db).projectSCMMAC(
+            name: p.name, createdAt: p.createdAt.description, installDeployKey: installDeployKey, deployKeyWrite: write)
         try db.execute(
-            sql: "UPDATE project SET install_deploy_key = ?, deploy_key_write = ? WHERE id = ?", arguments: [installDeployKey, write, id])
+            sql: "UPDATE project SET install_deploy_key = ?, deploy_key_write = ?, scm_binding_mac = ? WHERE id = ?",
+            arguments: [installDeployKey, write, Data(mac), id])
         p.installDeployKey = installDeployKey
         p.deployKeyWrite = write
         return p
@@ -55,12 +64,13 @@ extension Project {
 
     /// The columns a project is read with; `connection` is the joined connection's name,
     /// which the project's binding covers.
-    static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac, p.install_deploy_key, p.deploy_key_write FROM project p JOIN connection c ON c.id = p.connection_id"
+    static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac, p.install_deploy_key, p.deploy_key_write, p.scm_binding_mac FROM project p JOIN connection c ON c.id = p.connection_id"
 
     package static func all(in db: Database) throws -> [Project] {
         let bindings = try Store.bindings(db)
         return try Row.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
             try bindings.verifyProject(row)
+            try bindings.verifyProjectSCM(row)
             return try Project(row: row)
         }
     }
@@ -68,7 +78,9 @@ extension Project {
     package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: selection + " WHERE p.name = ?"), arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
-        try Store.bindings(db).verifyProject(row)
+        let bindings = try Store.bindings(db)
+        try bindings.verifyProject(row)
+        try bindings.verifyProjectSCM(row)
         return (row["id"], try Project(row: row))
     }
 

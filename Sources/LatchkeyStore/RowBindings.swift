@@ -24,12 +24,21 @@ package struct RowBindings: Sendable {
     static let certificateSettingsKeyID: UInt64 = 4
     /// `scm_webhook` (16: apart from the low ids other tables take as they gain bindings).
     static let webhookKeyID: UInt64 = 16
+    // 5–8: the SCM columns and token verification results (RowBindings+SCM.swift).
+    static let connectionSCMKeyID: UInt64 = 5
+    static let projectSCMKeyID: UInt64 = 6
+    static let scmDeployKeyKeyID: UInt64 = 7
+    static let tokenVerificationKeyID: UInt64 = 8
 
     private let secretVersionKey: SecretBytes
     private let projectKey: SecretBytes
     private let connectionKey: SecretBytes
     private let certificateSettingsKey: SecretBytes
     let webhookKey: SecretBytes
+    let connectionSCMKey: SecretBytes
+    let projectSCMKey: SecretBytes
+    let scmDeployKeyKey: SecretBytes
+    let tokenVerificationKey: SecretBytes
 
     package init(secret: SecretBytes) throws {
         secretVersionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.secretVersionKeyID)
@@ -37,6 +46,10 @@ package struct RowBindings: Sendable {
         connectionKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.connectionKeyID)
         certificateSettingsKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.certificateSettingsKeyID)
         webhookKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.webhookKeyID)
+        connectionSCMKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.connectionSCMKeyID)
+        projectSCMKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.projectSCMKeyID)
+        scmDeployKeyKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.scmDeployKeyKeyID)
+        tokenVerificationKey = try SubkeyDerivation.derive(from: secret, context: Self.context, id: Self.tokenVerificationKeyID)
     }
 
     // MARK: The canonical encodings (docs/STORE.md). They never change within a label.

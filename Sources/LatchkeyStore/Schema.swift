@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 10
+    static let currentVersion = 12
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -20,6 +20,8 @@ enum Schema {
         m.registerMigration("audit-client-request-id") { db in try db.execute(sql: auditClientRequestID) }
         m.registerMigration("github-app-keys-minted-tokens-and-their-revocation-queue") { db in try addMintedRepositoryTokens(db) }
         m.registerMigration("webhook-secret-kind-and-scm-webhooks") { db in try addWebhooks(db) }
+        m.registerMigration("token-verification-results") { db in try db.execute(sql: tokenVerificationResults) }
+        m.registerMigration("scm-columns-binding") { db in try db.execute(sql: scmColumnsBinding) }
         return m
     }
 

@@ -14,7 +14,7 @@ import Testing
             #expect(d.cli(["project", "add", "p\(n)", "--connection", "ghe", "--repo", "acme/p\(n)"]).status == 0)
             #expect(d.cli(["deploy-key", "create", "p\(n)"]).status == 0)
         }
-        #expect(d.cli(["token", "put", "ghe", "--username", "ci-bot"], stdin: "ghp_damagedstore0123456789abcdefghijklm\n").status == 0)
+        #expect(d.cli(["token", "put", "ghe", "--no-verify", "--username", "ci-bot"], stdin: "ghp_damagedstore0123456789abcdefghijklm\n").status == 0)
         d.stop()
         return d
     }

@@ -95,6 +95,9 @@ import Testing
                 try db.execute(sql: "DROP TRIGGER audit_actor_in_range; DROP TRIGGER session_runner_uid_in_range")
                 try db.execute(sql: "ALTER TABLE audit_checkpoint DROP COLUMN prev_hash")
                 try db.execute(sql: "ALTER TABLE project DROP COLUMN binding_mac; ALTER TABLE connection DROP COLUMN binding_mac")
+                // …what token verification and the SCM columns' bindings added…
+                try db.execute(sql: "DROP TABLE token_verification")
+                try db.execute(sql: "ALTER TABLE connection DROP COLUMN scm_binding_mac; ALTER TABLE project DROP COLUMN scm_binding_mac")
                 // …and what the SCM migration added.
                 try db.execute(sql: "DROP TABLE scm_deploy_key")
                 // …and the webhooks' (its kind is gone with the table rebuilt below).
@@ -133,7 +136,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("'webhook-secret'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "10")  // v1 + the certificate, store, SCM, client-request-id, minted-token and webhook migrations
+        #expect(try migrated.metadata("schema_version") == "12")  // v1 + the certificate, store, SCM, client-request-id, minted-token, webhook, token-verification and SCM-binding migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

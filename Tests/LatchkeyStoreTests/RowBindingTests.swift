@@ -31,6 +31,8 @@ import Testing
         let wrapped = Hex.encode(ring.root.wrapUnbound(ring.kek))
         let r = sqlite(store.path, """
             UPDATE secret_version SET binding_mac = NULL; UPDATE project SET binding_mac = NULL; UPDATE connection SET binding_mac = NULL;
+            UPDATE project SET scm_binding_mac = NULL; UPDATE connection SET scm_binding_mac = NULL; UPDATE scm_deploy_key SET binding_mac = NULL;
+            DELETE FROM token_verification;
             DELETE FROM secret_version WHERE owner = 'daemon:binding';
             UPDATE key_generation SET wrapped_kek = X'\(wrapped)';
             """)
@@ -47,7 +49,7 @@ import Testing
             #expect(sqlite(s.path, "SELECT count(*) FROM secret_version WHERE binding_mac IS NOT NULL").output.hasPrefix("0"), "nothing written yet")
         }
         #expect(checkedBeforeWriting)
-        #expect(upgraded.generation == ring.generation + 1, "the upgrade re-wraps under a new generation (a v2 wrap)")
+        #expect(upgraded.generation == ring.generation + 2, "each upgrade re-wraps under a new generation (v2, then v3 for the SCM columns)")
         #expect(sqlite(store.path, "SELECT count(*) FROM secret_version WHERE kind != 'subkey' AND binding_mac IS NULL").output.hasPrefix("0"))
         #expect(sqlite(store.path, "SELECT value FROM metadata WHERE key = 'row_bindings'").output.hasPrefix("v1"))
         let versions = try reopened.database.read { db in try SecretVersions.list(kind: .token, owner: "connection:ghe", in: db) }

@@ -105,7 +105,7 @@ extension TokenRevokeRequest: OptionalBody {
 }
 
 extension TokenPutRequest: RequestBody {
-    package static let fields: Set<String> = ["kind", "username", "clientId", "scopes", "expires", "sealedToken", "graceSeconds"]
+    package static let fields: Set<String> = ["kind", "username", "clientId", "scopes", "expires", "sealedToken", "graceSeconds", "verify"]
     package func validate() throws(APIError) {
         if let username { try PrintableText.check(username, field: "username", maxCharacters: maxFreeTextCharacters, allowEmpty: true) }
         if let clientId { try PrintableText.check(clientId, field: "clientId", maxCharacters: maxFreeTextCharacters, allowEmpty: true) }

@@ -59,7 +59,10 @@ extension Vault {
         let ended = await endSessions(.keyRevoked, requestID: op.request.requestID) { s in
             s.project == name && s.deployKeyVersion.map { revoked.contains($0) || $0 == named } == true
         }
-        if queued > 0 { await workDueRemovals(requestID: op.request.requestID) }
+        await reportBindingFailures(
+            queued.refused, action: .deployKeyUninstall, target: AuditTarget(project: name, kind: SecretKind.deployKey.rawValue),
+            requestID: op.request.requestID)
+        if queued.queued > 0 { await workDueRemovals(requestID: op.request.requestID) }
         await truncateWAL(after: "deploy-key.revoke")
         return RevokeResult(revokedVersions: revoked, endedSessions: ended)
     }

@@ -15,10 +15,13 @@ extension Vault {
         return try await op.read { db in
             let now = Timestamp.now()
             let connections = try connection.map { [try Connection.find($0, in: db).connection] } ?? Connection.all(in: db)
+            let checks = try TokenVerifications.all(ownerPrefix: "connection:", in: db)
             return try connections.flatMap { c in
                 try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:\(c.name)", in: db, now: now)
                     .filter { $0.owner == "connection:\(c.name)" }
-                    .map { self.tokenInfo($0, connection: c.name, now: now) }
+                    .map { v in
+                        self.tokenInfo(v, connection: c.name, now: now, verification: v.kind == .token ? checks[v.owner]?[v.version] : nil)
+                    }
             }
         }
     }
@@ -58,11 +61,7 @@ extension Vault {
         if kind == .token, (body.username ?? "").isEmpty { throw bad("a token needs --username (the account it belongs to)") }
         if kind == .oauthClient, (body.clientId ?? "").isEmpty { throw bad("an oauth-client secret needs --client-id") }
         let scopes = body.scopes ?? []
-        var expiry: Timestamp?
-        if let text = body.expires {
-            expiry = try AccessToken.parseExpiry(text)
-        }
-        if let expiry, expiry <= Timestamp.now() { throw bad("--expires \(body.expires!) is not in the future") }
+        if let text = body.expires { _ = try AccessToken.parseExpiry(text) }
         let graceSeconds = body.graceSeconds ?? Self.defaultGrace.components.seconds
         guard (0...Self.maxGraceSeconds).contains(graceSeconds) else { throw bad("grace must be between 0 s and 30 days") }
         guard let sealed = Data(base64Encoded: body.sealedToken), sealed.count <= AccessToken.maxBytes + IntakeKeyPair.sealOverheadBytes
@@ -75,19 +74,48 @@ extension Vault {
                 "the sealed token did not open: it was altered, or sealed to another daemon's intake key (see `latchkey intake-key`)")
         }
         let serverKind = try await store.database.read { db in try Connection.find(name, in: db).connection.kind }
-        let warnings = try AccessToken.check(token, for: serverKind, kind: kind)
+        var warnings = try AccessToken.check(token, for: serverKind, kind: kind)
+        // The server's word on the token before it is stored (Vault+TokenVerification.swift).
+        var check: TokenCheck?
+        var expires = body.expires
+        var expiresGiven: String?
+        if kind == .token, body.verify ?? true {
+            let (c, more) = try await verifyCandidate(token, connection: name, requestID: op.request.requestID)
+            check = c
+            warnings += more
+            if let day = c.report?.expiryDay, day != body.expires, let raw = c.report?.expiresAt {
+                guard let t = Timestamp(parsing: day), t > Timestamp.now() else {
+                    throw APIError(.tokenRejected, "\(serverKind.scmDisplayName) \(name) reports the token expired (\(raw)) — nothing was stored; put a token that is still valid")
+                }
+                if let given = body.expires {
+                    warnings.append("--expires \(given) differs from the expiry \(serverKind.scmDisplayName) \(name) reports (\(raw)); stored \(day), the server's")
+                    expiresGiven = given
+                }
+                expires = day
+            }
+            if let user = c.record.user, let given = body.username, user != given {
+                warnings.append("the server says this token belongs to '\(Names.printable(user))', not to --username '\(Names.printable(given))'; stored as given")
+            }
+        }
+        // A past --expires is refused, unless the server's own expiry replaced it.
+        if let text = expires, expiresGiven == nil, let t = Timestamp(parsing: text), t <= Timestamp.now() {
+            throw bad("--expires \(text) is not in the future")
+        }
         let fingerprint = "lk:" + Hex.encode(keyRing.keyedHash(token, purpose: "token-fingerprint").prefix(8))
+        let (storedExpires, checked) = (expires, check)
         let version = try await op.change { db in
             let (connectionID, c) = try Connection.find(name, in: db)
-            return try SecretVersions.add(
+            let version = try SecretVersions.add(
                 kind: kind, owner: "connection:\(c.name)", connectionID: connectionID, grace: .seconds(graceSeconds), keyRing: self.keyRing, in: db
             ) { _ in
                 var attrs = ["fingerprint": fingerprint, "scopes": scopes.joined(separator: ",")]
                 attrs["username"] = body.username
                 attrs["client_id"] = body.clientId
-                attrs["expires"] = body.expires
+                attrs["expires"] = storedExpires
                 return (token, attrs)
             }
+            if let checked { try TokenVerifications.save(checked.record, owner: version.owner, version: version.version, in: db) }
+            return version
         }
         sessions.retire(kind: kind, owner: "connection:\(name)", before: version.version, at: Timestamp.now().adding(seconds: graceSeconds))
         // No grace: the sessions holding an older version end now.
@@ -97,13 +125,14 @@ extension Vault {
                 s.connection == name && s.tokenKind == kind && s.tokenVersion.map { $0 < current } == true
             }
         }
-        var info = self.tokenInfo(version, connection: name, now: .now())
+        var info = self.tokenInfo(version, connection: name, now: .now(), verification: check?.record)
         info.warnings = warnings
+        info.expiresGiven = expiresGiven
         for w in warnings { logger.warning("token.put: \(w)", metadata: ["connection": "\(name)", "version": "\(version.version)"]) }
         return info
     }
 
-    func tokenInfo(_ v: SecretVersion, connection: String, now: Timestamp) -> TokenInfo {
+    func tokenInfo(_ v: SecretVersion, connection: String, now: Timestamp, verification: TokenVerificationRecord? = nil) -> TokenInfo {
         let expiry = v.attributes["expires"].flatMap { Timestamp(parsing: $0) }
         let days = expiry.map { AccessToken.daysLeft(until: $0, now: now) }
         let expired = expiry.map { now >= $0 } ?? false
@@ -114,6 +143,6 @@ extension Vault {
             expiringSoon: !expired && (days.map { $0 < AccessToken.expiryWarningDays } ?? false), expired: expired,
             state: v.state.rawValue, retireAt: v.state == .retiring ? v.retireAt?.description : nil,
             revokedAt: v.revokedAt?.description, createdAt: v.createdAt.description, fingerprint: v.attributes["fingerprint"] ?? "",
-            warnings: [])
+            warnings: [], verification: verification?.info)
     }
 }

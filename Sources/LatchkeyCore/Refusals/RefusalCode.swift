@@ -14,6 +14,8 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     case sealOpenFailed = "seal_open_failed"
     /// A rekey's new key file is exposed, of another user, a symlink or the wrong size.
     case keyFileRefused = "key_file_refused"
+    /// `token put`: the SCM server does not accept the new token (nothing was stored).
+    case tokenRejected = "token_rejected"
     // 401: no usable session, or no peer credentials.
     case noPeerCredentials = "no_peer_credentials"
     case noSession = "no_session"
@@ -98,7 +100,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
     /// The HTTP status of an answer with this code.
     package var status: Int {
         switch self {
-        case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .scmConfiguration, .scmUnsupportedKey: 400
+        case .badRequest, .badHTTP, .invalid, .sealOpenFailed, .keyFileRefused, .tokenRejected, .scmConfiguration, .scmUnsupportedKey: 400
         case .noPeerCredentials, .noSession, .invalidSession, .sessionExpired, .sessionUsedUp: 401
         case .notAdmin, .notRunner, .notAuditor, .notWebhookReceiver, .badSignature, .peerNotAllowed, .projectNotAllowed, .grantNotAllowed,
             .grantMissing, .ttlTooLong, .tooManyUses, .secretRevoked, .tokenExpired, .permissionNotAllowed, .unknownKey, .agentNotYours,
@@ -137,6 +139,7 @@ package enum RefusalCode: String, CaseIterable, Sendable {
         case .invalid: "a value is not allowed; the message says which and what is"
         case .sealOpenFailed: "the sealed value did not open: it was altered, or sealed to another daemon's intake key"
         case .keyFileRefused: "the new key file cannot be used; the message says why"
+        case .tokenRejected: "the SCM server does not accept the new token; nothing was stored"
         case .noPeerCredentials: "peer credentials unavailable"
         case .noSession: "present the session token as `Authorization: Bearer lks_…` (LATCHKEY_SESSION)"
         case .invalidSession: "the session token is not valid or its session has ended"

@@ -30,7 +30,14 @@ extension Vault {
         } catch {
             throw APIError.scm(error)
         }
-        try await op.record(.granted)
+        // What the server said is what `token list` shows from now on (in this request's
+        // own transaction, with its row).
+        let record = TokenVerificationRecord(
+            state: !report.active ? .rejected : report.missing.isEmpty ? .ok : .missingScopes, checkedAt: .now(), user: report.user,
+            scopes: report.scopes, expiresAt: report.expiresAt, missing: report.missing)
+        let owner = "connection:\(name)"
+        let version = session.tokenVersion
+        try await op.change { db in try TokenVerifications.save(record, owner: owner, version: version, in: db) }
         return ConnectionVerifyResult(
             connection: name, user: report.user, scopes: report.scopes, expiresAt: report.expiresAt, missing: report.missing, ok: report.ok,
             notes: report.notes, tokenVersion: session.tokenVersion)

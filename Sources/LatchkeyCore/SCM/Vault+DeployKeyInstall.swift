@@ -47,7 +47,9 @@ extension Vault {
     func workDueRemovals(requestID: String? = nil) async {
         let due: [SCMDeployKeyRecord]
         do {
-            due = try await store.database.read { db in try SCMDeployKeys.dueRemovals(in: db) }
+            let (ready, refused) = try await store.database.read { db in try SCMDeployKeys.dueRemovals(in: db) }
+            due = ready
+            await reportBindingFailures(refused, action: .deployKeyUninstall, target: .init(kind: SecretKind.deployKey.rawValue), requestID: requestID)
         } catch {
             logger.error("could not read the pending deploy-key removals: \(error)")
             return
@@ -89,9 +91,10 @@ extension Vault {
     }
 
     /// At start: the server and the store agree on every installed key. A
-    /// `latchkey:PROJECT:vN` key on the server that no record names (a crash between the
-    /// install and its record) is removed; a live version recorded as installed that the
-    /// server no longer has is installed again.
+    /// `latchkey:PROJECT:vN` key on the server that no record names, of a version never
+    /// stored (a crash between the install and its record), is removed; one of a stored
+    /// version with no record is left in place and logged; a live version recorded as
+    /// installed that the server no longer has is installed again.
     func reconcileInstalledKeys() async {
         let projects = (try? await store.database.read { db in try Project.all(in: db).filter(\.installDeployKey) }) ?? []
         for p in projects {
@@ -107,8 +110,19 @@ extension Vault {
                     (try SCMDeployKeys.list(project: p.name, in: db), try SecretVersions.list(kind: .deployKey, owner: p.owner, in: db))
                 }
                 let known = Set(records.filter { $0.state != .removed }.map(\.serverKeyID))
+                let recorded = Set(records.map(\.version))
+                let stored = Set(versions.map(\.version))
                 for key in onServer {
                     guard let v = Self.versionInTitle(key.title, project: p.name), !known.contains(key.id) else { continue }
+                    // A crash between install and record leaves a key whose version was never
+                    // stored (the version and its record are one transaction). A stored version
+                    // with no record at all was installed by hand, or its record was deleted
+                    // outside Latchkey (a row's absence has no MAC to fail): left in place.
+                    if stored.contains(v) && !recorded.contains(v) {
+                        logger.warning(
+                            "deploy key \(key.title) (server id \(key.id)) on \(p.repo) has no install record in the store; left in place (installed by hand, or its record was removed outside Latchkey)")
+                        continue
+                    }
                     do throws(SCMError) {
                         try await session.adapter.removeDeployKey(id: key.id, repository: p.repo, token: session.token)
                     } catch {
@@ -133,6 +147,13 @@ extension Vault {
                             outcome: .granted, reason: "reinstalled")
                     ) { db in try SCMDeployKeys.recordInstalled(project: p.name, version: r.version, repo: p.repo, connection: p.connection, serverKeyID: id, in: db) }
                     logger.notice("installed deploy key v\(r.version) of \(p.name) again: the server no longer had it")
+                }
+            } catch let e as StoreError {
+                if case .bindingFailed = e {
+                    await reportBindingFailures(
+                        [e], action: .deployKeyInstall, target: .init(connection: p.connection, project: p.name, kind: SecretKind.deployKey.rawValue))
+                } else {
+                    logger.warning("could not reconcile the deploy keys of \(p.name) with its server (tried again at the next start): \(e)")
                 }
             } catch {
                 logger.warning("could not reconcile the deploy keys of \(p.name) with its server (tried again at the next start): \(error)")
@@ -172,7 +193,9 @@ extension Vault {
         let version = try await op.change { db in
             let p = try Project.find(name, in: db).project
             let v = try SecretVersions.find(kind: .deployKey, owner: p.owner, version: body.version, in: db)
-            guard try SCMDeployKeys.markRemoving(project: name, versions: [v.version], in: db) == 1 else {
+            let (queued, refused) = try SCMDeployKeys.markRemoving(project: name, versions: [v.version], in: db)
+            if let failure = refused.first { throw failure }
+            guard queued == 1 else {
                 throw StoreError.conflict(what: "deploy key v\(v.version) of \(name) is not installed on its server")
             }
             return v
