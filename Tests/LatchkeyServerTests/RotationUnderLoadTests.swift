@@ -66,6 +66,8 @@ import Testing
                 }
             }
         }
+        // Releases answered while the rotations run (not only before or after them).
+        let beforeRotations = answers.seen.values.reduce(0, +)
         let generations: [Int64] = try await offPool {
             let c = try d.client()
             return try (0..<2).map { _ in
@@ -75,12 +77,15 @@ import Testing
                 return r.generation
             }
         }
+        let duringRotations = answers.seen.values.reduce(0, +) - beforeRotations
         answers.stop()
         for r in releasers { try await r.value }
         let seen = answers.seen
         #expect(generations == [2, 3] && ring.generation == 3)
         #expect(seen.keys.sorted() == [200], "every release answered 200 through the rotations: \(seen)")
-        #expect((seen[200] ?? 0) > 20, "releases ran throughout: \(seen)")
+        // How many is the machine's load (a loaded one answers fewer); that some were answered
+        // while keys were re-wrapped is the promise.
+        #expect(duringRotations > 0, "releases were answered during the rotations: \(seen)")
         #expect(!d.logs.text.contains("release failed"), "no release fault logged")
         await d.stop()
     }
