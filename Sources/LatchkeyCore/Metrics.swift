@@ -178,6 +178,8 @@ package final class Metrics: Sendable {
         package var repoTokensLive: Int
         /// Minted repository tokens whose revocation is queued (not yet done on the server).
         package var repoTokenRevocationsPending: Int
+        /// Each GitHub Enterprise connection's active App key version (0: none, so it mints nothing).
+        package var githubAppKeys: [(connection: String, version: Int64)]
     }
 
     package func render(_ now: Snapshot) -> [UInt8] {
@@ -204,6 +206,9 @@ package final class Metrics: Sendable {
         gauge(
             "latchkey_repo_token_revocations_pending", "Minted repository tokens whose revocation on the server is queued (retried until done).",
             [([], String(now.repoTokenRevocationsPending))])
+        gauge(
+            "latchkey_github_app_key_version", "Each GitHub Enterprise connection's active App key version (0: none; App keys carry no expiry).",
+            now.githubAppKeys.map { k in ([("connection", k.connection)], String(k.version)) })
         return out
     }
 

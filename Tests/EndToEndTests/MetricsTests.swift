@@ -140,4 +140,21 @@ import Testing
         d.stop()
         await s.fake.stop()
     }
+
+    /// An App key that is gone (revoked, never put) reads 0, so an alert sees a GitHub
+    /// connection that can mint nothing.
+    @Test func eachGitHubConnectionsActiveAppKeyVersionIsAGaugeAndZeroWithoutOne() async throws {
+        let s = try await RepoTokenTests.setUp(.githubEnterprise)
+        defer { s.remove() }
+        let d = s.daemon
+        #expect(d.cli(["connection", "add", "bare", "--kind", "github-enterprise", "--url", s.fake.webURL, "--api-url", s.fake.apiURL, "--ca-file", s.pki.caCertificate]).status == 0)
+        var m = scrape(d).samples
+        #expect(m["latchkey_github_app_key_version{connection=\"scm1\"}"] == 1)
+        #expect(m["latchkey_github_app_key_version{connection=\"bare\"}"] == 0)
+        #expect(d.cli(["connection", "app", "revoke", "scm1"]).status == 0)
+        m = scrape(d).samples
+        #expect(m["latchkey_github_app_key_version{connection=\"scm1\"}"] == 0)
+        d.stop()
+        await s.fake.stop()
+    }
 }
