@@ -13,8 +13,10 @@ import Synchronization
 /// add on its counter and one histogram observation (swift-prometheus takes a short,
 /// per-histogram lock for it) — no lookup, no allocation. Counters keyed by something
 /// found later (a refusal code, an SCM status) are made on first use, off the hot path.
-/// Gauges of the present (sessions open, days left per token, key generation, uptime)
-/// are computed when scraped.
+/// Gauges of the present (sessions open, days left per token, key generation, uptime,
+/// minted repository tokens live and awaiting revocation, each GitHub connection's App
+/// key) are computed when scraped, from the store where it holds the truth (the
+/// revocation queue outlives the process).
 ///
 /// Label values are route patterns (`GET /v1/projects/{name}`, never a filled-in path),
 /// refusal codes, session end reasons, grants, HTTP statuses, server kinds, outcomes and
