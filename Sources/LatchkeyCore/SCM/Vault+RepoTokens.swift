@@ -459,7 +459,7 @@ extension Vault {
     /// `GET /v1/minted-tokens` (admin): live tokens and pending revocations (with
     /// `?all=1`, the revoked ones too).
     func listMintedTokens(_ op: inout Operation) async throws -> [MintedTokenInfo] {
-        let all = op.request.query["all"].map { $0 == "1" || $0 == "true" } ?? false
+        let all = try op.request.flag("all", yes: ["1", "true"], no: ["0", "false"])
         return try await op.read { db in
             try MintedTokens.list(states: all ? nil : [.minting, .live, .revoking], in: db).map { r in
                 let a = try SecretVersions.list(kind: .mintedToken, owner: r.owner, in: db).first?.attributes ?? r.intent
