@@ -1,6 +1,7 @@
 internal import Prometheus
 package import LatchkeyAudit
 package import LatchkeyPolicy
+package import LatchkeyStore
 import Foundation
 import Synchronization
 
@@ -12,17 +13,25 @@ import Synchronization
 /// add on its counter and one histogram observation (swift-prometheus takes a short,
 /// per-histogram lock for it) — no lookup, no allocation. Counters keyed by something
 /// found later (a refusal code, an SCM status) are made on first use, off the hot path.
-/// Gauges of the present (sessions open, days left per token, key generation, uptime)
-/// are computed when scraped.
+/// Gauges of the present (sessions open, days left per token, key generation, uptime,
+/// minted repository tokens live and awaiting revocation, each GitHub connection's App
+/// key) are computed when scraped, from the store where it holds the truth (the
+/// revocation queue outlives the process).
 ///
 /// Label values are route patterns (`GET /v1/projects/{name}`, never a filled-in path),
-/// refusal codes, session end reasons, grants, HTTP statuses and connection names:
-/// never a secret, a token, or anything a client sent.
+/// refusal codes, session end reasons, grants, HTTP statuses, server kinds, outcomes and
+/// connection names: never a secret, a token, a token or session id, a repository, or
+/// anything a client sent.
 package final class Metrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
 
-    private let releasesDeployKey: Counter
-    private let releasesToken: Counter
+    /// One per grant that releases something (`deploy-key-agent` never does).
+    private let releases: [Grant: Counter]
+    /// Repository tokens minted, by server kind and outcome.
+    private let repoTokensMinted: [ConnectionKind: [RepoTokenMint: Counter]]
+    /// Repository-token revocations worked, by server kind (`unknown` when the record
+    /// names none) and outcome.
+    private let repoTokenRevocations: [String: [RepoTokenRevocation: Counter]]
     private let agentSignatures: Counter
     private let sessionsOpened: Counter
     private let auditRows: Counter
@@ -46,9 +55,31 @@ package final class Metrics: Sendable {
 
     package init() {
         let r = registry
-        releasesDeployKey = r.makeCounter(
-            name: "latchkey_releases_total", labels: [("grant", "deploy-key")], help: "Secrets released to builds, by grant.")
-        releasesToken = r.makeCounter(name: "latchkey_releases_total", labels: [("grant", "token")], help: "Secrets released to builds, by grant.")
+        var releases: [Grant: Counter] = [:]
+        for grant in Grant.allCases where grant != .deployKeyAgent {
+            releases[grant] = r.makeCounter(
+                name: "latchkey_releases_total", labels: [("grant", grant.rawValue)], help: "Secrets released to builds, by grant.")
+        }
+        self.releases = releases
+        // Every series made now, so a scrape shows the zeros an alert compares with.
+        var minted: [ConnectionKind: [RepoTokenMint: Counter]] = [:]
+        for kind in ConnectionKind.allCases {
+            for outcome in RepoTokenMint.allCases {
+                minted[kind, default: [:]][outcome] = r.makeCounter(
+                    name: "latchkey_repo_tokens_minted_total", labels: [("kind", kind.rawValue), ("outcome", outcome.rawValue)],
+                    help: "Repository tokens minted for sessions, by server kind and outcome (failed: the server refused or did not answer, or the token could not be recorded).")
+            }
+        }
+        repoTokensMinted = minted
+        var revocations: [String: [RepoTokenRevocation: Counter]] = [:]
+        for kind in ConnectionKind.allCases.map(\.rawValue) + [Self.unknownKind] {
+            for outcome in RepoTokenRevocation.allCases {
+                revocations[kind, default: [:]][outcome] = r.makeCounter(
+                    name: "latchkey_repo_token_revocations_total", labels: [("kind", kind), ("outcome", outcome.rawValue)],
+                    help: "Attempts at revoking minted repository tokens, by server kind and outcome (failed: retried later with backoff).")
+            }
+        }
+        repoTokenRevocations = revocations
         agentSignatures = r.makeCounter(name: "latchkey_agent_signatures_total", help: "Signatures made by session ssh-agents.")
         sessionsOpened = r.makeCounter(name: "latchkey_sessions_opened_total", help: "Build sessions opened.")
         auditRows = r.makeCounter(name: "latchkey_audit_rows_total", help: "Audit rows made durable.")
@@ -84,7 +115,33 @@ package final class Metrics: Sendable {
     package var unmatched: RequestTimer { RequestTimer(histogram: unmatchedRequests) }
 
     package func released(_ grant: Grant) {
-        (grant == .deployKey ? releasesDeployKey : releasesToken).increment()
+        releases[grant]?.increment()
+    }
+
+    /// How a mint for a session ended.
+    package enum RepoTokenMint: String, Sendable, CaseIterable {
+        case minted, failed
+    }
+
+    /// How one attempt at a queued revocation ended.
+    package enum RepoTokenRevocation: String, Sendable, CaseIterable {
+        /// Revoked on the server (or found absent there: a mint whose answer was lost).
+        case revoked
+        /// The attempt failed; the revocation stays queued and is retried.
+        case failed
+        /// The server had let it lapse already (GitHub's one-hour tokens): nothing to call.
+        case expired
+    }
+
+    /// The label of a revocation whose record names no server kind.
+    static let unknownKind = "unknown"
+
+    package func repoTokenMinted(kind: ConnectionKind, _ outcome: RepoTokenMint) {
+        repoTokensMinted[kind]?[outcome]?.increment()
+    }
+
+    package func repoTokenRevoked(kind: ConnectionKind?, _ outcome: RepoTokenRevocation) {
+        repoTokenRevocations[kind?.rawValue ?? Self.unknownKind]?[outcome]?.increment()
     }
 
     package func signed() { agentSignatures.increment() }
@@ -119,6 +176,12 @@ package final class Metrics: Sendable {
         package var uptime: Duration
         /// Token versions with an expiry date: connection, kind, version, days left (negative once expired).
         package var tokenExpiry: [(connection: String, kind: String, version: Int64, daysLeft: Double)]
+        /// Minted repository tokens held by live sessions.
+        package var repoTokensLive: Int
+        /// Minted repository tokens whose revocation is queued (not yet done on the server).
+        package var repoTokenRevocationsPending: Int
+        /// Each GitHub Enterprise connection's active App key version (0: none, so it mints nothing).
+        package var githubAppKeys: [(connection: String, version: Int64)]
     }
 
     package func render(_ now: Snapshot) -> [UInt8] {
@@ -141,6 +204,13 @@ package final class Metrics: Sendable {
             now.tokenExpiry.map { t in
                 ([("connection", t.connection), ("kind", t.kind), ("version", String(t.version))], String(format: "%.2f", t.daysLeft))
             })
+        gauge("latchkey_repo_tokens_live", "Minted repository tokens held by live sessions.", [([], String(now.repoTokensLive))])
+        gauge(
+            "latchkey_repo_token_revocations_pending", "Minted repository tokens whose revocation on the server is queued (retried until done).",
+            [([], String(now.repoTokenRevocationsPending))])
+        gauge(
+            "latchkey_github_app_key_version", "Each GitHub Enterprise connection's active App key version (0: none; App keys carry no expiry).",
+            now.githubAppKeys.map { k in ([("connection", k.connection)], String(k.version)) })
         return out
     }
 

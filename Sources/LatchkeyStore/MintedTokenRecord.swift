@@ -110,6 +110,15 @@ package enum MintedTokens {
             .filter { ($0.nextAttemptAt ?? now) <= now }
     }
 
+    /// How many tokens are in each state (states with none are absent): what the metrics show.
+    package static func countByState(in db: Database) throws -> [MintedTokenRecord.State: Int] {
+        var out: [MintedTokenRecord.State: Int] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM minted_token GROUP BY state") {
+            if let state = MintedTokenRecord.State(rawValue: row["state"]) { out[state] = row["n"] }
+        }
+        return out
+    }
+
     /// Tokens in `states` (all when nil), oldest first.
     package static func list(states: [MintedTokenRecord.State]? = nil, sessionID: String? = nil, in db: Database) throws -> [MintedTokenRecord] {
         var clauses: [String] = []

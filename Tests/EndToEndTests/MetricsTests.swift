@@ -1,9 +1,10 @@
 import Foundation
 import LatchkeyTestSupport
+import SCMFakes
 import Testing
 
 /// `GET /v1/metrics` as Prometheus scrapes it (curl over the socket), and `latchkey metrics`.
-@Suite struct MetricsTests {
+@Suite(.serialized) struct MetricsTests {
     /// Sample lines `name{labels} value` by series (`name{labels}`).
     func samples(_ text: String) -> [String: Double] {
         var out: [String: Double] = [:]
@@ -63,5 +64,97 @@ import Testing
         chmod(d.root, 0o755)
         let denied = d.cli(["metrics"], asUID: 65534)
         #expect(denied.status == 77, "\(denied.err)")
+    }
+
+    static let labelNames: Set<String> = ["grant", "code", "reason", "route", "kind", "status", "connection", "version", "outcome", "le"]
+
+    func scrape(_ d: DaemonProcess) -> (text: String, samples: [String: Double]) {
+        let r = sh(["curl", "-sf", "--unix-socket", d.socket, "http://localhost/v1/metrics"])
+        return (r.out, samples(r.out))
+    }
+
+    /// A minted repository token's life shows in the counters and the queue's gauge, and
+    /// the scrape names no token, token id, session or repository.
+    @Test func repositoryTokenMintsRevocationsAndThePendingQueueAreCountedWithoutNamingAToken() async throws {
+        let s = try await RepoTokenTests.setUp(.gitlab)
+        defer { s.remove() }
+        let d = s.daemon
+        var m = scrape(d).samples
+        for kind in ["github-enterprise", "gitlab", "bitbucket-server"] {
+            for outcome in ["minted", "failed"] { #expect(m["latchkey_repo_tokens_minted_total{kind=\"\(kind)\",outcome=\"\(outcome)\"}"] == 0) }
+            for outcome in ["revoked", "failed", "expired"] {
+                #expect(m["latchkey_repo_token_revocations_total{kind=\"\(kind)\",outcome=\"\(outcome)\"}"] == 0)
+            }
+        }
+        #expect(m["latchkey_repo_tokens_live"] == 0 && m["latchkey_repo_token_revocations_pending"] == 0)
+
+        // A mint the server refuses, then one it grants.
+        let session = try RepoTokenTests.open(d)
+        s.fake.failNext(.forbiddenScope, method: "POST", pathContains: "access_tokens")
+        #expect(d.cli(["fetch", "repo-token"], env: ["LATCHKEY_SESSION": session.token]).status != 0)
+        let value = try #require(try RepoTokenTests.fetch(d, session.token)["token"] as? String)
+        let serverID = try #require(try RepoTokenTests.minted(d).first?["serverTokenId"] as? String)
+        m = scrape(d).samples
+        #expect(m["latchkey_repo_tokens_minted_total{kind=\"gitlab\",outcome=\"failed\"}"] == 1)
+        #expect(m["latchkey_repo_tokens_minted_total{kind=\"gitlab\",outcome=\"minted\"}"] == 1)
+        #expect(m["latchkey_releases_total{grant=\"repo-token\"}"] == 1 && m["latchkey_releases_total{grant=\"token\"}"] == 0)
+        #expect(m["latchkey_repo_tokens_live"] == 1 && m["latchkey_repo_token_revocations_pending"] == 0)
+
+        // The close queues the revocation; the server refuses the first two attempts.
+        s.fake.failNext(.forbiddenScope, times: 2, method: "DELETE")
+        #expect(d.cli(["session", "close", session.id]).status == 0)
+        var texts: [String] = []
+        #expect(
+            SCMDeployKeyTests.eventually(20) {
+                let now = scrape(d)
+                texts.append(now.text)
+                return (now.samples["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"failed\"}"] ?? 0) >= 1
+                    && now.samples["latchkey_repo_token_revocations_pending"] == 1 && now.samples["latchkey_repo_tokens_live"] == 0
+            }, "\(texts.last ?? "")")
+        #expect(
+            SCMDeployKeyTests.eventually(30) {
+                let now = scrape(d)
+                texts.append(now.text)
+                return now.samples["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"revoked\"}"] == 1
+                    && now.samples["latchkey_repo_token_revocations_pending"] == 0
+            }, "\(texts.last ?? "")")
+        #expect(s.fake.liveMintedTokens == 0)
+        m = scrape(d).samples
+        #expect(m["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"failed\"}"] == 2)
+        #expect(m["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"expired\"}"] == 0)
+        #expect(m["latchkey_repo_token_revocations_total{kind=\"unknown\",outcome=\"failed\"}"] == 0)
+
+        // No scrape named the token, its server id, the session or the repository.
+        texts.append(scrape(d).text)
+        for text in texts {
+            #expect(!text.contains(value) && !text.contains(s.token) && !text.contains(session.token))
+            #expect(!text.contains(session.id) && !text.contains(s.repository))
+            // Label names come from a bounded set: none carries a token id.
+            for match in text.matches(of: /([a-z_]+)="/) {
+                #expect(Self.labelNames.contains(String(match.1)), "label \(match.1)")
+            }
+        }
+        #expect(!texts.joined().contains("=\"\(serverID)\","), "a label holds the server's token id")
+        let table = d.cli(["metrics"])
+        #expect(table.out.contains("latchkey_repo_token_revocations_pending") && !table.out.contains(value))
+        d.stop()
+        await s.fake.stop()
+    }
+
+    /// An App key that is gone (revoked, never put) reads 0, so an alert sees a GitHub
+    /// connection that can mint nothing.
+    @Test func eachGitHubConnectionsActiveAppKeyVersionIsAGaugeAndZeroWithoutOne() async throws {
+        let s = try await RepoTokenTests.setUp(.githubEnterprise)
+        defer { s.remove() }
+        let d = s.daemon
+        #expect(d.cli(["connection", "add", "bare", "--kind", "github-enterprise", "--url", s.fake.webURL, "--api-url", s.fake.apiURL, "--ca-file", s.pki.caCertificate]).status == 0)
+        var m = scrape(d).samples
+        #expect(m["latchkey_github_app_key_version{connection=\"scm1\"}"] == 1)
+        #expect(m["latchkey_github_app_key_version{connection=\"bare\"}"] == 0)
+        #expect(d.cli(["connection", "app", "revoke", "scm1"]).status == 0)
+        m = scrape(d).samples
+        #expect(m["latchkey_github_app_key_version{connection=\"scm1\"}"] == 0)
+        d.stop()
+        await s.fake.stop()
     }
 }

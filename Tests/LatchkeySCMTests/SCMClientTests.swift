@@ -311,7 +311,8 @@ import Testing
             }
             for try await status in group { #expect(status == 200) }
         }
-        #expect(bed.fake.maxConcurrentRequests == 2)
+        // At most two at once (how many overlapped below that is the machine's scheduling).
+        #expect((1...2).contains(bed.fake.maxConcurrentRequests), "\(bed.fake.maxConcurrentRequests) at once")
     }
 
     @Test(arguments: SCMServerKind.allCases)

@@ -118,3 +118,15 @@ package struct Request: Sendable {
         return String(value.dropFirst(prefix.count))
     }
 }
+
+extension Request {
+    /// A yes/no query parameter: absent is no; a value outside the spellings the API
+    /// documents for it is refused (400 `invalid`, naming the parameter), not read as no.
+    package func flag(_ name: String, yes: Set<String>, no: Set<String>) throws -> Bool {
+        guard let value = query[name] else { return false }
+        if yes.contains(value) { return true }
+        if no.contains(value) { return false }
+        let allowed = (yes.union(no)).sorted().joined(separator: ", ")
+        throw APIError.invalid("\(name) must be one of \(allowed), not '\(Names.printable(String(value.prefix(40))))'")
+    }
+}

@@ -34,16 +34,22 @@ extension Vault {
     /// `GET /v1/metrics` (admins and auditors): Prometheus text format.
     func scrapeMetrics(_ op: inout Operation) async throws -> Response {
         let now = Timestamp.now()
-        let expiry = try await op.read { db in
-            try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:", in: db, now: now).compactMap {
+        let (expiry, minted, appKeys) = try await op.read { db in
+            let expiry = try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:", in: db, now: now).compactMap {
                 v -> (connection: String, kind: String, version: Int64, daysLeft: Double)? in
                 guard v.isUsable(at: now), let text = v.attributes["expires"], let expires = Timestamp(parsing: text) else { return nil }
                 let days = Double(expires.microseconds - now.microseconds) / Self.microsecondsPerDay
                 return (String(v.owner.dropFirst("connection:".count)), v.kind.rawValue, v.version, days)
             }
+            let appKeys = try Connection.all(in: db).filter { $0.kind == .githubEnterprise }.map { c in
+                (connection: c.name, version: try SecretVersions.findActive(kind: .githubApp, owner: Self.connectionOwner(c.name), in: db, now: now)?.version ?? 0)
+            }
+            return (expiry, try MintedTokens.countByState(in: db), appKeys)
         }
         let snapshot = Metrics.Snapshot(
-            sessionsOpen: sessions.count, keyGeneration: keyRing.generation, uptime: ContinuousClock.now - startedAt, tokenExpiry: expiry)
+            sessionsOpen: sessions.count, keyGeneration: keyRing.generation, uptime: ContinuousClock.now - startedAt, tokenExpiry: expiry,
+            repoTokensLive: minted[.live] ?? 0, repoTokenRevocationsPending: minted[.revoking] ?? 0,
+            githubAppKeys: appKeys)
         return Response(contentType: "text/plain; version=0.0.4; charset=utf-8", body: ByteBuffer(bytes: metrics.render(snapshot)))
     }
 

@@ -58,12 +58,7 @@ extension Vault {
     func removeProject(_ op: inout Operation) async throws -> RemovalResult {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(project: name)
-        let force: Bool
-        switch op.request.query["force"] {
-        case nil, "false": force = false
-        case "true": force = true
-        case let other?: throw APIError.invalid("force must be true or false, not '\(Names.printable(other))'")
-        }
+        let force = try op.request.flag("force", yes: ["true"], no: ["false"])
         let live = sessions.all().filter { $0.project == name }.count
         if live > 0 && !force {
             throw APIError(.liveSessions, "project '\(name)' has \(live) live session(s); wait for them, revoke them, or use --force")

@@ -195,6 +195,7 @@ extension Vault {
                 if answered { try MintedTokens.forget(owner: owner, in: db) } else { try MintedTokens.queueRevocation(owner: owner, in: db) }
             }
             if !answered { startSCMWork { await $0.workDueMintedRevocations() } }
+            metrics.repoTokenMinted(kind: connection.kind, .failed)
             throw error
         }
         let attributes: [String: String] = [
@@ -220,8 +221,10 @@ extension Vault {
             // Nothing recorded: the token was never released; revoke it on the server now.
             logger.error("could not record a minted token; revoking it on the server", metadata: ["session": "\(sessionID)"])
             await revokeUnrecorded(minted, connection: connection, repository: project.repo)
+            metrics.repoTokenMinted(kind: connection.kind, .failed)
             throw APIError.auditUnavailable(e)
         }
+        metrics.repoTokenMinted(kind: connection.kind, .minted)
         if previous != nil || sessions.session(id: sessionID) == nil { startSCMWork { await $0.workDueMintedRevocations() } }
         logger.info("minted a repository token", metadata: ["session": "\(sessionID)", "repository": "\(project.repo)", "server-id": "\(minted.id)"])
         let refresh: ContinuousClock.Instant? = connection.kind == .githubEnterprise ? .now + Self.installationTokenRefresh : nil
@@ -374,6 +377,7 @@ extension Vault {
             let serverID = a["server_token_id"] ?? "?"
             var failure: (code: String, message: String)?
             var how = "revoked"
+            let recordKind = a["server_kind"].flatMap(ConnectionKind.init(rawValue:))
             if let version, let sealed, let kind = a["server_kind"].flatMap(ConnectionKind.init(rawValue:)), let connection = a["connection"],
                 let repository = a["repository"]
             {
@@ -426,11 +430,13 @@ extension Vault {
                     _ = try await audit.append(
                         AuditEntry(actor: actor, action: .repoTokenRevoke, target: target, outcome: .failed, reason: "\(failure.code): token id \(serverID)")
                     ) { db in try MintedTokens.markRevokeFailed(owner: record.owner, error: failure.message, nextAttempt: next, in: db) }
+                    metrics.repoTokenRevoked(kind: recordKind, .failed)
                 } else {
                     let owner = record.owner
                     _ = try await audit.append(
                         AuditEntry(actor: actor, action: .repoTokenRevoke, target: target, outcome: .granted, reason: "\(how): token id \(serverID)")
                     ) { db in try MintedTokens.markRevoked(owner: owner, in: db) }
+                    metrics.repoTokenRevoked(kind: recordKind, how == "expired" ? .expired : .revoked)
                     logger.info("repository token \(how)", metadata: ["session": "\(record.sessionID)", "server-id": "\(serverID)"])
                 }
             } catch {
@@ -453,7 +459,7 @@ extension Vault {
     /// `GET /v1/minted-tokens` (admin): live tokens and pending revocations (with
     /// `?all=1`, the revoked ones too).
     func listMintedTokens(_ op: inout Operation) async throws -> [MintedTokenInfo] {
-        let all = op.request.query["all"].map { $0 == "1" || $0 == "true" } ?? false
+        let all = try op.request.flag("all", yes: ["1", "true"], no: ["0", "false"])
         return try await op.read { db in
             try MintedTokens.list(states: all ? nil : [.minting, .live, .revoking], in: db).map { r in
                 let a = try SecretVersions.list(kind: .mintedToken, owner: r.owner, in: db).first?.attributes ?? r.intent
