@@ -5,16 +5,23 @@
 //
 //   LatchkeyCrypto ──→ LatchkeySSH ──┐
 //        │                           │
-//        └──→ LatchkeyStore ──→ LatchkeyAudit ──┐
-//                                               ├──→ LatchkeyCore ──→ LatchkeyServer ──→ LatchkeyCLI ──→ latchkey
-//   LatchkeyPolicy ─────────────────────────────┤     (no sockets)     (NIO adapter)         ↑
-//   LatchkeyAPI (wire types) ───────────────────┘                                          │
+//        ├──→ LatchkeyStore ──→ LatchkeyAudit ──┐
+//        └──→ LatchkeySCM ──────────────────────┤
+//   LatchkeyPolicy ─────────────────────────────┼──→ LatchkeyCore ──→ LatchkeyServer ──→ LatchkeyCLI ──→ latchkey
+//   LatchkeyAPI (wire types) ───────────────────┘     (no sockets)     (NIO adapter)         ↑
 //        └──→ LatchkeyClient ─────────────────────────────────────────────────────────────┘
 //
+//   LatchkeySCM ──→ LatchkeySCMTransport ──→ LatchkeyServer   (the SCM wire: async-http-client and
+//                                                              NIOSSL; the server hands it to the core)
+//
 // LatchkeyCore holds the vault's state and decisions (endpoint table, router, release
-// decision, sessions) and depends on NIOCore only for ByteBuffer/EventLoop; the adapter
-// LatchkeyServer adds NIOPosix/NIOHTTP1 (socket server, HTTP handler, request clock, peer
-// credentials, session agent sockets). LatchkeyFuzz drives the server for libFuzzer.
+// decision, sessions, what to ask the SCM servers) and depends on NIOCore only for
+// ByteBuffer/EventLoop; LatchkeySCM, the SCM servers' APIs it uses, opens no socket
+// either. The adapter LatchkeyServer adds NIOPosix/NIOHTTP1 (socket server, HTTP handler,
+// request clock, peer credentials, session agent sockets) and passes the core the SCM
+// transport of LatchkeySCMTransport (async-http-client, NIOSSL). A test
+// (CoreIsSocketFreeTests) holds the core's dependencies to this. LatchkeyFuzz drives the
+// server for libFuzzer.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -66,17 +73,19 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "LatchkeyAPI", swiftSettings: strict),
-        // The outbound client of the SCM servers (GitHub Enterprise, GitLab, Bitbucket Server / DC).
+        // What Latchkey says to the SCM servers (GitHub Enterprise, GitLab, Bitbucket Server / DC):
+        // requests, adapters, retry decisions, webhook signatures; no socket.
+        .target(name: "LatchkeySCM", dependencies: ["LatchkeyCrypto", "COpenSSL"], swiftSettings: strict),
+        // The wire under it: async-http-client, TLS by swift-nio-ssl (used by the server module).
         .target(
-            name: "LatchkeySCM",
+            name: "LatchkeySCMTransport",
             dependencies: [
-                "LatchkeyCrypto", "COpenSSL",
+                "LatchkeySCM", "LatchkeyCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
@@ -94,7 +103,7 @@ let package = Package(
             name: "LatchkeyServer",
             dependencies: [
                 "LatchkeyCore", "LatchkeyAPI", "LatchkeyCrypto", "LatchkeySSH", "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy",
-                "CSystemShims",
+                "LatchkeySCMTransport", "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -137,7 +146,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "LatchkeySCMTests",
-            dependencies: ["LatchkeyTestSupport", "SCMFakes", "LatchkeySCM", "LatchkeyCrypto"],
+            dependencies: ["LatchkeyTestSupport", "SCMFakes", "LatchkeySCM", "LatchkeySCMTransport", "LatchkeyCrypto"],
             swiftSettings: strict),
         // Tests find their vector files through #filePath (Tests/<target>/Vectors).
         .testTarget(name: "LatchkeyCryptoTests", dependencies: ["LatchkeyTestSupport", "LatchkeyCrypto"], swiftSettings: strict),

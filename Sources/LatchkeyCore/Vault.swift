@@ -4,6 +4,7 @@ package import LatchkeyAudit
 package import LatchkeyCrypto
 package import LatchkeyPolicy
 package import LatchkeyAPI
+package import LatchkeySCM
 import Foundation
 import Synchronization
 
@@ -23,6 +24,9 @@ package final class Vault: Sendable {
     package let limits: VaultLimits
     /// Starts a session's ssh-agent socket (the adapter's, so the core opens no socket).
     let agentFactory: any SessionAgentFactory
+    /// Makes the transport to a connection's SCM server (the adapter's, so the core
+    /// opens no socket: the daemon passes LatchkeySCMTransport's `SCMClientFactory`).
+    let scmTransports: any SCMTransportFactory
     /// Where session agent sockets are made: beside the daemon's socket, so builds that
     /// can reach one can reach the other.
     let agentParent: String
@@ -46,7 +50,7 @@ package final class Vault: Sendable {
 
     private init(
         store: Store, keyRing: KeyRing, audit: AuditLog, metrics: Metrics, policy: Policy, policiesDirectory: String, agentParent: String,
-        agentFactory: any SessionAgentFactory, limits: VaultLimits, logger: Logger
+        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits, logger: Logger
     ) {
         self.metrics = metrics
         self.limits = limits
@@ -54,6 +58,7 @@ package final class Vault: Sendable {
         refusals = RefusalLimiter(rowsPerSecond: limits.refusalRowsPerSecond)
         self.agentParent = agentParent
         self.agentFactory = agentFactory
+        self.scmTransports = scmTransports
         self.store = store
         self.keyRing = keyRing
         self.audit = audit
@@ -66,7 +71,7 @@ package final class Vault: Sendable {
     /// sessions a previous run left open, and records the start.
     package static func open(
         store: Store, keyRing: KeyRing, policiesDirectory: String, witness: CheckpointWitness? = nil, agentParent: String,
-        agentFactory: any SessionAgentFactory, limits: VaultLimits = VaultLimits(), logger: Logger
+        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits = VaultLimits(), logger: Logger
     ) async throws -> Vault {
         let log = logger
         let metrics = Metrics()
@@ -81,7 +86,7 @@ package final class Vault: Sendable {
         }
         let vault = Vault(
             store: store, keyRing: keyRing, audit: audit, metrics: metrics, policy: policy, policiesDirectory: policiesDirectory,
-            agentParent: agentParent, agentFactory: agentFactory, limits: limits, logger: logger)
+            agentParent: agentParent, agentFactory: agentFactory, scmTransports: scmTransports, limits: limits, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
         ) { db in

@@ -19,9 +19,9 @@ package import LatchkeyCrypto
 /// Error bodies are `{"errors":[{"context","message","exceptionName"}]}`. Tokens carry
 /// permissions rather than scopes, and Bitbucket does not tell a token's holder its expiry.
 package struct BitbucketServerAdapter: SCMServerAdapter {
-    package let client: SCMClient
+    package let client: any SCMTransport
 
-    package init(client: SCMClient) { self.client = client }
+    package init(client: any SCMTransport) { self.client = client }
 
     /// `KEY/slug` → (`KEY`, `slug`), encoded.
     private func parts(_ repository: String) -> (project: String, slug: String) {

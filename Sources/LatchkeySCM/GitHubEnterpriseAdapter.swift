@@ -19,9 +19,9 @@ import Foundation
 /// Classic tokens need `repo` for deploy keys (and `admin:repo_hook`, `write:repo_hook`
 /// or `repo` for webhooks); the user needs admin on the repository.
 package struct GitHubEnterpriseAdapter: SCMServerAdapter {
-    package let client: SCMClient
+    package let client: any SCMTransport
 
-    package init(client: SCMClient) { self.client = client }
+    package init(client: any SCMTransport) { self.client = client }
 
     static let hookScopes: Set<String> = ["repo", "admin:repo_hook", "write:repo_hook"]
 

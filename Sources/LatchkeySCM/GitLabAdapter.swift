@@ -19,9 +19,9 @@ import Foundation
 ///   → 201 with `id`; `PUT …/hooks/:hook_id` → 200; `DELETE …/hooks/:hook_id` → 204.
 /// Deploy keys and webhooks need the `api` scope and the Maintainer role.
 package struct GitLabAdapter: SCMServerAdapter {
-    package let client: SCMClient
+    package let client: any SCMTransport
 
-    package init(client: SCMClient) { self.client = client }
+    package init(client: any SCMTransport) { self.client = client }
 
     static let maintainer: Int64 = 40
 

@@ -13,6 +13,16 @@ package struct SCMRequestRecord: Sendable, Equatable {
     /// Why the attempt failed without an answer (timeout, TLS, …).
     package var failure: SCMError.Code?
 
+    package init(connection: String, method: String, path: String, status: Int?, duration: Duration, attempt: Int, failure: SCMError.Code?) {
+        self.connection = connection
+        self.method = method
+        self.path = path
+        self.status = status
+        self.duration = duration
+        self.attempt = attempt
+        self.failure = failure
+    }
+
     /// `POST /repos/acme/web/keys → 201 in 12 ms` (or `→ scm_timeout`), the audit row's note.
     package var note: String {
         let ms = Int((duration / .milliseconds(1)).rounded())

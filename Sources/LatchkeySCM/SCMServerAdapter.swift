@@ -121,7 +121,7 @@ package struct SCMTokenReport: Sendable, Equatable {
 /// The small protocol over each server's REST API. Removal calls succeed when the key
 /// or hook is already gone (404): removal is what was asked for.
 package protocol SCMServerAdapter: Sendable {
-    var client: SCMClient { get }
+    var client: any SCMTransport { get }
 
     func verifyToken(_ token: SecretBytes, needs: [SCMRepositoryNeeds]) async throws(SCMError) -> SCMTokenReport
 
@@ -152,7 +152,7 @@ package struct SCMInstalledWebhook: Sendable, Equatable {
 
 /// Picks the adapter for a connection's kind.
 package enum SCMAdapters {
-    package static func make(for client: SCMClient) -> any SCMServerAdapter {
+    package static func make(for client: any SCMTransport) -> any SCMServerAdapter {
         switch client.connection.kind {
         case .githubEnterprise: GitHubEnterpriseAdapter(client: client)
         case .gitlab: GitLabAdapter(client: client)

@@ -2,6 +2,7 @@ package import Logging
 package import LatchkeyStore
 import LatchkeyCrypto
 import LatchkeyAudit
+import LatchkeySCMTransport
 package import LatchkeyCore
 import Foundation
 
@@ -31,7 +32,7 @@ package final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            agentFactory: NIOSessionAgentFactory(), limits: config.limits.vault, logger: logger)
+            agentFactory: NIOSessionAgentFactory(), scmTransports: SCMClientFactory(), limits: config.limits.vault, logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

@@ -1,6 +1,7 @@
 import Foundation
 import LatchkeyCrypto
 import LatchkeySCM
+import LatchkeySCMTransport
 import SCMFakes
 import LatchkeyTestSupport
 

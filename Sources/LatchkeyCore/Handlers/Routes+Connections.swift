@@ -9,7 +9,7 @@ extension Vault {
             throw APIError.invalid("--kind must be github-enterprise, gitlab or bitbucket-server, not '\(Names.printable(body.kind))'")
         }
         if let caFile = body.caFile {
-            do throws(SCMError) { try SCMClient.validateCAFile(caFile, connection: body.name) } catch { throw APIError.scm(error) }
+            do throws(SCMError) { try scmTransports.validateCAFile(caFile, connection: body.name) } catch { throw APIError.scm(error) }
         }
         return try await op.change { db in
             let c = try Connection(name: body.name, kind: kind, webURL: body.url, apiURL: body.apiUrl, sshURL: body.sshUrl, caFile: body.caFile)

@@ -9,7 +9,7 @@ extension Vault {
         op.target = AuditTarget(connection: name)
         let caFile = body.caFile.flatMap { $0.isEmpty ? nil : $0 }
         if let caFile {
-            do throws(SCMError) { try SCMClient.validateCAFile(caFile, connection: name) } catch { throw APIError.scm(error) }
+            do throws(SCMError) { try scmTransports.validateCAFile(caFile, connection: name) } catch { throw APIError.scm(error) }
         }
         return try await op.change { db in
             let c = try Connection.setCAFile(name, caFile, in: db)

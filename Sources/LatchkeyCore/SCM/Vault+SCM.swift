@@ -39,10 +39,10 @@ extension Vault {
             return (c, v, sealed)
         }
         let token = try openSealed(sealed, for: version)
-        let client: SCMClient
+        let client: any SCMTransport
         do throws(SCMError) {
-            client = try SCMClient(
-                connection: Self.scmConnection(connection), settings: Self.scmSettings(),
+            client = try scmTransports.transport(
+                for: Self.scmConnection(connection), settings: Self.scmSettings(),
                 observer: SCMAuditObserver(audit: audit, logger: logger, project: project, requestID: requestID))
         } catch {
             throw APIError.scm(error)

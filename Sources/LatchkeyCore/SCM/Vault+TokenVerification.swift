@@ -34,8 +34,8 @@ extension Vault {
         let now = Timestamp.now()
         let adapter: any SCMServerAdapter
         do throws(SCMError) {
-            let client = try SCMClient(
-                connection: Self.scmConnection(connection), settings: Self.scmSettings(),
+            let client = try scmTransports.transport(
+                for: Self.scmConnection(connection), settings: Self.scmSettings(),
                 observer: SCMAuditObserver(audit: audit, logger: logger, project: nil, requestID: requestID))
             adapter = SCMAdapters.make(for: client)
         } catch {

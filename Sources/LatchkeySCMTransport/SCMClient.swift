@@ -4,10 +4,12 @@ internal import NIOPosix
 internal import NIOHTTP1
 internal import NIOSSL
 package import LatchkeyCrypto
+package import LatchkeySCM
 import Foundation
 
-/// The outbound client of one SCM connection (see the module comment).
-package final class SCMClient: Sendable {
+/// The outbound client of one SCM connection (see the module comment): the
+/// `SCMTransport` the adapters talk through.
+package final class SCMClient: SCMTransport {
     package let connection: SCMConnection
     package let settings: SCMClientSettings
     /// `https://HOST[:PORT]`: the only place a token is ever sent.
@@ -87,9 +89,6 @@ package final class SCMClient: Sendable {
         _ = try loadCertificates(path, connection: SCMConnection(name: connection, kind: .githubEnterprise, apiURL: "https://x"))
     }
 
-    /// `GitLab gl` — how errors name this connection.
-    package var name: String { "\(connection.kind.displayName) \(connection.name)" }
-
     /// Sends a request (with retries) and returns the server's final answer, whatever
     /// its status; transport failures throw. The token, if given, is sent as
     /// `Authorization: Bearer …` to `origin` and nowhere else.
@@ -134,49 +133,6 @@ package final class SCMClient: Sendable {
                 throw failure.error
             }
         }
-    }
-
-    /// Sends a request and returns the answer if its status is one of `expect`;
-    /// any other status becomes the error `failure(_:for:hint:)` describes.
-    package func call(_ request: SCMRequest, token: SecretBytes?, expect: Set<Int>, hint: String? = nil) async throws(SCMError) -> SCMResponse {
-        let r = try await send(request, token: token)
-        guard expect.contains(r.status) else { throw failure(r, for: request, hint: hint) }
-        return r
-    }
-
-    /// An error for an answer Latchkey did not want: who answered what to which request,
-    /// the server's message (≤ 200 characters) and what to do.
-    package func failure(_ response: SCMResponse, for request: SCMRequest, hint: String? = nil, code: SCMError.Code? = nil) -> SCMError {
-        let status = response.status
-        let spent = RetryPolicy.rateLimitReset(response) != nil
-        let c: SCMError.Code =
-            code
-            ?? {
-                switch status {
-                case 401: .unauthorized
-                case 403 where spent: .rateLimited
-                case 403: .forbidden
-                case 404: .notFound
-                case 429: .rateLimited
-                case 500...599: .serverError
-                default: .rejected
-                }
-            }()
-        let todo: String =
-            hint
-            ?? {
-                switch c {
-                case .unauthorized: "the server does not accept the token; put a valid one with `latchkey token put \(connection.name)`"
-                case .forbidden: "the token lacks a scope or its user a permission for this; see `latchkey connection verify \(connection.name)`"
-                case .notFound: "check the repository's name and that the token's user can see it"
-                case .rateLimited: "the server's rate limit is spent; Latchkey tries again later"
-                case .serverError: "the server failed; try again later"
-                default: "the server refused the request as sent"
-                }
-            }()
-        return SCMError(
-            c, "\(name) answered \(status) to \(request.summary) (\(request.purpose)): \(ServerMessage.summary(of: response)) — \(todo)",
-            status: status)
     }
 
     private func rateLimitError(_ request: SCMRequest, wait: Duration) -> SCMError {

@@ -1,5 +1,6 @@
 internal import AsyncHTTPClient
 internal import NIOCore
+import LatchkeySCM
 import Synchronization
 
 /// The process's async-http-client instances, one per (proxy, connect timeout, pool
