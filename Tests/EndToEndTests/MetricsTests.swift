@@ -123,6 +123,11 @@ import Testing
         #expect(m["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"failed\"}"] == 2)
         #expect(m["latchkey_repo_token_revocations_total{kind=\"gitlab\",outcome=\"expired\"}"] == 0)
         #expect(m["latchkey_repo_token_revocations_total{kind=\"unknown\",outcome=\"failed\"}"] == 0)
+        // Every one of those calls to the server is counted by kind and status: the refused
+        // mint and the two refused revocations (403), the mint and the revocation that went through.
+        let scm = m.filter { $0.key.hasPrefix("latchkey_scm_requests_total{kind=\"gitlab\"") }
+        #expect((scm["latchkey_scm_requests_total{kind=\"gitlab\",status=\"403\"}"] ?? 0) >= 3, "\(scm)")
+        #expect(scm.values.reduce(0, +) >= 5, "\(scm)")
 
         // No scrape named the token, its server id, the session or the repository.
         texts.append(scrape(d).text)

@@ -283,9 +283,7 @@ extension Vault {
     /// A connection's adapter with no token (the GitHub App authenticates per request).
     func scmAdapter(_ connection: Connection, project: String?, requestID: String?) throws -> any SCMServerAdapter {
         do throws(SCMError) {
-            let client = try scmTransports.transport(
-                for: Self.scmConnection(connection), settings: Self.scmSettings(),
-                observer: SCMAuditObserver(audit: audit, logger: logger, project: project, requestID: requestID))
+            let client = try scmTransport(connection, project: project, requestID: requestID)
             return SCMAdapters.make(for: client)
         } catch {
             throw APIError.scm(error)

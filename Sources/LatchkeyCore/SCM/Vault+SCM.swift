@@ -26,6 +26,15 @@ extension Vault {
         SCMConnection(name: c.name, kind: SCMServerKind(rawValue: c.kind.rawValue) ?? .githubEnterprise, apiURL: c.apiURL, caFile: c.caFile)
     }
 
+    /// The wire to a connection's server, every attempt audited (`scm.request`) and counted
+    /// (`latchkey_scm_requests_total`).
+    func scmTransport(_ connection: Connection, project: String?, requestID: String?) throws(SCMError) -> any SCMTransport {
+        try scmTransports.transport(
+            for: Self.scmConnection(connection), settings: Self.scmSettings(),
+            observer: SCMAuditObserver(
+                audit: audit, logger: logger, metrics: metrics, kind: connection.kind.rawValue, project: project, requestID: requestID))
+    }
+
     /// Opens a session with a connection's server: its client and its active token.
     /// Throws `APIError`s a client can act on (no token, bad settings).
     func scmSession(_ name: String, project: String? = nil, requestID: String?) async throws -> SCMSession {
@@ -41,9 +50,7 @@ extension Vault {
         let token = try openSealed(sealed, for: version)
         let client: any SCMTransport
         do throws(SCMError) {
-            client = try scmTransports.transport(
-                for: Self.scmConnection(connection), settings: Self.scmSettings(),
-                observer: SCMAuditObserver(audit: audit, logger: logger, project: project, requestID: requestID))
+            client = try scmTransport(connection, project: project, requestID: requestID)
         } catch {
             throw APIError.scm(error)
         }

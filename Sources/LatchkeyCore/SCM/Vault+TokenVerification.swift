@@ -34,9 +34,7 @@ extension Vault {
         let now = Timestamp.now()
         let adapter: any SCMServerAdapter
         do throws(SCMError) {
-            let client = try scmTransports.transport(
-                for: Self.scmConnection(connection), settings: Self.scmSettings(),
-                observer: SCMAuditObserver(audit: audit, logger: logger, project: nil, requestID: requestID))
+            let client = try scmTransport(connection, project: nil, requestID: requestID)
             adapter = SCMAdapters.make(for: client)
         } catch {
             return TokenCheck(record: .init(state: .failed, checkedAt: now, message: error.message), report: nil)
