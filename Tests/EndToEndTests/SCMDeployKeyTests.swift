@@ -70,7 +70,9 @@ import Testing
         #expect((Self.install(list[1])?["lastError"] as? String)?.contains("500") == true)
         #expect(d.cli(["deploy-key", "list", "web"]).out.contains("removal pending"))
         #expect(Self.eventually { s.fake.deployKeys(repo).isEmpty }, "the failed removal was not retried")
-        #expect(Self.install(try Self.list(d)[1])?["state"] as? String == "removed")
+        // The daemon records the removal once the server has answered: a moment after the fake
+        // dropped the key.
+        #expect(Self.eventually { (try? Self.list(d)).flatMap { Self.install($0[1])?["state"] as? String } == "removed" })
 
         // Audited: installs and removals, and every request to the server.
         let audit = d.cli(["audit", "list", "--action", "deploy-key.uninstall", "--json"]).out
