@@ -3,30 +3,9 @@ internal import GRDB
 extension Schema {
     /// Webhooks Latchkey installs on the repositories (issue #17): `secret_version` may hold
     /// webhook secrets (kind `webhook-secret`), and `scm_webhook` records each project's hook
-    /// on its server.
-    ///
-    /// SQLite cannot change a CHECK constraint in place, so `secret_version` is rebuilt from
-    /// its own stored definition with `'webhook-secret'` added at the end of its kind list
-    /// (whatever earlier migrations put in it): columns, indexes and triggers are kept
-    /// exactly as they were. (GRDB runs migrations with foreign keys off and checks them
-    /// all before commit.)
+    /// on its server. The kind list is widened by `widenSecretKinds`, as for minted tokens.
     static func addWebhooks(_ db: Database) throws {
-        guard let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'secret_version'"),
-            let list = create.range(of: "kind IN ("), let close = create[list.upperBound...].firstIndex(of: ")"),
-            let name = create.range(of: "secret_version")
-        else {
-            throw StoreError.corrupt(path: "store", reason: "secret_version's definition is not the one this migration knows")
-        }
-        var widened = create
-        widened.insert(contentsOf: ", 'webhook-secret'", at: close)
-        widened.replaceSubrange(name, with: "secret_version_with_webhooks")
-        let dependents = try String.fetchAll(
-            db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
-        try db.execute(sql: widened)
-        try db.execute(sql: "INSERT INTO secret_version_with_webhooks SELECT * FROM secret_version")
-        try db.execute(sql: "DROP TABLE secret_version")
-        try db.execute(sql: "ALTER TABLE secret_version_with_webhooks RENAME TO secret_version")
-        for sql in dependents { try db.execute(sql: sql) }
+        try widenSecretKinds(db, adding: ["webhook-secret"])
         try db.execute(sql: scmWebhooks)
     }
 

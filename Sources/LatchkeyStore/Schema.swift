@@ -301,18 +301,20 @@ enum Schema {
         try db.execute(sql: mintedTokenQueue)
     }
 
-    /// Rebuilds `secret_version` from its own stored definition with `kinds` added to its
-    /// kind CHECK (after `'ssh-ca'`, which every later definition keeps), keeping its
-    /// columns, indexes and triggers exactly as earlier migrations left them.
+    /// Rebuilds `secret_version` from its own stored definition with `kinds` added at the end
+    /// of its kind CHECK (whatever earlier migrations put in it), keeping its columns,
+    /// indexes and triggers exactly as earlier migrations left them. SQLite cannot change a
+    /// CHECK constraint in place. (GRDB runs migrations with foreign keys off and checks them
+    /// all before commit.)
     static func widenSecretKinds(_ db: Database, adding kinds: [String]) throws {
-        let anchor = "'ssh-ca'"
         guard let create = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'secret_version'"),
-            let at = create.range(of: anchor), let name = create.range(of: "secret_version")
+            let list = create.range(of: "kind IN ("), let close = create[list.upperBound...].firstIndex(of: ")"),
+            let name = create.range(of: "secret_version")
         else {
             throw StoreError.corrupt(path: "store", reason: "secret_version's definition is not the one this migration knows")
         }
         var widened = create
-        widened.replaceSubrange(at, with: anchor + kinds.map { ", '\($0)'" }.joined())
+        widened.insert(contentsOf: kinds.map { ", '\($0)'" }.joined(), at: close)
         widened.replaceSubrange(name, with: "secret_version_widened")
         let dependents = try String.fetchAll(
             db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
