@@ -1,4 +1,3 @@
-package import GRDB
 package import LatchkeyCrypto
 package import LatchkeyStore
 import Foundation
@@ -41,7 +40,7 @@ package final class AuditLog: @unchecked Sendable {
     private var lastCheckpoint: (id: Int64, seq: Int64, hash: [UInt8])
     private let witness: CheckpointWitness?
 
-    typealias Change = @Sendable (Database) throws -> any Sendable
+    typealias Change = @Sendable (StoreDB) throws -> any Sendable
 
     typealias Completion = @Sendable (Result<(AuditRecord, any Sendable), any Error>) -> Void
 
@@ -77,7 +76,7 @@ package final class AuditLog: @unchecked Sendable {
         self.witness = witness
         self.log = log
         (head, lastCheckpoint) = try store.database.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1")
+            let row = try SQLRow.fetchOne(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1")
             let cp = try AuditReader.checkpoints(in: db).last
             return (
                 (row?["seq"] ?? 0, row.map { Array($0["row_hash"] as Data) } ?? AuditEncoding.zeroHash),
@@ -104,7 +103,7 @@ package final class AuditLog: @unchecked Sendable {
     /// it committed, false if the change or the transaction failed — and before the writer
     /// starts its next transaction (key changes take effect there: `KeyRing.settle`).
     package func append<T: Sendable>(
-        _ entry: AuditEntry, change: @escaping @Sendable (Database) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
+        _ entry: AuditEntry, change: @escaping @Sendable (StoreDB) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
     ) async throws -> T {
         let (_, value) = try await withCheckedThrowingContinuation { (c: CheckedContinuation<(AuditRecord, any Sendable), any Error>) in
             enqueue(entry, change: { db in try change(db) }) { result in
@@ -233,7 +232,6 @@ package final class AuditLog: @unchecked Sendable {
                 var seq = start.seq
                 var hash = start.hash
                 let scratch = AuditRowBuffer()
-                let insert = try db.cachedStatement(sql: Self.insertSQL)
                 for p in batch {
                     let time = Timestamp.now()
                     var value: any Sendable = ()
@@ -243,17 +241,17 @@ package final class AuditLog: @unchecked Sendable {
                         if let change = p.change {
                             try db.inSavepoint {
                                 value = try change(db)
-                                try insert.execute(arguments: Self.arguments(record))
+                                try db.execute(sql: Self.insertSQL, arguments: Self.arguments(record))
                                 return .commit
                             }
                         } else {
                             // A lone row needs no savepoint: a failed INSERT undoes only itself.
-                            try insert.execute(arguments: Self.arguments(record))
+                            try db.execute(sql: Self.insertSQL, arguments: Self.arguments(record))
                         }
                         seq += 1
                         hash = record.rowHash
                         outcomes.append(.written(record, value))
-                    } catch let e as DatabaseError where Self.isStorageFault(e) {
+                    } catch let e as SQLError where Self.isStorageFault(e) {
                         throw e  // the whole batch fails: disk full, I/O error, locked
                     } catch {
                         outcomes.append(.refused(error))
@@ -277,7 +275,7 @@ package final class AuditLog: @unchecked Sendable {
                 }
             }
         } catch {
-            let reason = (error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))"
+            let reason = (error as? SQLError).map(\.code) ?? "\(type(of: error))"
             log("audit write failed (\(reason)); \(batch.count) request(s) refused, nothing released")
             observer?.failed(rows: batch.count)
             for p in batch { p.done(.failure(AuditError.unavailable(reason))) }
@@ -308,7 +306,7 @@ package final class AuditLog: @unchecked Sendable {
 
     /// Signs and stores checkpoint `id` over row `seq` (hash `hash`), chained to the
     /// previous checkpoint's hash `prev` (zero for the first).
-    static func insertCheckpoint(_ db: Database, id: Int64, seq: Int64, hash: [UInt8], prev: [UInt8], key: Ed25519SigningKey) throws -> Checkpoint {
+    static func insertCheckpoint(_ db: StoreDB, id: Int64, seq: Int64, hash: [UInt8], prev: [UInt8], key: Ed25519SigningKey) throws -> Checkpoint {
         var cp = Checkpoint(id: id, auditSeq: seq, headHash: hash, time: .now(), publicKey: key.publicKey, signature: [], prevHash: prev)
         cp.signature = key.sign(AuditEncoding.checkpointMessage(cp))
         try db.execute(
@@ -345,12 +343,10 @@ package final class AuditLog: @unchecked Sendable {
         guard report.isIntact else { throw AuditError.startupRefused(report.description) }
     }
 
-    static func isStorageFault(_ e: DatabaseError) -> Bool {
-        switch e.resultCode {
-        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CORRUPT, .SQLITE_CANTOPEN, .SQLITE_NOMEM:
-            true
-        default: false
-        }
+    /// Disk full, I/O error, busy or locked, read-only, corrupt, cannot open, out of memory
+    /// (SQLite), connection lost or serialization failure (PostgreSQL): the whole batch fails.
+    static func isStorageFault(_ e: SQLError) -> Bool {
+        e.isStorageFault
     }
 
     static let insertSQL = """
@@ -359,7 +355,7 @@ package final class AuditLog: @unchecked Sendable {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    static func arguments(_ r: AuditRecord) -> StatementArguments {
+    static func arguments(_ r: AuditRecord) -> SQLArguments {
         let e = r.entry
         return [
             r.seq, r.time.description, e.actor.role, e.actor.uid.map { Int64($0) }, e.actor.gid.map { Int64($0) }, e.actor.pid.map { Int64($0) },

@@ -1,4 +1,4 @@
-package import GRDB
+import GRDB
 package import LatchkeyStore
 import LatchkeyCrypto
 import Foundation
@@ -32,15 +32,15 @@ package struct AuditQuery: Sendable {
 
 /// Reads rows and checkpoints straight from a store (no master key needed).
 package enum AuditReader {
-    package static func records(_ q: AuditQuery = AuditQuery(), in db: Database) throws -> [AuditRecord] {
+    package static func records(_ q: AuditQuery = AuditQuery(), in db: StoreDB) throws -> [AuditRecord] {
         var out: [AuditRecord] = []
         try forEachRecord(q, in: db) { out.append($0) }
         return out
     }
 
-    static func sql(_ q: AuditQuery) -> (String, StatementArguments) {
+    static func sql(_ q: AuditQuery) -> (String, SQLArguments) {
         var sql = "SELECT * FROM audit WHERE 1"
-        var args: StatementArguments = []
+        var args: SQLArguments = []
         if let v = q.since { sql += " AND time >= ?"; args += [v.description] }
         if let v = q.until { sql += " AND time < ?"; args += [v.description] }
         if let v = q.project { sql += " AND target_project = ?"; args += [v] }
@@ -54,17 +54,19 @@ package enum AuditReader {
     }
 
     /// Calls `body` with each row of `q` in seq order, one at a time (flat memory).
-    package static func forEachRecord(_ q: AuditQuery = AuditQuery(), in db: Database, _ body: (AuditRecord) throws -> Void) throws {
+    package static func forEachRecord(_ q: AuditQuery = AuditQuery(), in db: StoreDB, _ body: (AuditRecord) throws -> Void) throws {
         let (sql, args) = sql(q)
-        let cursor = try Row.fetchCursor(db, sql: sql, arguments: args)
-        while let row = try cursor.next() { try body(try record(row)) }
+        try db.forEachRow(sql: sql, arguments: args) { row in
+            try body(try record(row))
+            return true
+        }
     }
 
-    package static func checkpoints(in db: Database) throws -> [Checkpoint] {
-        try Row.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id").map { row in
+    package static func checkpoints(in db: StoreDB) throws -> [Checkpoint] {
+        try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id").map { row in
             guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
             // A store from before checkpoint chaining has no prev_hash column (read-only verify).
-            let prev: Data? = row.hasColumn("prev_hash") ? row["prev_hash"] : nil
+            let prev: Data? = row.index(of: "prev_hash") != nil ? row["prev_hash"] : nil
             return Checkpoint(
                 id: row["id"], auditSeq: row["audit_seq"], headHash: Array(row["head_hash"] as Data), time: time,
                 publicKey: Array(row["public_key"] as Data), signature: Array(row["signature"] as Data), prevHash: prev.map { Array($0) })
@@ -81,7 +83,7 @@ package enum AuditReader {
 
     /// The streaming check first; the full verifier's diagnosis when it finds anything.
     /// Then the checkpoints' own chain, the unsigned tail and what is known from outside.
-    static func verify(_ db: Database, publicKey: [UInt8], policy: CheckpointPolicy, expected: [ExpectedCheckpoint]) throws -> VerificationReport {
+    static func verify(_ db: StoreDB, publicKey: [UInt8], policy: CheckpointPolicy, expected: [ExpectedCheckpoint]) throws -> VerificationReport {
         let checkpoints = try checkpoints(in: db)
         var report = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey) ?? fullRowCheck(db, checkpoints, publicKey)
         CheckpointChain.check(
@@ -91,16 +93,16 @@ package enum AuditReader {
 
     /// The full verifier over decoded rows; a row that cannot be decoded strictly is
     /// reported as malformed once every row before it checked out.
-    static func fullRowCheck(_ db: Database, _ checkpoints: [Checkpoint], _ publicKey: [UInt8]) throws -> VerificationReport {
+    static func fullRowCheck(_ db: StoreDB, _ checkpoints: [Checkpoint], _ publicKey: [UInt8]) throws -> VerificationReport {
         var rows: [AuditRecord] = []
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
         var malformed: AuditRowError?
-        while let row = try cursor.next() {
+        try db.forEachRow(sql: "SELECT * FROM audit ORDER BY seq") { row in
             do {
                 rows.append(try record(row))
+                return true
             } catch let e as AuditRowError {
                 malformed = e
-                break
+                return false
             }
         }
         var report = AuditVerifier.verifyRows(records: rows, checkpoints: malformed == nil ? checkpoints : [], publicKey: publicKey)
@@ -109,9 +111,9 @@ package enum AuditReader {
     }
 
     /// Rows after the last checkpoint: how many, and the times of the first and last.
-    static func tail(_ db: Database, _ checkpoints: [Checkpoint]) throws -> TailFacts {
+    static func tail(_ db: StoreDB, _ checkpoints: [Checkpoint]) throws -> TailFacts {
         let covered = checkpoints.map(\.auditSeq).max() ?? 0
-        guard let row = try Row.fetchOne(db, sql: "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM audit WHERE seq > ?", arguments: [covered])
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM audit WHERE seq > ?", arguments: [covered])
         else { return TailFacts() }
         return TailFacts(
             rows: row["n"], firstTime: (row["first"] as String?).flatMap(Timestamp.init(parsing:)),
@@ -120,7 +122,7 @@ package enum AuditReader {
 
     /// A stored row, decoded strictly: what the encoder would refuse is refused here too
     /// (a uid that does not fit 32 bits is not read as another uid).
-    static func record(_ row: Row) throws -> AuditRecord {
+    static func record(_ row: SQLRow) throws -> AuditRecord {
         let seq: Int64 = row["seq"]
         func malformed(_ reason: String) -> AuditRowError { AuditRowError(seq: seq, reason: reason) }
         guard let timeText = row["time"] as String?, let time = Timestamp(parsing: timeText), time.description == timeText else {
@@ -153,7 +155,8 @@ extension AuditReader {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: databasePath, configuration: config)
-        let (signed, last, tail) = try queue.read { db in
+        let (signed, last, tail) = try queue.read { file in
+            let db = readOnly(file)
             let signed = try AuditReader.checkpoints(in: db)
             return (signed, try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0, try AuditReader.tail(db, signed))
         }
@@ -163,7 +166,12 @@ extension AuditReader {
             CheckpointChain.check(&report, checkpoints: signed, publicKey: publicKey, tail: tail, policy: policy, expected: expected)
             return report
         }
-        return try queue.read { db in try verify(db, publicKey: publicKey, policy: policy, expected: expected) }
+        return try queue.read { db in try verify(readOnly(db), publicKey: publicKey, policy: policy, expected: expected) }
+    }
+
+    /// A read-only connection to a store file, as row code reads it (no row bindings).
+    static func readOnly(_ db: Database) -> StoreDB {
+        StoreDB(connection: LatchkeyStore.SQLiteConnection(db), bindings: RowBindingsSlot())
     }
 
     /// The audit public key a store records in its metadata.

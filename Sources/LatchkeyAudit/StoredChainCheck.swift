@@ -1,4 +1,5 @@
 import GRDB
+import LatchkeyStore
 import GRDBSQLite
 import Foundation
 import LatchkeyCrypto
@@ -20,9 +21,10 @@ enum StoredChainCheck {
         target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id
         """
 
-    /// On the caller's connection and snapshot, one thread.
-    static func verify(_ db: Database, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
-        guard let connection = db.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
+    /// On the caller's connection and snapshot, one thread (SQLite only: nil on another
+    /// engine, whose rows the full verifier checks).
+    static func verify(_ db: StoreDB, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
+        guard let sqlite = db.connection as? LatchkeyStore.SQLiteConnection, let connection = sqlite.database.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
         guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
         return join([range], through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)

@@ -2,7 +2,6 @@ import CSystemShims
 package import LatchkeyAudit
 package import LatchkeyStore
 import Foundation
-package import GRDB
 
 extension Vault {
     static let housekeepingInterval: Duration = .seconds(5)

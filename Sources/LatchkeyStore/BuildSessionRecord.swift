@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// The durable trace of a build session (the live state is the daemon's memory).
@@ -29,33 +28,32 @@ package struct BuildSessionRecord: Sendable {
         self.expiresAt = expiresAt
     }
 
-    package func insert(in db: Database) throws {
-        try db.cachedStatement(
+    package func insert(in db: StoreDB) throws {
+        try db.execute(
             sql: """
                 INSERT INTO session(id, token_hash, project, build_id, runner_uid, grants, max_uses, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(
+                """,
             arguments: [
                 id, Data(tokenHash), project, buildID, Int64(runnerUID), grants.joined(separator: ","), maxUses,
                 createdAt.description, expiresAt.description,
             ])
     }
 
-    package static func end(id: String, reason: String, uses: Int? = nil, in db: Database, now: Timestamp = .now()) throws {
-        try db.cachedStatement(sql: "UPDATE session SET ended_at = ?, end_reason = ?, uses = COALESCE(?, uses) WHERE id = ? AND ended_at IS NULL")
-            .execute(arguments: [now.description, reason, uses, id])
+    package static func end(id: String, reason: String, uses: Int? = nil, in db: StoreDB, now: Timestamp = .now()) throws {
+        try db.execute(
+            sql: "UPDATE session SET ended_at = ?, end_reason = ?, uses = COALESCE(?, uses) WHERE id = ? AND ended_at IS NULL",
+            arguments: [now.description, reason, uses, id])
     }
 
     /// Ends every session still open (daemon start and stop). Returns how many.
-    package static func endAllOpen(reason: String, in db: Database, now: Timestamp = .now()) throws -> Int {
+    package static func endAllOpen(reason: String, in db: StoreDB, now: Timestamp = .now()) throws -> Int {
         try db.execute(
             sql: "UPDATE session SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL", arguments: [now.description, reason])
-        return db.changesCount
     }
 
     /// Whether the session's row says it ended.
-    package static func hasEnded(id: String, in db: Database) throws -> Bool {
+    package static func hasEnded(id: String, in db: StoreDB) throws -> Bool {
         try Bool.fetchOne(db, sql: "SELECT ended_at IS NOT NULL FROM session WHERE id = ?", arguments: [id]) ?? true
     }
 }

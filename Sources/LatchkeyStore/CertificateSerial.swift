@@ -1,4 +1,3 @@
-package import GRDB
 
 /// Serial numbers of a connection's SSH certificate authority: 1, 2, 3, … shared by
 /// every version of the CA.
@@ -7,7 +6,7 @@ package enum CertificateSerials {
     /// (`synchronous=FULL`): a reserved serial is never handed out again, whether or not a
     /// certificate was signed with it, so a crash between reserving and signing burns a
     /// number rather than reusing one.
-    package static func reserve(connectionID: Int64, in db: Database) throws -> UInt64 {
+    package static func reserve(connectionID: Int64, in db: StoreDB) throws -> UInt64 {
         guard let serial = try Int64.fetchOne(
                 db,
                 sql: """
@@ -21,7 +20,7 @@ package enum CertificateSerials {
     }
 
     /// The last serial handed out (0 when none).
-    package static func last(connectionID: Int64, in db: Database) throws -> UInt64 {
+    package static func last(connectionID: Int64, in db: StoreDB) throws -> UInt64 {
         UInt64(try Int64.fetchOne(db, sql: "SELECT last_serial FROM ssh_certificate_serial WHERE connection_id = ?", arguments: [connectionID]) ?? 0)
     }
 }

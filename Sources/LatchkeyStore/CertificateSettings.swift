@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// What a connection's SSH user certificates carry, set with
@@ -22,8 +21,8 @@ package struct CertificateSettings: Sendable, Codable, Equatable {
     }
 
     /// The settings of a connection (empty when never set).
-    package static func find(connectionID: Int64, in db: Database) throws -> CertificateSettings {
-        guard let row = try Row.fetchOne(
+    package static func find(connectionID: Int64, in db: StoreDB) throws -> CertificateSettings {
+        guard let row = try SQLRow.fetchOne(
                 db, sql: """
                     SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id
                     WHERE s.connection_id = ?
@@ -41,7 +40,7 @@ package struct CertificateSettings: Sendable, Codable, Equatable {
     }
 
     /// Replaces a connection's settings.
-    package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: Database) throws {
+    package static func save(_ settings: CertificateSettings, connectionID: Int64, in db: StoreDB) throws {
         let encoder = JSONEncoder.sorted
         guard let connection = try String.fetchOne(db, sql: "SELECT name FROM connection WHERE id = ?", arguments: [connectionID]) else {
             throw StoreError.notFound(what: "connection \(connectionID)")

@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// The kinds of self-hosted SCM server Latchkey knows.
@@ -110,7 +109,7 @@ package struct Connection: Sendable, Codable, Equatable {
 }
 
 extension Connection {
-    package static func insert(_ c: Connection, in db: Database) throws {
+    package static func insert(_ c: Connection, in db: StoreDB) throws {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM connection WHERE name = ?", arguments: [c.name]) == true {
             throw StoreError.conflict(what: "connection '\(c.name)' already exists")
         }
@@ -127,7 +126,7 @@ extension Connection {
     }
 
     /// Sets (or with nil clears) the CA file a connection trusts.
-    package static func setCAFile(_ name: String, _ caFile: String?, in db: Database) throws -> Connection {
+    package static func setCAFile(_ name: String, _ caFile: String?, in db: StoreDB) throws -> Connection {
         var (id, c) = try find(name, in: db)
         c = try Connection(name: c.name, kind: c.kind, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, caFile: caFile, createdAt: c.createdAt)
         let mac = try Store.bindings(db).connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: caFile)
@@ -135,17 +134,17 @@ extension Connection {
         return c
     }
 
-    package static func all(in db: Database) throws -> [Connection] {
+    package static func all(in db: StoreDB) throws -> [Connection] {
         let bindings = try Store.bindings(db)
-        return try Row.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
+        return try SQLRow.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
             try bindings.verifyConnection(row)
             try bindings.verifyConnectionSCM(row)
             return try Connection(row: row)
         }
     }
 
-    package static func find(_ name: String, in db: Database) throws -> (id: Int64, connection: Connection) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM connection WHERE name = ?", arguments: [name]) else {
+    package static func find(_ name: String, in db: StoreDB) throws -> (id: Int64, connection: Connection) {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM connection WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
         }
         let bindings = try Store.bindings(db)
@@ -156,7 +155,7 @@ extension Connection {
 
     /// Removes a connection with no projects; its token versions go with it (also when its
     /// binding fails: removing only destroys).
-    package static func remove(_ name: String, in db: Database) throws {
+    package static func remove(_ name: String, in db: StoreDB) throws {
         guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM connection WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
         }
@@ -167,7 +166,7 @@ extension Connection {
         try db.execute(sql: "DELETE FROM connection WHERE id = ?", arguments: [id])
     }
 
-    init(row: Row) throws {
+    init(row: SQLRow) throws {
         guard let kind = ConnectionKind(rawValue: row["kind"]), let created = Timestamp(parsing: row["created_at"]) else {
             throw StoreError.corrupt(path: "store", reason: "connection row \(row["name"] as String? ?? "?") is malformed")
         }

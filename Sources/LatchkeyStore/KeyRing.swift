@@ -1,5 +1,4 @@
 package import LatchkeyCrypto
-package import GRDB
 import Foundation
 import Synchronization
 
@@ -149,7 +148,7 @@ package final class KeyRing: Sendable {
         }
         guard root.matches(checkValue: check) else { throw StoreError.wrongMasterKey }
         let (kek, format, intake, audit, hashing) = try store.database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1")
+            guard let row = try SQLRow.fetchOne(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1")
             else { throw StoreError.corrupt(path: store.path, reason: "no key generation") }
             let gen: Int64 = row["generation"]
             let wrapped = Array(row["wrapped_kek"] as Data)
@@ -229,7 +228,7 @@ package final class KeyRing: Sendable {
         }
     }
 
-    private static func insertSubkey(_ db: Database, owner: String, secret: SecretBytes, kek: KeyEncryptionKey, now: String) throws {
+    private static func insertSubkey(_ db: StoreDB, owner: String, secret: SecretBytes, kek: KeyEncryptionKey, now: String) throws {
         let sealed = try kek.seal(secret, for: RecordBinding(kind: "subkey", id: owner, version: 1))
         try db.execute(
             sql: """
@@ -239,8 +238,8 @@ package final class KeyRing: Sendable {
             arguments: [owner, now, Data(sealed.sealedPayload), Data(sealed.wrappedDataKey), sealed.generation])
     }
 
-    private static func openSubkey(_ db: Database, owner: String, kek: KeyEncryptionKey) throws -> SecretBytes {
-        guard let row = try Row.fetchOne(
+    private static func openSubkey(_ db: StoreDB, owner: String, kek: KeyEncryptionKey) throws -> SecretBytes {
+        guard let row = try SQLRow.fetchOne(
                 db, sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = 'subkey' AND owner = ? AND version = 1",
                 arguments: [owner])
         else { throw StoreError.corrupt(path: "store", reason: "sub-key \(owner) is missing") }
@@ -279,7 +278,7 @@ package final class KeyRing: Sendable {
     /// wrapped KEK, all inside the caller's transaction `db` (payloads untouched). The
     /// new KEK is staged; the caller settles it once the transaction's fate is known
     /// (`settle(committed:)`, on the writer thread, before its next transaction).
-    package func rotate(in db: Database) throws -> (KeyEncryptionKey, rewrapped: Int) {
+    package func rotate(in db: StoreDB) throws -> (KeyEncryptionKey, rewrapped: Int) {
         let (old, root) = keys.withLock { ($0.kek, $0.stagedRoot ?? $0.root) }
         let new = try KeyEncryptionKey.generate(generation: old.generation + 1)
         do {
@@ -296,19 +295,19 @@ package final class KeyRing: Sendable {
     }
 
     /// Re-wraps every data key from `old` to `new` and deletes the older generations.
-    private static func rewrapAll(in db: Database, from old: KeyEncryptionKey, to new: KeyEncryptionKey) throws -> Int {
-        let update = try db.makeStatement(sql: "UPDATE secret_version SET wrapped_dek = ?, generation = ? WHERE id = ?")
+    private static func rewrapAll(in db: StoreDB, from old: KeyEncryptionKey, to new: KeyEncryptionKey) throws -> Int {
+        let update = "UPDATE secret_version SET wrapped_dek = ?, generation = ? WHERE id = ?"
         try db.execute(sql: "UPDATE secret_version SET generation = ? WHERE length(wrapped_dek) = 0", arguments: [new.generation])
         // In pages by id, so memory stays flat however many secrets there are; each page is
         // read in full before any of it is updated.
-        let page = try db.makeStatement(sql: """
+        let page = """
             SELECT id, kind, owner, version, wrapped_dek, generation FROM secret_version
             WHERE length(wrapped_dek) > 0 AND id > ? ORDER BY id LIMIT 1000
-            """)
+            """
         var rewrapped = 0
         var after: Int64 = 0
         while true {
-            let rows = try Row.fetchAll(page, arguments: [after])
+            let rows = try SQLRow.fetchAll(db, sql: page, arguments: [after])
             guard let last = rows.last else { break }
             after = last["id"]
             for row in rows {
@@ -318,7 +317,7 @@ package final class KeyRing: Sendable {
                 }
                 let record = RecordBinding(kind: row["kind"], id: row["owner"], version: row["version"])
                 let wrapped = try new.rewrap(Array(row["wrapped_dek"] as Data), from: old, for: record)
-                try update.execute(arguments: [Data(wrapped), new.generation, row["id"] as Int64])
+                try db.execute(sql: update, arguments: [Data(wrapped), new.generation, row["id"] as Int64])
             }
             rewrapped += rows.count
         }
@@ -332,12 +331,12 @@ package final class KeyRing: Sendable {
     /// value and the root's metadata (kind; Argon2id salt and limits for a passphrase)
     /// replaced, inside the caller's transaction. The new root is staged like a rotation's
     /// KEK. After it commits the old key file or passphrase no longer opens the store.
-    package func rekey(to newRoot: RootKey, source: RootKeyMetadata, in db: Database) throws {
+    package func rekey(to newRoot: RootKey, source: RootKeyMetadata, in db: StoreDB) throws {
         let kek = keys.withLock { $0.stagedKEK ?? $0.kek }
         do {
-            try db.execute(
+            let changed = try db.execute(
                 sql: "UPDATE key_generation SET wrapped_kek = ? WHERE generation = ?", arguments: [Data(newRoot.wrap(kek)), kek.generation])
-            guard db.changesCount == 1 else { throw StoreError.corrupt(path: "store", reason: "no key generation \(kek.generation)") }
+            guard changed == 1 else { throw StoreError.corrupt(path: "store", reason: "no key generation \(kek.generation)") }
             try db.execute(sql: "DELETE FROM metadata WHERE key IN ('argon2id_salt', 'argon2id_ops', 'argon2id_mem')")
             for (k, v) in source.entries + [("root_check", Hex.encode(newRoot.checkValue))] {
                 try db.execute(

@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// A repository token minted for a session (table `minted_token`): where its revocation
@@ -37,12 +36,12 @@ package enum MintedTokens {
     package static func owner(sessionID: String, sequence: Int) -> String { "minted:\(sessionID):\(sequence)" }
 
     /// The number the session's next token takes.
-    package static func nextSequence(sessionID: String, in db: Database) throws -> Int {
+    package static func nextSequence(sessionID: String, in db: StoreDB) throws -> Int {
         (try Int.fetchOne(db, sql: "SELECT count(*) FROM minted_token WHERE session_id = ?", arguments: [sessionID]) ?? 0) + 1
     }
 
     /// Before the server is asked: the row that finds the token by name if its answer is lost.
-    package static func recordMinting(owner: String, sessionID: String, intent: [String: String], in db: Database, now: Timestamp = .now()) throws {
+    package static func recordMinting(owner: String, sessionID: String, intent: [String: String], in db: StoreDB, now: Timestamp = .now()) throws {
         let json = String(decoding: try JSONEncoder.sorted.encode(intent), as: UTF8.self)
         try db.execute(
             sql: "INSERT INTO minted_token(owner, session_id, state, intent, attempts, created_at, updated_at) VALUES (?, ?, 'minting', ?, 0, ?, ?)",
@@ -50,12 +49,12 @@ package enum MintedTokens {
     }
 
     /// The server answered with the token (sealed in the same transaction).
-    package static func recordLive(owner: String, in db: Database, now: Timestamp = .now()) throws {
+    package static func recordLive(owner: String, in db: StoreDB, now: Timestamp = .now()) throws {
         try db.execute(sql: "UPDATE minted_token SET state = 'live', updated_at = ? WHERE owner = ?", arguments: [now.description, owner])
     }
 
     /// The server refused: nothing was minted, the row goes.
-    package static func forget(owner: String, in db: Database) throws {
+    package static func forget(owner: String, in db: StoreDB) throws {
         try db.execute(sql: "DELETE FROM minted_token WHERE owner = ? AND state = 'minting'", arguments: [owner])
     }
 
@@ -63,29 +62,28 @@ package enum MintedTokens {
     /// and every mint whose answer was never recorded: the daemon's start and stop, when no
     /// session outlives the process).
     @discardableResult
-    package static func queueRevocation(sessionIDs: [String]?, in db: Database, now: Timestamp = .now()) throws -> Int {
+    package static func queueRevocation(sessionIDs: [String]?, in db: StoreDB, now: Timestamp = .now()) throws -> Int {
         var sql = "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE "
             + (sessionIDs == nil ? "state IN ('live', 'minting')" : "state = 'live'")
-        var args: StatementArguments = [now.description, now.description]
+        var args: SQLArguments = [now.description, now.description]
         if let sessionIDs {
             guard !sessionIDs.isEmpty else { return 0 }
             sql += " AND session_id IN (\(sessionIDs.map { _ in "?" }.joined(separator: ",")))"
-            args += StatementArguments(sessionIDs)
+            args += SQLArguments(sessionIDs)
         }
-        try db.execute(sql: sql, arguments: args)
-        return db.changesCount
+        return try db.execute(sql: sql, arguments: args)
     }
 
     /// Queues one token's revocation (a refreshed token's predecessor; a mint whose answer
     /// was lost).
-    package static func queueRevocation(owner: String, in db: Database, now: Timestamp = .now()) throws {
+    package static func queueRevocation(owner: String, in db: StoreDB, now: Timestamp = .now()) throws {
         try db.execute(
             sql: "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE owner = ? AND state IN ('live', 'minting')",
             arguments: [now.description, now.description, owner])
     }
 
     /// The server revoked it: the row says so and its sealed copy is destroyed.
-    package static func markRevoked(owner: String, in db: Database, now: Timestamp = .now()) throws {
+    package static func markRevoked(owner: String, in db: StoreDB, now: Timestamp = .now()) throws {
         try db.execute(
             sql: "UPDATE minted_token SET state = 'revoked', next_attempt_at = NULL, last_error = NULL, updated_at = ? WHERE owner = ?",
             arguments: [now.description, owner])
@@ -94,7 +92,7 @@ package enum MintedTokens {
         }
     }
 
-    package static func markRevokeFailed(owner: String, error: String, nextAttempt: Timestamp, in db: Database, now: Timestamp = .now()) throws {
+    package static func markRevokeFailed(owner: String, error: String, nextAttempt: Timestamp, in db: StoreDB, now: Timestamp = .now()) throws {
         try db.execute(
             sql: """
                 UPDATE minted_token SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
@@ -104,42 +102,42 @@ package enum MintedTokens {
     }
 
     /// Revocations whose next attempt is due.
-    package static func dueRevocations(in db: Database, now: Timestamp = .now()) throws -> [MintedTokenRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM minted_token WHERE state = 'revoking' ORDER BY created_at, owner")
+    package static func dueRevocations(in db: StoreDB, now: Timestamp = .now()) throws -> [MintedTokenRecord] {
+        try SQLRow.fetchAll(db, sql: "SELECT * FROM minted_token WHERE state = 'revoking' ORDER BY created_at, owner")
             .compactMap(MintedTokenRecord.init(row:))
             .filter { ($0.nextAttemptAt ?? now) <= now }
     }
 
     /// How many tokens are in each state (states with none are absent): what the metrics show.
-    package static func countByState(in db: Database) throws -> [MintedTokenRecord.State: Int] {
+    package static func countByState(in db: StoreDB) throws -> [MintedTokenRecord.State: Int] {
         var out: [MintedTokenRecord.State: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM minted_token GROUP BY state") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT state, count(*) AS n FROM minted_token GROUP BY state") {
             if let state = MintedTokenRecord.State(rawValue: row["state"]) { out[state] = row["n"] }
         }
         return out
     }
 
     /// Tokens in `states` (all when nil), oldest first.
-    package static func list(states: [MintedTokenRecord.State]? = nil, sessionID: String? = nil, in db: Database) throws -> [MintedTokenRecord] {
+    package static func list(states: [MintedTokenRecord.State]? = nil, sessionID: String? = nil, in db: StoreDB) throws -> [MintedTokenRecord] {
         var clauses: [String] = []
-        var args: StatementArguments = []
+        var args: SQLArguments = []
         if let states {
             guard !states.isEmpty else { return [] }
             clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
-            args += StatementArguments(states.map(\.rawValue))
+            args += SQLArguments(states.map(\.rawValue))
         }
         if let sessionID {
             clauses.append("session_id = ?")
             args += [sessionID]
         }
         let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        return try Row.fetchAll(db, sql: "SELECT * FROM minted_token\(filter) ORDER BY created_at, owner", arguments: args)
+        return try SQLRow.fetchAll(db, sql: "SELECT * FROM minted_token\(filter) ORDER BY created_at, owner", arguments: args)
             .compactMap(MintedTokenRecord.init(row:))
     }
 }
 
 extension MintedTokenRecord {
-    init?(row: Row) {
+    init?(row: SQLRow) {
         guard let state = State(rawValue: row["state"]), let created = Timestamp(parsing: row["created_at"]),
             let updated = Timestamp(parsing: row["updated_at"])
         else { return nil }

@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// A repository on a connection; it owns its deploy-key versions.
@@ -31,7 +30,7 @@ package struct Project: Sendable, Codable, Equatable {
 }
 
 extension Project {
-    package static func insert(_ p: Project, in db: Database) throws {
+    package static func insert(_ p: Project, in db: StoreDB) throws {
         let (connectionID, connection) = try Connection.find(p.connection, in: db)
         try connection.validateRepository(p.repo)
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE name = ?", arguments: [p.name]) == true {
@@ -50,7 +49,7 @@ extension Project {
     }
 
     /// Turns Latchkey's installing of the project's deploy keys on or off.
-    package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: Database) throws -> Project {
+    package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: StoreDB) throws -> Project {
         var (id, p) = try find(name, in: db)
         let mac = try Store.bindings(db).projectSCMMAC(
             name: p.name, createdAt: p.createdAt.description, installDeployKey: installDeployKey, deployKeyWrite: write)
@@ -66,17 +65,17 @@ extension Project {
     /// which the project's binding covers.
     static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac, p.install_deploy_key, p.deploy_key_write, p.scm_binding_mac FROM project p JOIN connection c ON c.id = p.connection_id"
 
-    package static func all(in db: Database) throws -> [Project] {
+    package static func all(in db: StoreDB) throws -> [Project] {
         let bindings = try Store.bindings(db)
-        return try Row.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
+        return try SQLRow.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
             try bindings.verifyProject(row)
             try bindings.verifyProjectSCM(row)
             return try Project(row: row)
         }
     }
 
-    package static func find(_ name: String, in db: Database) throws -> (id: Int64, project: Project) {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: selection + " WHERE p.name = ?"), arguments: [name])
+    package static func find(_ name: String, in db: StoreDB) throws -> (id: Int64, project: Project) {
+        guard let row = try SQLRow.fetchOne(db, sql: selection + " WHERE p.name = ?", arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
         let bindings = try Store.bindings(db)
         try bindings.verifyProject(row)
@@ -87,7 +86,7 @@ extension Project {
     /// Removes the project and destroys its sealed material (the rows are deleted with
     /// secure_delete on); its audit history stays. It works on a project whose binding
     /// fails too: removing only destroys.
-    package static func remove(_ name: String, in db: Database) throws -> Int {
+    package static func remove(_ name: String, in db: StoreDB) throws -> Int {
         guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM project WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "project '\(Names.printable(name))'")
         }
@@ -103,7 +102,7 @@ extension Project {
         return destroyed
     }
 
-    init(row: Row) throws {
+    init(row: SQLRow) throws {
         guard let created = Timestamp(parsing: row["created_at"]) else {
             throw StoreError.corrupt(path: "store", reason: "project row is malformed")
         }

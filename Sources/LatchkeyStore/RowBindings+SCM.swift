@@ -1,5 +1,4 @@
 package import LatchkeyCrypto
-package import GRDB
 import Foundation
 
 /// The row MACs over what Latchkey does on the SCM servers (docs/STORE.md, `lkrowmac`
@@ -63,7 +62,7 @@ extension RowBindings {
         }
 
         /// From `token_verification` joined with its version (`owner`, `version`, `version_created_at`).
-        init(row: Row) {
+        init(row: SQLRow) {
             owner = row["owner"]
             version = row["version"]
             versionCreatedAt = row["version_created_at"]
@@ -107,7 +106,7 @@ extension RowBindings {
     // MARK: Verifying rows as read
 
     /// A connection row read with `SELECT *`.
-    package func verifyConnectionSCM(_ row: Row) throws(StoreError) {
+    package func verifyConnectionSCM(_ row: SQLRow) throws(StoreError) {
         let name: String = row["name"]
         try Self.check(
             row["scm_binding_mac"], connectionSCMMAC(name: name, createdAt: row["created_at"], caFile: row["ca_file"]),
@@ -115,7 +114,7 @@ extension RowBindings {
     }
 
     /// A project row read with `Project.selection`.
-    package func verifyProjectSCM(_ row: Row) throws(StoreError) {
+    package func verifyProjectSCM(_ row: SQLRow) throws(StoreError) {
         let name: String = row["name"]
         let install = (row["install_deploy_key"] as Int64?) == 1
         let write = (row["deploy_key_write"] as Int64?) == 1
@@ -125,7 +124,7 @@ extension RowBindings {
     }
 
     /// A `scm_deploy_key` row read with `SELECT *`.
-    package func verifySCMDeployKey(_ row: Row) throws(StoreError) {
+    package func verifySCMDeployKey(_ row: SQLRow) throws(StoreError) {
         let project: String = row["project"]
         let version: Int64 = row["version"]
         try Self.check(
@@ -136,7 +135,7 @@ extension RowBindings {
             row: "scm_deploy_key of project '\(Names.printable(project))' v\(version)")
     }
 
-    package func verifyTokenVerification(_ row: Row) throws(StoreError) {
+    package func verifyTokenVerification(_ row: SQLRow) throws(StoreError) {
         let c = TokenVerificationColumns(row: row)
         try Self.check(row["binding_mac"], tokenVerificationMAC(c), row: "token_verification of \(Names.printable(c.owner)) v\(c.version)")
     }
@@ -145,18 +144,18 @@ extension RowBindings {
 
     /// MACs the SCM columns of every row, in the caller's transaction (`KeyRing`'s upgrade
     /// to `latchkey/kek/v3`). Like `bindAll`, it blesses the rows as they are then.
-    package func bindSCMColumns(in db: Database) throws {
-        for row in try Row.fetchAll(db, sql: "SELECT id, name, created_at, ca_file FROM connection") {
+    package func bindSCMColumns(in db: StoreDB) throws {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT id, name, created_at, ca_file FROM connection") {
             let mac = connectionSCMMAC(name: row["name"], createdAt: row["created_at"], caFile: row["ca_file"])
             try db.execute(sql: "UPDATE connection SET scm_binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
         }
-        for row in try Row.fetchAll(db, sql: "SELECT id, name, created_at, install_deploy_key, deploy_key_write FROM project") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT id, name, created_at, install_deploy_key, deploy_key_write FROM project") {
             let mac = projectSCMMAC(
                 name: row["name"], createdAt: row["created_at"], installDeployKey: (row["install_deploy_key"] as Int64) == 1,
                 deployKeyWrite: (row["deploy_key_write"] as Int64) == 1)
             try db.execute(sql: "UPDATE project SET scm_binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM scm_deploy_key") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key") {
             let mac = scmDeployKeyMAC(
                 project: row["project"], version: row["version"], repo: row["repo"], connection: row["connection"], state: row["state"],
                 serverKeyID: row["server_key_id"])

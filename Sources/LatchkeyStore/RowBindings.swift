@@ -1,5 +1,4 @@
 package import LatchkeyCrypto
-package import GRDB
 import Foundation
 
 /// Per-row MACs over the clear columns the daemon acts on.
@@ -67,7 +66,7 @@ package struct RowBindings: Sendable {
         var createdAt: String
         var attributes: String
 
-        init(row: Row) {
+        init(row: SQLRow) {
             kind = row["kind"]
             owner = row["owner"]
             projectID = row["project_id"]
@@ -170,7 +169,7 @@ package struct RowBindings: Sendable {
     }
 
     /// Verifies a settings row read with its connection's name as `connection`.
-    package func verifyCertificateSettings(_ row: Row) throws(StoreError) {
+    package func verifyCertificateSettings(_ row: SQLRow) throws(StoreError) {
         let connection: String = row["connection"]
         try Self.check(
             row["binding_mac"],
@@ -184,20 +183,20 @@ package struct RowBindings: Sendable {
     }
 
     /// Verifies a `secret_version` row read with `SELECT *`.
-    package func verifySecretVersion(_ row: Row) throws(StoreError) {
+    package func verifySecretVersion(_ row: SQLRow) throws(StoreError) {
         let c = SecretVersionColumns(row: row)
         try Self.check(row["binding_mac"], mac(c), row: "secret_version \(c.name)")
     }
 
     /// Verifies a project row read with its connection's name as `connection`.
-    package func verifyProject(_ row: Row) throws(StoreError) {
+    package func verifyProject(_ row: SQLRow) throws(StoreError) {
         let name: String = row["name"]
         try Self.check(
             row["binding_mac"], projectMAC(name: name, connection: row["connection"], repo: row["repo"], createdAt: row["created_at"]),
             row: "project '\(Names.printable(name))'")
     }
 
-    package func verifyConnection(_ row: Row) throws(StoreError) {
+    package func verifyConnection(_ row: SQLRow) throws(StoreError) {
         let name: String = row["name"]
         try Self.check(
             row["binding_mac"],
@@ -210,24 +209,24 @@ package struct RowBindings: Sendable {
     /// MACs every row that has none: the upgrade of a store from before bindings, in the
     /// caller's transaction. It blesses the rows as they are at that moment — the first
     /// unlock after the upgrade is the last time a writer's edit could go unnoticed.
-    package func bindAll(in db: Database) throws {
-        let updateVersion = try db.makeStatement(sql: "UPDATE secret_version SET binding_mac = ? WHERE id = ?")
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM secret_version WHERE kind != 'subkey'") {
-            try updateVersion.execute(arguments: [Data(mac(SecretVersionColumns(row: row))), row["id"] as Int64])
+    package func bindAll(in db: StoreDB) throws {
+        let updateVersion = "UPDATE secret_version SET binding_mac = ? WHERE id = ?"
+        for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM secret_version WHERE kind != 'subkey'") {
+            try db.execute(sql: updateVersion, arguments: [Data(mac(SecretVersionColumns(row: row))), row["id"] as Int64])
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM connection") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM connection") {
             let mac = connectionMAC(
                 name: row["name"], kind: row["kind"], webURL: row["web_url"], apiURL: row["api_url"], sshURL: row["ssh_url"],
                 createdAt: row["created_at"])
             try db.execute(sql: "UPDATE connection SET binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
         }
-        for row in try Row.fetchAll(
+        for row in try SQLRow.fetchAll(
             db, sql: "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at FROM project p JOIN connection c ON c.id = p.connection_id")
         {
             let mac = projectMAC(name: row["name"], connection: row["connection"], repo: row["repo"], createdAt: row["created_at"])
             try db.execute(sql: "UPDATE project SET binding_mac = ? WHERE id = ?", arguments: [Data(mac), row["id"] as Int64])
         }
-        for row in try Row.fetchAll(
+        for row in try SQLRow.fetchAll(
             db, sql: "SELECT s.*, c.name AS connection FROM connection_certificate_settings s JOIN connection c ON c.id = s.connection_id")
         {
             let mac = certificateSettingsMAC(

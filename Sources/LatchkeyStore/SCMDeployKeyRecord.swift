@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// A deploy-key version Latchkey installed on its SCM server (table `scm_deploy_key`):
@@ -34,7 +33,7 @@ package struct SCMDeployKeyRecord: Sendable, Equatable {
 /// attempt and last error are scheduling hints, not bound (the audit rows are the record).
 package enum SCMDeployKeys {
     package static func recordInstalled(
-        project: String, version: Int64, repo: String, connection: String, serverKeyID: String, in db: Database, now: Timestamp = .now()
+        project: String, version: Int64, repo: String, connection: String, serverKeyID: String, in db: StoreDB, now: Timestamp = .now()
     ) throws {
         let mac = try Store.bindings(db).scmDeployKeyMAC(
             project: project, version: version, repo: repo, connection: connection, state: SCMDeployKeyRecord.State.installed.rawValue,
@@ -57,19 +56,19 @@ package enum SCMDeployKeys {
     /// (It does not fail the caller's transaction: a revocation must not be blocked by it.)
     @discardableResult
     package static func markRemoving(
-        project: String, versions: [Int64]?, in db: Database, now: Timestamp = .now()
+        project: String, versions: [Int64]?, in db: StoreDB, now: Timestamp = .now()
     ) throws -> (queued: Int, refused: [StoreError]) {
         if let versions, versions.isEmpty { return (0, []) }
         var sql = "SELECT * FROM scm_deploy_key WHERE project = ? AND state = 'installed'"
-        var args: StatementArguments = [project]
+        var args: SQLArguments = [project]
         if let versions {
             sql += " AND version IN (\(versions.map { _ in "?" }.joined(separator: ",")))"
-            args += StatementArguments(versions)
+            args += SQLArguments(versions)
         }
         let bindings = try Store.bindings(db)
         var queued = 0
         var refused: [StoreError] = []
-        for row in try Row.fetchAll(db, sql: sql, arguments: args) {
+        for row in try SQLRow.fetchAll(db, sql: sql, arguments: args) {
             do throws(StoreError) {
                 try bindings.verifySCMDeployKey(row)
             } catch {
@@ -82,8 +81,8 @@ package enum SCMDeployKeys {
         return (queued, refused)
     }
 
-    package static func markRemoved(project: String, version: Int64, in db: Database, now: Timestamp = .now()) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? AND version = ?", arguments: [project, version])
+    package static func markRemoved(project: String, version: Int64, in db: StoreDB, now: Timestamp = .now()) throws {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? AND version = ?", arguments: [project, version])
         else { return }
         let bindings = try Store.bindings(db)
         try bindings.verifySCMDeployKey(row)
@@ -92,8 +91,8 @@ package enum SCMDeployKeys {
 
     /// Changes a verified row's state, with its new MAC.
     private static func setState(
-        _ state: SCMDeployKeyRecord.State, row: Row, bindings: RowBindings, extra: String, extraArguments: StatementArguments, now: Timestamp,
-        in db: Database
+        _ state: SCMDeployKeyRecord.State, row: SQLRow, bindings: RowBindings, extra: String, extraArguments: SQLArguments, now: Timestamp,
+        in db: StoreDB
     ) throws {
         let project: String = row["project"]
         let version: Int64 = row["version"]
@@ -106,7 +105,7 @@ package enum SCMDeployKeys {
     }
 
     package static func markRemoveFailed(
-        project: String, version: Int64, error: String, nextAttempt: Timestamp, in db: Database, now: Timestamp = .now()
+        project: String, version: Int64, error: String, nextAttempt: Timestamp, in db: StoreDB, now: Timestamp = .now()
     ) throws {
         try db.execute(
             sql: """
@@ -119,11 +118,11 @@ package enum SCMDeployKeys {
     /// Removals whose next attempt is due, each row's binding checked. A row that fails its
     /// binding is not worked (the daemon never deletes a key id a store writer chose); it is
     /// returned in `refused`, named, for the caller to audit and log.
-    package static func dueRemovals(in db: Database, now: Timestamp = .now()) throws -> (due: [SCMDeployKeyRecord], refused: [StoreError]) {
+    package static func dueRemovals(in db: StoreDB, now: Timestamp = .now()) throws -> (due: [SCMDeployKeyRecord], refused: [StoreError]) {
         let bindings = try Store.bindings(db)
         var due: [SCMDeployKeyRecord] = []
         var refused: [StoreError] = []
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE state = 'removing' ORDER BY project, version") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE state = 'removing' ORDER BY project, version") {
             do throws(StoreError) {
                 try bindings.verifySCMDeployKey(row)
             } catch {
@@ -135,23 +134,23 @@ package enum SCMDeployKeys {
         return (due, refused)
     }
 
-    package static func list(project: String? = nil, in db: Database) throws -> [SCMDeployKeyRecord] {
-        let rows: [Row]
+    package static func list(project: String? = nil, in db: StoreDB) throws -> [SCMDeployKeyRecord] {
+        let rows: [SQLRow]
         if let project {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? ORDER BY version", arguments: [project])
+            rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? ORDER BY version", arguments: [project])
         } else {
-            rows = try Row.fetchAll(db, sql: "SELECT * FROM scm_deploy_key ORDER BY project, version")
+            rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key ORDER BY project, version")
         }
         return try verified(rows, in: db)
     }
 
-    package static func find(project: String, version: Int64, in db: Database) throws -> SCMDeployKeyRecord? {
+    package static func find(project: String, version: Int64, in db: StoreDB) throws -> SCMDeployKeyRecord? {
         try verified(
-            try Row.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? AND version = ?", arguments: [project, version]), in: db
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? AND version = ?", arguments: [project, version]), in: db
         ).first
     }
 
-    private static func verified(_ rows: [Row], in db: Database) throws -> [SCMDeployKeyRecord] {
+    private static func verified(_ rows: [SQLRow], in db: StoreDB) throws -> [SCMDeployKeyRecord] {
         let bindings = try Store.bindings(db)
         return try rows.compactMap { row in
             try bindings.verifySCMDeployKey(row)
@@ -161,7 +160,7 @@ package enum SCMDeployKeys {
 }
 
 extension SCMDeployKeyRecord {
-    init?(row: Row) {
+    init?(row: SQLRow) {
         guard let state = State(rawValue: row["state"]), let updated = Timestamp(parsing: row["updated_at"]) else { return nil }
         project = row["project"]
         version = row["version"]

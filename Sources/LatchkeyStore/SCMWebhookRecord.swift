@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 import LatchkeyCrypto
 
@@ -83,7 +82,7 @@ package enum SCMWebhooks {
         var pendingVersion: Int64?
         var createdAt: String
 
-        init(row: Row) {
+        init(row: SQLRow) {
             project = row["project"]
             connection = row["connection"]
             repo = row["repo"]
@@ -113,17 +112,17 @@ package enum SCMWebhooks {
     }
 
     /// The project's hook, or nil when it has none. A row whose binding fails throws.
-    package static func find(project: String, in db: Database) throws -> SCMWebhookRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM scm_webhook WHERE project = ?", arguments: [project]) else { return nil }
+    package static func find(project: String, in db: StoreDB) throws -> SCMWebhookRecord? {
+        guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM scm_webhook WHERE project = ?", arguments: [project]) else { return nil }
         return try record(row, bindings: try Store.bindings(db))
     }
 
-    package static func list(in db: Database) throws -> [SCMWebhookRecord] {
+    package static func list(in db: StoreDB) throws -> [SCMWebhookRecord] {
         let bindings = try Store.bindings(db)
-        return try Row.fetchAll(db, sql: "SELECT * FROM scm_webhook ORDER BY project").map { try record($0, bindings: bindings) }
+        return try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_webhook ORDER BY project").map { try record($0, bindings: bindings) }
     }
 
-    private static func record(_ row: Row, bindings: RowBindings) throws -> SCMWebhookRecord {
+    private static func record(_ row: SQLRow, bindings: RowBindings) throws -> SCMWebhookRecord {
         let project: String = row["project"]
         try RowBindings.check(row["binding_mac"], bindings.webhookMAC(Columns(row: row)), row: "scm_webhook of project '\(Names.printable(project))'")
         let eventsText: String = row["events"]
@@ -138,7 +137,7 @@ package enum SCMWebhooks {
     }
 
     /// Writes the whole row (insert or replace of the project's one row), with its MAC.
-    package static func save(_ r: SCMWebhookRecord, in db: Database, now: Timestamp = .now()) throws {
+    package static func save(_ r: SCMWebhookRecord, in db: StoreDB, now: Timestamp = .now()) throws {
         let mac = try Store.bindings(db).webhookMAC(Columns(r))
         try db.execute(
             sql: """
@@ -157,13 +156,13 @@ package enum SCMWebhooks {
     }
 
     /// Notes why the last call failed (not a bound column: it only explains).
-    package static func noteError(project: String, _ message: String?, in db: Database, now: Timestamp = .now()) throws {
+    package static func noteError(project: String, _ message: String?, in db: StoreDB, now: Timestamp = .now()) throws {
         try db.execute(
             sql: "UPDATE scm_webhook SET last_error = ?, updated_at = ? WHERE project = ?",
             arguments: [message.map { String($0.prefix(400)) }, now.description, project])
     }
 
-    package static func delete(project: String, in db: Database) throws {
+    package static func delete(project: String, in db: StoreDB) throws {
         try db.execute(sql: "DELETE FROM scm_webhook WHERE project = ?", arguments: [project])
     }
 }

@@ -1,4 +1,3 @@
-package import GRDB
 package import LatchkeyCrypto
 import Foundation
 
@@ -57,7 +56,7 @@ package enum SecretVersions {
     /// turns retiring until `now + grace` (revoked at once when grace is zero).
     package static func add(
         kind: SecretKind, owner: String, projectID: Int64? = nil, connectionID: Int64? = nil, grace: Duration,
-        keyRing: KeyRing, in db: Database, now: Timestamp = .now(),
+        keyRing: KeyRing, in db: StoreDB, now: Timestamp = .now(),
         make: (Int64) throws -> (payload: SecretBytes, attributes: [String: String])
     ) throws -> SecretVersion {
         let next = (try Int64.fetchOne(
@@ -96,10 +95,10 @@ package enum SecretVersions {
     /// Returns the versions revoked.
     @discardableResult
     package static func revoke(
-        kind: SecretKind, owner: String, version: Int64?, in db: Database, now: Timestamp = .now(), onlyActive: Bool = false
+        kind: SecretKind, owner: String, version: Int64?, in db: StoreDB, now: Timestamp = .now(), onlyActive: Bool = false
     ) throws -> [Int64] {
         var sql = "SELECT version FROM secret_version WHERE kind = ? AND owner = ? AND state != 'revoked'"
-        var args: StatementArguments = [kind.rawValue, owner]
+        var args: SQLArguments = [kind.rawValue, owner]
         if let version {
             guard try Bool.fetchOne(
                     db, sql: "SELECT 1 FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version]) == true
@@ -128,7 +127,7 @@ package enum SecretVersions {
     }
 
     /// The active versions of (kind, owner) turn retiring until `retireAt`.
-    private static func retire(kind: SecretKind, owner: String, at retireAt: Timestamp, bindings: RowBindings, in db: Database) throws {
+    private static func retire(kind: SecretKind, owner: String, at retireAt: Timestamp, bindings: RowBindings, in db: StoreDB) throws {
         let active = try Int64.fetchAll(
             db, sql: "SELECT version FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active'", arguments: [kind.rawValue, owner])
         for v in active {
@@ -143,7 +142,7 @@ package enum SecretVersions {
 
     /// Makes a retiring version active again (a rotation whose new version the SCM server
     /// refused: the previous one stays in force as if the rotation had not happened).
-    package static func reinstate(kind: SecretKind, owner: String, version: Int64, in db: Database) throws {
+    package static func reinstate(kind: SecretKind, owner: String, version: Int64, in db: StoreDB) throws {
         let bindings = try Store.bindings(db)
         var columns = try verifiedColumns(kind: kind, owner: owner, version: version, bindings: bindings, in: db)
         guard columns.state == SecretState.retiring.rawValue else { return }
@@ -156,7 +155,7 @@ package enum SecretVersions {
 
     /// Brings a retiring version's end forward to `until` (revoked at once when `until` is
     /// not in the future); a version already ending sooner is left as it is.
-    package static func endGrace(kind: SecretKind, owner: String, version: Int64, at until: Timestamp, in db: Database, now: Timestamp = .now()) throws {
+    package static func endGrace(kind: SecretKind, owner: String, version: Int64, at until: Timestamp, in db: StoreDB, now: Timestamp = .now()) throws {
         guard until > now else {
             try revoke(kind: kind, owner: owner, version: version, in: db, now: now)
             return
@@ -173,9 +172,9 @@ package enum SecretVersions {
 
     /// A row's bound columns, once its MAC verified.
     private static func verifiedColumns(
-        kind: SecretKind, owner: String, version: Int64, bindings: RowBindings, in db: Database
+        kind: SecretKind, owner: String, version: Int64, bindings: RowBindings, in db: StoreDB
     ) throws -> RowBindings.SecretVersionColumns {
-        guard let row = try Row.fetchOne(
+        guard let row = try SQLRow.fetchOne(
                 db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?", arguments: [kind.rawValue, owner, version])
         else { throw StoreError.notFound(what: "\(kind.rawValue) version \(version) of \(owner)") }
         try bindings.verifySecretVersion(row)
@@ -184,8 +183,8 @@ package enum SecretVersions {
 
     /// Turns retiring versions whose grace has ended into revoked ones (and destroys
     /// their material). Returns what was retired.
-    package static func sweep(in db: Database, now: Timestamp = .now()) throws -> [(SecretKind, String, Int64)] {
-        let rows = try Row.fetchAll(
+    package static func sweep(in db: StoreDB, now: Timestamp = .now()) throws -> [(SecretKind, String, Int64)] {
+        let rows = try SQLRow.fetchAll(
             db, sql: "SELECT kind, owner, version, retire_at FROM secret_version WHERE state = 'retiring'")
         var retired: [(SecretKind, String, Int64)] = []
         for row in rows {
@@ -198,34 +197,34 @@ package enum SecretVersions {
         return retired
     }
 
-    package static func list(kind: SecretKind, owner: String, in db: Database, now: Timestamp = .now()) throws -> [SecretVersion] {
+    package static func list(kind: SecretKind, owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
         let bindings = try Store.bindings(db)
-        return try Row.fetchAll(
+        return try SQLRow.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
         ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// Versions of several owners at once (e.g. every connection's tokens).
-    package static func list(kinds: [SecretKind], ownerPrefix: String, in db: Database, now: Timestamp = .now()) throws -> [SecretVersion] {
+    package static func list(kinds: [SecretKind], ownerPrefix: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
         let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
-        var args = StatementArguments(kinds.map(\.rawValue))
+        var args = SQLArguments(kinds.map(\.rawValue))
         args += [ownerPrefix + "%"]
         let bindings = try Store.bindings(db)
-        return try Row.fetchAll(
+        return try SQLRow.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
         ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// One version, or the active one when `version` is nil.
-    package static func find(kind: SecretKind, owner: String, version: Int64?, in db: Database, now: Timestamp = .now()) throws -> SecretVersion {
-        let row: Row?
+    package static func find(kind: SecretKind, owner: String, version: Int64?, in db: StoreDB, now: Timestamp = .now()) throws -> SecretVersion {
+        let row: SQLRow?
         if let version {
-            row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?"),
+            row = try SQLRow.fetchOne(
+                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND version = ?",
                 arguments: [kind.rawValue, owner, version])
         } else {
-            row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active' ORDER BY version DESC LIMIT 1"),
+            row = try SQLRow.fetchOne(
+                db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? AND state = 'active' ORDER BY version DESC LIMIT 1",
                 arguments: [kind.rawValue, owner])
         }
         guard let row else {
@@ -236,7 +235,7 @@ package enum SecretVersions {
 
     /// The active version, or nil when there is none; a row that fails its binding
     /// still throws (it is not "absent").
-    package static func findActive(kind: SecretKind, owner: String, in db: Database, now: Timestamp = .now()) throws -> SecretVersion? {
+    package static func findActive(kind: SecretKind, owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> SecretVersion? {
         do {
             return try find(kind: kind, owner: owner, version: nil, in: db, now: now)
         } catch StoreError.notFound {
@@ -245,9 +244,9 @@ package enum SecretVersions {
     }
 
     /// The sealed bytes of a version (nil once revoked and destroyed).
-    package static func sealed(kind: SecretKind, owner: String, version: Int64, in db: Database) throws -> SealedSecret? {
-        guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = ? AND owner = ? AND version = ?"),
+    package static func sealed(kind: SecretKind, owner: String, version: Int64, in db: StoreDB) throws -> SealedSecret? {
+        guard let row = try SQLRow.fetchOne(
+                db, sql: "SELECT sealed_payload, wrapped_dek, generation FROM secret_version WHERE kind = ? AND owner = ? AND version = ?",
                 arguments: [kind.rawValue, owner, version])
         else { return nil }
         let payload: Data = row["sealed_payload"]
@@ -257,7 +256,7 @@ package enum SecretVersions {
 }
 
 extension SecretVersion {
-    init(row: Row, now: Timestamp, bindings: RowBindings) throws {
+    init(row: SQLRow, now: Timestamp, bindings: RowBindings) throws {
         try bindings.verifySecretVersion(row)
         guard let kind = SecretKind(rawValue: row["kind"]), let state = SecretState(rawValue: row["state"]),
             let created = Timestamp(parsing: row["created_at"])

@@ -1,24 +1,21 @@
 package import GRDB
 import Foundation
-import Synchronization
 
-/// An open store: the SQLite database in the data directory.
+/// An open store: the SQLite database in the data directory, or (`init(directory:database:)`)
+/// a database another engine opened.
 ///
-/// Opening checks the directory's mode, the schema version (a newer store is refused)
-/// and that the file is a Latchkey store at all; it never repairs anything. The writer
-/// connection runs with `synchronous=FULL` (read back after GRDB's WAL set-up, which
-/// lowers it to NORMAL), foreign keys, `secure_delete` and `recursive_triggers` on.
+/// Opening the SQLite file checks the directory's mode, the schema version (a newer store
+/// is refused) and that the file is a Latchkey store at all; it never repairs anything.
+/// The writer connection runs with `synchronous=FULL` (read back after GRDB's WAL set-up,
+/// which lowers it to NORMAL), foreign keys, `secure_delete` and `recursive_triggers` on.
 package final class Store: Sendable {
     package let directory: String
+    /// The SQLite file (for another engine, where its own data directory would keep it).
     package let path: String
-    package let database: DatabasePool
-    /// Unique to this instance: GRDB hands row code a `Database`, and its label is how
-    /// that code finds the store (and the row bindings) it belongs to (`Store.bindings(db)`).
-    private let label = "latchkey.store.\(UUID().uuidString)"
-    private let unlockedBindings = Mutex<RowBindings?>(nil)
+    package let database: any StoreDatabase
 
-    /// Opens the store in `directory`. With `create`, makes the directory and an empty
-    /// schema if none exists; without, refuses a directory with no store.
+    /// Opens the SQLite store in `directory`. With `create`, makes the directory and an
+    /// empty schema if none exists; without, refuses a directory with no store.
     package init(directory: String, create: Bool) throws(StoreError) {
         try DataDirectory.prepare(directory, create: create)
         self.directory = directory
@@ -26,65 +23,59 @@ package final class Store: Sendable {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .notInitialized(path: directory) }
 
-        var config = Configuration()
-        config.label = label
-        config.foreignKeysEnabled = true
-        config.busyMode = .timeout(5)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA secure_delete = ON; PRAGMA recursive_triggers = ON")
-        }
         let path = self.path
         // An existing file is inspected on a read-only connection first: a damaged,
         // foreign or newer store is refused before anything can write to it (opening the
         // pool writes: GRDB creates and drops a table to make the WAL file exist).
         if exists { try Self.inspect(path) }
+        let sqlite: SQLiteDatabase
         do {
             // A new file is created 0600 whatever the umask.
             if !exists {
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                 if fd >= 0 { close(fd) }
             }
-            database = try DatabasePool(path: path, configuration: config)
+            sqlite = try SQLiteDatabase(path: path)
         } catch {
             throw .corrupt(path: path, reason: Self.describe(error))
         }
-        try checkAndMigrate()
-        Self.registry.withLock { $0[label] = WeakStore(store: self) }
+        database = sqlite
+        try checkAndMigrate(sqlite)
     }
 
-    deinit {
-        let label = label
-        Self.registry.withLock { _ = $0.removeValue(forKey: label) }
+    /// A store on a database its engine has opened and migrated (PostgreSQL); `directory`
+    /// is the host's own data directory (default socket, agent sockets), already prepared.
+    package init(directory: String, database: any StoreDatabase) {
+        self.directory = directory
+        path = (database as? SQLiteDatabase)?.path ?? (directory as NSString).appendingPathComponent(DataDirectory.databaseName)
+        self.database = database
     }
 
-    private struct WeakStore: @unchecked Sendable {
-        // `@unchecked`: only read under the registry's lock; the store itself is Sendable.
-        weak var store: Store?
-    }
-    private static let registry = Mutex<[String: WeakStore]>([:])
+    package var engine: SQLEngine { database.engine }
+
+    /// The SQLite database, for the paths only that engine has (nil on another engine).
+    package var sqlite: SQLiteDatabase? { database as? SQLiteDatabase }
 
     /// Installs the row bindings of the unlocked key ring (`KeyRing.unlock`).
     package func install(_ bindings: RowBindings) {
-        unlockedBindings.withLock { $0 = bindings }
+        database.bindingsSlot.install(bindings)
     }
 
-    /// The row bindings of the store that opened `db`; `locked` before it was unlocked.
-    package static func bindings(_ db: Database) throws(StoreError) -> RowBindings {
-        guard let label = db.configuration.label,
-            let bindings = registry.withLock({ $0[label]?.store })?.unlockedBindings.withLock({ $0 })
-        else { throw .locked }
-        return bindings
+    /// The row bindings of the store `db` belongs to; `locked` before it was unlocked.
+    package static func bindings(_ db: StoreDB) throws(StoreError) -> RowBindings {
+        try db.bindings()
     }
 
-    private func checkAndMigrate() throws(StoreError) {
+    private func checkAndMigrate(_ sqlite: SQLiteDatabase) throws(StoreError) {
+        let pool = sqlite.pool
         do {
-            try database.barrierWriteWithoutTransaction { db in
+            try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 let sync = try Int.fetchOne(db, sql: "PRAGMA synchronous")
                 guard sync == 2 else { throw StoreError.unavailable(reason: "could not set synchronous=FULL") }
             }
-            try Schema.migrator.migrate(database)
-            try database.write { db in
+            try Schema.migrator.migrate(pool)
+            try pool.write { db in
                 try db.execute(
                     sql: "INSERT INTO metadata(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     arguments: [String(Schema.currentVersion)])
@@ -132,16 +123,20 @@ package final class Store: Sendable {
     /// overwrites it in the database file (`secure_delete`), but the WAL still holds the
     /// page images from before until a checkpoint; this removes them. Returns false when
     /// readers kept the checkpoint from finishing (the next one finishes the job).
+    /// Another engine has no WAL file to empty: true.
     package func truncateWAL() async throws -> Bool {
-        try await database.writeWithoutTransaction { db in
+        guard let pool = sqlite?.pool else { return true }
+        return try await pool.writeWithoutTransaction { db in
             guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
             return (row[0] as Int?) == 0
         }
     }
 
-    /// Reads the synchronous level actually in force on the writer (2 = FULL).
+    /// Reads the synchronous level actually in force on the SQLite writer (2 = FULL; -1 on
+    /// another engine).
     package func synchronousLevel() throws -> Int {
-        try database.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        guard let pool = sqlite?.pool else { return -1 }
+        return try pool.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     package func metadata(_ key: String) throws -> String? {
@@ -156,6 +151,7 @@ package final class Store: Sendable {
     /// A short, non-secret description of a database error (bound values never appear:
     /// GRDB keeps statement arguments out of messages by default).
     package static func describe(_ error: any Error) -> String {
+        if let e = error as? SQLError { return e.message }
         if let e = error as? DatabaseError {
             return "\(e.resultCode): \(e.message ?? "")"
         }

@@ -1,4 +1,4 @@
-package import GRDB
+import GRDB
 import Foundation
 
 /// Backups of a live store, and restoring one.
@@ -32,8 +32,9 @@ package enum StoreBackup {
         guard fd >= 0 else { throw .unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
         do {
+            let pool = try sqlitePool(store)
             // VACUUM refuses to run inside a transaction; its own read is the snapshot.
-            try store.database.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
             try syncFile(path)
         } catch {
             unlink(path)
@@ -49,13 +50,23 @@ package enum StoreBackup {
         guard fd >= 0 else { throw StoreError.unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
         do {
-            try await store.database.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            let pool = try sqlitePool(store)
+            try await pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
             try syncFile(path)
         } catch {
             unlink(path)
             if let e = error as? StoreError { throw e }
             throw StoreError.unavailable(reason: "the snapshot failed: \(Store.describe(error))")
         }
+    }
+
+    /// The pool of a SQLite store; a backup is a copy of that file (another engine's
+    /// database is backed up with its own tools).
+    private static func sqlitePool(_ store: Store) throws(StoreError) -> DatabasePool {
+        guard let pool = store.sqlite?.pool else {
+            throw .invalid("`latchkey backup` copies a SQLite store's file; this store is on \(store.engine.rawValue): back it up with that engine's own tools")
+        }
+        return pool
     }
 
     /// Checks a backup file without writing to it or beside it: SQLite's full integrity
@@ -136,7 +147,7 @@ package enum StoreBackup {
         // binding fails is listed as failed).
         store.install(keyRing.bindings)
         return try store.database.read { db in
-            let rows = try Row.fetchAll(
+            let rows = try SQLRow.fetchAll(
                 db, sql: "SELECT kind, owner, version FROM secret_version WHERE kind != 'subkey' AND length(sealed_payload) > 0 ORDER BY id")
             var opened = 0
             var failed: [String] = []

@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// What an SCM server last said about one token version (table `token_verification`):
@@ -53,8 +52,8 @@ package enum TokenVerifications {
         """
 
     /// Records the latest result for a version (replacing an older one).
-    package static func save(_ r: TokenVerificationRecord, owner: String, version: Int64, in db: Database) throws {
-        guard let row = try Row.fetchOne(
+    package static func save(_ r: TokenVerificationRecord, owner: String, version: Int64, in db: StoreDB) throws {
+        guard let row = try SQLRow.fetchOne(
             db, sql: "SELECT id, created_at FROM secret_version WHERE kind = 'token' AND owner = ? AND version = ?", arguments: [owner, version])
         else { throw StoreError.notFound(what: "token version \(Names.printable(owner)) v\(version)") }
         let columns = RowBindings.TokenVerificationColumns(
@@ -76,10 +75,10 @@ package enum TokenVerifications {
     }
 
     /// The latest result of each version of an owner prefix (`connection:`), by owner and version.
-    package static func all(ownerPrefix: String, in db: Database) throws -> [String: [Int64: TokenVerificationRecord]] {
+    package static func all(ownerPrefix: String, in db: StoreDB) throws -> [String: [Int64: TokenVerificationRecord]] {
         let bindings = try Store.bindings(db)
         var out: [String: [Int64: TokenVerificationRecord]] = [:]
-        for row in try Row.fetchAll(db, sql: selection + " WHERE substr(v.owner, 1, ?) = ?", arguments: [ownerPrefix.utf8.count, ownerPrefix]) {
+        for row in try SQLRow.fetchAll(db, sql: selection + " WHERE substr(v.owner, 1, ?) = ?", arguments: [ownerPrefix.utf8.count, ownerPrefix]) {
             try bindings.verifyTokenVerification(row)
             guard let r = TokenVerificationRecord(row: row) else {
                 throw StoreError.corrupt(path: "store", reason: "token_verification row of \(Names.printable(row["owner"] as String)) is malformed")
@@ -89,17 +88,17 @@ package enum TokenVerifications {
         return out
     }
 
-    package static func find(owner: String, version: Int64, in db: Database) throws -> TokenVerificationRecord? {
-        guard let row = try Row.fetchOne(db, sql: selection + " WHERE v.owner = ? AND v.version = ?", arguments: [owner, version]) else { return nil }
+    package static func find(owner: String, version: Int64, in db: StoreDB) throws -> TokenVerificationRecord? {
+        guard let row = try SQLRow.fetchOne(db, sql: selection + " WHERE v.owner = ? AND v.version = ?", arguments: [owner, version]) else { return nil }
         try Store.bindings(db).verifyTokenVerification(row)
         return TokenVerificationRecord(row: row)
     }
 
     /// Active token versions of connections whose last check (or, never checked, whose
     /// creation) is at least `interval` old at `now`: what the daily re-verification does next.
-    package static func due(interval: Duration, in db: Database, now: Timestamp = .now()) throws -> [(connection: String, version: Int64)] {
+    package static func due(interval: Duration, in db: StoreDB, now: Timestamp = .now()) throws -> [(connection: String, version: Int64)] {
         let cutoff = now.adding(seconds: -max(1, interval.components.seconds)).description
-        return try Row.fetchAll(
+        return try SQLRow.fetchAll(
             db,
             sql: """
                 SELECT v.owner, v.version FROM secret_version v LEFT JOIN token_verification t ON t.secret_version_id = v.id
@@ -116,7 +115,7 @@ package enum TokenVerifications {
 }
 
 extension TokenVerificationRecord {
-    init?(row: Row) {
+    init?(row: SQLRow) {
         guard let state = State(rawValue: row["state"]), let checked = Timestamp(parsing: row["checked_at"]) else { return nil }
         func list(_ text: String?) -> [String]? {
             text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }

@@ -1,6 +1,5 @@
 import LatchkeyTestSupport
 import Foundation
-import GRDB
 @testable import LatchkeyAudit
 import LatchkeyCrypto
 import LatchkeyStore

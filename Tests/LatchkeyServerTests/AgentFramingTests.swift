@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LatchkeyAPI
 @testable import LatchkeyCore
 import LatchkeySSH

@@ -1,10 +1,10 @@
 import Foundation
-import GRDB
 import LatchkeyAPI
 import LatchkeyAudit
 import LatchkeyClient
 import LatchkeyCrypto
 import LatchkeyServer
+import LatchkeyStore
 import Testing
 
 /// The router's promise: every request but `/v1/health` — granted, refused by policy,
@@ -16,7 +16,7 @@ import Testing
     /// Rows not written by the daemon for itself (session ends, retirements).
     static func requestRows(_ d: TestDaemon) async throws -> [Row] {
         try await d.daemon.vault.store.database.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT actor_role, action, outcome, reason FROM audit WHERE actor_role != 'daemon' ORDER BY seq").map {
+            try SQLRow.fetchAll(db, sql: "SELECT actor_role, action, outcome, reason FROM audit WHERE actor_role != 'daemon' ORDER BY seq").map {
                 Row(role: $0["actor_role"], action: $0["action"], outcome: $0["outcome"], reason: $0["reason"])
             }
         }
@@ -108,7 +108,7 @@ import Testing
         let ids = answers.compactMap { $0.header("x-request-id") }
         #expect(ids.count == 4 && Set(ids).count == 4 && !ids.contains("ci-job-42"), "\(ids)")
         let rows = try await d.daemon.vault.store.database.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT request_id, client_request_id FROM audit WHERE action = 'project.list' ORDER BY seq").map {
+            try SQLRow.fetchAll(db, sql: "SELECT request_id, client_request_id FROM audit WHERE action = 'project.list' ORDER BY seq").map {
                 ($0["request_id"] as String?, $0["client_request_id"] as String?)
             }
         }
@@ -136,7 +136,7 @@ import Testing
 
     static func adapterRows(_ d: TestDaemon) async throws -> [AdapterRow] {
         try await d.daemon.vault.store.database.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT actor_uid, outcome, reason, request_id FROM audit WHERE action = 'request.refused' ORDER BY seq").compactMap {
+            try SQLRow.fetchAll(db, sql: "SELECT actor_uid, outcome, reason, request_id FROM audit WHERE action = 'request.refused' ORDER BY seq").compactMap {
                 row -> AdapterRow? in
                 let reason: String? = row["reason"]
                 guard adapterCodes.contains(reason ?? "") else { return nil }

@@ -1,8 +1,8 @@
 import Foundation
-import GRDB
 import LatchkeyAPI
 import LatchkeyClient
 import LatchkeyServer
+import LatchkeyStore
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -20,7 +20,7 @@ import Testing
 
     static func row(_ d: TestDaemon, requestID: String) async throws -> [Row] {
         try await d.daemon.vault.store.database.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT * FROM audit WHERE request_id = ? ORDER BY seq", arguments: [requestID]).map {
+            try SQLRow.fetchAll(db, sql: "SELECT * FROM audit WHERE request_id = ? ORDER BY seq", arguments: [requestID]).map {
                 Row(role: $0["actor_role"], uid: $0["actor_uid"], session: $0["session_id"], action: $0["action"], connection: $0["target_connection"],
                     project: $0["target_project"], kind: $0["target_kind"], version: $0["target_version"], outcome: $0["outcome"], reason: $0["reason"])
             }

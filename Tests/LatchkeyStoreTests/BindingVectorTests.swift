@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LatchkeyCrypto
 import LatchkeyStore
 import Testing
@@ -96,23 +95,23 @@ struct BindingVector: CustomStringConvertible {
     }
 
     /// The vector as the row the daemon reads, with its stored MAC.
-    var row: Row {
+    var row: SQLRow {
         let mac = Data(Hex.decode(headers["mac"]!)!)
         switch table {
         case "connection-scm":
-            return Row(["name": text("name"), "created_at": text("created-at"), "ca_file": text("ca-file"), "scm_binding_mac": mac])
+            return testRow(["name": text("name"), "created_at": text("created-at"), "ca_file": text("ca-file"), "scm_binding_mac": mac])
         case "project-scm":
-            return Row([
+            return testRow([
                 "name": text("name"), "created_at": text("created-at"), "install_deploy_key": integer("install-deploy-key"),
                 "deploy_key_write": integer("deploy-key-write"), "scm_binding_mac": mac,
             ])
         case "scm-deploy-key":
-            return Row([
+            return testRow([
                 "project": text("project"), "version": integer("version"), "repo": text("repo"), "connection": text("connection"),
                 "state": text("state"), "server_key_id": text("server-key-id"), "binding_mac": mac,
             ])
         default:
-            return Row([
+            return testRow([
                 "owner": text("owner"), "version": integer("version"), "version_created_at": text("version-created-at"),
                 "checked_at": text("checked-at"), "state": text("state"), "user": text("user"), "scopes": text("scopes"),
                 "expires_at": text("expires-at"), "missing": text("missing"), "message": text("message"), "binding_mac": mac,
@@ -160,10 +159,15 @@ struct BindingVector: CustomStringConvertible {
 
     @Test func aRowWithNoMACFails() throws {
         let v = try BindingVector("good-deploy-key-installed")
-        let row = Row([
+        let row = testRow([
             "project": v.text("project"), "version": v.integer("version"), "repo": v.text("repo"), "connection": v.text("connection"),
             "state": v.text("state"), "server_key_id": v.text("server-key-id"), "binding_mac": nil as Data?,
         ])
         #expect(throws: StoreError.self) { try v.bindings().verifySCMDeployKey(row) }
     }
+}
+
+/// A row as the engine hands it to row code, columns by name.
+func testRow(_ columns: [String: (any SQLValueConvertible)?]) -> SQLRow {
+    SQLRow(columns: Array(columns.keys), values: columns.values.map { $0?.sqlValue ?? .null })
 }

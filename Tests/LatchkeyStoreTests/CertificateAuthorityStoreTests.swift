@@ -85,7 +85,7 @@ import Testing
         let older = makeTempDirectory("ca-old")
         let oldStore = try Store(directory: older, create: true)
         _ = try KeyRing.initialize(store: oldStore, source: .keyFile(path: older + "/master.key"))
-        try oldStore.database.writeWithoutTransaction { db in
+        try oldStore.sqlite!.pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             try db.inTransaction {
                 try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier != 'v1'")
@@ -130,9 +130,9 @@ import Testing
                 return .commit
             }
         }
-        try oldStore.database.close()
+        try oldStore.sqlite!.close()
         let migrated = try Store(directory: older, create: false)
-        let rows = try migrated.database.read { db in try Row.fetchAll(db, sql: "SELECT kind, owner, sealed_payload FROM secret_version WHERE kind != 'subkey'") }
+        let rows = try migrated.database.read { db in try SQLRow.fetchAll(db, sql: "SELECT kind, owner, sealed_payload FROM secret_version WHERE kind != 'subkey'") }
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("'webhook-secret'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
@@ -151,7 +151,7 @@ import Testing
             _ = try CertificateSerials.reserve(connectionID: o.connectionID, in: db)
             throw Abort()
         }
-        try o.store.database.close()
+        try o.store.sqlite!.close()
         let reopened = try Store(directory: o.dir, create: false)
         let next = try reopened.database.write { db in try CertificateSerials.reserve(connectionID: o.connectionID, in: db) }
         #expect(next == 4)

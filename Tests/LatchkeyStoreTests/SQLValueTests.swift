@@ -29,9 +29,15 @@ import Testing
         #expect(Int64.fromSQL(.text("12")) == nil)
         #expect(Int.fromSQL(.real(1.0)) == nil)
         #expect(String.fromSQL(.integer(12)) == nil)
-        #expect(String.fromSQL(.blob(Data("ab".utf8))) == nil)
-        #expect(Data.fromSQL(.text("ab")) == nil)
+        #expect(String.fromSQL(.real(1.5)) == nil)
+        #expect(Data.fromSQL(.integer(1)) == nil)
         #expect(Int64.fromSQL(.null) == nil)
+    }
+
+    @Test func textAndBlobsReadAsEachOtherAsSQLiteReadsThem() {
+        #expect(String.fromSQL(.blob(Data("ab".utf8))) == "ab")
+        #expect(String.fromSQL(.blob(Data([0xff, 0xfe]))) == nil)
+        #expect(Data.fromSQL(.text("ab")) == Data("ab".utf8))
     }
 
     @Test func integersWidenToDoubleButNarrowOnlyWhenTheyFit() {

@@ -1,6 +1,5 @@
 package import LatchkeyAudit
 package import LatchkeyStore
-package import GRDB
 import Synchronization
 
 package typealias AuditTarget = AuditEntry.Target
@@ -42,7 +41,7 @@ package struct Operation: Sendable {
     /// `settled` runs on the audit writer once the transaction committed (true) or failed
     /// (key changes take effect there: `KeyRing.settle`).
     func change<T: Sendable>(
-        _ body: @escaping @Sendable (Database) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
+        _ body: @escaping @Sendable (StoreDB) throws -> T, settled: (@Sendable (Bool) -> Void)? = nil
     ) async throws -> T {
         row.set()
         do {
@@ -53,7 +52,7 @@ package struct Operation: Sendable {
     }
 
     /// A read: runs it, then makes its row durable before the answer leaves.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
         let value: T
         do {
             value = try await vault.store.database.read(body)

@@ -2,7 +2,6 @@ package import LatchkeyAPI
 package import LatchkeyCrypto
 package import LatchkeySSH
 package import LatchkeyStore
-package import GRDB
 
 /// A connection's SSH certificate authority (a secret kind of its own, `ssh-ca`, owned by
 /// `connection:<name>`: sealed, versioned, rotatable with grace) and the settings its
@@ -24,7 +23,7 @@ extension Vault {
         let owner = Self.connectionOwner(name)
         // The cheap checks first, then key generation (RSA takes a while), then the write
         // transaction, which checks again.
-        let check: @Sendable (Database) throws -> Int64 = { db in
+        let check: @Sendable (StoreDB) throws -> Int64 = { db in
             let (connectionID, _) = try Connection.find(name, in: db)
             let existing = try SecretVersions.findActive(kind: .certificateAuthority, owner: owner, in: db)
             if rotate && existing == nil {

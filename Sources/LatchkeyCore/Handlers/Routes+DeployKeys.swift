@@ -1,7 +1,6 @@
 package import LatchkeyAPI
 package import LatchkeySSH
 package import LatchkeyStore
-package import GRDB
 
 extension Vault {
     static let defaultGrace: Duration = .seconds(3600)
@@ -81,7 +80,7 @@ extension Vault {
         }
         // The cheap checks first (project, existing key), then key generation (RSA takes
         // a while), then the write transaction, which checks again.
-        let check: @Sendable (Database) throws -> (Int64, Project) = { db in
+        let check: @Sendable (StoreDB) throws -> (Int64, Project) = { db in
             let (projectID, project) = try Project.find(name, in: db)
             let existing = try SecretVersions.findActive(kind: .deployKey, owner: project.owner, in: db)
             if isRotate && existing == nil {

@@ -1,6 +1,5 @@
 package import LatchkeyAPI
 package import LatchkeyStore
-package import GRDB
 
 extension Vault {
     func addProject(_ op: inout Operation, _ body: ProjectRequest) async throws -> ProjectInfo {
@@ -69,7 +68,7 @@ extension Vault {
         return RemovalResult(removed: name, destroyedVersions: destroyed, endedSessions: ended)
     }
 
-    func projectInfo(_ p: Project, db: Database, live: [BuildSession]) throws -> ProjectInfo {
+    func projectInfo(_ p: Project, db: StoreDB, live: [BuildSession]) throws -> ProjectInfo {
         let key = try SecretVersions.findActive(kind: .deployKey, owner: p.owner, in: db)
         let installs = try SCMDeployKeys.list(project: p.name, in: db)
         var info = ProjectInfo(

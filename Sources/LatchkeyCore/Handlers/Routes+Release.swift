@@ -6,7 +6,6 @@ package import LatchkeyCrypto
 package import LatchkeyPolicy
 package import LatchkeyStore
 package import LatchkeySSH
-package import GRDB
 
 /// The hot path: a build redeems its session token for what was granted. Both paths
 /// take the use and decide under the session table's lock with `ReleaseDecision.decide`;

@@ -6,7 +6,6 @@ package import LatchkeyCrypto
 package import LatchkeyPolicy
 package import LatchkeySSH
 package import LatchkeyStore
-package import GRDB
 
 /// The `ssh-cert` grant: issued when the session opens, released to its build as files
 /// (`GET /v1/session/ssh-cert`, through `release`) or used through the session's agent.

@@ -4,7 +4,6 @@ package import LatchkeyAudit
 package import LatchkeyCrypto
 package import LatchkeyPolicy
 package import LatchkeyStore
-package import GRDB
 
 extension Vault {
     static let defaultSessionTTL: Int64 = 600

@@ -2,7 +2,6 @@ import Foundation
 package import LatchkeyAPI
 package import LatchkeyCrypto
 package import LatchkeyStore
-package import GRDB
 
 extension Vault {
     func intakeKey(_ op: inout Operation) -> IntakeKey {

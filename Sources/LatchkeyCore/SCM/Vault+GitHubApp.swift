@@ -3,7 +3,6 @@ package import LatchkeyAPI
 package import LatchkeyCrypto
 import LatchkeySCM
 package import LatchkeyStore
-package import GRDB
 
 /// A connection's GitHub App (kind `github-app`, owner `connection:<name>`): its RSA
 /// private key sealed like a token — versions, grace, revoke — with the App id and an

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LatchkeyAPI
 import LatchkeyAudit
 import LatchkeyCrypto
@@ -83,7 +82,7 @@ extension Vault {
 
     // MARK: Reading
 
-    func webhookInfo(_ r: SCMWebhookRecord, state: String? = nil, in db: Database) throws -> WebhookInfo {
+    func webhookInfo(_ r: SCMWebhookRecord, state: String? = nil, in db: StoreDB) throws -> WebhookInfo {
         let versions = try SecretVersions.list(kind: .webhookSecret, owner: Self.owner(r.project), in: db)
         return WebhookInfo(
             project: r.project, connection: r.connection, repository: r.repo, url: r.url, events: r.events, state: state ?? r.state.rawValue,
@@ -202,7 +201,7 @@ extension Vault {
     }
 
     /// The project's hook record goes, and every version of its secret is destroyed.
-    static func forgetWebhook(_ project: String, in db: Database) throws {
+    static func forgetWebhook(_ project: String, in db: StoreDB) throws {
         try SCMWebhooks.delete(project: project, in: db)
         try SecretVersions.revoke(kind: .webhookSecret, owner: owner(project), version: nil, in: db)
     }

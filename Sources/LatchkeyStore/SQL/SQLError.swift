@@ -24,6 +24,11 @@ package struct SQLError: Error, Sendable, CustomStringConvertible {
 
     package var description: String { message }
 
+    /// The engine's code alone ("SQLITE_FULL", "SQLSTATE 40001"): the message up to its colon.
+    package var code: String {
+        String(message.prefix { $0 != ":" })
+    }
+
     /// A fault of the storage rather than of one statement's input (unavailable, corrupt,
     /// or a serialization failure the whole transaction is retried for): the caller fails
     /// the whole transaction instead of refusing one request.

@@ -77,17 +77,26 @@ extension Double: SQLValueConvertible {
 
 extension String: SQLValueConvertible {
     package var sqlValue: SQLValue { .text(self) }
+    /// A blob reads as its UTF-8 text, as SQLite's own `sqlite3_column_text` (and GRDB)
+    /// read it; nil when it is not UTF-8.
     package static func fromSQL(_ value: SQLValue) -> String? {
-        if case .text(let v) = value { return v }
-        return nil
+        switch value {
+        case .text(let v): v
+        case .blob(let b): String(data: b, encoding: .utf8)
+        default: nil
+        }
     }
 }
 
 extension Data: SQLValueConvertible {
     package var sqlValue: SQLValue { .blob(self) }
+    /// Text reads as its UTF-8 bytes, as SQLite's own `sqlite3_column_blob` (and GRDB) read it.
     package static func fromSQL(_ value: SQLValue) -> Data? {
-        if case .blob(let v) = value { return v }
-        return nil
+        switch value {
+        case .blob(let v): v
+        case .text(let t): Data(t.utf8)
+        default: nil
+        }
     }
 }
 
@@ -119,6 +128,11 @@ package struct SQLArguments: Sendable, ExpressibleByArrayLiteral {
         values = elements.map { $0?.sqlValue ?? .null }
     }
 
+    /// One argument per element (`IN (?, ?, …)` lists).
+    package init<S: Sequence>(_ elements: S) where S.Element: SQLValueConvertible {
+        values = elements.map(\.sqlValue)
+    }
+
     /// Appends one argument (for statements whose placeholders are built up, `IN (?, ?, …)`).
     package mutating func append(_ value: (any SQLValueConvertible)?) {
         values.append(value?.sqlValue ?? .null)
@@ -126,5 +140,9 @@ package struct SQLArguments: Sendable, ExpressibleByArrayLiteral {
 
     package static func + (lhs: SQLArguments, rhs: SQLArguments) -> SQLArguments {
         SQLArguments(lhs.values + rhs.values)
+    }
+
+    package static func += (lhs: inout SQLArguments, rhs: SQLArguments) {
+        lhs.values += rhs.values
     }
 }

@@ -1,0 +1,106 @@
+package import GRDB
+import Foundation
+
+/// `SQLConnection` over GRDB's `Database`: one SQLite connection for the length of one
+/// `SQLiteDatabase.read`/`write` closure. Statements are GRDB's cached statements, so the
+/// hot ones stay prepared across closures (the cache belongs to the connection).
+package final class SQLiteConnection: SQLConnection {
+    /// Valid only inside the GRDB closure that made this connection.
+    package let database: Database
+
+    package init(_ database: Database) {
+        self.database = database
+    }
+
+    package var engine: SQLEngine { .sqlite }
+
+    @discardableResult
+    package func execute(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> Int {
+        do {
+            let statement = try database.cachedStatement(sql: sql)
+            try statement.execute(arguments: Self.arguments(arguments))
+            return statement.isReadonly ? 0 : database.changesCount
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    package func rows(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> [SQLRow] {
+        var all: [SQLRow] = []
+        do {
+            try forEachRow(sql, arguments) { row in
+                all.append(row)
+                return true
+            }
+        } catch {
+            throw Self.map(error)  // the body never throws: every error is the engine's
+        }
+        return all
+    }
+
+    package func forEachRow(_ sql: String, _ arguments: SQLArguments, _ body: (SQLRow) throws -> Bool) throws {
+        do {
+            let statement = try database.cachedStatement(sql: sql)
+            let columns = statement.columnNames
+            let cursor = try Row.fetchCursor(statement, arguments: Self.arguments(arguments))
+            while let row = try cursor.next() {
+                let copy = SQLRow(columns: columns, values: row.databaseValues.map(Self.value))
+                let more: Bool
+                do { more = try body(copy) } catch { throw BodyError(error: error) }
+                if !more { break }
+            }
+        } catch let e as BodyError {
+            throw e.error
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// An error of the row code's closure, carried past the mapping of engine errors.
+    private struct BodyError: Error {
+        let error: any Error
+    }
+
+    static func arguments(_ a: SQLArguments) -> StatementArguments {
+        StatementArguments(a.values.map(Self.databaseValue))
+    }
+
+    static func databaseValue(_ v: SQLValue) -> DatabaseValue {
+        switch v {
+        case .null: .null
+        case .integer(let i): i.databaseValue
+        case .real(let d): d.databaseValue
+        case .text(let s): s.databaseValue
+        case .blob(let b): b.databaseValue
+        }
+    }
+
+    static func value(_ v: DatabaseValue) -> SQLValue {
+        switch v.storage {
+        case .null: .null
+        case .int64(let i): .integer(i)
+        case .double(let d): .real(d)
+        case .string(let s): .text(s)
+        case .blob(let b): .blob(b)
+        }
+    }
+
+    /// Sorts a GRDB error into `SQLError`; other errors (the row code's) become `.other`
+    /// with their description. The message is SQLite's code and message, never bound
+    /// values (GRDB keeps statement arguments out of its messages by default).
+    package static func map(_ error: any Error) -> SQLError {
+        if let e = error as? SQLError { return e }
+        guard let e = error as? DatabaseError else { return SQLError(kind: .other, message: "\(error)") }
+        return SQLError(kind: kind(e.resultCode), message: "\(e.resultCode): \(e.message ?? "")")
+    }
+
+    package static func kind(_ code: ResultCode) -> SQLError.Kind {
+        switch code.primaryResultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_NOMEM:
+            .unavailable
+        case .SQLITE_CONSTRAINT: .constraint
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: .corrupt
+        default: .other
+        }
+    }
+}
