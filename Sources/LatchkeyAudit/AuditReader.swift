@@ -39,7 +39,7 @@ package enum AuditReader {
     }
 
     static func sql(_ q: AuditQuery) -> (String, SQLArguments) {
-        var sql = "SELECT * FROM audit WHERE 1"
+        var sql = "SELECT * FROM audit WHERE 1 = 1"
         var args: SQLArguments = []
         if let v = q.since { sql += " AND time >= ?"; args += [v.description] }
         if let v = q.until { sql += " AND time < ?"; args += [v.description] }

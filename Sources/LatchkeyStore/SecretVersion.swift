@@ -118,10 +118,10 @@ package enum SecretVersions {
             columns.revokedAt = now.description
             try db.execute(
                 sql: """
-                    UPDATE secret_version SET state = 'revoked', revoked_at = ?, sealed_payload = X'', wrapped_dek = X'', binding_mac = ?
+                    UPDATE secret_version SET state = 'revoked', revoked_at = ?, sealed_payload = ?, wrapped_dek = ?, binding_mac = ?
                     WHERE kind = ? AND owner = ? AND version = ?
                     """,
-                arguments: [now.description, Data(bindings.mac(columns)), kind.rawValue, owner, v])
+                arguments: [now.description, Data(), Data(), Data(bindings.mac(columns)), kind.rawValue, owner, v])
         }
         return versions
     }

@@ -152,9 +152,7 @@ package final class Store: Sendable {
     /// GRDB keeps statement arguments out of messages by default).
     package static func describe(_ error: any Error) -> String {
         if let e = error as? SQLError { return e.message }
-        if let e = error as? DatabaseError {
-            return "\(e.resultCode): \(e.message ?? "")"
-        }
+        if error is DatabaseError { return SQLiteConnection.map(error).message }
         return "\(error)"
     }
 }

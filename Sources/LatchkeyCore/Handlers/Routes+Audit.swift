@@ -25,8 +25,8 @@ extension Vault {
         let query = try auditQuery(op.request, defaultLimit: nil)
         let publicKey = keyRing.auditSigning.publicKey
         let (lastSeq, lastCheckpoint) = try await op.read { db in
-            (try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0,
-             try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(id), 0) FROM audit_checkpoint") ?? 0)
+            (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM audit_checkpoint") ?? 0)
         }
         let store = store
         return Response(contentType: "application/x-ndjson") { write in

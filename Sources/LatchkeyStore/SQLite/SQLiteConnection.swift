@@ -91,7 +91,24 @@ package final class SQLiteConnection: SQLConnection {
     package static func map(_ error: any Error) -> SQLError {
         if let e = error as? SQLError { return e }
         guard let e = error as? DatabaseError else { return SQLError(kind: .other, message: "\(error)") }
-        return SQLError(kind: kind(e.resultCode), message: "\(e.resultCode): \(e.message ?? "")")
+        return SQLError(kind: kind(e.resultCode), message: "\(name(e.resultCode)): \(e.message ?? "")")
+    }
+
+    /// SQLite's name for a primary result code ("SQLITE_FULL"), or its number.
+    package static func name(_ code: ResultCode) -> String {
+        let names: [Int32: String] = [
+            1: "ERROR", 2: "INTERNAL", 3: "PERM", 4: "ABORT", 5: "BUSY", 6: "LOCKED", 7: "NOMEM", 8: "READONLY",
+            9: "INTERRUPT", 10: "IOERR", 11: "CORRUPT", 12: "NOTFOUND", 13: "FULL", 14: "CANTOPEN", 15: "PROTOCOL",
+            16: "EMPTY", 17: "SCHEMA", 18: "TOOBIG", 19: "CONSTRAINT", 20: "MISMATCH", 21: "MISUSE", 22: "NOLFS",
+            23: "AUTH", 24: "FORMAT", 25: "RANGE", 26: "NOTADB", 27: "NOTICE", 28: "WARNING",
+        ]
+        let primary = code.primaryResultCode.rawValue
+        return names[primary].map { "SQLITE_" + $0 } ?? "SQLite result \(primary)"
+    }
+
+    /// `kind` of a raw SQLite result code (primary or extended).
+    package static func kind(code: Int32) -> SQLError.Kind {
+        kind(ResultCode(rawValue: code))
     }
 
     package static func kind(_ code: ResultCode) -> SQLError.Kind {
