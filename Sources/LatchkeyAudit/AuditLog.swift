@@ -337,7 +337,12 @@ package final class AuditLog: @unchecked Sendable {
     ) throws {
         var expected: [ExpectedCheckpoint] = []
         if let newest = try witness?.newest(publicKey: publicKey) { expected.append(newest) }
-        let report = try AuditReader.verify(databasePath: store.path, publicKey: publicKey, policy: policy, expected: expected)
+        // SQLite: the file, on read-only connections of its own (ranges on several threads);
+        // another engine: the store's own snapshot.
+        let report =
+            store.engine == .sqlite
+            ? try AuditReader.verify(databasePath: store.path, publicKey: publicKey, policy: policy, expected: expected)
+            : try AuditReader.verify(store: store, publicKey: publicKey, policy: policy, expected: expected)
         // An empty log with no checkpoint is a store that never served: it gets its first one.
         if report.problem == .noCheckpoint && report.lastSeq == 0 && report.rowsChecked == 0 { return }
         guard report.isIntact else { throw AuditError.startupRefused(report.description) }

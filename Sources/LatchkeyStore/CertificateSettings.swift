@@ -29,7 +29,7 @@ package struct CertificateSettings: Sendable, Codable, Equatable {
                     """, arguments: [connectionID])
         else { return CertificateSettings() }
         // What certificates say (principals above all) is bound to its connection's row.
-        try Store.bindings(db).verifyCertificateSettings(row)
+        try db.bindings().verifyCertificateSettings(row)
         func list(_ column: String) throws -> [String] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data((row[column] as String).utf8)) else {
                 throw StoreError.corrupt(path: "store", reason: "connection_certificate_settings.\(column) is not a JSON list of strings")
@@ -47,7 +47,7 @@ package struct CertificateSettings: Sendable, Codable, Equatable {
         }
         let principals = String(decoding: try encoder.encode(settings.principals), as: UTF8.self)
         let extensions = String(decoding: try encoder.encode(settings.extensions), as: UTF8.self)
-        let mac = try Store.bindings(db).certificateSettingsMAC(
+        let mac = try db.bindings().certificateSettingsMAC(
             connection: connection, principals: principals, extensions: extensions, keyIDUsername: settings.keyIDUsername)
         try db.execute(
             sql: """

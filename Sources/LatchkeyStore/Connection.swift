@@ -113,7 +113,7 @@ extension Connection {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM connection WHERE name = ?", arguments: [c.name]) == true {
             throw StoreError.conflict(what: "connection '\(c.name)' already exists")
         }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         let mac = bindings.connectionMAC(
             name: c.name, kind: c.kind.rawValue, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, createdAt: c.createdAt.description)
         let scmMAC = bindings.connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: c.caFile)
@@ -129,13 +129,13 @@ extension Connection {
     package static func setCAFile(_ name: String, _ caFile: String?, in db: StoreDB) throws -> Connection {
         var (id, c) = try find(name, in: db)
         c = try Connection(name: c.name, kind: c.kind, webURL: c.webURL, apiURL: c.apiURL, sshURL: c.sshURL, caFile: caFile, createdAt: c.createdAt)
-        let mac = try Store.bindings(db).connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: caFile)
+        let mac = try db.bindings().connectionSCMMAC(name: c.name, createdAt: c.createdAt.description, caFile: caFile)
         try db.execute(sql: "UPDATE connection SET ca_file = ?, scm_binding_mac = ? WHERE id = ?", arguments: [caFile, Data(mac), id])
         return c
     }
 
     package static func all(in db: StoreDB) throws -> [Connection] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try SQLRow.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
             try bindings.verifyConnection(row)
             try bindings.verifyConnectionSCM(row)
@@ -147,7 +147,7 @@ extension Connection {
         guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM connection WHERE name = ?", arguments: [name]) else {
             throw StoreError.notFound(what: "connection '\(Names.printable(name))'")
         }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         try bindings.verifyConnection(row)
         try bindings.verifyConnectionSCM(row)
         return (row["id"], try Connection(row: row))

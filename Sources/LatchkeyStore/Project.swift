@@ -36,7 +36,7 @@ extension Project {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE name = ?", arguments: [p.name]) == true {
             throw StoreError.conflict(what: "project '\(p.name)' already exists")
         }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         let mac = bindings.projectMAC(name: p.name, connection: connection.name, repo: p.repo, createdAt: p.createdAt.description)
         let scmMAC = bindings.projectSCMMAC(
             name: p.name, createdAt: p.createdAt.description, installDeployKey: p.installDeployKey, deployKeyWrite: p.deployKeyWrite)
@@ -51,7 +51,7 @@ extension Project {
     /// Turns Latchkey's installing of the project's deploy keys on or off.
     package static func setInstall(_ name: String, installDeployKey: Bool, write: Bool, in db: StoreDB) throws -> Project {
         var (id, p) = try find(name, in: db)
-        let mac = try Store.bindings(db).projectSCMMAC(
+        let mac = try db.bindings().projectSCMMAC(
             name: p.name, createdAt: p.createdAt.description, installDeployKey: installDeployKey, deployKeyWrite: write)
         try db.execute(
             sql: "UPDATE project SET install_deploy_key = ?, deploy_key_write = ?, scm_binding_mac = ? WHERE id = ?",
@@ -66,7 +66,7 @@ extension Project {
     static let selection = "SELECT p.id, p.name, c.name AS connection, p.repo, p.created_at, p.binding_mac, p.install_deploy_key, p.deploy_key_write, p.scm_binding_mac FROM project p JOIN connection c ON c.id = p.connection_id"
 
     package static func all(in db: StoreDB) throws -> [Project] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try SQLRow.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
             try bindings.verifyProject(row)
             try bindings.verifyProjectSCM(row)
@@ -77,7 +77,7 @@ extension Project {
     package static func find(_ name: String, in db: StoreDB) throws -> (id: Int64, project: Project) {
         guard let row = try SQLRow.fetchOne(db, sql: selection + " WHERE p.name = ?", arguments: [name])
         else { throw StoreError.notFound(what: "project '\(Names.printable(name))'") }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         try bindings.verifyProject(row)
         try bindings.verifyProjectSCM(row)
         return (row["id"], try Project(row: row))

@@ -35,7 +35,7 @@ package enum SCMDeployKeys {
     package static func recordInstalled(
         project: String, version: Int64, repo: String, connection: String, serverKeyID: String, in db: StoreDB, now: Timestamp = .now()
     ) throws {
-        let mac = try Store.bindings(db).scmDeployKeyMAC(
+        let mac = try db.bindings().scmDeployKeyMAC(
             project: project, version: version, repo: repo, connection: connection, state: SCMDeployKeyRecord.State.installed.rawValue,
             serverKeyID: serverKeyID)
         try db.execute(
@@ -65,7 +65,7 @@ package enum SCMDeployKeys {
             sql += " AND version IN (\(versions.map { _ in "?" }.joined(separator: ",")))"
             args += SQLArguments(versions)
         }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         var queued = 0
         var refused: [StoreError] = []
         for row in try SQLRow.fetchAll(db, sql: sql, arguments: args) {
@@ -84,7 +84,7 @@ package enum SCMDeployKeys {
     package static func markRemoved(project: String, version: Int64, in db: StoreDB, now: Timestamp = .now()) throws {
         guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM scm_deploy_key WHERE project = ? AND version = ?", arguments: [project, version])
         else { return }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         try bindings.verifySCMDeployKey(row)
         try setState(.removed, row: row, bindings: bindings, extra: "next_attempt_at = NULL, last_error = NULL,", extraArguments: [], now: now, in: db)
     }
@@ -119,7 +119,7 @@ package enum SCMDeployKeys {
     /// binding is not worked (the daemon never deletes a key id a store writer chose); it is
     /// returned in `refused`, named, for the caller to audit and log.
     package static func dueRemovals(in db: StoreDB, now: Timestamp = .now()) throws -> (due: [SCMDeployKeyRecord], refused: [StoreError]) {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         var due: [SCMDeployKeyRecord] = []
         var refused: [StoreError] = []
         for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_deploy_key WHERE state = 'removing' ORDER BY project, version") {
@@ -151,7 +151,7 @@ package enum SCMDeployKeys {
     }
 
     private static func verified(_ rows: [SQLRow], in db: StoreDB) throws -> [SCMDeployKeyRecord] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try rows.compactMap { row in
             try bindings.verifySCMDeployKey(row)
             return SCMDeployKeyRecord(row: row)

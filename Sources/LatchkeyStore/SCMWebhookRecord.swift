@@ -114,11 +114,11 @@ package enum SCMWebhooks {
     /// The project's hook, or nil when it has none. A row whose binding fails throws.
     package static func find(project: String, in db: StoreDB) throws -> SCMWebhookRecord? {
         guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM scm_webhook WHERE project = ?", arguments: [project]) else { return nil }
-        return try record(row, bindings: try Store.bindings(db))
+        return try record(row, bindings: try db.bindings())
     }
 
     package static func list(in db: StoreDB) throws -> [SCMWebhookRecord] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_webhook ORDER BY project").map { try record($0, bindings: bindings) }
     }
 
@@ -138,7 +138,7 @@ package enum SCMWebhooks {
 
     /// Writes the whole row (insert or replace of the project's one row), with its MAC.
     package static func save(_ r: SCMWebhookRecord, in db: StoreDB, now: Timestamp = .now()) throws {
-        let mac = try Store.bindings(db).webhookMAC(Columns(r))
+        let mac = try db.bindings().webhookMAC(Columns(r))
         try db.execute(
             sql: """
                 INSERT INTO scm_webhook(project, connection, repo, url, events, state, server_hook_id, pending_version, last_error,

@@ -62,7 +62,7 @@ package enum SecretVersions {
         let next = (try Int64.fetchOne(
             db, sql: "SELECT MAX(version) FROM secret_version WHERE kind = ? AND owner = ?", arguments: [kind.rawValue, owner]) ?? 0) + 1
         let graceSeconds = grace.components.seconds
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         if graceSeconds > 0 {
             try retire(kind: kind, owner: owner, at: now.adding(seconds: graceSeconds), bindings: bindings, in: db)
         } else {
@@ -109,7 +109,7 @@ package enum SecretVersions {
             sql += " AND state = 'active'"
         }
         let versions = try Int64.fetchAll(db, sql: sql, arguments: args)
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         for v in versions {
             // The row's binding is checked before the change and made anew after it: a
             // revocation never blesses what a store writer changed.
@@ -143,7 +143,7 @@ package enum SecretVersions {
     /// Makes a retiring version active again (a rotation whose new version the SCM server
     /// refused: the previous one stays in force as if the rotation had not happened).
     package static func reinstate(kind: SecretKind, owner: String, version: Int64, in db: StoreDB) throws {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         var columns = try verifiedColumns(kind: kind, owner: owner, version: version, bindings: bindings, in: db)
         guard columns.state == SecretState.retiring.rawValue else { return }
         columns.state = SecretState.active.rawValue
@@ -160,7 +160,7 @@ package enum SecretVersions {
             try revoke(kind: kind, owner: owner, version: version, in: db, now: now)
             return
         }
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         var columns = try verifiedColumns(kind: kind, owner: owner, version: version, bindings: bindings, in: db)
         guard columns.state == SecretState.retiring.rawValue, let current = columns.retireAt.flatMap(Timestamp.init(parsing:)), until < current
         else { return }
@@ -198,7 +198,7 @@ package enum SecretVersions {
     }
 
     package static func list(kind: SecretKind, owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try SQLRow.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
         ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
@@ -209,7 +209,7 @@ package enum SecretVersions {
         let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
         var args = SQLArguments(kinds.map(\.rawValue))
         args += [ownerPrefix + "%"]
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         return try SQLRow.fetchAll(
             db, sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
         ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
@@ -230,7 +230,7 @@ package enum SecretVersions {
         guard let row else {
             throw StoreError.notFound(what: version.map { "\(kind.rawValue) version \($0) of \(owner)" } ?? "an active \(kind.rawValue) for \(owner)")
         }
-        return try SecretVersion(row: row, now: now, bindings: try Store.bindings(db))
+        return try SecretVersion(row: row, now: now, bindings: try db.bindings())
     }
 
     /// The active version, or nil when there is none; a row that fails its binding

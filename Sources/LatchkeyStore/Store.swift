@@ -61,11 +61,6 @@ package final class Store: Sendable {
         database.bindingsSlot.install(bindings)
     }
 
-    /// The row bindings of the store `db` belongs to; `locked` before it was unlocked.
-    package static func bindings(_ db: StoreDB) throws(StoreError) -> RowBindings {
-        try db.bindings()
-    }
-
     private func checkAndMigrate(_ sqlite: SQLiteDatabase) throws(StoreError) {
         let pool = sqlite.pool
         do {

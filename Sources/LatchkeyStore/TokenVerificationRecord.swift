@@ -59,7 +59,7 @@ package enum TokenVerifications {
         let columns = RowBindings.TokenVerificationColumns(
             owner: owner, version: version, versionCreatedAt: row["created_at"], checkedAt: r.checkedAt.description, state: r.state.rawValue,
             user: r.user, scopes: try r.scopes.map(json), expiresAt: r.expiresAt, missing: try json(r.missing), message: r.message)
-        let mac = try Store.bindings(db).tokenVerificationMAC(columns)
+        let mac = try db.bindings().tokenVerificationMAC(columns)
         try db.execute(
             sql: """
                 INSERT INTO token_verification(secret_version_id, checked_at, state, user, scopes, expires_at, missing, message, binding_mac)
@@ -76,7 +76,7 @@ package enum TokenVerifications {
 
     /// The latest result of each version of an owner prefix (`connection:`), by owner and version.
     package static func all(ownerPrefix: String, in db: StoreDB) throws -> [String: [Int64: TokenVerificationRecord]] {
-        let bindings = try Store.bindings(db)
+        let bindings = try db.bindings()
         var out: [String: [Int64: TokenVerificationRecord]] = [:]
         for row in try SQLRow.fetchAll(db, sql: selection + " WHERE substr(v.owner, 1, ?) = ?", arguments: [ownerPrefix.utf8.count, ownerPrefix]) {
             try bindings.verifyTokenVerification(row)
@@ -90,7 +90,7 @@ package enum TokenVerifications {
 
     package static func find(owner: String, version: Int64, in db: StoreDB) throws -> TokenVerificationRecord? {
         guard let row = try SQLRow.fetchOne(db, sql: selection + " WHERE v.owner = ? AND v.version = ?", arguments: [owner, version]) else { return nil }
-        try Store.bindings(db).verifyTokenVerification(row)
+        try db.bindings().verifyTokenVerification(row)
         return TokenVerificationRecord(row: row)
     }
 

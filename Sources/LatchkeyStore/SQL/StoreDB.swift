@@ -16,7 +16,7 @@ package final class StoreDB {
     package var engine: SQLEngine { connection.engine }
 
     /// The unlocked key ring's row bindings (throws StoreError.locked before unlock);
-    /// replaces the label registry behind `Store.bindings(db)`.
+    /// replaces the label registry that was behind `Store.bindings(db)`.
     package func bindings() throws(StoreError) -> RowBindings {
         guard let b = slot.current else { throw .locked }
         return b
