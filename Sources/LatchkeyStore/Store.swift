@@ -1,4 +1,3 @@
-package import GRDB
 import Foundation
 
 /// An open store: the SQLite database in the data directory, or (`init(directory:database:)`)
@@ -62,19 +61,8 @@ package final class Store: Sendable {
     }
 
     private func checkAndMigrate(_ sqlite: SQLiteDatabase) throws(StoreError) {
-        let pool = sqlite.pool
         do {
-            try pool.barrierWriteWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                let sync = try Int.fetchOne(db, sql: "PRAGMA synchronous")
-                guard sync == 2 else { throw StoreError.unavailable(reason: "could not set synchronous=FULL") }
-            }
-            try Schema.migrator.migrate(pool)
-            try pool.write { db in
-                try db.execute(
-                    sql: "INSERT INTO metadata(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    arguments: [String(Schema.currentVersion)])
-            }
+            try sqlite.prepareStore()
         } catch let e as StoreError {
             throw e
         } catch {
@@ -82,29 +70,10 @@ package final class Store: Sendable {
         }
     }
 
-    /// Checks an existing file without writing to it: SQLite's structural check, that it
-    /// is a Latchkey store, and that its schema is not newer than this build's.
+    /// Checks an existing file without writing to it (`SQLiteDatabase.inspect`).
     private static func inspect(_ path: String) throws(StoreError) {
-        var config = Configuration()
-        config.readonly = true
         do {
-            let queue = try DatabaseQueue(path: path, configuration: config)
-            try queue.read { db in
-                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
-                guard check == ["ok"] else { throw StoreError.corrupt(path: path, reason: check.prefix(3).joined(separator: "; ")) }
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                guard !tables.isEmpty else { return }
-                guard tables.contains("metadata") else { throw StoreError.corrupt(path: path, reason: "no metadata table") }
-                if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
-                    let found = Int(v), found > Schema.currentVersion
-                {
-                    throw StoreError.newerSchema(path: path, found: found, supported: Schema.currentVersion)
-                }
-                if try Schema.migrator.hasBeenSuperseded(db) {
-                    throw StoreError.newerSchema(path: path, found: Schema.currentVersion + 1, supported: Schema.currentVersion)
-                }
-            }
-            try queue.close()
+            try SQLiteDatabase.inspect(path)
         } catch let e as StoreError {
             throw e
         } catch {
@@ -120,18 +89,15 @@ package final class Store: Sendable {
     /// readers kept the checkpoint from finishing (the next one finishes the job).
     /// Another engine has no WAL file to empty: true.
     package func truncateWAL() async throws -> Bool {
-        guard let pool = sqlite?.pool else { return true }
-        return try await pool.writeWithoutTransaction { db in
-            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
-            return (row[0] as Int?) == 0
-        }
+        guard let sqlite else { return true }
+        return try await sqlite.truncateWAL()
     }
 
     /// Reads the synchronous level actually in force on the SQLite writer (2 = FULL; -1 on
     /// another engine).
     package func synchronousLevel() throws -> Int {
-        guard let pool = sqlite?.pool else { return -1 }
-        return try pool.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        guard let sqlite else { return -1 }
+        return try sqlite.synchronousLevel()
     }
 
     package func metadata(_ key: String) throws -> String? {
@@ -146,8 +112,6 @@ package final class Store: Sendable {
     /// A short, non-secret description of a database error (bound values never appear:
     /// GRDB keeps statement arguments out of messages by default).
     package static func describe(_ error: any Error) -> String {
-        if let e = error as? SQLError { return e.message }
-        if error is DatabaseError { return SQLiteConnection.map(error).message }
-        return "\(error)"
+        SQLiteConnection.map(error).message
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The writer runs with foreign keys, `secure_delete` and `recursive_triggers` on, and a
 /// 5-second busy timeout; `synchronous=FULL` is set on it after GRDB's WAL set-up (which
-/// lowers it to NORMAL) by `Store`. GRDB errors leave as `SQLError` (`SQLiteConnection.map`).
+/// lowers it to NORMAL) by `prepareStore`. GRDB errors leave as `SQLError` (`SQLiteConnection.map`).
 package final class SQLiteDatabase: StoreDatabase {
     package let path: String
     /// GRDB's pool, for the SQLite-only paths: migrations, `truncateWAL`, the synchronous
@@ -65,6 +65,62 @@ package final class SQLiteDatabase: StoreDatabase {
         } catch let e as DatabaseError {
             throw SQLiteConnection.map(e)
         }
+    }
+
+    // MARK: What only this engine has
+
+    /// Checks an existing file without writing to it, on a read-only connection: SQLite's
+    /// structural check, that it is a Latchkey store, and that its schema is not newer than
+    /// this build's. Throws `StoreError.corrupt`/`.newerSchema`, or GRDB's error.
+    package static func inspect(_ path: String) throws {
+        var config = Configuration()
+        config.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        try queue.read { db in
+            let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
+            guard check == ["ok"] else { throw StoreError.corrupt(path: path, reason: check.prefix(3).joined(separator: "; ")) }
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+            guard !tables.isEmpty else { return }
+            guard tables.contains("metadata") else { throw StoreError.corrupt(path: path, reason: "no metadata table") }
+            if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
+                let found = Int(v), found > Schema.currentVersion
+            {
+                throw StoreError.newerSchema(path: path, found: found, supported: Schema.currentVersion)
+            }
+            if try Schema.migrator.hasBeenSuperseded(db) {
+                throw StoreError.newerSchema(path: path, found: Schema.currentVersion + 1, supported: Schema.currentVersion)
+            }
+        }
+        try queue.close()
+    }
+
+    /// Sets `synchronous=FULL` on the writer and reads it back (GRDB's WAL set-up lowers
+    /// it to NORMAL), runs the migrations and records the schema version.
+    package func prepareStore() throws {
+        try pool.barrierWriteWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let sync = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard sync == 2 else { throw StoreError.unavailable(reason: "could not set synchronous=FULL") }
+        }
+        try Schema.migrator.migrate(pool)
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO metadata(key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [String(Schema.currentVersion)])
+        }
+    }
+
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`: true when the WAL was emptied (`Store.truncateWAL`).
+    package func truncateWAL() async throws -> Bool {
+        try await pool.writeWithoutTransaction { db in
+            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+            return (row[0] as Int?) == 0
+        }
+    }
+
+    /// The synchronous level in force on the writer (2 = FULL).
+    package func synchronousLevel() throws -> Int {
+        try pool.barrierWriteWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Closes the pool (tests reopening the file, restores).
