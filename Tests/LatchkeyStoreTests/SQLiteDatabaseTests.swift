@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyCrypto
 import LatchkeyStore
 import Testing
 
@@ -175,6 +176,25 @@ import Testing
         // Another store's database has bindings of its own (none yet).
         let other = try Store(directory: makeTempDirectory("sqlite-other"), create: true)
         #expect(throws: StoreError.self) { try other.database.read { db in try db.bindings() } }
+    }
+
+    @Test func aStoreOnADatabaseOpenedByItsEngineWorksLikeTheOneItOpensItself() throws {
+        let dir = makeTempDirectory("sqlite-plugged")
+        let first = try Store(directory: dir, create: true)
+        let ring = try KeyRing.initialize(store: first, source: .keyFile(path: dir + "/master.key"))
+        try first.database.write { db in
+            try Connection.insert(Connection(name: "ghe", kind: .githubEnterprise, webURL: "https://ghe.example", apiURL: nil, sshURL: nil), in: db)
+        }
+        try first.sqlite!.close()
+        // What another engine's opener does: open and prepare the database, then hand it over.
+        let database = try SQLiteDatabase(path: dir + "/" + DataDirectory.databaseName)
+        try database.prepareStore()
+        let store = Store(directory: dir, database: database)
+        #expect(store.path == database.path && store.engine == .sqlite)
+        let again = try KeyRing.unlock(store: store, root: try KeyFile.read(path: dir + "/master.key"))
+        #expect(again.intake.publicKey == ring.intake.publicKey)
+        let found = try store.database.read { db in try Connection.find("ghe", in: db) }
+        #expect(found.connection.webURL == "https://ghe.example")
     }
 
     @Test func asyncReadsAndWritesRunOnTheEnginesThreads() async throws {

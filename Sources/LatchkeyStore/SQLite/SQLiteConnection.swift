@@ -38,6 +38,8 @@ package final class SQLiteConnection: SQLConnection {
         return all
     }
 
+    /// The statement is the connection's cached one for `sql`: `body` may run other
+    /// statements, but not this same SQL text again (it would restart the one being read).
     package func forEachRow(_ sql: String, _ arguments: SQLArguments, _ body: (SQLRow) throws -> Bool) throws {
         do {
             let statement = try database.cachedStatement(sql: sql)
