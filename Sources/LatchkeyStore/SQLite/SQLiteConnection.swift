@@ -8,8 +8,20 @@ package final class SQLiteConnection: SQLConnection {
     /// Valid only inside the GRDB closure that made this connection.
     package let database: Database
 
+    /// The statement last used, for `statement(_:)`: a batch runs one SQL text many times.
+    /// (Row code runs no DDL, after which GRDB would hand out a fresh statement.)
+    private var last: (sql: String, statement: Statement)?
+
     package init(_ database: Database) {
         self.database = database
+    }
+
+    /// The connection's cached statement for `sql` (the last one without a cache lookup).
+    private func statement(_ sql: String) throws -> Statement {
+        if let last, last.sql == sql { return last.statement }
+        let statement = try database.cachedStatement(sql: sql)
+        last = (sql, statement)
+        return statement
     }
 
     package var engine: SQLEngine { .sqlite }
@@ -17,7 +29,7 @@ package final class SQLiteConnection: SQLConnection {
     @discardableResult
     package func execute(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> Int {
         do {
-            let statement = try database.cachedStatement(sql: sql)
+            let statement = try statement(sql)
             try statement.execute(arguments: Self.arguments(arguments))
             return statement.isReadonly ? 0 : database.changesCount
         } catch {
@@ -42,7 +54,7 @@ package final class SQLiteConnection: SQLConnection {
     /// statements, but not this same SQL text again (it would restart the one being read).
     package func forEachRow(_ sql: String, _ arguments: SQLArguments, _ body: (SQLRow) throws -> Bool) throws {
         do {
-            let statement = try database.cachedStatement(sql: sql)
+            let statement = try statement(sql)
             let columns = statement.columnNames
             let cursor = try Row.fetchCursor(statement, arguments: Self.arguments(arguments))
             while let row = try cursor.next() {
@@ -64,7 +76,7 @@ package final class SQLiteConnection: SQLConnection {
     }
 
     static func arguments(_ a: SQLArguments) -> StatementArguments {
-        StatementArguments(a.values.map(Self.databaseValue))
+        StatementArguments(a.values.lazy.map(Self.databaseValue))
     }
 
     static func databaseValue(_ v: SQLValue) -> DatabaseValue {
