@@ -136,7 +136,7 @@ extension Connection {
 
     package static func all(in db: StoreDB) throws -> [Connection] {
         let bindings = try db.bindings()
-        return try SQLRow.fetchAll(db, sql: "SELECT * FROM connection ORDER BY name").map { row in
+        return try db.mapRows(sql: "SELECT * FROM connection ORDER BY name") { row in
             try bindings.verifyConnection(row)
             try bindings.verifyConnectionSCM(row)
             return try Connection(row: row)

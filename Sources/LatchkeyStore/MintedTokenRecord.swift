@@ -103,8 +103,8 @@ package enum MintedTokens {
 
     /// Revocations whose next attempt is due.
     package static func dueRevocations(in db: StoreDB, now: Timestamp = .now()) throws -> [MintedTokenRecord] {
-        try SQLRow.fetchAll(db, sql: "SELECT * FROM minted_token WHERE state = 'revoking' ORDER BY created_at, owner")
-            .compactMap(MintedTokenRecord.init(row:))
+        try db.mapRows(sql: "SELECT * FROM minted_token WHERE state = 'revoking' ORDER BY created_at, owner", MintedTokenRecord.init(row:))
+            .compactMap { $0 }
             .filter { ($0.nextAttemptAt ?? now) <= now }
     }
 
@@ -131,8 +131,8 @@ package enum MintedTokens {
             args += [sessionID]
         }
         let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        return try SQLRow.fetchAll(db, sql: "SELECT * FROM minted_token\(filter) ORDER BY created_at, owner", arguments: args)
-            .compactMap(MintedTokenRecord.init(row:))
+        return try db.mapRows(sql: "SELECT * FROM minted_token\(filter) ORDER BY created_at, owner", arguments: args, MintedTokenRecord.init(row:))
+            .compactMap { $0 }
     }
 }
 

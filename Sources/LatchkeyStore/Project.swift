@@ -67,7 +67,7 @@ extension Project {
 
     package static func all(in db: StoreDB) throws -> [Project] {
         let bindings = try db.bindings()
-        return try SQLRow.fetchAll(db, sql: selection + " ORDER BY p.name").map { row in
+        return try db.mapRows(sql: selection + " ORDER BY p.name") { row in
             try bindings.verifyProject(row)
             try bindings.verifyProjectSCM(row)
             return try Project(row: row)

@@ -119,7 +119,7 @@ package enum SCMWebhooks {
 
     package static func list(in db: StoreDB) throws -> [SCMWebhookRecord] {
         let bindings = try db.bindings()
-        return try SQLRow.fetchAll(db, sql: "SELECT * FROM scm_webhook ORDER BY project").map { try record($0, bindings: bindings) }
+        return try db.mapRows(sql: "SELECT * FROM scm_webhook ORDER BY project") { try record($0, bindings: bindings) }
     }
 
     private static func record(_ row: SQLRow, bindings: RowBindings) throws -> SCMWebhookRecord {

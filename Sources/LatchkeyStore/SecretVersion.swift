@@ -199,9 +199,9 @@ package enum SecretVersions {
 
     package static func list(kind: SecretKind, owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
         let bindings = try db.bindings()
-        return try SQLRow.fetchAll(
-            db, sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
-        ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
+        return try db.mapRows(
+            sql: "SELECT * FROM secret_version WHERE kind = ? AND owner = ? ORDER BY version", arguments: [kind.rawValue, owner]
+        ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// Versions of several owners at once (e.g. every connection's tokens).
@@ -210,9 +210,9 @@ package enum SecretVersions {
         var args = SQLArguments(kinds.map(\.rawValue))
         args += [ownerPrefix + "%"]
         let bindings = try db.bindings()
-        return try SQLRow.fetchAll(
-            db, sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
-        ).map { try SecretVersion(row: $0, now: now, bindings: bindings) }
+        return try db.mapRows(
+            sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
+        ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
     /// One version, or the active one when `version` is nil.

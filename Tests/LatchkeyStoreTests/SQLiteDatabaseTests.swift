@@ -209,3 +209,20 @@ import Testing
         }
     }
 }
+
+extension SQLiteDatabaseTests {
+    @Test func mapRowsStreamsEachRowThroughItsTransformInOrder() throws {
+        let o = try open()
+        try o.store.database.write { db in
+            for i in 1...5 { try db.execute(sql: "INSERT INTO scratch(name, n, mac) VALUES (?, ?, ?)", arguments: ["r\(i)", i, Data()]) }
+        }
+        let names = try o.store.database.read { db in
+            try db.mapRows(sql: "SELECT name, n FROM scratch WHERE n > ? ORDER BY n DESC", arguments: [2]) { row in
+                // Other statements may run while the rows stream.
+                let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch") ?? 0
+                return "\(row["name"] as String)/\(total)"
+            }
+        }
+        #expect(names == ["r5/5", "r4/5", "r3/5"])
+    }
+}

@@ -36,6 +36,18 @@ package final class StoreDB {
         try connection.forEachRow(sql, arguments, body)
     }
 
+    /// `transform` of each row, streamed (no row is held after its turn): for listings
+    /// and exports that read many rows. `transform` may run other statements, but not
+    /// this same SQL text again.
+    package func mapRows<T>(sql: String, arguments: SQLArguments = [], _ transform: (SQLRow) throws -> T) throws -> [T] {
+        var out: [T] = []
+        try forEachRow(sql: sql, arguments: arguments) { row in
+            out.append(try transform(row))
+            return true
+        }
+        return out
+    }
+
     /// How a savepoint's body ends when it does not throw.
     package enum SavepointCompletion: Sendable { case commit, rollback }
 
