@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -59,7 +60,12 @@ let package = Package(
         .target(name: "LatchkeySSH", dependencies: ["LatchkeyCrypto", "CSodium", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "LatchkeyStore",
-            dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .target(
             name: "LatchkeyAudit",
