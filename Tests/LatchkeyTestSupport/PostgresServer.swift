@@ -4,6 +4,7 @@
 // and removed afterwards. Optionally with TLS: a CA and a server certificate made with
 // `openssl` in the same directory.
 public import Foundation
+import Synchronization
 
 /// One throwaway PostgreSQL cluster with a `latchkey` database, an owner role (runs the
 /// migrations) and a daemon role (what `latchkey serve` logs in as), both with scram
@@ -126,6 +127,27 @@ public final class PostgresServer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: root)
     }
 
+    /// One server shared by the tests of this process that do not stop it or need TLS
+    /// (each takes its own database with `createDatabase`); stopped and removed at exit.
+    public static func shared() throws -> PostgresServer {
+        try sharedServer.withLock { s in
+            if let s { return s }
+            let server = try PostgresServer()
+            s = server
+            atexit { PostgresServer.stopShared() }
+            return server
+        }
+    }
+
+    private static let sharedServer = Mutex<PostgresServer?>(nil)
+
+    private static func stopShared() {
+        sharedServer.withLock { s in
+            s?.stop()
+            if let root = s?.root { try? FileManager.default.removeItem(atPath: root) }
+        }
+    }
+
     /// Starts the server (again) and waits until it accepts connections.
     public func start() throws {
         let r = asServerUser([bin + "/pg_ctl", "-D", dataDirectory, "-l", logPath, "-w", "-t", String(Self.startTimeoutSeconds), "start"])
@@ -143,31 +165,41 @@ public final class PostgresServer: @unchecked Sendable {
     /// What the server logged.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// `postgresql://ROLE@127.0.0.1:PORT/latchkey`, with `query` appended (`sslmode=…`).
-    public func url(role: String = PostgresServer.daemonRole, host: String = "127.0.0.1", query: String? = nil) -> String {
-        "postgresql://\(role)@\(host):\(port)/\(Self.database)" + (query.map { "?" + $0 } ?? "")
+    /// `postgresql://ROLE@127.0.0.1:PORT/DATABASE`, with `query` appended (`sslmode=…`).
+    public func url(role: String = PostgresServer.daemonRole, host: String = "127.0.0.1", database: String = PostgresServer.database, query: String? = nil)
+        -> String
+    {
+        "postgresql://\(role)@\(host):\(port)/\(database)" + (query.map { "?" + $0 } ?? "")
     }
 
-    /// A password file (libpq's format, mode 0600) in the server's directory with one line
-    /// for `role` (and `password`, by default the role's own).
+    /// A password file (libpq's format, mode 0600) in the server's directory with lines for
+    /// `role` on every database (and `password`, by default the role's own).
     public func passfile(role: String = PostgresServer.daemonRole, password: String? = nil) throws -> String {
         let path = root + "/pgpass-\(role)-\(UUID().uuidString.prefix(6))"
         let pw = password ?? (role == Self.ownerRole ? ownerPassword : daemonPassword)
-        try "127.0.0.1:\(port):\(Self.database):\(role):\(pw)\nlocalhost:\(port):\(Self.database):\(role):\(pw)\n"
+        try "127.0.0.1:\(port):*:\(role):\(pw)\nlocalhost:\(port):*:\(role):\(pw)\n"
             .write(toFile: path, atomically: false, encoding: .utf8)
         chmod(path, 0o600)
         return path
     }
 
+    /// A fresh, empty database owned by the owner role (tests sharing one server each take
+    /// their own).
+    public func createDatabase() throws -> String {
+        let name = "latchkey_" + UUID().uuidString.prefix(8).lowercased()
+        try superuserSQL("CREATE DATABASE \(name) OWNER \(Self.ownerRole);")
+        return name
+    }
+
     /// Runs SQL through `psql` over TCP as `role`, authenticated by its password (from a
     /// password file), stopping at the first error. Status, stdout, stderr.
-    public func psql(as role: String, _ sql: String) throws -> (status: Int32, out: String, err: String) {
+    public func psql(as role: String, database: String = PostgresServer.database, _ sql: String) throws -> (status: Int32, out: String, err: String) {
         let pass = try passfile(role: role)
         defer { unlink(pass) }
         var env = ProcessInfo.processInfo.environment
         env["PGPASSFILE"] = pass
         let r = runCaptured(
-            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", role, "-d", Self.database, "-f", "-"],
+            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", role, "-d", database, "-f", "-"],
             stdin: Data(sql.utf8), environment: env)
         return (r.status, String(decoding: r.out, as: UTF8.self), String(decoding: r.err, as: UTF8.self))
     }
