@@ -183,6 +183,14 @@ public final class PostgresServer: @unchecked Sendable {
         return path
     }
 
+    /// A file holding only `role`'s password (what `--database-password-file` names), mode 0600.
+    public func passwordFile(role: String = PostgresServer.daemonRole) throws -> String {
+        let path = root + "/password-\(role)-\(UUID().uuidString.prefix(6))"
+        try ((role == Self.ownerRole ? ownerPassword : daemonPassword) + "\n").write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
     /// A fresh, empty database owned by the owner role (tests sharing one server each take
     /// their own).
     public func createDatabase() throws -> String {

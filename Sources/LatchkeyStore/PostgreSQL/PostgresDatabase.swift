@@ -1,0 +1,280 @@
+package import LatchkeyCrypto
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// The store's database on PostgreSQL (the fleet's shared store), over postgres-nio.
+///
+/// A small pool: one writer connection (writes are serialised on it, as on SQLite, which
+/// keeps one daemon's writes in order; several daemons' writes meet in PostgreSQL) and
+/// `readerCount` reader connections. Connections are opened on first use and dropped when
+/// they fail (connection refused, lost, timed out): the next call opens a new one, so the
+/// daemon recovers by itself when the server returns — meanwhile every call fails
+/// `SQLError.unavailable` (the daemon answers 503).
+///
+/// Closures run on the database's own dispatch queues (the async forms) or on the calling
+/// thread (the synchronous forms), never on an event loop: each statement blocks that
+/// thread on its postgres-nio future. `write` is `SERIALIZABLE`, its closure run again on a
+/// serialization failure or deadlock (40001, 40P01), at most `maximumWriteAttempts` times,
+/// and returns only after COMMIT answered with `synchronous_commit = on` (durable on the
+/// server, and on its synchronous standbys if it has any). `read` is `REPEATABLE READ READ
+/// ONLY`: one consistent snapshot for the whole closure.
+package final class PostgresDatabase: StoreDatabase, Sendable {
+    package let engine = SQLEngine.postgresql
+    package let bindingsSlot = RowBindingsSlot()
+    package let location: PostgresLocation
+
+    package static let maximumWriteAttempts = 5
+    package static let defaultReaderCount = 4
+    package static let defaultStatementTimeout: Duration = .seconds(30)
+    package static let defaultConnectTimeout: Duration = .seconds(10)
+
+    private let writer: PostgresLane
+    private let readers: [PostgresLane]
+    private let freeReaders: Mutex<[Int]>
+    private let readerSlots: DispatchSemaphore
+    private let writeQueue = DispatchQueue(label: "latchkey.postgres.writer")
+    private let readQueue = DispatchQueue(label: "latchkey.postgres.readers", attributes: .concurrent)
+    private static let onWriterKey = DispatchSpecificKey<Bool>()
+
+    /// A database at `location`, logging in with `password` (nil: the server must not ask
+    /// for one). Nothing is connected yet: `connect()` checks that the server can be
+    /// reached, the password is right and the certificate trusted.
+    package init(
+        location: PostgresLocation, password: SecretBytes?, readerCount: Int = defaultReaderCount,
+        statementTimeout: Duration = defaultStatementTimeout, connectTimeout: Duration = defaultConnectTimeout
+    ) throws(SQLError) {
+        self.location = location
+        let connector = try PostgresConnector(
+            location: location, password: password, statementTimeout: statementTimeout, connectTimeout: connectTimeout)
+        writer = PostgresLane(connector: connector)
+        let count = max(1, readerCount)
+        readers = (0..<count).map { _ in PostgresLane(connector: connector) }
+        freeReaders = Mutex(Array(0..<count))
+        readerSlots = DispatchSemaphore(value: count)
+        writeQueue.setSpecific(key: Self.onWriterKey, value: true)
+    }
+
+    deinit {
+        writer.close(wait: false)
+        for r in readers { r.close(wait: false) }
+    }
+
+    /// Opens the writer connection now (if it is not open) and runs a trivial statement: a
+    /// wrong password, an untrusted certificate or a server that cannot be reached fails
+    /// here, at start, with a message that says what to fix.
+    package func connect() throws(SQLError) {
+        do {
+            _ = try writeQueue.sync { try writer.run { c in try c.executeRaw("SELECT 1") } }
+        } catch let e as SQLError { throw e } catch { throw SQLError(kind: .other, message: "\(error)") }
+    }
+
+    /// Closes every connection (calls after this open new ones).
+    package func close() {
+        writeQueue.sync { writer.close() }
+        for r in readers { r.close() }
+    }
+
+    // MARK: - StoreDatabase
+
+    package func write<T>(_ body: (StoreDB) throws -> T) throws -> T {
+        guard DispatchQueue.getSpecific(key: Self.onWriterKey) != true else {
+            throw SQLError(kind: .other, message: "a write was started inside another write on the same database (it would wait for itself)")
+        }
+        return try writeQueue.sync { try transaction(writer, write: true, body) }
+    }
+
+    package func read<T>(_ body: (StoreDB) throws -> T) throws -> T {
+        readerSlots.wait()
+        let index = freeReaders.withLock { $0.removeLast() }
+        defer {
+            freeReaders.withLock { $0.append(index) }
+            readerSlots.signal()
+        }
+        return try transaction(readers[index], write: false, body)
+    }
+
+    package func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            writeQueue.async {
+                continuation.resume(with: Result { try self.transaction(self.writer, write: true, body) })
+            }
+        }
+    }
+
+    package func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            readQueue.async {
+                continuation.resume(with: Result { try self.read(body) })
+            }
+        }
+    }
+
+    /// Runs `body` on the writer in one READ COMMITTED transaction, not retried: for the
+    /// migrations, which serialise themselves with an advisory lock and must see what
+    /// another migrator committed while they waited for it.
+    func migrationTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try writeQueue.sync {
+            try writer.run { c in
+                try c.executeRaw("BEGIN ISOLATION LEVEL READ COMMITTED")
+                do {
+                    let r = try body(c)
+                    try commit(c)
+                    return r
+                } catch {
+                    if !c.connectionLost { _ = try? c.executeRaw("ROLLBACK") }
+                    throw error
+                }
+            }
+        }
+    }
+
+    // MARK: - Transactions
+
+    private func transaction<T>(_ lane: PostgresLane, write: Bool, _ body: (StoreDB) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try lane.run { c in
+                    try c.executeRaw(write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    do {
+                        let r = try body(StoreDB(connection: c, bindings: bindingsSlot))
+                        // Row code that caught a serialization failure cannot have finished
+                        // its work: the transaction is aborted, so the closure runs again.
+                        if let f = c.firstFailure, f.kind == .serialization { throw f }
+                        try commit(c)
+                        return r
+                    } catch {
+                        if !c.connectionLost { _ = try? c.executeRaw("ROLLBACK") }
+                        if let f = c.firstFailure, f.kind == .serialization { throw RetryableFailure(error: f) }
+                        throw error
+                    }
+                }
+            } catch let retry as RetryableFailure {
+                guard write, attempt < Self.maximumWriteAttempts else {
+                    throw SQLError(
+                        kind: .unavailable,
+                        message: "a write kept conflicting with other writers (\(attempt) attempts; last: \(retry.error.message))")
+                }
+            }
+        }
+    }
+
+    /// COMMIT, settling every statement still in flight first. PostgreSQL answers COMMIT
+    /// of a transaction that an earlier failure aborted with ROLLBACK (and no error): that
+    /// is an error here, nothing of it was kept.
+    private func commit(_ c: PostgresConnection) throws {
+        try c.settle()
+        let tag = try c.executeRaw("COMMIT")
+        guard tag == "COMMIT" else {
+            let cause = c.firstFailure.map { " (\($0.message))" } ?? ""
+            throw SQLError(kind: .other, message: "the transaction was rolled back by PostgreSQL: a statement in it had failed\(cause)")
+        }
+    }
+
+    private struct RetryableFailure: Error {
+        let error: SQLError
+    }
+}
+
+/// How a lane opens a connection: the same settings for every connection of a database.
+final class PostgresConnector: Sendable {
+    let location: PostgresLocation
+    let statementTimeout: TimeAmount
+    private let configuration: PostgresNIO.PostgresConnection.Configuration
+    private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    private let ids = Atomic<Int>(0)
+    /// postgres-nio's own log lines (which may show statements and their arguments) go
+    /// nowhere; failures reach the daemon's log as `SQLError`s.
+    let logger = Logger(label: "latchkey.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(location: PostgresLocation, password: SecretBytes?, statementTimeout: Duration, connectTimeout: Duration) throws(SQLError) {
+        self.location = location
+        self.statementTimeout = .nanoseconds(Int64(statementTimeout.components.seconds) * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000)
+        let passwordText = password.map { p in p.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+        var config = PostgresNIO.PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: passwordText, database: location.database,
+            tls: try PostgresTLS.configuration(for: location))
+        let connectSeconds = location.connectTimeoutSeconds.map { Int64($0) } ?? connectTimeout.components.seconds
+        config.options.connectTimeout = .seconds(connectSeconds)
+        config.options.additionalStartupParameters = [("application_name", location.applicationName ?? "latchkey")]
+        configuration = config
+    }
+
+    /// A new connection with the session settings the store relies on.
+    func connect() throws(SQLError) -> PostgresNIO.PostgresConnection {
+        let id = ids.wrappingAdd(1, ordering: .relaxed).newValue
+        let connection: PostgresNIO.PostgresConnection
+        do {
+            connection = try PostgresNIO.PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+        } catch {
+            throw PostgresErrors.classify(error, location: location).error
+        }
+        let c = PostgresConnection(connection: connection, location: location, statementTimeout: statementTimeout, logger: logger)
+        do throws(SQLError) {
+            try c.executeRaw("SET synchronous_commit = on")
+            guard try c.rows("SHOW synchronous_commit", []).first?.value("synchronous_commit") == .text("on") else {
+                throw SQLError(kind: .unavailable, message: "PostgreSQL at \(PostgresErrors.endpoint(location)) did not accept synchronous_commit = on")
+            }
+        } catch {
+            let closed: EventLoopFuture<Void> = connection.close()
+            _ = try? closed.wait()
+            throw error
+        }
+        return connection
+    }
+}
+
+/// One connection slot: opened on first use, dropped after it failed, used by one caller
+/// at a time (the database hands a lane to one closure).
+final class PostgresLane: Sendable {
+    private let connector: PostgresConnector
+    private let live = Mutex<PostgresNIO.PostgresConnection?>(nil)
+
+    init(connector: PostgresConnector) {
+        self.connector = connector
+    }
+
+    /// Runs `body` with the lane's connection (opened if need be); drops the connection
+    /// when it broke, so the next call opens a new one.
+    func run<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let existing = live.withLock { $0 }
+        let connection: PostgresNIO.PostgresConnection
+        if let existing, !existing.isClosed {
+            connection = existing
+        } else {
+            connection = try connector.connect()
+            live.withLock { $0 = connection }
+        }
+        let c = PostgresConnection(
+            connection: connection, location: connector.location, statementTimeout: connector.statementTimeout, logger: connector.logger)
+        defer {
+            if c.connectionLost {
+                live.withLock { $0 = nil }
+                Self.close(connection, wait: false)
+            }
+        }
+        return try body(c)
+    }
+
+    func close(wait: Bool = true) {
+        guard let c = live.withLock({ conn in defer { conn = nil }; return conn }) else { return }
+        Self.close(c, wait: wait)
+    }
+
+    /// Closes a connection; without `wait`, it is kept alive until the close completes
+    /// (postgres-nio requires a connection to be closed before it is released).
+    private static func close(_ c: PostgresNIO.PostgresConnection, wait: Bool) {
+        let closed: EventLoopFuture<Void> = c.close()
+        if wait {
+            _ = try? closed.wait()
+        } else {
+            closed.whenComplete { _ in withExtendedLifetime(c) {} }
+        }
+    }
+}
