@@ -180,8 +180,9 @@ package final class Vault: Sendable {
                 actor: .init(role: .daemon, sessionID: s.id), action: .sessionEnd,
                 target: .init(connection: s.connection, project: s.project), outcome: .granted, reason: reason.rawValue, requestID: requestID)
             do {
+                let minted = s.grants.contains(.repoToken)
                 _ = try await audit.append(entry) { db in
-                    try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db)
+                    if minted { try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db) }
                     try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, in: db)
                 }
             } catch {

@@ -117,8 +117,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         inFlight = true
         let loop = context.eventLoop
         let started = ContinuousClock.now
-        let timer = router.timer(for: request)
-        let answer = router.respondOnLoop(request, on: loop) ?? Self.run(router, request, on: loop)
+        let matched = router.match(method: request.method, path: request.path)
+        let timer = router.timer(for: matched)
+        let answer = router.respondOnLoop(request, matched: matched, on: loop) ?? Self.run(router, request, matched: matched, on: loop)
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         answer.whenComplete { result in
             let (handler, context) = bound.value
@@ -130,9 +131,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The router's full path in a task of its own.
-    private static func run(_ router: Router, _ request: Request, on loop: any EventLoop) -> EventLoopFuture<Response> {
+    private static func run(_ router: Router, _ request: Request, matched: Router.Match, on loop: any EventLoop) -> EventLoopFuture<Response> {
         let promise = loop.makePromise(of: Response.self)
-        promise.completeWithTask { await router.respond(request) }
+        promise.completeWithTask { await router.respond(request, matched: matched) }
         return promise.futureResult
     }
 

@@ -17,6 +17,8 @@ package struct Router: Sendable {
     private let compiled: [Compiled]
     /// Endpoints with no parameter, by path and method: the hot paths match with one lookup.
     private let literal: [String: [Int]]
+    /// Endpoints by their number of path segments (a path is compared only with these).
+    private let bySegmentCount: [Int: [Int]]
     /// Each endpoint's latency histogram (same order as `endpoints`), and one for the rest.
     private let timers: [RequestTimer]
     private let unmatchedTimer: RequestTimer
@@ -35,32 +37,35 @@ package struct Router: Sendable {
         self.endpoints = endpoints
         var compiled: [Compiled] = []
         var literal: [String: [Int]] = [:]
+        var bySegmentCount: [Int: [Int]] = [:]
         for (i, e) in endpoints.enumerated() {
             let segments: [Segment] = e.path.split(separator: "/").map { s in
                 s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(String(s))
             }
             compiled.append(Compiled(segments: segments))
+            bySegmentCount[segments.count, default: []].append(i)
             if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
                 literal[e.path, default: []].append(i)
             }
         }
         self.compiled = compiled
         self.literal = literal
+        self.bySegmentCount = bySegmentCount
         timers = endpoints.map { vault.metrics.requestHistogram(method: $0.method.rawValue, pattern: $0.path) }
         unmatchedTimer = vault.metrics.unmatched
     }
 
     /// The latency histogram a request is counted in: its endpoint's (made once, at start).
-    package func timer(for request: Request) -> RequestTimer {
-        if let hits = literal[request.path], let hit = hits.first(where: { endpoints[$0].method == request.method }) { return timers[hit] }
-        guard case .found(let e, _) = match(method: request.method, path: request.path),
-            let i = endpoints.firstIndex(where: { $0.method == e.method && $0.path == e.path })
-        else { return unmatchedTimer }
-        return timers[i]
+    package func timer(for match: Match) -> RequestTimer {
+        if case .found(_, _, let index) = match { return timers[index] }
+        return unmatchedTimer
     }
 
-    package enum Match {
-        case found(Endpoint, [String: String])
+    /// What a request's method and path name. The adapter matches each request once and
+    /// hands the result to `timer(for:)`, `respondOnLoop` and `respond`.
+    package enum Match: Sendable {
+        /// The endpoint, its path parameters and its place in `endpoints`.
+        case found(Endpoint, [String: String], index: Int)
         /// The path exists with other methods (for `Allow`).
         case wrongMethod(allowed: [RequestMethod])
         case none
@@ -72,32 +77,39 @@ package struct Router: Sendable {
     package func match(method: RequestMethod, path: String) -> Match {
         // A route of literals only has the most literals a path of its length can match,
         // so an exact hit is the best match; anything else takes the search below.
-        if let hits = literal[path], let hit = hits.first(where: { endpoints[$0].method == method }) { return .found(endpoints[hit], [:]) }
+        if let hits = literal[path], let hit = hits.first(where: { endpoints[$0].method == method }) { return .found(endpoints[hit], [:], index: hit) }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard path.hasPrefix("/"), parts.count <= Self.maxSegments else { return .none }
+        guard path.hasPrefix("/"), parts.count <= Self.maxSegments, let candidates = bySegmentCount[parts.count] else { return .none }
         // Among the routes whose segments fit the path, those with the most literal
         // segments name the resource (`…/deploy-keys/revoke` is the revoke route, not a
         // version): one of them with the method is the match, else their methods are `Allow`.
-        var fitting: [(index: Int, params: [String: String], literals: Int)] = []
-        for (i, route) in compiled.enumerated() where route.segments.count == parts.count {
-            var params: [String: String] = [:]
+        // Literals are compared first; parameters are decoded only for the routes that fit.
+        var fitting: [(index: Int, literals: Int)] = []
+        for i in candidates {
             var literals = 0
             var ok = true
-            for (seg, part) in zip(route.segments, parts) {
+            for (seg, part) in zip(compiled[i].segments, parts) {
                 switch seg {
                 case .literal(let l):
-                    if l != part { ok = false } else { literals += 1 }
-                case .parameter(let name):
-                    guard !part.isEmpty, let decoded = String(part).removingPercentEncoding else { ok = false; break }
-                    params[name] = decoded
+                    if l == part { literals += 1 } else { ok = false }
+                case .parameter:
+                    if part.isEmpty { ok = false }
                 }
                 if !ok { break }
             }
-            if ok { fitting.append((i, params, literals)) }
+            if ok { fitting.append((i, literals)) }
         }
         guard let most = fitting.map(\.literals).max() else { return .none }
         let resource = fitting.filter { $0.literals == most }
-        if let hit = resource.first(where: { endpoints[$0.index].method == method }) { return .found(endpoints[hit.index], hit.params) }
+        if let hit = resource.first(where: { endpoints[$0.index].method == method }) {
+            var params: [String: String] = [:]
+            for (seg, part) in zip(compiled[hit.index].segments, parts) {
+                guard case .parameter(let name) = seg else { continue }
+                guard let decoded = String(part).removingPercentEncoding else { return .none }
+                params[name] = decoded
+            }
+            return .found(endpoints[hit.index], params, index: hit.index)
+        }
         var allowed: [RequestMethod] = []
         for r in resource where !allowed.contains(endpoints[r.index].method) { allowed.append(endpoints[r.index].method) }
         return .wrongMethod(allowed: allowed)
@@ -110,7 +122,7 @@ package struct Router: Sendable {
     /// requests never pay for a second match.
     package func maxBodyBytes(method: RequestMethod, uri: String, peer: PeerCredentials) -> Int? {
         let path = String(uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        guard case .found(let e, _) = match(method: method, path: path), let limit = e.maxBodyBytes, case .roles(let roles) = e.access
+        guard case .found(let e, _, _) = match(method: method, path: path), let limit = e.maxBodyBytes, case .roles(let roles) = e.access
         else { return nil }
         let identity = PeerIdentity(uid: peer.uid, gid: peer.gid, pid: peer.pid)
         let policy = vault.policy
@@ -120,8 +132,12 @@ package struct Router: Sendable {
     /// The hot path: an answer made on the event loop with no task, or nil when the
     /// request needs the full path (`respond`).
     package func respondOnLoop(_ request: Request, on loop: any EventLoop) -> EventLoopFuture<Response>? {
-        guard case .found(let endpoint, let params) = match(method: request.method, path: request.path), let onLoop = endpoint.onLoop
-        else { return nil }
+        respondOnLoop(request, matched: match(method: request.method, path: request.path), on: loop)
+    }
+
+    /// The hot path for a request already matched.
+    package func respondOnLoop(_ request: Request, matched: Match, on loop: any EventLoop) -> EventLoopFuture<Response>? {
+        guard case .found(let endpoint, let params, _) = matched, let onLoop = endpoint.onLoop else { return nil }
         var request = request
         request.parameters = params
         return onLoop(vault, request, loop)
@@ -129,10 +145,15 @@ package struct Router: Sendable {
 
     /// The full path, in a task: every step, every row.
     package func respond(_ request: Request) async -> Response {
+        await respond(request, matched: match(method: request.method, path: request.path))
+    }
+
+    /// The full path for a request already matched (`match(method:path:)`).
+    package func respond(_ request: Request, matched: Match) async -> Response {
         var request = request
         let endpoint: Endpoint
-        switch match(method: request.method, path: request.path) {
-        case .found(let e, let params):
+        switch matched {
+        case .found(let e, let params, _):
             endpoint = e
             request.parameters = params
         case .wrongMethod(let allowed):

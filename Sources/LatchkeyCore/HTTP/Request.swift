@@ -91,6 +91,15 @@ package struct Request: Sendable {
     /// `{"version": null}` can never mean "every version").
     package func checkFields(_ fields: Set<String>) throws(APIError) {
         guard body.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
+        // One pass over the bytes answers for plain bodies (nearly all); anything it is not
+        // sure of takes the full parser below, which gives the same answers.
+        if let keys = body.withUnsafeReadableBytes({ JSONTopLevelKeys.scan($0) }) {
+            for (key, isNull) in keys.sorted(by: { $0.key < $1.key }) {
+                guard fields.contains(key) else { throw Self.unknownField(key, fields) }
+                if isNull { throw Self.nullField(key) }
+            }
+            return
+        }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: [.fragmentsAllowed])
@@ -99,11 +108,17 @@ package struct Request: Sendable {
         }
         guard let object = parsed as? [String: Any] else { throw APIError.badRequest("the body must be a JSON object") }
         for key in object.keys.sorted() {
-            guard fields.contains(key) else {
-                throw APIError.badRequest("unknown field '\(Names.printable(String(key.prefix(64))))'; the fields are \(fields.sorted().joined(separator: ", "))")
-            }
-            if object[key] is NSNull { throw APIError.badRequest("field '\(key)' is null; leave it out for its default") }
+            guard fields.contains(key) else { throw Self.unknownField(key, fields) }
+            if object[key] is NSNull { throw Self.nullField(key) }
         }
+    }
+
+    private static func unknownField(_ key: String, _ fields: Set<String>) -> APIError {
+        APIError.badRequest("unknown field '\(Names.printable(String(key.prefix(64))))'; the fields are \(fields.sorted().joined(separator: ", "))")
+    }
+
+    private static func nullField(_ key: String) -> APIError {
+        APIError.badRequest("field '\(key)' is null; leave it out for its default")
     }
 
     private static func field(_ path: [any CodingKey]) -> String {

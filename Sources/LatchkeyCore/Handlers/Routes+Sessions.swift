@@ -168,8 +168,10 @@ extension Vault {
     func endSession(_ s: BuildSession, _ reason: SessionEnd, op: inout Operation) async throws {
         op.target = AuditTarget(connection: s.connection, project: s.project)
         let uses = s.uses
+        // Only a repo-token session has minted tokens to queue for revocation.
+        let minted = s.grants.contains(.repoToken)
         try await op.change { db in
-            try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db)
+            if minted { try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db) }
             try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db)
         }
         sessions.remove(s.id)
