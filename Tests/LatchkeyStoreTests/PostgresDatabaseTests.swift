@@ -8,11 +8,12 @@ import Testing
 /// named by PGPASSFILE, as the daemon gets it) in `database`.
 func openPostgres(
     _ server: PostgresServer, role: String = PostgresServer.daemonRole, database: String = PostgresServer.database, query: String? = nil,
-    readers: Int = 2, statementTimeout: Duration = .seconds(10)
+    readers: Int = 2, statementTimeout: Duration = .seconds(10), acquireTimeout: Duration = PostgresDatabase.defaultAcquireTimeout
 ) throws -> PostgresDatabase {
     let location = try PostgresLocation(parsing: server.url(role: role, database: database, query: query))
     let password = try PostgresPassword.resolve(for: location, passwordFile: nil, environment: ["PGPASSFILE": try server.passfile(role: role)])
-    return try PostgresDatabase(location: location, password: password, readerCount: readers, statementTimeout: statementTimeout)
+    return try PostgresDatabase(
+        location: location, password: password, readerCount: readers, statementTimeout: statementTimeout, acquireTimeout: acquireTimeout)
 }
 
 /// PostgresDatabase against a real PostgreSQL server: values round-trip exactly, writes are
@@ -209,6 +210,55 @@ struct PostgresDatabaseTests {
         #expect(try await db.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM k") } == 2)
     }
 
+    @Test func aPoolExhaustedBySlowStatementsTimesOutCleanly() throws {
+        let server = try PostgresServer.shared()
+        let db = try openPostgres(
+            server, role: PostgresServer.ownerRole, database: try server.createDatabase(), readers: 1, acquireTimeout: .milliseconds(500))
+        for write in [false, true] {
+            let holding = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let hold: (StoreDB) throws -> Void = { db in
+                    try db.execute(sql: "SELECT 1")
+                    holding.signal()
+                    release.wait()
+                }
+                _ = write ? try? db.write(hold) : try? db.read(hold)
+                done.signal()
+            }
+            holding.wait()
+            let e = #expect(throws: SQLError.self) {
+                if write { try db.write { db in try db.execute(sql: "SELECT 1") } } else { _ = try db.read { db in try Int64.fetchOne(db, sql: "SELECT 1") } }
+            }
+            #expect(e?.kind == .unavailable)
+            #expect(e?.message.contains("busy") == true, "\(String(describing: e))")
+            release.signal()
+            done.wait()
+            // Free again: the next call goes through.
+            #expect(try db.read { db in try Int64.fetchOne(db, sql: "SELECT 1") } == 1)
+            try db.write { db in try db.execute(sql: "SELECT 1") }
+        }
+    }
+
+    @Test func aStatementPastItsTimeoutIsCancelledByTheServerAndTheConnectionStaysUsable() throws {
+        let server = try PostgresServer.shared()
+        let db = try openPostgres(server, role: PostgresServer.ownerRole, database: try server.createDatabase(), readers: 1, statementTimeout: .milliseconds(300))
+        let e = #expect(throws: SQLError.self) { try db.read { db in try db.execute(sql: "SELECT pg_sleep(5)") } }
+        #expect(e?.kind == .unavailable)
+        #expect(e?.message.contains("57014") == true, "\(String(describing: e))")
+        #expect(try db.read { db in try Int64.fetchOne(db, sql: "SELECT 2") } == 2)
+    }
+
+    @Test func aServerThatIsNotThereIsUnavailableAndSaysWhere() throws {
+        let port = PostgresServer.freeLoopbackPort()
+        let location = try PostgresLocation(parsing: "postgresql://latchkey_daemon@127.0.0.1:\(port)/latchkey")
+        let db = try PostgresDatabase(location: location, password: nil)
+        let e = #expect(throws: SQLError.self) { try db.connect() }
+        #expect(e?.kind == .unavailable)
+        #expect(e?.message.contains("127.0.0.1:\(port)") == true, "\(String(describing: e))")
+    }
+
     @Test func aWrongPasswordIsAClearErrorWithoutThePassword() throws {
         let server = try PostgresServer.shared()
         let location = try PostgresLocation(parsing: server.url())
@@ -258,6 +308,15 @@ struct PostgresDatabaseTests {
         // require without a root certificate: encrypted, not verified (as libpq).
         try openPostgres(server, query: "sslmode=require").connect()
         try openPostgres(server, query: "sslmode=disable").connect()
+    }
+
+    @Test func verifyFullRefusesACertificateForAnotherName() throws {
+        let server = try PostgresServer(tls: true, certificateNames: ["DNS:db.example"])
+        let e = #expect(throws: SQLError.self) { try openPostgres(server, query: "sslmode=verify-full&sslrootcert=\(server.caPath)").connect() }
+        #expect(e?.kind == .unavailable)
+        #expect(e?.message.contains("does not name 127.0.0.1") == true, "\(String(describing: e))")
+        // verify-ca checks the chain only, as libpq.
+        try openPostgres(server, query: "sslmode=verify-ca&sslrootcert=\(server.caPath)").connect()
     }
 
     @Test func requireRefusesAServerWithoutTLS() throws {

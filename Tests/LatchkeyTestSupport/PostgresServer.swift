@@ -59,8 +59,9 @@ public final class PostgresServer: @unchecked Sendable {
     public static let skipMessage =
         "PostgreSQL is not installed (run scripts/install-deps); set CI=true to fail instead of skipping"
 
-    /// Makes, configures and starts a cluster. `tls`: also `ssl = on` with a fresh CA.
-    public init(tls: Bool = false) throws {
+    /// Makes, configures and starts a cluster. `tls`: also `ssl = on` with a fresh CA, the
+    /// server's certificate naming `certificateNames` (subjectAltName entries).
+    public init(tls: Bool = false, certificateNames: [String] = ["DNS:localhost", "IP:127.0.0.1"]) throws {
         guard let bin = Self.binDirectory else {
             throw PostgresServerError("PostgreSQL binaries not found (pg_config --bindir, /usr/lib/postgresql/*/bin): run scripts/install-deps")
         }
@@ -96,7 +97,7 @@ public final class PostgresServer: @unchecked Sendable {
 
             """
         if tls {
-            try makeCertificates()
+            try makeCertificates(names: certificateNames)
             conf += """
                 ssl = on
                 ssl_cert_file = '\(root)/tls/server.pem'
@@ -239,10 +240,10 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// A CA, a server certificate for localhost / 127.0.0.1 signed by it, and an unrelated CA.
-    private func makeCertificates() throws {
+    private func makeCertificates(names: [String]) throws {
         let dir = root + "/tls"
         mkdir(dir, 0o755)
-        try "subjectAltName = DNS:localhost, IP:127.0.0.1\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n"
+        try "subjectAltName = \(names.joined(separator: ", "))\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n"
             .write(toFile: dir + "/server.ext", atomically: false, encoding: .utf8)
         let steps: [[String]] = [
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/ca.key",

@@ -16,9 +16,10 @@ import Synchronization
 /// daemon recovers by itself when the server returns — meanwhile every call fails
 /// `SQLError.unavailable` (the daemon answers 503).
 ///
-/// Closures run on the database's own dispatch queues (the async forms) or on the calling
+/// Closures run on the database's own dispatch queue (the async forms) or on the calling
 /// thread (the synchronous forms), never on an event loop: each statement blocks that
-/// thread on its postgres-nio future. `write` is `SERIALIZABLE`, its closure run again on a
+/// thread on its postgres-nio future. A call waits at most `acquireTimeout` for a free
+/// connection, then fails `.unavailable`. `write` is `SERIALIZABLE`, its closure run again on a
 /// serialization failure or deadlock (40001, 40P01), at most `maximumWriteAttempts` times,
 /// and returns only after COMMIT answered with `synchronous_commit = on` (durable on the
 /// server, and on its synchronous standbys if it has any). `read` is `REPEATABLE READ READ
@@ -32,23 +33,33 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     package static let defaultReaderCount = 4
     package static let defaultStatementTimeout: Duration = .seconds(30)
     package static let defaultConnectTimeout: Duration = .seconds(10)
+    /// How long a call waits for a free connection before it fails `.unavailable` (the
+    /// pool is exhausted by slow statements: the request times out cleanly instead of
+    /// queueing without end).
+    package static let defaultAcquireTimeout: Duration = .seconds(10)
 
     private let writer: PostgresLane
     private let readers: [PostgresLane]
     private let freeReaders: Mutex<[Int]>
     private let readerSlots: DispatchSemaphore
-    private let writeQueue = DispatchQueue(label: "latchkey.postgres.writer")
-    private let readQueue = DispatchQueue(label: "latchkey.postgres.readers", attributes: .concurrent)
-    private static let onWriterKey = DispatchSpecificKey<Bool>()
+    private let writerSlot = DispatchSemaphore(value: 1)
+    /// The thread holding the writer, to refuse a write nested in a write on that thread
+    /// (it would wait for itself).
+    private let writerThread = Mutex<pthread_t?>(nil)
+    private let acquireTimeout: Duration
+    /// Where the async forms run their closures: the database's own threads.
+    private let workQueue = DispatchQueue(label: "latchkey.postgres", attributes: .concurrent)
 
     /// A database at `location`, logging in with `password` (nil: the server must not ask
     /// for one). Nothing is connected yet: `connect()` checks that the server can be
     /// reached, the password is right and the certificate trusted.
     package init(
         location: PostgresLocation, password: SecretBytes?, readerCount: Int = defaultReaderCount,
-        statementTimeout: Duration = defaultStatementTimeout, connectTimeout: Duration = defaultConnectTimeout
+        statementTimeout: Duration = defaultStatementTimeout, connectTimeout: Duration = defaultConnectTimeout,
+        acquireTimeout: Duration = defaultAcquireTimeout
     ) throws(SQLError) {
         self.location = location
+        self.acquireTimeout = acquireTimeout
         let connector = try PostgresConnector(
             location: location, password: password, statementTimeout: statementTimeout, connectTimeout: connectTimeout)
         writer = PostgresLane(connector: connector)
@@ -56,7 +67,6 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
         readers = (0..<count).map { _ in PostgresLane(connector: connector) }
         freeReaders = Mutex(Array(0..<count))
         readerSlots = DispatchSemaphore(value: count)
-        writeQueue.setSpecific(key: Self.onWriterKey, value: true)
     }
 
     deinit {
@@ -69,56 +79,86 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     /// here, at start, with a message that says what to fix.
     package func connect() throws(SQLError) {
         do {
-            _ = try writeQueue.sync { try writer.run { c in try c.executeRaw("SELECT 1") } }
+            _ = try withWriter { lane in try lane.run { c in try c.executeRaw("SELECT 1") } }
         } catch let e as SQLError { throw e } catch { throw SQLError(kind: .other, message: "\(error)") }
     }
 
     /// Closes every connection (calls after this open new ones).
     package func close() {
-        writeQueue.sync { writer.close() }
+        writer.close()
         for r in readers { r.close() }
     }
 
     // MARK: - StoreDatabase
 
     package func write<T>(_ body: (StoreDB) throws -> T) throws -> T {
-        guard DispatchQueue.getSpecific(key: Self.onWriterKey) != true else {
-            throw SQLError(kind: .other, message: "a write was started inside another write on the same database (it would wait for itself)")
-        }
-        return try writeQueue.sync { try transaction(writer, write: true, body) }
+        try withWriter { lane in try transaction(lane, write: true, body) }
     }
 
     package func read<T>(_ body: (StoreDB) throws -> T) throws -> T {
-        readerSlots.wait()
-        let index = freeReaders.withLock { $0.removeLast() }
-        defer {
-            freeReaders.withLock { $0.append(index) }
-            readerSlots.signal()
-        }
-        return try transaction(readers[index], write: false, body)
+        try withReader { lane in try transaction(lane, write: false, body) }
     }
 
     package func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            writeQueue.async {
-                continuation.resume(with: Result { try self.transaction(self.writer, write: true, body) })
+            workQueue.async {
+                continuation.resume(with: Result { try self.write(body) })
             }
         }
     }
 
     package func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            readQueue.async {
+            workQueue.async {
                 continuation.resume(with: Result { try self.read(body) })
             }
         }
+    }
+
+    // MARK: - The pool
+
+    private var deadline: DispatchTime {
+        let c = acquireTimeout.components
+        return .now() + .nanoseconds(Int(c.seconds) * 1_000_000_000 + Int(c.attoseconds / 1_000_000_000))
+    }
+
+    private func withWriter<T>(_ body: (PostgresLane) throws -> T) throws -> T {
+        let me = pthread_self()
+        if let owner = writerThread.withLock({ $0 }), pthread_equal(owner, me) != 0 {
+            throw SQLError(kind: .other, message: "a write was started inside another write on the same database (it would wait for itself)")
+        }
+        guard writerSlot.wait(timeout: deadline) == .success else {
+            throw SQLError(
+                kind: .unavailable,
+                message: "the writer connection to PostgreSQL at \(PostgresErrors.endpoint(location)) stayed busy for \(acquireTimeout) (a slow statement holds it)")
+        }
+        writerThread.withLock { $0 = me }
+        defer {
+            writerThread.withLock { $0 = nil }
+            writerSlot.signal()
+        }
+        return try body(writer)
+    }
+
+    private func withReader<T>(_ body: (PostgresLane) throws -> T) throws -> T {
+        guard readerSlots.wait(timeout: deadline) == .success else {
+            throw SQLError(
+                kind: .unavailable,
+                message: "all \(readers.count) reader connections to PostgreSQL at \(PostgresErrors.endpoint(location)) stayed busy for \(acquireTimeout) (slow statements hold them)")
+        }
+        let index = freeReaders.withLock { $0.removeLast() }
+        defer {
+            freeReaders.withLock { $0.append(index) }
+            readerSlots.signal()
+        }
+        return try body(readers[index])
     }
 
     /// Runs `body` on the writer in one READ COMMITTED transaction, not retried: for the
     /// migrations, which serialise themselves with an advisory lock and must see what
     /// another migrator committed while they waited for it.
     func migrationTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try writeQueue.sync {
+        try withWriter { writer in
             try writer.run { c in
                 try c.executeRaw("BEGIN ISOLATION LEVEL READ COMMITTED")
                 do {
@@ -185,7 +225,12 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
 /// How a lane opens a connection: the same settings for every connection of a database.
 final class PostgresConnector: Sendable {
     let location: PostgresLocation
+    /// The client's deadline for an answer: the server's statement_timeout plus a grace,
+    /// so the server cancels a slow statement itself (the connection stays usable) and only
+    /// a server that does not answer at all (a partition, a hung host) costs the connection.
     let statementTimeout: TimeAmount
+    private let serverStatementTimeoutMilliseconds: Int64
+    private static let clientDeadlineGrace: TimeAmount = .seconds(5)
     private let configuration: PostgresNIO.PostgresConnection.Configuration
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let ids = Atomic<Int>(0)
@@ -195,7 +240,9 @@ final class PostgresConnector: Sendable {
 
     init(location: PostgresLocation, password: SecretBytes?, statementTimeout: Duration, connectTimeout: Duration) throws(SQLError) {
         self.location = location
-        self.statementTimeout = .nanoseconds(Int64(statementTimeout.components.seconds) * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000)
+        let nanoseconds = Int64(statementTimeout.components.seconds) * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000
+        serverStatementTimeoutMilliseconds = max(1, nanoseconds / 1_000_000)
+        self.statementTimeout = .nanoseconds(nanoseconds) + Self.clientDeadlineGrace
         let passwordText = password.map { p in p.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
         var config = PostgresNIO.PostgresConnection.Configuration(
             host: location.host, port: location.port, username: location.user, password: passwordText, database: location.database,
@@ -218,6 +265,7 @@ final class PostgresConnector: Sendable {
         let c = PostgresConnection(connection: connection, location: location, statementTimeout: statementTimeout, logger: logger)
         do throws(SQLError) {
             try c.executeRaw("SET synchronous_commit = on")
+            try c.executeRaw("SET statement_timeout = \(serverStatementTimeoutMilliseconds)")
             guard try c.rows("SHOW synchronous_commit", []).first?.value("synchronous_commit") == .text("on") else {
                 throw SQLError(kind: .unavailable, message: "PostgreSQL at \(PostgresErrors.endpoint(location)) did not accept synchronous_commit = on")
             }
