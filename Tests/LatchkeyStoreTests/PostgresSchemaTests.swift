@@ -215,6 +215,14 @@ struct PostgresSchemaTests {
         #expect(range?.kind == .constraint)
     }
 
+    /// The README shows the grants `--print-grants` prints; they must be these.
+    @Test func theREADMEShowsTheGrantsAsTheyAre() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        #expect(text.contains(PostgresSchema.grantScript(daemonRole: "latchkey_daemon", database: "latchkey")))
+    }
+
     @Test func grantStatementsGiveTheAuditTablesOnlySelectAndInsert() {
         let grants = PostgresSchema.grantStatements(daemonRole: "ci\"daemon", database: "latchkey")
         #expect(grants.contains("GRANT SELECT, INSERT ON audit, audit_checkpoint TO \"ci\"\"daemon\""))

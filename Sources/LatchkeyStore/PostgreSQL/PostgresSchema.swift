@@ -65,6 +65,12 @@ package enum PostgresSchema {
         ]
     }
 
+    /// `grantStatements` as a psql script (one statement a line, each ending in `;`): what
+    /// `latchkey init --database … --print-grants` prints.
+    package static func grantScript(daemonRole: String, database: String) -> String {
+        grantStatements(daemonRole: daemonRole, database: database).map { $0 + ";\n" }.joined()
+    }
+
     /// `"name"`, with embedded quotes doubled.
     package static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
