@@ -339,5 +339,6 @@ final class Counter: @unchecked Sendable {
     private var n = 0
     func increment() -> Int { lock.withLock { n += 1; return n } }
     func set(_ v: Int) { lock.withLock { n = v } }
+    func add(_ v: Int) -> Int { lock.withLock { n += v; return n } }
     var value: Int { lock.withLock { n } }
 }

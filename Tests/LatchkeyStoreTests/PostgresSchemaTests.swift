@@ -56,6 +56,29 @@ struct PostgresSchemaTests {
         #expect(throws: StoreError.self) { try PostgresSchema.migrate(try openPostgres(server, database: try server.createDatabase())) }
     }
 
+    /// Two `latchkey init` runs (or two upgraded daemons' owners) at once: the advisory lock
+    /// makes one wait, and it then finds the migrations applied.
+    @Test func concurrentMigratorsApplyEachMigrationOnce() throws {
+        let server = try PostgresServer.shared()
+        let name = try server.createDatabase()
+        let migrators = try (0..<3).map { _ in try openPostgres(server, role: PostgresServer.ownerRole, database: name) }
+        let ran = Counter()
+        let failures = Counter()
+        let group = DispatchGroup()
+        for m in migrators {
+            group.enter()
+            Thread.detachNewThread {
+                do { _ = ran.add(try PostgresSchema.migrate(m)) } catch { _ = failures.increment() }
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(failures.value == 0)
+        #expect(ran.value == PostgresSchema.migrations.count)
+        let applied = try migrators[0].read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM schema_migrations") }
+        #expect(applied == Int64(PostgresSchema.migrations.count))
+    }
+
     @Test func anEmptyDatabaseIsNotAStoreForTheDaemon() throws {
         let server = try PostgresServer.shared()
         let daemon = try openPostgres(server, database: try server.createDatabase())
