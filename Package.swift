@@ -60,11 +60,16 @@ let package = Package(
         .target(name: "LatchkeySSH", dependencies: ["LatchkeyCrypto", "CSodium", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "LatchkeyStore",
+            dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // The store on PostgreSQL (a fleet's shared database), over postgres-nio: a module of
+        // its own, so that the core, which uses LatchkeyStore, stays socket-free.
+        .target(
+            name: "LatchkeyPostgres",
             dependencies: [
-                "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
+                "LatchkeyStore", "LatchkeyCrypto", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
@@ -162,6 +167,11 @@ let package = Package(
             name: "LatchkeyStoreTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["BindingVectors"], swiftSettings: strict),
+        // Against a real PostgreSQL server the tests start themselves (LatchkeyTestSupport).
+        .testTarget(
+            name: "LatchkeyPostgresTests",
+            dependencies: ["LatchkeyTestSupport", "LatchkeyPostgres", "LatchkeyStore", "LatchkeyCrypto"],
+            swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],

@@ -1,3 +1,4 @@
+package import LatchkeyStore
 import Foundation
 
 /// The store's schema on PostgreSQL: numbered migrations, like SQLite's (`Schema`), that

@@ -1,4 +1,4 @@
-@testable import LatchkeyStore
+@testable import LatchkeyPostgres
 import Testing
 
 /// The store's `?` placeholders become PostgreSQL's `$n` in order, and nothing inside a

@@ -1,3 +1,4 @@
+import LatchkeyStore
 import Foundation
 import Logging
 import NIOCore

@@ -1,3 +1,4 @@
+import LatchkeyStore
 import NIOCore
 import NIOSSL
 import PostgresNIO

@@ -1,3 +1,4 @@
+package import LatchkeyStore
 package import LatchkeyCrypto
 import Dispatch
 import Foundation

@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyPostgres
 import LatchkeyStore
 import Testing
 

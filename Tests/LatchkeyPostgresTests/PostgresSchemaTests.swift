@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyCrypto
+import LatchkeyPostgres
 @testable import LatchkeyStore
 import LatchkeyTestSupport
 import Testing

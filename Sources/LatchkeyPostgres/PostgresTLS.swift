@@ -1,3 +1,4 @@
+import LatchkeyStore
 import NIOSSL
 import PostgresNIO
 

@@ -1,3 +1,4 @@
+import LatchkeyStore
 import Foundation
 import NIOCore
 import PostgresNIO
