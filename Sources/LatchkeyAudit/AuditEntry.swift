@@ -34,7 +34,7 @@ package struct AuditEntry: Sendable, Codable, Equatable {
         }
     }
 
-    package enum Outcome: String, Sendable, Codable {
+    package enum Outcome: String, Sendable, Codable, CaseIterable {
         case granted, denied, failed
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import LatchkeyCrypto
 package import LatchkeyStore
 
@@ -41,47 +42,96 @@ enum AuditRowEncoder {
     static let pidRange: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max)
 
     /// Writes `prev ‖ encoding(row)` (what the row hash covers) into `out`.
+    ///
+    /// Every stored row of a verification passes through here, so the checks are made on
+    /// the column bytes with no strings built; a refusal's message is made only when there
+    /// is one.
     static func encode<V: AuditRowValues>(_ v: V, after prev: [UInt8], into out: AuditRowBuffer) throws(AuditRowError) {
         let seq = v.seq
-        func refuse(_ reason: String) -> AuditRowError { AuditRowError(seq: seq, reason: reason) }
-        guard seq >= 1 else { throw refuse("seq \(seq) is not positive") }
+        guard seq >= 1 else { throw AuditRowError(seq: seq, reason: "seq \(seq) is not positive") }
         out.reset()
         out.raw(prev)
         out.text(rowLabel)
         out.u64(UInt64(bitPattern: seq))
-        try requiredText(v, .time, "time", out, refuse) { bytes in Self.isStoredTime(bytes) ? nil : "time is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ" }
-        try requiredText(v, .role, "actor_role", out, refuse)
-        try optionalInteger(v, .uid, "actor_uid", uidRange, out, refuse) { out.u32(UInt32($0)) }
-        try optionalInteger(v, .gid, "actor_gid", uidRange, out, refuse) { out.u32(UInt32($0)) }
-        try optionalInteger(v, .pid, "actor_pid", pidRange, out, refuse) { out.u32(UInt32(bitPattern: Int32($0))) }
-        try optionalText(v, .session, "session_id", out, refuse)
-        try requiredText(v, .action, "action", out, refuse)
-        try optionalText(v, .connection, "target_connection", out, refuse)
-        try optionalText(v, .project, "target_project", out, refuse)
-        try optionalText(v, .kind, "target_kind", out, refuse)
-        try optionalInteger(v, .version, "target_version", Int64.min...Int64.max, out, refuse) { out.u64(UInt64(bitPattern: $0)) }
-        try requiredText(v, .outcome, "outcome", out, refuse) { bytes in
-            AuditEntry.Outcome(rawValue: String(decoding: bytes, as: UTF8.self)) == nil ? "outcome is not granted, denied or failed" : nil
-        }
-        try optionalText(v, .reason, "reason", out, refuse)
-        try optionalText(v, .requestID, "request_id", out, refuse)
-        try textIfPresent(v, .clientRequestID, "client_request_id", out, refuse)
+        try put(v, .time, "time", .required, .storedTime, out)
+        try put(v, .role, "actor_role", .required, .none, out)
+        try putInteger(v, .uid, "actor_uid", uidRange, out) { out.u32(UInt32($0)) }
+        try putInteger(v, .gid, "actor_gid", uidRange, out) { out.u32(UInt32($0)) }
+        try putInteger(v, .pid, "actor_pid", pidRange, out) { out.u32(UInt32(bitPattern: Int32($0))) }
+        try put(v, .session, "session_id", .optional, .none, out)
+        try put(v, .action, "action", .required, .none, out)
+        try put(v, .connection, "target_connection", .optional, .none, out)
+        try put(v, .project, "target_project", .optional, .none, out)
+        try put(v, .kind, "target_kind", .optional, .none, out)
+        try putInteger(v, .version, "target_version", Int64.min...Int64.max, out) { out.u64(UInt64(bitPattern: $0)) }
+        try put(v, .outcome, "outcome", .required, .outcome, out)
+        try put(v, .reason, "reason", .optional, .none, out)
+        try put(v, .requestID, "request_id", .optional, .none, out)
+        // Hashed only when present (`string(x)`, no presence byte), so rows without it —
+        // every row from before it existed — encode exactly as they always did.
+        try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, out)
     }
 
-    /// A field hashed only when present (`string(x)`, no presence byte), so rows without
-    /// it — every row from before it existed — encode exactly as they always did.
-    private static func textIfPresent<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: String, _ out: AuditRowBuffer, _ refuse: (String) -> AuditRowError
+    /// How a text column is encoded: required (`string(x)`, NULL refused), optional
+    /// (a presence byte, then `string(x)`), or only if present (`string(x)` or nothing).
+    enum TextPresence { case required, optional, ifPresent }
+    /// What a text column's bytes must be beyond valid UTF-8.
+    enum TextForm { case none, storedTime, outcome }
+    private enum TextFault { case missing, notUTF8, form }
+
+    @inline(__always)
+    private static func put<V: AuditRowValues>(
+        _ v: V, _ c: AuditColumn, _ name: StaticString, _ presence: TextPresence, _ form: TextForm, _ out: AuditRowBuffer
     ) throws(AuditRowError) {
-        guard v.isWellTyped(c, integer: false) else { throw refuse("\(name) is not text") }
-        let problem: String? = v.text(c) { bytes in
-            guard let bytes else { return nil }
-            guard isValidUTF8(bytes) else { return "\(name) is not valid UTF-8" }
+        guard v.isWellTyped(c, integer: false) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not text") }
+        let fault: TextFault? = v.text(c) { bytes in
+            guard let bytes else {
+                switch presence {
+                case .required: return .missing
+                case .optional: out.byte(0)
+                case .ifPresent: break
+                }
+                return nil
+            }
+            guard isValidUTF8(bytes) else { return .notUTF8 }
+            switch form {
+            case .none: break
+            case .storedTime: if !isStoredTime(bytes) { return .form }
+            case .outcome: if !isOutcome(bytes) { return .form }
+            }
+            if presence == .optional { out.byte(1) }
             out.text(bytes)
             return nil
         }
-        if let problem { throw refuse(problem) }
+        guard let fault else { return }
+        let reason: String
+        switch fault {
+        case .missing: reason = "\(name) is missing"
+        case .notUTF8: reason = "\(name) is not valid UTF-8"
+        case .form:
+            reason = form == .storedTime ? "time is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ" : "outcome is not granted, denied or failed"
+        }
+        throw AuditRowError(seq: v.seq, reason: reason)
     }
+
+    @inline(__always)
+    private static func putInteger<V: AuditRowValues>(
+        _ v: V, _ c: AuditColumn, _ name: StaticString, _ range: ClosedRange<Int64>, _ out: AuditRowBuffer, write: (Int64) -> Void
+    ) throws(AuditRowError) {
+        guard v.isWellTyped(c, integer: true) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not an integer") }
+        guard let value = v.integer(c) else { return out.byte(0) }
+        guard range.contains(value) else {
+            throw AuditRowError(seq: v.seq, reason: "\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound)")
+        }
+        out.byte(1)
+        write(value)
+    }
+
+    /// One of the outcomes `AuditEntry.Outcome` names, compared as bytes.
+    static func isOutcome(_ b: UnsafeRawBufferPointer) -> Bool {
+        outcomeSpellings.contains { $0.count == b.count && $0.withUnsafeBytes { memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 } }
+    }
+    private static let outcomeSpellings: [[UInt8]] = AuditEntry.Outcome.allCases.map { Array($0.rawValue.utf8) }
 
     /// BLAKE2b-256 of what `encode` wrote.
     static func hash<V: AuditRowValues>(_ v: V, after prev: [UInt8], scratch: AuditRowBuffer) throws(AuditRowError) -> [UInt8] {
@@ -91,64 +141,22 @@ enum AuditRowEncoder {
         return hash
     }
 
-    private static func requiredText<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: String, _ out: AuditRowBuffer, _ refuse: (String) -> AuditRowError,
-        check: (UnsafeRawBufferPointer) -> String? = { _ in nil }
-    ) throws(AuditRowError) {
-        guard v.isWellTyped(c, integer: false) else { throw refuse("\(name) is not text") }
-        let problem: String? = v.text(c) { bytes in
-            guard let bytes else { return "\(name) is missing" }
-            guard isValidUTF8(bytes) else { return "\(name) is not valid UTF-8" }
-            if let p = check(bytes) { return p }
-            out.text(bytes)
-            return nil
-        }
-        if let problem { throw refuse(problem) }
-    }
-
-    private static func optionalText<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: String, _ out: AuditRowBuffer, _ refuse: (String) -> AuditRowError
-    ) throws(AuditRowError) {
-        guard v.isWellTyped(c, integer: false) else { throw refuse("\(name) is not text") }
-        let problem: String? = v.text(c) { bytes in
-            guard let bytes else {
-                out.byte(0)
-                return nil
-            }
-            guard isValidUTF8(bytes) else { return "\(name) is not valid UTF-8" }
-            out.byte(1)
-            out.text(bytes)
-            return nil
-        }
-        if let problem { throw refuse(problem) }
-    }
-
-    private static func optionalInteger<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: String, _ range: ClosedRange<Int64>, _ out: AuditRowBuffer,
-        _ refuse: (String) -> AuditRowError, write: (Int64) -> Void
-    ) throws(AuditRowError) {
-        guard v.isWellTyped(c, integer: true) else { throw refuse("\(name) is not an integer") }
-        guard let value = v.integer(c) else { return out.byte(0) }
-        guard range.contains(value) else { throw refuse("\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound)") }
-        out.byte(1)
-        write(value)
-    }
-
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, digits where digits go (the form `Timestamp` writes).
     static func isStoredTime(_ b: UnsafeRawBufferPointer) -> Bool {
         guard b.count == 27 else { return false }
-        for (i, ch) in b.enumerated() {
-            switch i {
-            case 4, 7: if ch != 0x2d { return false }
-            case 10: if ch != 0x54 { return false }
-            case 13, 16: if ch != 0x3a { return false }
-            case 19: if ch != 0x2e { return false }
-            case 26: if ch != 0x5a { return false }
-            default: if ch < 0x30 || ch > 0x39 { return false }
+        for i in 0..<27 {
+            let ch = b[i]
+            let want = storedTimePattern[i]
+            if want == 0 {
+                guard ch &- 0x30 <= 9 else { return false }
+            } else if ch != want {
+                return false
             }
         }
         return true
     }
+    /// The separators of the stored time by position; 0 where a digit goes.
+    private static let storedTimePattern: [UInt8] = Array("0000-00-00T00:00:00.000000Z".utf8).map { $0 == UInt8(ascii: "0") ? 0 : $0 }
 
     static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
         if !b.contains(where: { $0 >= 0x80 }) { return true }
@@ -170,36 +178,47 @@ final class AuditRowBuffer {
     func reset() { count = 0 }
 
     /// Room for `n` more bytes plus the fixed-size fields that may follow.
+    @inline(__always)
     private func reserve(_ n: Int) {
         guard count + n + 64 > buffer.count else { return }
+        grow(n)
+    }
+
+    @inline(never)
+    private func grow(_ n: Int) {
         let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: (count + n + 64) * 2, alignment: 8)
         bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         buffer.deallocate()
         buffer = bigger
     }
 
+    @inline(__always)
     func byte(_ b: UInt8) {
         reserve(1)
         buffer[count] = b
         count += 1
     }
 
+    @inline(__always)
     func u32(_ v: UInt32) {
         reserve(4)
         buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
         count += 4
     }
 
+    @inline(__always)
     func u64(_ v: UInt64) {
         reserve(8)
         buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
         count += 8
     }
 
+    @inline(__always)
     func raw(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw($0) }
     }
 
+    @inline(__always)
     func raw(_ bytes: UnsafeRawBufferPointer) {
         reserve(bytes.count)
         if bytes.count > 0 { (buffer.baseAddress! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
@@ -207,11 +226,13 @@ final class AuditRowBuffer {
     }
 
     /// u32 length ‖ bytes.
+    @inline(__always)
     func text(_ bytes: UnsafeRawBufferPointer) {
         u32(UInt32(bytes.count))
         raw(bytes)
     }
 
+    @inline(__always)
     func text(_ bytes: [UInt8]) { bytes.withUnsafeBytes { text($0) } }
 }
 

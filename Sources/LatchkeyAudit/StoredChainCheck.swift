@@ -174,14 +174,33 @@ enum StoredChainCheck {
 }
 
 /// The current row of a statement over `StoredChainCheck.columns`, as the encoder reads
-/// it: SQLite's own column bytes, no copies.
+/// it: SQLite's own column bytes, no copies. Each column's type is asked once per row.
 private struct StatementValues: AuditRowValues {
     let statement: OpaquePointer
     let seq: Int64
+    private let types: ColumnTypes
+
+    /// The storage class of each selected column of the current row.
+    typealias ColumnTypes = (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+
+    init(statement: OpaquePointer, seq: Int64) {
+        self.statement = statement
+        self.seq = seq
+        var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &types) { raw in
+            let t = raw.bindMemory(to: Int32.self)
+            for c in 0..<t.count { t[c] = sqlite3_column_type(statement, Int32(c)) }
+        }
+        self.types = types
+    }
+
+    private func type(_ column: AuditColumn) -> Int32 {
+        withUnsafeBytes(of: types) { $0.load(fromByteOffset: Int(column.rawValue) * MemoryLayout<Int32>.stride, as: Int32.self) }
+    }
 
     func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         let c = column.rawValue
-        guard sqlite3_column_type(statement, c) != SQLITE_NULL else { return body(nil) }
+        guard type(column) != SQLITE_NULL else { return body(nil) }
         let p = sqlite3_column_text(statement, c)  // text first, then its length (SQLite's advice)
         let n = Int(sqlite3_column_bytes(statement, c))
         guard n > 0, let p else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -189,11 +208,11 @@ private struct StatementValues: AuditRowValues {
     }
 
     func integer(_ column: AuditColumn) -> Int64? {
-        sqlite3_column_type(statement, column.rawValue) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
+        type(column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
     }
 
     func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool {
-        let t = sqlite3_column_type(statement, column.rawValue)
+        let t = type(column)
         return t == SQLITE_NULL || t == (integer ? SQLITE_INTEGER : SQLITE_TEXT)
     }
 }
