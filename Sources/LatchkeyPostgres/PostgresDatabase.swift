@@ -232,7 +232,10 @@ final class PostgresConnector: Sendable {
     let statementTimeout: TimeAmount
     private let serverStatementTimeoutMilliseconds: Int64
     private static let clientDeadlineGrace: TimeAmount = .seconds(5)
+    /// Everything but the password, which stays in guarded memory and is copied out only
+    /// for the moment a connection is made.
     private let configuration: PostgresNIO.PostgresConnection.Configuration
+    private let password: SecretBytes?
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let ids = Atomic<Int>(0)
     /// postgres-nio's own log lines (which may show statements and their arguments) go
@@ -244,9 +247,9 @@ final class PostgresConnector: Sendable {
         let nanoseconds = Int64(statementTimeout.components.seconds) * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000
         serverStatementTimeoutMilliseconds = max(1, nanoseconds / 1_000_000)
         self.statementTimeout = .nanoseconds(nanoseconds) + Self.clientDeadlineGrace
-        let passwordText = password.map { p in p.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+        self.password = password
         var config = PostgresNIO.PostgresConnection.Configuration(
-            host: location.host, port: location.port, username: location.user, password: passwordText, database: location.database,
+            host: location.host, port: location.port, username: location.user, password: nil, database: location.database,
             tls: try PostgresTLS.configuration(for: location))
         let connectSeconds = location.connectTimeoutSeconds.map { Int64($0) } ?? connectTimeout.components.seconds
         config.options.connectTimeout = .seconds(connectSeconds)
@@ -259,7 +262,9 @@ final class PostgresConnector: Sendable {
         let id = ids.wrappingAdd(1, ordering: .relaxed).newValue
         let connection: PostgresNIO.PostgresConnection
         do {
-            connection = try PostgresNIO.PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+            var config = configuration
+            config.password = password.map { p in p.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+            connection = try PostgresNIO.PostgresConnection.connect(on: group.next(), configuration: config, id: id, logger: logger).wait()
         } catch {
             throw PostgresErrors.classify(error, location: location).error
         }

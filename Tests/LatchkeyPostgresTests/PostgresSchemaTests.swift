@@ -80,6 +80,27 @@ struct PostgresSchemaTests {
         #expect(applied == Int64(PostgresSchema.migrations.count))
     }
 
+    /// The two entry points `latchkey init|serve --database` use: the owner migrates, the
+    /// daemon finds the schema current; each from the URL and a password file.
+    @Test func theOwnerMigratesAndTheDaemonOpensFromTheURL() throws {
+        let server = try PostgresServer.shared()
+        let name = try server.createDatabase()
+        let ownerURL = server.url(role: PostgresServer.ownerRole, database: name)
+        let (owner, ran) = try PostgresDatabase.openAndMigrate(url: ownerURL, passwordFile: try server.passwordFile(role: PostgresServer.ownerRole), environment: [:])
+        #expect(ran == PostgresSchema.migrations.count)
+        try owner.write { db in
+            for g in PostgresSchema.grantStatements(daemonRole: PostgresServer.daemonRole, database: name) { try db.execute(sql: g) }
+        }
+        #expect(try PostgresDatabase.openAndMigrate(url: ownerURL, passwordFile: try server.passwordFile(role: PostgresServer.ownerRole), environment: [:]).migrationsRun == 0)
+        let daemon = try PostgresDatabase.openForDaemon(
+            url: server.url(database: name), passwordFile: nil, environment: ["PGPASSFILE": try server.passfile()])
+        #expect(try daemon.read { db in try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'") } == String(Schema.currentVersion))
+        // A password in the URL never gets as far as the server.
+        #expect(throws: PostgresLocationError.passwordInURL) {
+            try PostgresDatabase.openForDaemon(url: "postgresql://latchkey_daemon:pw@127.0.0.1:\(server.port)/\(name)", passwordFile: nil, environment: [:])
+        }
+    }
+
     @Test func anEmptyDatabaseIsNotAStoreForTheDaemon() throws {
         let server = try PostgresServer.shared()
         let daemon = try openPostgres(server, database: try server.createDatabase())
