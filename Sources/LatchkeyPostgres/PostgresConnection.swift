@@ -24,6 +24,8 @@ final class PostgresConnection: SQLConnection {
     private(set) var firstFailure: SQLError?
     /// Whether the connection broke (the lane must drop it).
     private(set) var connectionLost = false
+    /// How many statements the server answered (with rows or an error of its own).
+    private(set) var statementsAnswered = 0
 
     init(connection: PostgresNIO.PostgresConnection, location: PostgresLocation, statementTimeout: TimeAmount, logger: Logger) {
         self.connection = connection
@@ -59,7 +61,10 @@ final class PostgresConnection: SQLConnection {
         let cursor = "latchkey_rows_\(cursorCount)"
         let declare = try start(try query("DECLARE \(cursor) NO SCROLL CURSOR FOR " + sql, arguments))
         let firstFetch = try start(PostgresQuery(unsafeSQL: "FETCH FORWARD \(Self.streamBatchRows) FROM \(cursor)"))
-        _ = try finish(declare)
+        do { _ = try finish(declare) } catch {
+            _ = try? finish(firstFetch)  // settled, so its deadline cannot fire later
+            throw error
+        }
         var batch = try finish(firstFetch).rows
         defer { queueClose(cursor) }
         while true {
@@ -128,9 +133,11 @@ final class PostgresConnection: SQLConnection {
             throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
         }
         let pending = launch(query)
+        // A CLOSE that failed has aborted the transaction (or lost the connection): the
+        // statement just sent fails too, and says so; the failure is recorded either way.
         let closes = pendingCloses
         pendingCloses = []
-        for c in closes { _ = try finish(c) }
+        for c in closes { _ = try? finish(c) }
         return pending
     }
 
@@ -155,7 +162,9 @@ final class PostgresConnection: SQLConnection {
     private func finish(_ p: Pending) throws(SQLError) -> PostgresQueryResult {
         defer { p.deadline.cancel() }
         do {
-            return try p.future.wait()
+            let result = try p.future.wait()
+            statementsAnswered += 1
+            return result
         } catch {
             var (e, lost) = PostgresErrors.classify(error, location: location)
             if p.timedOut.isSet {

@@ -295,25 +295,42 @@ final class PostgresLane: Sendable {
     }
 
     /// Runs `body` with the lane's connection (opened if need be); drops the connection
-    /// when it broke, so the next call opens a new one.
+    /// when it broke, so the next call opens a new one. A kept connection found broken
+    /// before any statement on it went through (the server restarted while it sat idle) is
+    /// replaced once at once: nothing of the transaction reached the server.
     func run<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let existing = live.withLock { $0 }
-        let connection: PostgresNIO.PostgresConnection
-        if let existing, !existing.isClosed {
-            connection = existing
-        } else {
-            connection = try connector.connect()
-            live.withLock { $0 = connection }
-        }
-        let c = PostgresConnection(
-            connection: connection, location: connector.location, statementTimeout: connector.statementTimeout, logger: connector.logger)
-        defer {
-            if c.connectionLost {
-                live.withLock { $0 = nil }
-                Self.close(connection, wait: false)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let existing = live.withLock { $0 }
+            let connection: PostgresNIO.PostgresConnection
+            let reused: Bool
+            if let existing, !existing.isClosed {
+                connection = existing
+                reused = true
+            } else {
+                connection = try connector.connect()
+                live.withLock { $0 = connection }
+                reused = false
+            }
+            let c = PostgresConnection(
+                connection: connection, location: connector.location, statementTimeout: connector.statementTimeout, logger: connector.logger)
+            do {
+                let result = try body(c)
+                if c.connectionLost { drop(connection) }
+                return result
+            } catch {
+                guard c.connectionLost else { throw error }
+                drop(connection)
+                if reused && c.statementsAnswered == 0 && attempt == 1 { continue }
+                throw error
             }
         }
-        return try body(c)
+    }
+
+    private func drop(_ connection: PostgresNIO.PostgresConnection) {
+        live.withLock { if $0 === connection { $0 = nil } }
+        Self.close(connection, wait: false)
     }
 
     func close(wait: Bool = true) {

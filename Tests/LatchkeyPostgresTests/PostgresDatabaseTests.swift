@@ -260,6 +260,18 @@ struct PostgresDatabaseTests {
         #expect(e?.message.contains("127.0.0.1:\(port)") == true, "\(String(describing: e))")
     }
 
+    @Test func aServerRestartedBetweenCallsCostsNoCall() throws {
+        let server = try PostgresServer()
+        let db = try openPostgres(server, role: PostgresServer.ownerRole, readers: 1)
+        try db.write { db in try db.execute(sql: "CREATE TABLE r (v BIGINT)") }
+        #expect(try db.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM r") } == 0)
+        server.stop()
+        try server.start()
+        // The connections kept from before are dead; the first calls replace them.
+        try db.write { db in try db.execute(sql: "INSERT INTO r VALUES (1)") }
+        #expect(try db.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM r") } == 1)
+    }
+
     @Test func aWrongPasswordIsAClearErrorWithoutThePassword() throws {
         let server = try PostgresServer.shared()
         let location = try PostgresLocation(parsing: server.url())
