@@ -31,6 +31,8 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     package let location: PostgresLocation
 
     package static let maximumWriteAttempts = 5
+    /// The longest first pause before a write is run again (each later one up to `attempt` times this).
+    static let retryPauseMicroseconds = 10_000
     package static let defaultReaderCount = 4
     package static let defaultStatementTimeout: Duration = .seconds(30)
     package static let defaultConnectTimeout: Duration = .seconds(10)
@@ -200,8 +202,11 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
                 guard write, attempt < Self.maximumWriteAttempts else {
                     throw SQLError(
                         kind: .unavailable,
-                        message: "a write kept conflicting with other writers (\(attempt) attempts; last: \(retry.error.message))")
+                        message: "a \(write ? "write" : "read") kept conflicting with other writers (\(attempt) attempt(s); last: \(retry.error.message))")
                 }
+                // A short, growing, jittered pause, so writers that collided do not collide
+                // again in lockstep (several daemons write the same chain head).
+                usleep(useconds_t(Int.random(in: 1...Self.retryPauseMicroseconds) * attempt))
             }
         }
     }

@@ -176,6 +176,37 @@ struct PostgresDatabaseTests {
         #expect(try a.read { db in try Int64.fetchOne(db, sql: "SELECT n FROM c WHERE k = 'x'") } == 2)
     }
 
+    @Test func aWriteThatKeepsConflictingGivesUpAfterFiveAttemptsAsUnavailable() throws {
+        let server = try PostgresServer.shared()
+        let name = try server.createDatabase()
+        let a = try openPostgres(server, role: PostgresServer.ownerRole, database: name)
+        let b = try openPostgres(server, role: PostgresServer.ownerRole, database: name)
+        try a.write { db in
+            try db.execute(sql: "CREATE TABLE c (k TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            try db.execute(sql: "INSERT INTO c VALUES ('x', 0)")
+        }
+        let attempts = Counter()
+        // Every attempt of A reads, then B commits a change to the same row before A writes.
+        let e = #expect(throws: SQLError.self) {
+            try a.write { db in
+                let n = try Int64.fetchOne(db, sql: "SELECT n FROM c WHERE k = 'x'") ?? -1
+                _ = attempts.increment()
+                let committed = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    try? b.write { db in try db.execute(sql: "UPDATE c SET n = n + 100 WHERE k = 'x'") }
+                    committed.signal()
+                }
+                committed.wait()
+                try db.execute(sql: "UPDATE c SET n = ? WHERE k = 'x'", arguments: [n + 1])
+            }
+        }
+        #expect(attempts.value == PostgresDatabase.maximumWriteAttempts)
+        #expect(e?.kind == .unavailable)
+        #expect(e?.message.contains("40001") == true, "\(String(describing: e))")
+        // Only B's five increments landed.
+        #expect(try a.read { db in try Int64.fetchOne(db, sql: "SELECT n FROM c WHERE k = 'x'") } == 500)
+    }
+
     @Test func aNestedWriteIsRefusedInsteadOfWaitingForItself() throws {
         let server = try PostgresServer.shared()
         let db = try openPostgres(server, role: PostgresServer.ownerRole, database: try server.createDatabase())
