@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -60,6 +61,16 @@ let package = Package(
         .target(
             name: "LatchkeyStore",
             dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // The store on PostgreSQL (a fleet's shared database), over postgres-nio: a module of
+        // its own, so that the core, which uses LatchkeyStore, stays socket-free.
+        .target(
+            name: "LatchkeyPostgres",
+            dependencies: [
+                "LatchkeyStore", "LatchkeyCrypto", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .target(
             name: "LatchkeyAudit",
@@ -155,6 +166,11 @@ let package = Package(
             name: "LatchkeyStoreTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["BindingVectors"], swiftSettings: strict),
+        // Against a real PostgreSQL server the tests start themselves (LatchkeyTestSupport).
+        .testTarget(
+            name: "LatchkeyPostgresTests",
+            dependencies: ["LatchkeyTestSupport", "LatchkeyPostgres", "LatchkeyStore", "LatchkeyCrypto"],
+            swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",
             dependencies: ["LatchkeyTestSupport", "LatchkeyAudit", "LatchkeyStore", "LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],

@@ -9,7 +9,9 @@ import Testing
 @Suite struct CoreIsSocketFreeTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// Modules that open sockets or speak TLS, and our modules built on them.
-    static let socketModules: Set<String> = ["AsyncHTTPClient", "NIOPosix", "NIOSSL", "NIOHTTP1", "LatchkeySCMTransport", "LatchkeyServer"]
+    static let socketModules: Set<String> = [
+        "AsyncHTTPClient", "NIOPosix", "NIOSSL", "NIOHTTP1", "LatchkeySCMTransport", "LatchkeyServer", "PostgresNIO", "LatchkeyPostgres",
+    ]
 
     /// Each target of Package.swift and what it names as dependencies (targets and products).
     static func targets() throws -> [String: Set<String>] {

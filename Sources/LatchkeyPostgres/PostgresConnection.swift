@@ -1,0 +1,188 @@
+import LatchkeyStore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The engine connection handed to row code for one `PostgresDatabase.read`/`write`
+/// closure: one postgres-nio connection inside one transaction, used only from the lane's
+/// thread (never an event loop: each statement blocks that thread on its future).
+///
+/// It remembers the first failure of the transaction, because after one PostgreSQL
+/// refuses every further statement until the rollback: a serialization failure anywhere
+/// makes the whole closure run again, whatever the row code did with the error.
+final class PostgresConnection: SQLConnection {
+    let engine = SQLEngine.postgresql
+    private let connection: PostgresNIO.PostgresConnection
+    private let location: PostgresLocation
+    private let statementTimeout: TimeAmount
+    private let logger: Logger
+    /// How many rows `forEachRow` fetches from its cursor at a time.
+    static let streamBatchRows = 256
+    /// The first failure in this transaction (`serialization` → retry the closure).
+    private(set) var firstFailure: SQLError?
+    /// Whether the connection broke (the lane must drop it).
+    private(set) var connectionLost = false
+    /// How many statements the server answered (with rows or an error of its own).
+    private(set) var statementsAnswered = 0
+
+    init(connection: PostgresNIO.PostgresConnection, location: PostgresLocation, statementTimeout: TimeAmount, logger: Logger) {
+        self.connection = connection
+        self.location = location
+        self.statementTimeout = statementTimeout
+        self.logger = logger
+    }
+
+    @discardableResult
+    func execute(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    func rows(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> [SQLRow] {
+        let result = try run(sql, arguments)
+        var out: [SQLRow] = []
+        out.reserveCapacity(result.rows.count)
+        for r in result.rows { out.append(try PostgresValues.row(r)) }
+        return out
+    }
+
+    /// Streams a SELECT through a cursor of the current transaction, `streamBatchRows` at a
+    /// time, so a long result (the audit chain) is never held whole; stops when `body` says
+    /// so. The DECLARE and the first FETCH go out together and the CLOSE with the next
+    /// statement, so a one-row lookup costs one round trip. Other statements (INSERT …
+    /// RETURNING) cannot be a cursor's query: their rows are read whole.
+    func forEachRow(_ sql: String, _ arguments: SQLArguments, _ body: (SQLRow) throws -> Bool) throws {
+        guard Self.isQuery(sql) else {
+            for row in try rows(sql, arguments) where try !body(row) { return }
+            return
+        }
+        cursorCount += 1
+        let cursor = "latchkey_rows_\(cursorCount)"
+        let declare = try start(try query("DECLARE \(cursor) NO SCROLL CURSOR FOR " + sql, arguments))
+        let firstFetch = try start(PostgresQuery(unsafeSQL: "FETCH FORWARD \(Self.streamBatchRows) FROM \(cursor)"))
+        do { _ = try finish(declare) } catch {
+            _ = try? finish(firstFetch)  // settled, so its deadline cannot fire later
+            throw error
+        }
+        var batch = try finish(firstFetch).rows
+        defer { queueClose(cursor) }
+        while true {
+            for row in batch where try !body(try PostgresValues.row(row)) { return }
+            if batch.count < Self.streamBatchRows { return }
+            batch = try send(PostgresQuery(unsafeSQL: "FETCH FORWARD \(Self.streamBatchRows) FROM \(cursor)")).rows
+        }
+    }
+
+    /// Runs a statement without arguments and without placeholder rewriting (migrations:
+    /// function bodies hold `$` and `?` of their own).
+    /// Returns the command tag's command ("COMMIT", or "ROLLBACK" for the COMMIT of an
+    /// aborted transaction).
+    @discardableResult
+    func executeRaw(_ sql: String) throws(SQLError) -> String {
+        try send(PostgresQuery(unsafeSQL: sql)).metadata.command
+    }
+
+    /// Whether a statement may be a cursor's query (SELECT, VALUES, or a WITH … SELECT).
+    static func isQuery(_ sql: String) -> Bool {
+        let head = sql.drop(while: { $0.isWhitespace || $0 == "(" }).prefix(7).uppercased()
+        return head.hasPrefix("SELECT") || head.hasPrefix("VALUES")
+    }
+
+    private var cursorCount = 0
+    /// CLOSEs sent without waiting; settled after the next statement is sent.
+    private var pendingCloses: [Pending] = []
+
+    private struct Pending {
+        let future: EventLoopFuture<PostgresQueryResult>
+        let deadline: Scheduled<Void>
+        let timedOut: TimeoutFlag
+    }
+
+    private final class TimeoutFlag: Sendable {
+        private let flag = Atomic<Bool>(false)
+        func set() { flag.store(true, ordering: .relaxed) }
+        var isSet: Bool { flag.load(ordering: .relaxed) }
+    }
+
+    private func query(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> PostgresQuery {
+        let (text, count) = arguments.values.isEmpty ? (sql, 0) : PostgresPlaceholders.rewrite(sql)
+        guard count == arguments.values.count else {
+            let e = SQLError(kind: .other, message: "a statement has \(count) placeholders and \(arguments.values.count) arguments (in: \(sql.prefix(120)))")
+            if firstFailure == nil { firstFailure = e }
+            throw e
+        }
+        return PostgresQuery(unsafeSQL: text, binds: PostgresValues.bindings(arguments))
+    }
+
+    private func run(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> PostgresQueryResult {
+        try send(try query(sql, arguments))
+    }
+
+    /// Sends one statement and blocks this (non event loop) thread until its answer.
+    private func send(_ query: PostgresQuery) throws(SQLError) -> PostgresQueryResult {
+        let pending = try start(query)
+        return try finish(pending)
+    }
+
+    /// Queues a statement on the connection with its deadline: past `statementTimeout` the
+    /// connection is closed (the statement cannot be trusted to finish) and it fails
+    /// `.unavailable`. Earlier CLOSEs are settled once this one is on its way.
+    private func start(_ query: PostgresQuery) throws(SQLError) -> Pending {
+        if connectionLost {
+            throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
+        }
+        let pending = launch(query)
+        // A CLOSE that failed has aborted the transaction (or lost the connection): the
+        // statement just sent fails too, and says so; the failure is recorded either way.
+        let closes = pendingCloses
+        pendingCloses = []
+        for c in closes { _ = try? finish(c) }
+        return pending
+    }
+
+    private func launch(_ query: PostgresQuery) -> Pending {
+        let conn = connection
+        let timedOut = TimeoutFlag()
+        let future = conn.query(query, logger: logger)
+        let deadline = conn.eventLoop.scheduleTask(in: statementTimeout) {
+            timedOut.set()
+            let closed: EventLoopFuture<Void> = conn.close()
+            _ = closed
+        }
+        return Pending(future: future, deadline: deadline, timedOut: timedOut)
+    }
+
+    /// Sends a cursor's CLOSE without waiting for it (settled with the next statement).
+    private func queueClose(_ cursor: String) {
+        guard !connectionLost else { return }
+        pendingCloses.append(launch(PostgresQuery(unsafeSQL: "CLOSE \(cursor)")))
+    }
+
+    private func finish(_ p: Pending) throws(SQLError) -> PostgresQueryResult {
+        defer { p.deadline.cancel() }
+        do {
+            let result = try p.future.wait()
+            statementsAnswered += 1
+            return result
+        } catch {
+            var (e, lost) = PostgresErrors.classify(error, location: location)
+            if p.timedOut.isSet {
+                e = SQLError(
+                    kind: .unavailable,
+                    message: "PostgreSQL at \(PostgresErrors.endpoint(location)) did not answer within \(statementTimeout.nanoseconds / 1_000_000_000) s")
+                lost = true
+            }
+            if lost || connection.isClosed { connectionLost = true }
+            if firstFailure == nil { firstFailure = e }
+            throw e
+        }
+    }
+
+    /// Settles the CLOSEs still in flight (before COMMIT answers, nothing is left behind).
+    func settle() throws(SQLError) {
+        let closes = pendingCloses
+        pendingCloses = []
+        for c in closes { _ = try finish(c) }
+    }
+}
