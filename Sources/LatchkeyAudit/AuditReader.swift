@@ -158,7 +158,7 @@ extension AuditReader {
         let (signed, last, tail) = try queue.read { file in
             let db = readOnly(file)
             let signed = try AuditReader.checkpoints(in: db)
-            return (signed, try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0, try AuditReader.tail(db, signed))
+            return (signed, try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0, try AuditReader.tail(db, signed))
         }
         // Ranges of the chain on both cores, each on a connection of its own.
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -191,7 +191,7 @@ extension AuditReader {
         var config = Configuration()
         config.readonly = true
         return try DatabaseQueue(path: databasePath, configuration: config).read { db in
-            try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0
         }
     }
 

@@ -25,7 +25,7 @@ enum StoredChainCheck {
     /// engine, whose rows the full verifier checks).
     static func verify(_ db: StoreDB, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
         guard let sqlite = db.connection as? LatchkeyStore.SQLiteConnection, let connection = sqlite.database.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
-        let last = try Int64.fetchOne(db, sql: "SELECT IFNULL(MAX(seq), 0) FROM audit") ?? 0
+        let last = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0
         guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
         return join([range], through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
     }

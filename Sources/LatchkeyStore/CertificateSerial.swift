@@ -11,7 +11,7 @@ package enum CertificateSerials {
                 db,
                 sql: """
                     INSERT INTO ssh_certificate_serial(connection_id, last_serial) VALUES (?, 1)
-                    ON CONFLICT(connection_id) DO UPDATE SET last_serial = last_serial + 1
+                    ON CONFLICT(connection_id) DO UPDATE SET last_serial = ssh_certificate_serial.last_serial + 1
                     RETURNING last_serial
                     """,
                 arguments: [connectionID]), serial >= 1

@@ -62,9 +62,9 @@ package enum TokenVerifications {
         let mac = try db.bindings().tokenVerificationMAC(columns)
         try db.execute(
             sql: """
-                INSERT INTO token_verification(secret_version_id, checked_at, state, user, scopes, expires_at, missing, message, binding_mac)
+                INSERT INTO token_verification(secret_version_id, checked_at, state, "user", scopes, expires_at, missing, message, binding_mac)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(secret_version_id) DO UPDATE SET checked_at = excluded.checked_at, state = excluded.state, user = excluded.user,
+                ON CONFLICT(secret_version_id) DO UPDATE SET checked_at = excluded.checked_at, state = excluded.state, "user" = excluded."user",
                     scopes = excluded.scopes, expires_at = excluded.expires_at, missing = excluded.missing, message = excluded.message,
                     binding_mac = excluded.binding_mac
                 """,
