@@ -125,7 +125,7 @@ let package = Package(
             name: "LatchkeyCLI",
             dependencies: [
                 "LatchkeyAPI", "LatchkeyClient", "LatchkeyServer", "LatchkeyCrypto", "LatchkeySSH",
-                "LatchkeyStore", "LatchkeyAudit", "LatchkeyPolicy", "CSystemShims",
+                "LatchkeyStore", "LatchkeyPostgres", "LatchkeyAudit", "LatchkeyPolicy", "CSystemShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
