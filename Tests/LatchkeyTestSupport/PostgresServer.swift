@@ -229,7 +229,13 @@ public final class PostgresServer: @unchecked Sendable {
         let (uid, gid, _) = Self.serverUser
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = root
-        return runCaptured(["setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"] + argv, environment: env, cwd: root)
+        // The server gets no descriptor but 0-2: it would inherit whatever the test process
+        // has open without close-on-exec (a parallel flood test holds thousands), and it
+        // refuses to start when too few are left under the limit.
+        let closeInherited = #"for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; exec "$@""#
+        return runCaptured(
+            ["/bin/bash", "-c", closeInherited, "bash", "setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"] + argv,
+            environment: env, cwd: root)
     }
 
     private func append(_ text: String, to path: String) throws {
