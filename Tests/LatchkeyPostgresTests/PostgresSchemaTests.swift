@@ -132,7 +132,9 @@ struct PostgresSchemaTests {
     /// Every table and column of SQLite's schema is in PostgreSQL's, in the same order, with
     /// the mapped type and the same NOT NULL; and the same named indexes.
     @Test func theSameTablesColumnsAndIndexesAsSQLite() throws {
-        let dir = makeTempDirectory("pg-vs-sqlite") + "/data"
+        let parent = makeTempDirectory("pg-vs-sqlite")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let dir = parent + "/data"
         _ = try Store(directory: dir, create: true)
         let file = dir + "/" + DataDirectory.databaseName
         let listing = sqlite(

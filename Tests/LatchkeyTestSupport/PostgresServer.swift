@@ -115,6 +115,7 @@ public final class PostgresServer: @unchecked Sendable {
             """
         try hba.write(toFile: dataDirectory + "/pg_hba.conf", atomically: false, encoding: .utf8)
         try start()
+        startWatchdog()
         // Roles and database; passwords go in on stdin, never in argv.
         try superuserSQL("""
             CREATE ROLE \(Self.ownerRole) LOGIN PASSWORD '\(ownerPassword)';
@@ -154,6 +155,21 @@ public final class PostgresServer: @unchecked Sendable {
         let r = asServerUser([bin + "/pg_ctl", "-D", dataDirectory, "-l", logPath, "-w", "-t", String(Self.startTimeoutSeconds), "start"])
         guard r.status == 0 else { throw PostgresServerError("pg_ctl start failed; see \(logPath): \(log.suffix(2000))") }
         running = true
+    }
+
+    /// A shell that outlives this process only to stop the server and remove its directory
+    /// once this process is gone, however it ended (a crash, a kill, an exit that skipped
+    /// the atexit handler): no test leaves a server running.
+    private func startWatchdog() {
+        let (uid, gid, _) = Self.serverUser
+        let script = """
+            while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+            [ -d "$1" ] && setpriv --reuid=\(uid) --regid=\(gid) --clear-groups -- "$2/pg_ctl" -D "$1" -m immediate -w stop
+            rm -rf -- "$3"
+            """
+        _ = spawn(
+            ["/bin/bash", "-c", script, "watchdog", dataDirectory, bin, root], environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"],
+            stdoutPath: "/dev/null", stderrPath: "/dev/null")
     }
 
     /// Stops the server (fast: open connections are ended), waiting until it is down.
