@@ -13,6 +13,9 @@
 //
 //   LatchkeySCM ──→ LatchkeySCMTransport ──→ LatchkeyServer   (the SCM wire: async-http-client and
 //                                                              NIOSSL; the server hands it to the core)
+//   LatchkeyStore ──→ LatchkeyPostgres ──→ LatchkeyServer, LatchkeyCLI   (the store on PostgreSQL:
+//                                                              postgres-nio; the adapter opens it and
+//                                                              hands the core a Store on it)
 //
 // LatchkeyCore holds the vault's state and decisions (endpoint table, router, release
 // decision, sessions, what to ask the SCM servers) and depends on NIOCore only for
