@@ -4,6 +4,7 @@ import LatchkeyAPI
 import LatchkeyAudit
 import LatchkeyClient
 import LatchkeyCrypto
+import LatchkeyPostgres
 import LatchkeyStore
 
 struct AuditCommand: ParsableCommand {
@@ -68,7 +69,8 @@ struct AuditCommand: ParsableCommand {
             abstract: "Check the hash chain and every checkpoint signature, without the master key.",
             discussion: """
                 With --file, checks an export offline. With --data-dir, reads that store's file
-                directly (read-only). Otherwise fetches an export from the daemon. Give the audit
+                directly (read-only); with --database (or LATCHKEY_DATABASE), a fleet's store on
+                PostgreSQL, in one read-only snapshot, as any role that may read it. Otherwise fetches an export from the daemon. Give the audit
                 public key you keep (--public-key FILE, hex) to trust nothing in what is checked.
                 Fails when there is no checkpoint, when the checkpoints do not chain, and when the
                 rows after the last one are more, or older, than the daemon leaves unsigned. A log
@@ -79,11 +81,15 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "An export made by `latchkey audit export`.") var file: String?
         @Option(help: "A file holding the audit public key (hex, as `audit public-key` prints it).") var publicKey: String?
         @Option(help: "Verify the store in this data directory directly.") var dataDir: String?
+        @OptionGroup var database: DatabaseOptions
         @OptionGroup var held: HeldCheckpointOptions
         @OptionGroup var client: ClientOptions
 
         func run() throws {
             do {
+                if file != nil || dataDir != nil, database.database != nil {
+                    throw ValidationError("give one of --file, --data-dir and --database")
+                }
                 var trusted: [UInt8]?
                 if let publicKey {
                     guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8),
@@ -101,6 +107,16 @@ struct AuditCommand: ParsableCommand {
                     if trusted == nil { keySource = "the key recorded in the store" }
                     guard let key = try trusted ?? AuditReader.storedPublicKey(databasePath: path) else { throw InputError("no audit public key") }
                     report = try AuditReader.verify(databasePath: path, publicKey: key, expected: try logged(key))
+                } else if file == nil, let url = database.url {
+                    let db = try PostgresDatabase.openForDaemon(url: url, passwordFile: database.databasePasswordFile)
+                    defer { db.close() }
+                    // Only read: the directory is where this host's own files would be, unused.
+                    let store = Store(directory: FileManager.default.currentDirectoryPath, database: db)
+                    if trusted == nil { keySource = "the key recorded in the store" }
+                    guard let key = try trusted ?? store.metadata("audit_public_key").flatMap(Hex.decode) else {
+                        throw InputError("\(db.location) records no audit public key: is it a Latchkey store (`latchkey init --database …`)?")
+                    }
+                    report = try AuditReader.verify(store: store, publicKey: key, expected: try logged(key))
                 } else {
                     let bytes: [UInt8]
                     // With the key given, the logs are read before the daemon's export is

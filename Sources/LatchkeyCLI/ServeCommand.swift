@@ -3,6 +3,7 @@ import LatchkeyCrypto
 import LatchkeyServer
 import LatchkeyStore
 import LatchkeyAudit
+import LatchkeyPostgres
 import Logging
 import CSystemShims
 @preconcurrency import Foundation
@@ -31,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     var socket: String?
 
     @OptionGroup var key: KeyOptions
+
+    @OptionGroup var database: DatabaseOptions
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
@@ -78,11 +81,18 @@ struct ServeCommand: AsyncParsableCommand {
         if latchkey_set_nondumpable() != 0 { logger.warning("could not disable core dumps / ptrace attach") }
         do {
             let source = try key.source(dataDirectory: dataDir)
+            // A fleet's store: PostgreSQL, reached and checked (exactly this build's schema;
+            // the daemon's role never migrates) before anything else; --data-dir is then
+            // only this host's directory (the default socket, the agents' sockets).
+            let shared = try database.url.map { url in
+                try PostgresDatabase.openForDaemon(url: url, passwordFile: database.databasePasswordFile)
+            }
+            if let shared { logger.info("store: \(shared.location)") }
             if key.isDefault {
                 let keyPath = (dataDir as NSString).appendingPathComponent(Defaults.keyFileName)
                 logger.warning("development default: the master key file \(keyPath) lies beside the store; use --key-file on another disk or --passphrase-stdin in production")
                 let dbPath = (dataDir as NSString).appendingPathComponent(DataDirectory.databaseName)
-                if !FileManager.default.fileExists(atPath: dbPath) {
+                if shared == nil && !FileManager.default.fileExists(atPath: dbPath) {
                     _ = try initializeStore(dataDirectory: dataDir, source: source, limits: .moderate)
                     logger.notice("created a new store in \(dataDir) with key file \(keyPath)")
                 }
@@ -113,6 +123,8 @@ struct ServeCommand: AsyncParsableCommand {
             config.limits.tokenVerificationInterval = .seconds(verifyEvery)
             config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor
+            config.database = shared
+            defer { shared?.close() }
             let daemon = try await Daemon.start(config, logger: logger)
             ServiceManager.notify("READY=1\nSTATUS=serving on \(socketPath)")
             for await signal in Signals.stream([SIGTERM, SIGINT, SIGHUP]) {

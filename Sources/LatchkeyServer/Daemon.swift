@@ -21,8 +21,17 @@ package final class Daemon: Sendable {
     /// Opens and unlocks the store, then serves. The store must exist (`latchkey init`).
     /// Nothing is written before the master key has been checked.
     package static func start(_ config: DaemonConfiguration, logger: Logger) async throws -> Daemon {
-        let store = try Store(directory: config.dataDirectory, create: false)
-        guard store.isInitialized else { throw StoreError.notInitialized(path: config.dataDirectory) }
+        let store: Store
+        if let database = config.database {
+            try DataDirectory.prepare(config.dataDirectory, create: true)
+            store = Store(directory: config.dataDirectory, database: database)
+        } else {
+            store = try Store(directory: config.dataDirectory, create: false)
+        }
+        guard store.isInitialized else {
+            if config.database == nil { throw StoreError.notInitialized(path: config.dataDirectory) }
+            throw StoreError.unavailable(reason: "the database holds no key ring yet; run `latchkey init --database …` as the owner role first")
+        }
         let root = try KeyRing.rootKey(for: config.keySource, store: store)
         // The audit log is verified before anything is written or signed: a store whose
         // history was rewritten, truncated or re-chained is refused here.

@@ -15,6 +15,10 @@ package struct DaemonConfiguration: Sendable {
     /// A listening socket handed over by the service manager (socket activation); the
     /// daemon then serves on it instead of binding `socketPath`, and leaves its file alone.
     package var listeningDescriptor: Int32?
+    /// The store on another engine, opened and schema-checked by the caller (`serve
+    /// --database`: PostgreSQL shared by a fleet); nil for the SQLite file in
+    /// `dataDirectory`, which then is only this host's own directory (sockets).
+    package var database: (any StoreDatabase)?
 
     package init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory

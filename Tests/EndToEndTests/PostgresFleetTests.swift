@@ -1,0 +1,149 @@
+import Foundation
+import LatchkeyTestSupport
+import Testing
+
+/// Several `latchkey serve --database postgresql://…` daemons, each with its own data
+/// directory and socket, on one real PostgreSQL server (over TLS, verify-full), as a fleet
+/// runs: the owner role migrates once (`init --database`), the daemons log in as the daemon
+/// role, which cannot migrate.
+///
+/// Until the audit writer takes the shared chain head under a lock (sqlcore's part of #19),
+/// a daemon's in-memory head goes stale when another daemon appends; so here the daemons
+/// take turns writing audit rows (A's writes, then B starts and serves the build, then B
+/// stops and A is killed), one writer at a time.
+@Suite(.serialized, .enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipMessage)))
+struct PostgresFleetTests {
+    /// One initialized fleet database on its own TLS server.
+    final class Fleet {
+        let server: PostgresServer
+        let root: String
+        let keyFile: String
+        let daemonPasswordFile: String
+        let url: String
+
+        init() throws {
+            server = try PostgresServer(tls: true)
+            root = makeTempDirectory("pg-fleet")
+            keyFile = root + "/master.key"
+            let tls = "sslmode=verify-full&sslrootcert=\(server.caPath)"
+            let initialized = sh([
+                latchkeyBinary, "init", "--database", server.url(role: PostgresServer.ownerRole, query: tls),
+                "--database-password-file", try server.passwordFile(role: PostgresServer.ownerRole),
+                "--data-dir", root + "/owner", "--key-file", keyFile, "--grant-to", PostgresServer.daemonRole,
+            ])
+            guard initialized.status == 0 else { throw FixtureError("init --database failed: \(initialized.err)") }
+            daemonPasswordFile = try server.passwordFile(role: PostgresServer.daemonRole)
+            url = server.url(role: PostgresServer.daemonRole, query: tls)
+        }
+
+        /// A daemon of the fleet: its own data directory, socket and log, the shared key.
+        func daemon(_ name: String) throws -> DaemonProcess {
+            try DaemonProcess(
+                serveArguments: ["--database", url, "--database-password-file", daemonPasswordFile],
+                dataDir: root + "/host-\(name)", keyFile: keyFile)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    @Test func aTokenPutThroughOneDaemonIsReleasedToABuildOnAnother() throws {
+        let fleet = try Fleet()
+        let a = try fleet.daemon("a")
+        #expect(a.cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(a.cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        let secret = String(repeating: "Fl3", count: 14) + "AB"
+        let put = a.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot", "--expires", "2099-01-01"], stdin: secret + "\n")
+        #expect(put.status == 0, "\(put.err)")
+
+        // Daemon B, another host's directory and socket on the same database, releases it.
+        let b = try fleet.daemon("b")
+        #expect(b.dataDir != a.dataDir && b.socket != a.socket)
+        #expect(b.cli(["project", "list"]).out.contains("ops"))
+        let open = b.cli(["session", "open", "ops", "--build", "fleet-1", "--grant", "token", "--json"])
+        #expect(open.status == 0, "\(open.err)")
+        let token = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String)
+        let fetched = b.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token])
+        #expect(fetched.status == 0, "\(fetched.err)")
+        #expect(fetched.out == "ci-bot\n\(secret)\n")
+        // The session is B's: A's socket does not know it.
+        #expect(a.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status != 0)
+
+        // Neither host's directory holds a store, and no secret lies in either or in a log.
+        b.stop()
+        a.kill9()
+        for d in [a, b] {
+            #expect(!FileManager.default.fileExists(atPath: d.dataDir + "/latchkey.db"))
+            #expect(sh(["grep", "-r", "-l", "-F", secret, d.dataDir]).status == 1)
+            #expect(!d.log.contains(secret) && !d.log.contains(fleet.server.daemonPassword))
+        }
+        #expect(!fleet.server.log.contains(secret))
+
+        // One audit chain for both hosts, verified straight from the database.
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0, "\(verified.out) \(verified.err)")
+        #expect(verified.out.contains("intact"), "\(verified.out)")
+        // The same through LATCHKEY_DATABASE.
+        let byEnvironment = sh(
+            [latchkeyBinary, "audit", "verify", "--database-password-file", fleet.daemonPasswordFile, "--json"], env: ["LATCHKEY_DATABASE": fleet.url])
+        #expect(byEnvironment.status == 0, "\(byEnvironment.err)")
+        let report = try JSONSerialization.jsonObject(with: Data(byEnvironment.out.utf8)) as? [String: Any]
+        #expect(report?["intact"] as? Bool == true && (report?["rows"] as? Int ?? 0) > 0, "\(byEnvironment.out)")
+    }
+
+    @Test func aDaemonThatCannotLogInOrTrustTheServerRefusesToStart() throws {
+        let fleet = try Fleet()
+        let root = fleet.root
+        let policies = root + "/policies"
+        mkdir(policies, 0o755)
+        func serve(_ extra: [String], env: [String: String] = [:]) -> ToolResult {
+            sh([latchkeyBinary, "serve", "--data-dir", root + "/host-x", "--policies", policies, "--socket", root + "/x.sock", "--key-file", fleet.keyFile]
+                + extra, env: env)
+        }
+        // A wrong password.
+        let wrong = root + "/wrong-password"
+        try "not-the-daemon-password\n".write(toFile: wrong, atomically: false, encoding: .utf8)
+        chmod(wrong, 0o600)
+        let refused = serve(["--database", fleet.url, "--database-password-file", wrong])
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("28P01") && refused.err.contains("--database-password-file"), "\(refused.err)")
+        #expect(!refused.err.contains("not-the-daemon-password"))
+        // A server certificate from a CA the URL does not trust.
+        let untrusted = fleet.server.url(role: PostgresServer.daemonRole, query: "sslmode=verify-full&sslrootcert=\(fleet.server.otherCAPath)")
+        let distrusted = serve(["--database", untrusted, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(distrusted.status != 0)
+        #expect(distrusted.err.contains("not trusted") && distrusted.err.contains("sslrootcert"), "\(distrusted.err)")
+        // The same URL through LATCHKEY_DATABASE.
+        let fromEnvironment = serve(["--database-password-file", fleet.daemonPasswordFile], env: ["LATCHKEY_DATABASE": untrusted])
+        #expect(fromEnvironment.status != 0 && fromEnvironment.err.contains("not trusted"), "\(fromEnvironment.err)")
+        // A password in the URL is refused before anything is tried, and not repeated.
+        let inURL = serve(["--database", "postgresql://latchkey_daemon:hunter2@127.0.0.1:\(fleet.server.port)/latchkey"])
+        #expect(inURL.status != 0 && inURL.err.contains("--database-password-file") && !inURL.err.contains("hunter2"), "\(inURL.err)")
+        // Nothing listened and no store was made in the host's directory.
+        #expect(!FileManager.default.fileExists(atPath: root + "/x.sock"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/host-x/latchkey.db"))
+    }
+
+    @Test func aDaemonRefusesADatabaseAtAnotherSchemaVersion() throws {
+        let fleet = try Fleet()
+        let policies = fleet.root + "/policies"
+        mkdir(policies, 0o755)
+        func serve() -> ToolResult {
+            sh([
+                latchkeyBinary, "serve", "--data-dir", fleet.root + "/host-y", "--policies", policies, "--socket", fleet.root + "/y.sock",
+                "--key-file", fleet.keyFile, "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile,
+            ])
+        }
+        let current = try fleet.server.psql(as: PostgresServer.ownerRole, "SELECT value FROM metadata WHERE key = 'schema_version';")
+        let version = try #require(Int(current.out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Newer than this build: upgrade latchkey.
+        _ = try fleet.server.psql(as: PostgresServer.ownerRole, "UPDATE metadata SET value = '\(version + 1)' WHERE key = 'schema_version';")
+        let newer = serve()
+        #expect(newer.status != 0 && newer.err.contains("\(version + 1)"), "\(newer.err)")
+        // Older: the owner runs init --database to migrate; the daemon never does.
+        _ = try fleet.server.psql(as: PostgresServer.ownerRole, "UPDATE metadata SET value = '\(version - 1)' WHERE key = 'schema_version';")
+        let older = serve()
+        #expect(older.status != 0 && older.err.contains("latchkey init --database"), "\(older.err)")
+        let after = try fleet.server.psql(as: PostgresServer.ownerRole, "SELECT value FROM metadata WHERE key = 'schema_version';")
+        #expect(after.out.trimmingCharacters(in: .whitespacesAndNewlines) == String(version - 1))
+    }
+}
