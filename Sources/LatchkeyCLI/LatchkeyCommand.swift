@@ -17,7 +17,7 @@ public struct LatchkeyCommand: AsyncParsableCommand {
             InitCommand.self, ServeCommand.self, HealthCommand.self, ConnectionCommand.self, ProjectCommand.self,
             DeployKeyCommand.self, WebhookCommand.self, TokenCommand.self, IntakeKeyCommand.self, MasterKeyCommand.self, SessionCommand.self,
             FetchCommand.self, AgentCommand.self, ExecCommand.self, BenchCommand.self, AuditCommand.self, PolicyCommand.self,
-            BackupCommand.self, RestoreCommand.self, MetricsCommand.self,
+            BackupCommand.self, RestoreCommand.self, MetricsCommand.self, StoreCommand.self,
         ])
 
     public init() {}
