@@ -9,8 +9,8 @@ import Testing
 ///
 /// Until the audit writer takes the shared chain head under a lock (sqlcore's part of #19),
 /// a daemon's in-memory head goes stale when another daemon appends; so here the daemons
-/// take turns writing audit rows (A's writes, then B starts and serves the build, then B
-/// stops and A is killed), one writer at a time.
+/// take turns writing audit rows (A's writes, then B starts and serves a build, then C
+/// does after B stopped, then A is killed), one writer at a time.
 @Suite(.serialized, .enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipMessage)))
 struct PostgresFleetTests {
     /// One initialized fleet database on its own TLS server.
@@ -66,10 +66,17 @@ struct PostgresFleetTests {
         #expect(fetched.status == 0, "\(fetched.err)")
         #expect(fetched.out == "ci-bot\n\(secret)\n")
 
-        // Neither host's directory holds a store, and no secret lies in either or in a log.
+        // A third host, started after B stopped, releases it too.
         b.stop()
+        let c = try fleet.daemon("c")
+        let third = c.cli(["session", "open", "ops", "--build", "fleet-2", "--grant", "token", "--json"])
+        let thirdToken = try #require((try JSONSerialization.jsonObject(with: Data(third.out.utf8)) as? [String: Any])?["token"] as? String, "\(third.err)")
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": thirdToken]).out == "ci-bot\n\(secret)\n")
+        c.stop()
+
+        // Neither host's directory holds a store, and no secret lies in any or in a log.
         a.kill9()
-        for d in [a, b] {
+        for d in [a, b, c] {
             #expect(!FileManager.default.fileExists(atPath: d.dataDir + "/latchkey.db"))
             #expect(sh(["grep", "-r", "-l", "-F", secret, d.dataDir]).status == 1)
             #expect(!d.log.contains(secret) && !d.log.contains(fleet.server.daemonPassword))
