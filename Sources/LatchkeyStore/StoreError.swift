@@ -47,6 +47,8 @@ package enum StoreError: Error, Sendable, CustomStringConvertible {
         case .directoryExposed(let p, let m):
             "data directory \(p) has mode \(String(m, radix: 8)): others can read or write it; run `chmod 700 \(p)`"
         case .directoryUnusable(let p, let r): "data directory \(p) cannot be used: \(r)"
+        case .notInitialized(let p) where p.hasPrefix("postgres"):
+            "no store in \(p); create one with `latchkey init --database …` as the database's owner role"
         case .notInitialized(let p): "no store in \(p); create one with `latchkey init --data-dir \(p)`"
         case .alreadyInitialized(let p): "a store already exists in \(p); refusing to overwrite it"
         case .newerSchema(let p, let f, let s):

@@ -150,6 +150,15 @@ struct PostgresFleetTests {
         #expect(older.status != 0 && older.err.contains("latchkey init --database"), "\(older.err)")
         let after = try fleet.server.psql(as: PostgresServer.ownerRole, "SELECT value FROM metadata WHERE key = 'schema_version';")
         #expect(after.out.trimmingCharacters(in: .whitespacesAndNewlines) == String(version - 1))
+        // A database with no store at all: what to run, and where.
+        let empty = try fleet.server.createDatabase()
+        let none = sh([
+            latchkeyBinary, "serve", "--data-dir", fleet.root + "/host-y", "--policies", policies, "--socket", fleet.root + "/y.sock",
+            "--key-file", fleet.keyFile, "--database", fleet.server.url(role: PostgresServer.daemonRole, database: empty, query: "sslmode=require"),
+            "--database-password-file", fleet.daemonPasswordFile,
+        ])
+        #expect(none.status != 0 && none.err.contains("no store in") && none.err.contains("latchkey init --database"), "\(none.err)")
+        #expect(!FileManager.default.fileExists(atPath: fleet.root + "/y.sock"))
     }
 
     @Test func aStoreCopiedToPostgreSQLAndBackReleasesTheSameSealedSecrets() throws {
