@@ -214,4 +214,38 @@ struct PostgresFleetTests {
         #expect(sh([latchkeyBinary, "audit", "verify", "--data-dir", back]).status == 0)
         #expect(!copied.out.contains(server.ownerPassword) && !copied.err.contains(server.ownerPassword))
     }
+
+    @Test func whilePostgreSQLIsDownReleasesAnswer503AndTheDaemonRecoversByItself() throws {
+        let fleet = try Fleet()
+        let d = try fleet.daemon("outage")
+        #expect(d.cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(d.cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        let secret = String(repeating: "Ou5", count: 14) + "AB"
+        #expect(d.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: secret + "\n").status == 0)
+        let open = d.cli(["session", "open", "ops", "--build", "outage-1", "--grant", "token", "--json"])
+        let token = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String, "\(open.err)")
+        #expect(d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status == 0)
+
+        // The database goes away: the daemon stays up, and nothing is released (fail closed).
+        fleet.server.stop()
+        let during = d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token])
+        #expect(during.status == 69, "unavailable (503): \(during.status) \(during.err)")
+        #expect(during.out.isEmpty && !during.err.contains(secret))
+        let refusedWrite = d.cli(["project", "add", "web", "--connection", "bb", "--repo", "web/site"])
+        #expect(refusedWrite.status == 69, "\(refusedWrite.err)")
+
+        // Back: the same daemon, no restart, releases again, and what was refused is absent.
+        try fleet.server.start()
+        var after = d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while after.status != 0 && ContinuousClock.now < deadline {
+            usleep(200_000)
+            after = d.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token])
+        }
+        #expect(after.status == 0 && after.out == "ci-bot\n\(secret)\n", "\(after.err)")
+        #expect(!d.cli(["project", "list"]).out.contains("web"))
+        d.stop()
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0, "\(verified.out) \(verified.err)")
+    }
 }

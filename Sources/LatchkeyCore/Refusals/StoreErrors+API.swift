@@ -21,6 +21,12 @@ extension APIError {
     static func from(_ error: any Error) -> APIError? {
         if let e = error as? APIError { return e }
         if let e = error as? StoreError { return APIError(e) }
+        // The database could not be reached or kept refusing the transaction (PostgreSQL
+        // down, a connection dropped, conflicts past the retries): fail closed with 503,
+        // as the audit writer does, rather than an internal fault; the next call retries.
+        if let e = error as? SQLError, e.kind == .unavailable || e.kind == .serialization {
+            return APIError(.storeUnavailable, "the store cannot be used right now: \(e.message); try again")
+        }
         return nil
     }
 }
