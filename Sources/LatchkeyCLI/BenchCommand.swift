@@ -4,6 +4,7 @@ import LatchkeyAPI
 import LatchkeyAudit
 import LatchkeyClient
 import LatchkeyCrypto
+import LatchkeyPostgres
 import LatchkeySSH
 import LatchkeyStore
 
@@ -26,6 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Measure a running daemon at this socket instead (audit rows are not checked then; no offline figures).") var socket: String?
     @Option(help: "Size of the offline figures: 1 is 1,000,000 audit rows, 100,000 secrets, 10,000 projects and 10,000 sessions.")
     var scale = 1.0
+    @OptionGroup var database: DatabaseOptions
     @Flag(help: "Print JSON.") var json = false
 
     static let workloads = ["health", "release", "open-release-close", "agent-sign"]
@@ -37,6 +39,9 @@ struct BenchCommand: ParsableCommand {
         guard (1...1024).contains(clients) else { throw ValidationError("--clients must be between 1 and 1024") }
         guard duration > 0, duration <= 600 else { throw ValidationError("--duration must be between 0 and 600 seconds") }
         guard scale > 0, scale <= 10 else { throw ValidationError("--scale must be above 0 and at most 10") }
+        if database.url != nil && (workload == "offline" || socket != nil) {
+            throw ValidationError("--database benchmarks a throwaway daemon on that database (release, open-release-close, agent-sign, health); the offline figures and --socket are SQLite-only")
+        }
         if workload == "offline" && socket != nil {
             throw ValidationError("offline figures need a throwaway daemon of their own; leave out --socket")
         }
@@ -53,14 +58,17 @@ struct BenchCommand: ParsableCommand {
         var figures: [OfflineFigure] = []
         do {
             if !wanted.isEmpty {
-                let bench = try socket.map { BenchDaemon(attachedTo: $0) } ?? BenchDaemon.start()
+                let bench =
+                    try socket.map { BenchDaemon(attachedTo: $0) }
+                    ?? database.url.map { try BenchDaemon.start(database: $0, passwordFile: database.databasePasswordFile) }
+                    ?? BenchDaemon.start()
                 defer { bench.stop() }
                 let fixture = try bench.prepare()
                 for w in wanted {
                     results += try bench.measure(w, clients: clients, duration: duration, fixture: fixture)
                 }
             }
-            if socket == nil && (workload == "all" || workload == "offline") {
+            if socket == nil && database.url == nil && (workload == "all" || workload == "offline") {
                 figures = try OfflineBench.run(scale: scale) { if !json { printError("offline: \($0)") } }
             }
         } catch { throw fail(error) }
@@ -104,13 +112,18 @@ final class BenchDaemon {
         root = nil
     }
 
-    private init(root: String, pid: pid_t) {
+    /// The PostgreSQL store a `--database` benchmark's daemon serves from (its rows are
+    /// counted there).
+    private var shared: PostgresDatabase?
+
+    private init(root: String, pid: pid_t, shared: PostgresDatabase? = nil) {
         self.root = root
         self.pid = pid
+        self.shared = shared
         socketPath = root + "/latchkey.sock"
     }
 
-    var databasePath: String? { root.map { $0 + "/data/latchkey.db" } }
+    var databasePath: String? { shared == nil ? root.map { $0 + "/data/latchkey.db" } : nil }
 
     /// A private temporary directory with the benchmark's policy (every role for the
     /// daemon's own user).
@@ -139,12 +152,33 @@ final class BenchDaemon {
         return try start(root: root)
     }
 
+    /// A throwaway daemon on a new store in an empty PostgreSQL database (`--database`, as
+    /// a role that may migrate it: its owner); the store stays there afterwards.
+    static func start(database url: String, passwordFile: String?) throws -> BenchDaemon {
+        let (db, _) = try PostgresDatabase.openAndMigrate(url: url, passwordFile: passwordFile)
+        let root = try makeRoot()
+        let store = Store(directory: root + "/data", database: db)
+        guard !store.isInitialized else {
+            db.close()
+            try? FileManager.default.removeItem(atPath: root)
+            throw InputError("\(db.location) already holds a store: `latchkey bench --database` needs an empty database of its own (it leaves its store there)")
+        }
+        try DataDirectory.prepare(root + "/data", create: true)
+        let ring = try KeyRing.initialize(store: store, source: .keyFile(path: root + "/master.key"), limits: .interactive)
+        try AuditLog.signFirstCheckpoint(store: store, signingKey: ring.auditSigning)
+        var extra = ["--database", url]
+        if let passwordFile { extra += ["--database-password-file", passwordFile] }
+        let daemon = try start(root: root, extra: extra)
+        daemon.shared = db
+        return daemon
+    }
+
     /// A daemon (this binary) on the store already in `root`/data; returns once it answers.
-    static func start(root: String) throws -> BenchDaemon {
+    static func start(root: String, extra: [String] = []) throws -> BenchDaemon {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard let pid = spawnLogged([me, "serve", "--data-dir", root + "/data", "--policies", root + "/policies", "--socket", root + "/latchkey.sock",
             "--key-file", root + "/master.key", "--log-level", "warning",
-            "--max-sessions-per-runner", String(BenchDaemon.maxLiveSessions)], log: root + "/daemon.log")
+            "--max-sessions-per-runner", String(BenchDaemon.maxLiveSessions)] + extra, log: root + "/daemon.log")
         else { throw InputError("cannot start a daemon for the benchmark") }
         let daemon = BenchDaemon(root: root, pid: pid)
         for _ in 0..<4000 {
@@ -164,6 +198,8 @@ final class BenchDaemon {
             waitpid(pid, &status, 0)
             self.pid = nil
         }
+        shared?.close()
+        shared = nil
         if let root, removesRoot { try? FileManager.default.removeItem(atPath: root) }
     }
 
@@ -205,7 +241,12 @@ final class BenchDaemon {
 
     func measure(_ workload: String, clients: Int, duration: Double, fixture f: Fixture) throws -> [LoadResult] {
         let socket = socketPath
-        let before = databasePath.flatMap { try? AuditReader.lastSeq(databasePath: $0) }
+        let before: Int64? =
+            if let shared {
+                try? shared.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0 }
+            } else {
+                databasePath.flatMap { try? AuditReader.lastSeq(databasePath: $0) }
+            }
         var result: LoadResult
         var rowsPerRequest = 0
         var actions: [String] = []
@@ -259,6 +300,14 @@ final class BenchDaemon {
     }
 
     private func countRows(before: Int64?, actions: [String]) throws -> Int? {
+        if let shared, let before {
+            let marks = actions.map { _ in "?" }.joined(separator: ",")
+            return try shared.read { db in
+                try Int64.fetchOne(
+                    db, sql: "SELECT count(*) FROM audit WHERE seq > ? AND outcome = 'granted' AND action IN (\(marks))",
+                    arguments: SQLArguments([.integer(before)] + actions.map { .text($0) }))
+            }.map(Int.init)
+        }
         guard let path = databasePath, let before else { return nil }
         return try AuditReader.grantedCount(databasePath: path, after: before, actions: actions)
     }

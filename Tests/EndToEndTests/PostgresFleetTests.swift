@@ -248,4 +248,35 @@ struct PostgresFleetTests {
         let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
         #expect(verified.status == 0, "\(verified.out) \(verified.err)")
     }
+
+    @Test func benchOnPostgreSQLCountsEveryReleaseRowInTheDatabase() throws {
+        let server = try PostgresServer.shared()
+        let empty = try server.createDatabase()
+        let url = server.url(role: PostgresServer.ownerRole, database: empty)
+        let password = try server.passwordFile(role: PostgresServer.ownerRole)
+        for workload in ["release", "open-release-close"] {
+            let r = sh([
+                latchkeyBinary, "bench", "--database", url, "--database-password-file", password, "--workload", workload,
+                "--duration", "0.5", "--clients", "2", "--json",
+            ])
+            if workload == "open-release-close" {
+                // The database now holds the first run's store: refused, not mixed into it.
+                #expect(r.status != 0 && r.err.contains("already holds a store"), "\(r.err)")
+                continue
+            }
+            #expect(r.status == 0, "\(r.err)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+            let result = try #require((report["workloads"] as? [[String: Any]])?.first)
+            #expect(result["auditMatches"] as? Bool == true, "\(result)")
+            #expect((result["requests"] as? Int ?? 0) > 0 && (report["offline"] as? [Any])?.isEmpty == true, "\(r.out)")
+        }
+        let other = try server.createDatabase()
+        let both = sh([
+            latchkeyBinary, "bench", "--database", server.url(role: PostgresServer.ownerRole, database: other), "--database-password-file", password,
+            "--workload", "open-release-close", "--duration", "0.5", "--clients", "2", "--json",
+        ])
+        #expect(both.status == 0, "\(both.err)")
+        #expect(both.out.contains("\"auditMatches\" : true"), "\(both.out)")
+        #expect(!both.out.contains(server.ownerPassword) && !both.err.contains(server.ownerPassword))
+    }
 }
