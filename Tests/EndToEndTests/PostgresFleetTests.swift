@@ -279,4 +279,43 @@ struct PostgresFleetTests {
         #expect(both.out.contains("\"auditMatches\" : true"), "\(both.out)")
         #expect(!both.out.contains(server.ownerPassword) && !both.err.contains(server.ownerPassword))
     }
+
+    @Test func aDaemonKilledMidLoadLosesNoAcknowledgedReleaseAndTheNextGoesOn() throws {
+        let fleet = try Fleet()
+        let a = try fleet.daemon("killed")
+        #expect(a.cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(a.cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        #expect(a.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: String(repeating: "Kl9", count: 14) + "AB\n").status == 0)
+        let open = a.cli(["session", "open", "ops", "--build", "load", "--grant", "token", "--uses", "100000", "--json"])
+        let token = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String, "\(open.err)")
+        // Two builds redeem in a loop; each acknowledged release is counted as it returns.
+        let acks = fleet.root + "/acks"
+        let loop = "while :; do \"$1\" fetch token --socket \"$2\" > /dev/null 2>&1 && echo ok >> \"$3\"; done"
+        var environment = ProcessInfo.processInfo.environment
+        environment["LATCHKEY_SESSION"] = token
+        let loaders = (0..<2).compactMap { _ in
+            spawn(["/bin/bash", "-c", loop, "load", latchkeyBinary, a.socket, acks], environment: environment, stdoutPath: "/dev/null", stderrPath: "/dev/null")
+        }
+        #expect(loaders.count == 2)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ((try? String(contentsOfFile: acks, encoding: .utf8))?.count ?? 0) < 3 * 40 && ContinuousClock.now < deadline { usleep(50_000) }
+        a.kill9()
+        for l in loaders { kill(l, SIGKILL); _ = waitFor(l) }
+        let acknowledged = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n").count
+        #expect(acknowledged >= 40, "the load ran: \(acknowledged) releases")
+        let counted = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT count(*) FROM audit WHERE action = 'secret.release' AND outcome = 'granted';")
+        let rows = Int(counted.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(rows >= acknowledged, "every acknowledged release has its row: \(rows) rows, \(acknowledged) acknowledged")
+
+        // The next daemon starts on the chain as the killed one left it, and serves (a new
+        // session: a session lives in the daemon that opened it).
+        let b = try fleet.daemon("next")
+        let reopened = b.cli(["session", "open", "ops", "--build", "after", "--grant", "token", "--json"])
+        let second = try #require((try JSONSerialization.jsonObject(with: Data(reopened.out.utf8)) as? [String: Any])?["token"] as? String, "\(reopened.err)")
+        let again = b.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": second])
+        #expect(again.status == 0, "\(again.err)")
+        b.stop()
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0, "\(verified.out) \(verified.err)")
+    }
 }
