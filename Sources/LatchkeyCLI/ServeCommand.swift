@@ -19,7 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
             on every start). SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the policies.
             Under systemd it takes its listening socket from socket activation (LISTEN_FDS;
             --socket is then only a default) and reports READY=1 / STOPPING=1 to NOTIFY_SOCKET;
-            see contrib/systemd.
+            see contrib/systemd. With --database (or LATCHKEY_DATABASE) it serves a fleet's
+            store on PostgreSQL, made by `latchkey init --database`: it never migrates it, and
+            the data directory then holds only this host's sockets.
             """)
 
     @Option(name: .long, help: "The data directory.")
