@@ -318,4 +318,24 @@ struct PostgresFleetTests {
         let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
         #expect(verified.status == 0, "\(verified.out) \(verified.err)")
     }
+
+    @Test func storeCopyRefusesWhatItCannotCopyWithWhatToDo() throws {
+        let single = try DaemonProcess()
+        single.stop()
+        let root = single.root
+        let copy = { (args: [String]) in sh([latchkeyBinary, "store", "copy"] + args) }
+        let scheme = copy(["--from", "sqlite:" + single.dataDir, "--to", "mysql://db/latchkey"])
+        #expect(scheme.status != 0 && scheme.err.contains("--to must be sqlite:DIR or postgresql://"), "\(scheme.err)")
+        let bare = copy(["--from", "sqlite:", "--to", "sqlite:" + root + "/x"])
+        #expect(bare.status != 0 && bare.err.contains("--from sqlite: needs a data directory"), "\(bare.err)")
+        let missing = copy(["--from", "sqlite:" + root + "/nothing-here", "--to", "sqlite:" + root + "/y"])
+        #expect(missing.status != 0 && missing.err.contains("no store in"), "\(missing.err)")
+        // Onto a store that already holds one: refused, and that store is left as it was.
+        let other = try DaemonProcess()
+        other.stop()
+        let before = sh(["sqlite3", other.dataDir + "/latchkey.db", "SELECT count(*) FROM audit"]).out
+        let occupied = copy(["--from", "sqlite:" + single.dataDir, "--to", "sqlite:" + other.dataDir])
+        #expect(occupied.status != 0 && occupied.err.contains("store copy only fills an empty store"), "\(occupied.err)")
+        #expect(sh(["sqlite3", other.dataDir + "/latchkey.db", "SELECT count(*) FROM audit"]).out == before)
+    }
 }
