@@ -93,7 +93,8 @@ package struct Router: Sendable {
                 case .literal(let l):
                     if l == part { literals += 1 } else { ok = false }
                 case .parameter:
-                    if part.isEmpty { ok = false }
+                    // As before the single match: a parameter must be non-empty and decode.
+                    if part.isEmpty || (part.contains("%") && String(part).removingPercentEncoding == nil) { ok = false }
                 }
                 if !ok { break }
             }
