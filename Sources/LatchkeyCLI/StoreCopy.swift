@@ -40,7 +40,9 @@ enum StoreCopy {
             } else if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") {
                 self = .postgresql(url: text, passwordFile: passwordFile)
             } else {
-                throw InputError("\(option) must be sqlite:DIR or postgresql://USER@HOST:PORT/DB?…, not '\(text)'")
+                // Only the scheme is repeated: a mistyped URL may carry a password.
+                let scheme = text.split(separator: ":", maxSplits: 1).first.map { Names.printable(String($0.prefix(32))) } ?? ""
+                throw InputError("\(option) must be sqlite:DIR or postgresql://USER@HOST:PORT/DB?…, not a '\(scheme):' location")
             }
         }
 
