@@ -84,7 +84,8 @@ enum HTTPFuzzTarget {
 
     /// Connects, sends `bytes`, closes the write side and reads until the daemon closes.
     static func exchange(_ path: String, _ bytes: [UInt8]) -> [UInt8] {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a child another test starts meanwhile must not hold this end.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { fuzzFailure("socket: \(errno)") }
         defer { close(fd) }
         var addr = sockaddr_un()

@@ -65,6 +65,7 @@ import Testing
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, descriptor, 3)
+        closeDescriptors(from: 4, in: &actions)  // the listener alone, as a service manager passes it
         // The shell's pid is the daemon's once it execs.
         let full = ["/bin/sh", "-c", #"export LISTEN_PID=$$; exec "$@""#, "sh"] + argv
         let cArgs = full.map { strdup($0) } + [nil]

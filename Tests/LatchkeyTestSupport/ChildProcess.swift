@@ -5,6 +5,11 @@
 // and stderr are files, never pipes: a pipe's write end can leak into a long-lived child
 // that a parallel test starts (sshd, a daemon), and its reader then never sees
 // end-of-file; Foundation's Process child reaping also hung next to long-lived children.
+// Nothing but those three reaches a child: every other descriptor of this process is
+// closed in it. Without that, a long-lived child (a daemon, sshd, PostgreSQL) kept a copy
+// of a connection an in-process daemon had accepted (NIO accepts without close-on-exec),
+// so the daemon's close never reached its client, which waited for end-of-file until that
+// child exited: the HTTP fuzz corpus replay hung for good under the full suite.
 public import Foundation
 
 /// Starts a program: stdin from `stdinPath`, stdout and stderr appended to files,
@@ -19,6 +24,7 @@ public func spawn(
     posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    closeDescriptors(from: 3, in: &actions)
     // posix_spawn_file_actions_addchdir_np does not import: change directory through sh.
     let argv = cwd.map { ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", $0] + argv } ?? argv
     let cArgs = argv.map { strdup($0) } + [nil]
@@ -28,6 +34,16 @@ public func spawn(
     guard posix_spawnp(&pid, argv[0], &actions, nil, cArgs, cEnv) == 0 else { return nil }
     return pid
 }
+
+/// Adds "close every descriptor from `first` up" to a child's spawn actions (glibc's
+/// `posix_spawn_file_actions_addclosefrom_np`, which Swift does not import: looked up once).
+public func closeDescriptors(from first: Int32, in actions: inout posix_spawn_file_actions_t) {
+    guard let addCloseFrom = addCloseFrom else { fatalError("this libc has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)") }
+    guard addCloseFrom(&actions, first) == 0 else { fatalError("posix_spawn_file_actions_addclosefrom_np failed: \(errno)") }
+}
+
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+private let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
 /// Waits for a child; its exit status, or 128 + the signal that killed it.
 public func waitFor(_ pid: pid_t) -> Int32 {
