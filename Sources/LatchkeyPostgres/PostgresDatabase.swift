@@ -50,8 +50,6 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     /// (it would wait for itself).
     private let writerThread = Mutex<pthread_t?>(nil)
     private let acquireTimeout: Duration
-    /// Where the async forms run their closures: the database's own threads.
-    private let workQueue = DispatchQueue(label: "latchkey.postgres", attributes: .concurrent)
 
     /// A database at `location`, logging in with `password` (nil: the server must not ask
     /// for one). Nothing is connected yet: `connect()` checks that the server can be
@@ -103,19 +101,11 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     }
 
     package func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            workQueue.async {
-                continuation.resume(with: Result { try self.write(body) })
-            }
-        }
+        try await StoreWorkers.shared.run { try self.write(body) }
     }
 
     package func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            workQueue.async {
-                continuation.resume(with: Result { try self.read(body) })
-            }
-        }
+        try await StoreWorkers.shared.run { try self.read(body) }
     }
 
     // MARK: - The pool

@@ -43,15 +43,15 @@ package enum StoreBackup {
         }
     }
 
-    /// `snapshot` on GRDB's reader queue, for callers that must not block a thread of
-    /// their own while a large store is copied.
+    /// `snapshot` on the store's own threads (`StoreWorkers`), for callers that must not
+    /// block a thread of their own while a large store is copied.
     package static func snapshot(_ store: Store, to path: String) async throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError.unavailable(reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
         close(fd)
         do {
             let pool = try sqlitePool(store)
-            try await pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try await StoreWorkers.shared.run { try pool.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) } }
             try syncFile(path)
         } catch {
             unlink(path)

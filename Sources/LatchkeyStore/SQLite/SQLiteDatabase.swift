@@ -39,31 +39,22 @@ package final class SQLiteDatabase: StoreDatabase {
         return try Self.mapping { try pool.write { db in try body(StoreDB(connection: SQLiteConnection(db), bindings: slot)) } }
     }
 
+    // The async forms run the blocking ones on the store's own threads (`StoreWorkers`),
+    // not through GRDB's async forms: see there.
+
     package func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
-        let slot = bindingsSlot
-        do {
-            return try await pool.read { db in try body(StoreDB(connection: SQLiteConnection(db), bindings: slot)) }
-        } catch let e as DatabaseError {
-            throw SQLiteConnection.map(e)
-        }
+        try await StoreWorkers.shared.run { try self.read(body) }
     }
 
     package func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
-        let slot = bindingsSlot
-        do {
-            return try await pool.write { db in try body(StoreDB(connection: SQLiteConnection(db), bindings: slot)) }
-        } catch let e as DatabaseError {
-            throw SQLiteConnection.map(e)
-        }
+        try await StoreWorkers.shared.run { try self.write(body) }
     }
 
     /// Runs `body` outside a transaction on the writer (PRAGMAs, checkpoints, VACUUM).
     package func writeWithoutTransaction<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
         let slot = bindingsSlot
-        do {
-            return try await pool.writeWithoutTransaction { db in try body(StoreDB(connection: SQLiteConnection(db), bindings: slot)) }
-        } catch let e as DatabaseError {
-            throw SQLiteConnection.map(e)
+        return try await StoreWorkers.shared.run {
+            try Self.mapping { try self.pool.writeWithoutTransaction { db in try body(StoreDB(connection: SQLiteConnection(db), bindings: slot)) } }
         }
     }
 
@@ -112,7 +103,11 @@ package final class SQLiteDatabase: StoreDatabase {
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`: true when the WAL was emptied (`Store.truncateWAL`).
     package func truncateWAL() async throws -> Bool {
-        try await pool.writeWithoutTransaction { db in
+        try await StoreWorkers.shared.run { try self.truncateWALNow() }
+    }
+
+    private func truncateWALNow() throws -> Bool {
+        try pool.writeWithoutTransaction { db in
             guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
             return (row[0] as Int?) == 0
         }
