@@ -103,13 +103,11 @@ package final class SQLiteDatabase: StoreDatabase {
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`: true when the WAL was emptied (`Store.truncateWAL`).
     package func truncateWAL() async throws -> Bool {
-        try await StoreWorkers.shared.run { try self.truncateWALNow() }
-    }
-
-    private func truncateWALNow() throws -> Bool {
-        try pool.writeWithoutTransaction { db in
-            guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
-            return (row[0] as Int?) == 0
+        try await StoreWorkers.shared.run {
+            try self.pool.writeWithoutTransaction { db in
+                guard let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") else { return false }
+                return (row[0] as Int?) == 0
+            }
         }
     }
 
