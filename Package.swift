@@ -172,7 +172,7 @@ let package = Package(
         // Against a real PostgreSQL server the tests start themselves (LatchkeyTestSupport).
         .testTarget(
             name: "LatchkeyPostgresTests",
-            dependencies: ["LatchkeyTestSupport", "LatchkeyPostgres", "LatchkeyStore", "LatchkeyCrypto"],
+            dependencies: ["LatchkeyTestSupport", "LatchkeyPostgres", "LatchkeyStore", "LatchkeyCrypto", "LatchkeyAudit"],
             swiftSettings: strict),
         .testTarget(
             name: "LatchkeyAuditTests",

@@ -2,7 +2,8 @@ package import LatchkeyCrypto
 package import LatchkeyStore
 import Foundation
 
-/// The single writer of the store, with group commit.
+/// The single writer of the store, with group commit (on PostgreSQL, this daemon's one
+/// writer of the chain the fleet shares: see `shared`).
 ///
 /// Appends that arrive while a transaction is in flight wait together and go into the
 /// next one: one transaction, one fsync (synchronous=FULL), then every caller resumes.
@@ -35,9 +36,17 @@ package final class AuditLog: @unchecked Sendable {
     private var closed = false
     private var transactions = 0
 
-    private var head: (seq: Int64, hash: [UInt8])
+    /// Whether other daemons append to the same chain (a store on PostgreSQL): then every
+    /// batch and checkpoint holds `chainLockKey` and starts from the head and checkpoint
+    /// it reads in its own transaction, not from what this writer last wrote.
+    private let shared: Bool
+    /// The lock every daemon's audit writer holds while it extends the shared chain.
+    /// ("LKchain" in ASCII.)
+    package static let chainLockKey: Int64 = 0x4c4b_6368_6169_6e00
+
+    private var head: ChainHead
     /// The newest checkpoint: its id, the row it covers and its hash (what the next names).
-    private var lastCheckpoint: (id: Int64, seq: Int64, hash: [UInt8])
+    private var lastCheckpoint: CheckpointState
     private let witness: CheckpointWitness?
 
     typealias Change = @Sendable (StoreDB) throws -> any Sendable
@@ -75,14 +84,8 @@ package final class AuditLog: @unchecked Sendable {
         self.checkpointInterval = checkpointInterval
         self.witness = witness
         self.log = log
-        (head, lastCheckpoint) = try store.database.read { db in
-            let row = try SQLRow.fetchOne(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1")
-            let cp = try AuditReader.checkpoints(in: db).last
-            return (
-                (row?["seq"] ?? 0, row.map { Array($0["row_hash"] as Data) } ?? AuditEncoding.zeroHash),
-                (cp?.id ?? 0, cp?.auditSeq ?? 0, cp.map(AuditEncoding.checkpointHash) ?? AuditEncoding.zeroHash)
-            )
-        }
+        shared = store.engine != .sqlite
+        (head, lastCheckpoint) = try store.database.read { db in try Self.chainState(db) }
         if lastCheckpoint.id == 0 || head.seq > lastCheckpoint.seq { try writeCheckpoint(force: true) }
         let thread = Thread { [self] in run() }
         thread.name = "latchkey-audit-writer"
@@ -219,16 +222,18 @@ package final class AuditLog: @unchecked Sendable {
     }
 
     private func write(_ batch: [Pending]) {
-        let start = head
+        let known = (head, lastCheckpoint)
         let key = signingKey
         let every = checkpointEveryRows
-        let checkpointState = lastCheckpoint
+        let shared = shared
         let started = ContinuousClock.now
         do {
             nonisolated(unsafe) var outcomes: [Outcome] = []
             outcomes.reserveCapacity(batch.count)
-            let (newHead, checkpoint) = try store.database.write { db -> ((Int64, [UInt8]), Checkpoint?) in
+            let (start, newHead, checkpointState, checkpoint) = try store.database.write(holdingLock: Self.chainLockKey) {
+                db -> (ChainHead, ChainHead, CheckpointState, Checkpoint?) in
                 outcomes.removeAll(keepingCapacity: true)  // a retried transaction starts over
+                let (start, checkpointState) = shared ? try Self.chainState(db) : known
                 var seq = start.seq
                 var hash = start.hash
                 let scratch = AuditRowBuffer()
@@ -262,11 +267,12 @@ package final class AuditLog: @unchecked Sendable {
                     checkpoint = try Self.insertCheckpoint(
                         db, id: checkpointState.id + 1, seq: seq, hash: hash, prev: checkpointState.hash, key: key)
                 }
-                return ((seq, hash), checkpoint)
+                return (start, (seq, hash), checkpointState, checkpoint)
             }
             condition.withLock { transactions += 1 }
-            observer?.committed(rows: Int(newHead.0 - start.seq), in: ContinuousClock.now - started)
-            head = (newHead.0, newHead.1)
+            observer?.committed(rows: Int(newHead.seq - start.seq), in: ContinuousClock.now - started)
+            head = newHead
+            lastCheckpoint = checkpointState
             if let checkpoint { noteCheckpoint(checkpoint) }
             for (p, outcome) in zip(batch, outcomes) {
                 switch outcome {
@@ -284,16 +290,42 @@ package final class AuditLog: @unchecked Sendable {
 
     /// A checkpoint over the head, if rows were added since the last one (or, forced, in
     /// any case: the first one over an empty log).
+    ///
+    /// On a shared chain the head and the newest checkpoint are read again under the chain
+    /// lock: the checkpoint covers the fleet's head, and none is written when another
+    /// daemon's checkpoint already covers it.
     private func writeCheckpoint(force: Bool = false) throws {
-        guard force || head.seq > lastCheckpoint.seq else { return }
-        let (id, seq, hash, prev, key) = (lastCheckpoint.id + 1, head.seq, head.hash, lastCheckpoint.hash, signingKey)
+        guard shared || force || head.seq > lastCheckpoint.seq else { return }
+        let known = (head, lastCheckpoint)
+        let (shared, key) = (shared, signingKey)
         do {
-            let cp = try store.database.write { db in try Self.insertCheckpoint(db, id: id, seq: seq, hash: hash, prev: prev, key: key) }
+            let (state, cp) = try store.database.write(holdingLock: Self.chainLockKey) { db -> ((ChainHead, CheckpointState), Checkpoint?) in
+                let (head, last) = shared ? try Self.chainState(db) : known
+                let due = shared ? last.id == 0 || head.seq > last.seq : force || head.seq > last.seq
+                guard due else { return ((head, last), nil) }
+                return ((head, last), try Self.insertCheckpoint(db, id: last.id + 1, seq: head.seq, hash: head.hash, prev: last.hash, key: key))
+            }
+            (head, lastCheckpoint) = state
+            guard let cp else { return }
             condition.withLock { transactions += 1 }
             noteCheckpoint(cp)
         } catch {
             throw AuditError.unavailable("\(error)")
         }
+    }
+
+    typealias ChainHead = (seq: Int64, hash: [UInt8])
+    typealias CheckpointState = (id: Int64, seq: Int64, hash: [UInt8])
+
+    /// The chain's head (its newest row) and its newest checkpoint, as stored.
+    static func chainState(_ db: StoreDB) throws -> (ChainHead, CheckpointState) {
+        // fetchAll of a LIMIT 1: one round trip on PostgreSQL (fetchOne streams through a cursor).
+        let row = try SQLRow.fetchAll(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1").first
+        let cp = try AuditReader.newestCheckpoint(in: db)
+        return (
+            (row?["seq"] ?? 0, row.map { Array($0["row_hash"] as Data) } ?? AuditEncoding.zeroHash),
+            (cp?.id ?? 0, cp?.auditSeq ?? 0, cp.map(AuditEncoding.checkpointHash) ?? AuditEncoding.zeroHash)
+        )
     }
 
     /// Logs a committed checkpoint in its parseable form and hands it to the witness.

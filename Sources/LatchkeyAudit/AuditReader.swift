@@ -63,14 +63,21 @@ package enum AuditReader {
     }
 
     package static func checkpoints(in db: StoreDB) throws -> [Checkpoint] {
-        try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id").map { row in
-            guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
-            // A store from before checkpoint chaining has no prev_hash column (read-only verify).
-            let prev: Data? = row.index(of: "prev_hash") != nil ? row["prev_hash"] : nil
-            return Checkpoint(
-                id: row["id"], auditSeq: row["audit_seq"], headHash: Array(row["head_hash"] as Data), time: time,
-                publicKey: Array(row["public_key"] as Data), signature: Array(row["signature"] as Data), prevHash: prev.map { Array($0) })
-        }
+        try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id").map(checkpoint)
+    }
+
+    /// The newest checkpoint, if there is one.
+    static func newestCheckpoint(in db: StoreDB) throws -> Checkpoint? {
+        try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id DESC LIMIT 1").first.map(checkpoint)
+    }
+
+    private static func checkpoint(_ row: SQLRow) throws -> Checkpoint {
+        guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
+        // A store from before checkpoint chaining has no prev_hash column (read-only verify).
+        let prev: Data? = row.index(of: "prev_hash") != nil ? row["prev_hash"] : nil
+        return Checkpoint(
+            id: row["id"], auditSeq: row["audit_seq"], headHash: Array(row["head_hash"] as Data), time: time,
+            publicKey: Array(row["public_key"] as Data), signature: Array(row["signature"] as Data), prevHash: prev.map { Array($0) })
     }
 
     /// Verifies the live store with `publicKey` (by default the one in its metadata;

@@ -179,6 +179,15 @@ final class PostgresConnection: SQLConnection {
         }
     }
 
+    /// Gives the connection up: it is closed and the lane drops it. For a session state
+    /// that could not be undone (an advisory lock whose unlock failed): the server ends
+    /// the session, and with it everything the session held.
+    func abandon() {
+        connectionLost = true
+        let closed: EventLoopFuture<Void> = connection.close()
+        _ = closed
+    }
+
     /// Settles the CLOSEs still in flight (before COMMIT answers, nothing is left behind).
     func settle() throws(SQLError) {
         let closes = pendingCloses

@@ -96,6 +96,17 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
         try withWriter { lane in try transaction(lane, write: true, body) }
     }
 
+    /// A write that holds the session-level advisory lock `key` from before BEGIN to after
+    /// COMMIT or ROLLBACK (on every attempt): writers of every daemon that take the same
+    /// key run one at a time, and each one's snapshot is taken after it got the lock, so
+    /// it sees what the writer before it committed. (A transaction-level lock taken by the
+    /// first statement would come too late: a SERIALIZABLE snapshot is taken when that
+    /// statement starts, before it waits for the lock.) Waiting for the lock counts
+    /// against the statement timeout.
+    package func write<T>(holdingLock key: Int64, _ body: (StoreDB) throws -> T) throws -> T {
+        try withWriter { lane in try transaction(lane, write: true, lock: key, body) }
+    }
+
     package func read<T>(_ body: (StoreDB) throws -> T) throws -> T {
         try withReader { lane in try transaction(lane, write: false, body) }
     }
@@ -168,12 +179,14 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
 
     // MARK: - Transactions
 
-    private func transaction<T>(_ lane: PostgresLane, write: Bool, _ body: (StoreDB) throws -> T) throws -> T {
+    private func transaction<T>(_ lane: PostgresLane, write: Bool, lock: Int64? = nil, _ body: (StoreDB) throws -> T) throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try lane.run { c in
+                    if let lock { try c.executeRaw("SELECT pg_advisory_lock(\(lock))") }
+                    defer { if let lock { Self.unlock(lock, on: c) } }
                     try c.executeRaw(write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     do {
                         let r = try body(StoreDB(connection: c, bindings: bindingsSlot))
@@ -198,6 +211,19 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
                 // again in lockstep (several daemons write the same chain head).
                 usleep(useconds_t(Int.random(in: 1...Self.retryPauseMicroseconds) * attempt))
             }
+        }
+    }
+
+    /// Releases a session-level advisory lock after the transaction ended. If the unlock
+    /// does not go through, the connection is given up, which releases it too: a lock left
+    /// behind on a kept connection would stop every other daemon's writers.
+    private static func unlock(_ key: Int64, on c: PostgresConnection) {
+        guard !c.connectionLost else { return }  // the server released it with the session
+        do {
+            let rows = try c.rows("SELECT pg_advisory_unlock(\(key)) AS released", [])
+            if rows.first?.value("released") != .integer(1) { c.abandon() }
+        } catch {
+            c.abandon()
         }
     }
 

@@ -7,10 +7,8 @@ import Testing
 /// runs: the owner role migrates once (`init --database`), the daemons log in as the daemon
 /// role, which cannot migrate.
 ///
-/// Until the audit writer takes the shared chain head under a lock (sqlcore's part of #19),
-/// a daemon's in-memory head goes stale when another daemon appends; so here the daemons
-/// take turns writing audit rows (A's writes, then B starts and serves a build, then C
-/// does after B stopped, then A is killed), one writer at a time.
+/// Every daemon's audit writer extends the one chain under the fleet's chain lock, so the
+/// daemons may write at once (the mixed-load test runs three together).
 @Suite(.serialized, .enabled(if: PostgresServer.testsEnabled, Comment(rawValue: PostgresServer.skipMessage)))
 struct PostgresFleetTests {
     /// One initialized fleet database on its own TLS server.
@@ -93,6 +91,65 @@ struct PostgresFleetTests {
         #expect(byEnvironment.status == 0, "\(byEnvironment.err)")
         let report = try JSONSerialization.jsonObject(with: Data(byEnvironment.out.utf8)) as? [String: Any]
         #expect(report?["intact"] as? Bool == true && (report?["rows"] as? Int ?? 0) > 0, "\(byEnvironment.out)")
+    }
+
+    @Test func threeDaemonsUnderMixedLoadKeepOneChainAndSeeEveryAcknowledgedWrite() throws {
+        let fleet = try Fleet()
+        let hosts = try ["a", "b", "c"].map { try fleet.daemon($0) }
+        let a = hosts[0]
+        #expect(a.cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(a.cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        let secret = String(repeating: "Mx7", count: 14) + "AB"
+        #expect(a.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: secret + "\n").status == 0)
+
+        // On every host at once: two builds redeeming in a loop, and an admin adding projects.
+        let fetchLoop = "while :; do \"$1\" fetch token --socket \"$2\" > /dev/null 2>&1 && echo ok >> \"$3\"; done"
+        let adminLoop = """
+            for i in $(seq 1 12); do "$1" project add "p$i-$4" --connection bb --repo "OPS/p$i" --socket "$2" > /dev/null 2>&1 && echo "p$i-$4" >> "$3"; done
+            """
+        var loaders: [pid_t] = []
+        var admins: [pid_t] = []
+        for (i, d) in hosts.enumerated() {
+            let open = d.cli(["session", "open", "ops", "--build", "mixed-\(i)", "--grant", "token", "--uses", "100000", "--json"])
+            let token = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String, "\(open.err)")
+            var environment = ProcessInfo.processInfo.environment
+            environment["LATCHKEY_SESSION"] = token
+            for _ in 0..<2 {
+                loaders += spawn(["/bin/bash", "-c", fetchLoop, "load", latchkeyBinary, d.socket, fleet.root + "/acks-\(i)"], environment: environment,
+                                 stdoutPath: "/dev/null", stderrPath: "/dev/null").map { [$0] } ?? []
+            }
+            admins += spawn(["/bin/bash", "-c", adminLoop, "admin", latchkeyBinary, d.socket, fleet.root + "/added", "h\(i)"], environment: ProcessInfo.processInfo.environment,
+                            stdoutPath: "/dev/null", stderrPath: "/dev/null").map { [$0] } ?? []
+        }
+        #expect(loaders.count == 6 && admins.count == 3)
+        for pid in admins { _ = waitFor(pid) }
+        usleep(1_000_000)
+        for pid in loaders { kill(pid, SIGKILL); _ = waitFor(pid) }
+        func lines(_ file: String) -> [String] {
+            ((try? String(contentsOfFile: fleet.root + "/" + file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        let acknowledged = (0..<3).map { lines("acks-\($0)").count }
+        print("fleet mixed load: releases acknowledged per host \(acknowledged), projects added \(lines("added").count)")
+        #expect(acknowledged.allSatisfy { $0 > 0 }, "every host served under load: \(acknowledged)")
+        #expect(lines("added").count == 36, "every admin write was acknowledged: \(lines("added"))")
+
+        // Every acknowledged write is visible on every host.
+        for d in hosts {
+            let listed = d.cli(["project", "list"]).out
+            let missing = lines("added").filter { !listed.contains($0) }
+            #expect(missing.isEmpty, "\(d.dataDir) lacks \(missing)")
+        }
+        for d in hosts { d.stop() }
+
+        // One chain: every seq once, none missing, and every acknowledged release has its row.
+        let counts = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM audit;")
+        let c = counts.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").compactMap { Int($0) }
+        #expect(c.count == 4 && c[0] == c[1] && c[2] == 1 && c[3] == c[0], "count, distinct, min, max: \(counts.out) \(counts.err)")
+        let released = try fleet.server.psql(
+            as: PostgresServer.daemonRole, "SELECT count(*) FROM audit WHERE action = 'secret.release' AND outcome = 'granted';")
+        #expect((Int(released.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1) >= acknowledged.reduce(0, +), "\(released.out)")
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0 && verified.out.contains("intact"), "\(verified.out) \(verified.err)")
     }
 
     @Test func aDaemonThatCannotLogInOrTrustTheServerRefusesToStart() throws {

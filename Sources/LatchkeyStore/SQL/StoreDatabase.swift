@@ -13,6 +13,17 @@ package protocol StoreDatabase: Sendable {
     var bindingsSlot: RowBindingsSlot { get }
     func read<T>(_ body: (StoreDB) throws -> T) throws -> T
     func write<T>(_ body: (StoreDB) throws -> T) throws -> T
+    /// A write that holds the lock named `key` for its whole transaction, shared with every
+    /// other process on the same database that takes the same key: for state that many
+    /// daemons extend in turn (the audit chain's head). Its closure sees what the holder
+    /// before it committed. On SQLite, where one process writes a store, a plain `write`.
+    func write<T>(holdingLock key: Int64, _ body: (StoreDB) throws -> T) throws -> T
     func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T
+}
+
+extension StoreDatabase {
+    package func write<T>(holdingLock key: Int64, _ body: (StoreDB) throws -> T) throws -> T {
+        try write(body)
+    }
 }
