@@ -49,17 +49,21 @@ public struct SessionInfo: Codable, Sendable, Equatable {
     public var build: String
     public var runnerUid: UInt32
     public var grants: [String]
-    public var usesLeft: Int
+    /// Absent for a session another host of a fleet holds: that host keeps the live count.
+    public var usesLeft: Int?
     public var maxUses: Int
     public var createdAt: String
     public var expiresAt: String
     public var deployKeyVersion: Int64?
     public var tokenVersion: Int64?
+    /// The host whose daemon holds the session (`serve --host-name`).
+    public var host: String
 
     public init(
-        id: String, project: String, build: String, runnerUid: UInt32, grants: [String], usesLeft: Int, maxUses: Int, createdAt: String,
-        expiresAt: String, deployKeyVersion: Int64?, tokenVersion: Int64?
+        id: String, project: String, build: String, runnerUid: UInt32, grants: [String], usesLeft: Int?, maxUses: Int, createdAt: String,
+        expiresAt: String, deployKeyVersion: Int64?, tokenVersion: Int64?, host: String
     ) {
+        self.host = host
         self.id = id
         self.project = project
         self.build = build

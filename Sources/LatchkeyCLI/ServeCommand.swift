@@ -62,7 +62,18 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "A token is checked again once its last check is this old; results show in `token list`."))
     var tokenVerifyInterval = "24h"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "The name this daemon's sessions carry in the store (default: the system's host name).",
+        discussion: "Each daemon of a fleet needs its own: a daemon's start and stop end the open sessions of its name. Letters, digits, '.', '-', '_' and ':', at most 255."))
+    var hostName: String?
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "With --database: do not LISTEN for the fleet's change notifications.",
+        discussion: "For a connection pooler that does not carry LISTEN/NOTIFY: the changes feed is then only polled (every 0.5 s)."))
+    var noChangeNotifications = false
+
     func run() async throws {
+        if let hostName, let problem = Self.problem(withHostName: hostName) { throw ValidationError("--host-name: \(problem)") }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
         }
@@ -87,7 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
             // the daemon's role never migrates) before anything else; --data-dir is then
             // only this host's directory (the default socket, the agents' sockets).
             let shared = try database.url.map { url in
-                try PostgresDatabase.openForDaemon(url: url, passwordFile: database.databasePasswordFile)
+                try PostgresDatabase.openForDaemon(url: url, passwordFile: database.databasePasswordFile, listensForChanges: !noChangeNotifications)
             }
             if let shared { logger.info("store: \(shared.location)") }
             if key.isDefault {
@@ -126,6 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
             config.checkpointWitness = checkpointWitness.map(CheckpointWitness.init(argument:))
             config.listeningDescriptor = listening?.descriptor
             config.database = shared
+            config.hostName = hostName
             defer { shared?.close() }
             let daemon = try await Daemon.start(config, logger: logger)
             ServiceManager.notify("READY=1\nSTATUS=serving on \(socketPath)")
@@ -144,6 +156,14 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+
+    /// What is wrong with a `--host-name`, or nil.
+    static func problem(withHostName name: String) -> String? {
+        guard !name.isEmpty, name.utf8.count <= 255 else { return "give 1 to 255 characters" }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
+        guard let bad = name.first(where: { !allowed.contains($0) }) else { return nil }
+        return "\(bad.unicodeScalars.first.map { "U+" + String($0.value, radix: 16, uppercase: true) } ?? "?") is not allowed; use letters, digits, '.', '-', '_' and ':'"
     }
 }
 

@@ -54,21 +54,22 @@ struct SessionCommand: ParsableCommand {
             do {
                 let s: SessionInfo = try client.client().call("DELETE", "/v1/sessions/\(pathComponent(id))")
                 if client.json { return try printJSON(s) }
-                print("closed session \(s.id) (\(s.maxUses - s.usesLeft) of \(s.maxUses) uses)")
+                print("closed session \(s.id) (\(s.usesLeft.map { "\(s.maxUses - $0) of \(s.maxUses) uses" } ?? "on \(s.host)"))")
             } catch { throw fail(error) }
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List live sessions (admin).")
+        static let configuration = CommandConfiguration(abstract: "List live sessions with their host (admin; on a fleet, every host's).")
         @OptionGroup var client: ClientOptions
         func run() throws {
             do {
                 let c = try client.client()
                 let list: [SessionInfo] = try c.call("GET", "/v1/sessions")
                 if client.json { return try printJSON(list) }
-                printTable(["ID", "PROJECT", "BUILD", "RUNNER", "GRANTS", "USES LEFT", "EXPIRES"], list.map {
-                    [$0.id, $0.project, $0.build, String($0.runnerUid), $0.grants.joined(separator: ","), "\($0.usesLeft)/\($0.maxUses)", $0.expiresAt]
+                printTable(["ID", "HOST", "PROJECT", "BUILD", "RUNNER", "GRANTS", "USES LEFT", "EXPIRES"], list.map {
+                    [$0.id, $0.host, $0.project, $0.build, String($0.runnerUid), $0.grants.joined(separator: ","),
+                     "\($0.usesLeft.map(String.init) ?? "?")/\($0.maxUses)", $0.expiresAt]
                 })
                 // Minted repository tokens: those of live sessions, and revocations still pending.
                 let minted: [MintedTokenInfo] = try c.call("GET", "/v1/minted-tokens")

@@ -11,7 +11,8 @@ import LatchkeyStore
 /// is written in one transaction, so a failed copy leaves it as empty as it was.
 enum StoreCopy {
     /// The tables in an order their foreign keys allow (parents first; the audit tables
-    /// ascending, as their append-only triggers demand).
+    /// ascending, as their append-only triggers demand). Not `changes`: it only tells the
+    /// daemons running on a store what another did, and no daemon runs during a copy.
     static let tables = [
         "metadata", "key_generation", "connection", "project", "secret_version", "session", "ssh_certificate_serial",
         "connection_certificate_settings", "scm_deploy_key", "minted_token", "scm_webhook", "token_verification",

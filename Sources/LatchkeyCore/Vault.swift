@@ -34,6 +34,9 @@ package final class Vault: Sendable {
     let policiesDirectory: String
     let startedAt = ContinuousClock.now
     let daemonUID: UInt32 = getuid()
+    /// The name of the host this daemon serves, written on its sessions: on a fleet's
+    /// shared store its start and stop end only the sessions of this name.
+    package let hostName: String
     private let policyHolder: Mutex<Policy>
     let housekeeper = Mutex<Task<Void, Never>?>(nil)
     let refusalFlusher = Mutex<Task<Void, Never>?>(nil)
@@ -43,6 +46,8 @@ package final class Vault: Sendable {
     let scmWork = Mutex<(running: Bool, task: Task<Void, Never>?)>((false, nil))
     /// The `repo-token` grant's minted tokens of live sessions (see `Vault+RepoTokens`).
     package let mintedTokens = MintedTokenCache()
+    /// The tasks following a shared store's `changes` feed (FleetChanges.swift).
+    let changesFollower = Mutex<(follower: Task<Void, Never>, listener: Task<Void, Never>?)?>(nil)
     /// GitHub App installations found per (connection, key version, repository).
     let installations = Mutex<[String: String]>([:])
 
@@ -50,8 +55,9 @@ package final class Vault: Sendable {
 
     private init(
         store: Store, keyRing: KeyRing, audit: AuditLog, metrics: Metrics, policy: Policy, policiesDirectory: String, agentParent: String,
-        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits, logger: Logger
+        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits, hostName: String, logger: Logger
     ) {
+        self.hostName = hostName
         self.metrics = metrics
         self.limits = limits
         agents = SessionAgents(connectionsPerUID: limits.maxAgentConnectionsPerUID)
@@ -71,7 +77,8 @@ package final class Vault: Sendable {
     /// sessions a previous run left open, and records the start.
     package static func open(
         store: Store, keyRing: KeyRing, policiesDirectory: String, witness: CheckpointWitness? = nil, agentParent: String,
-        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits = VaultLimits(), logger: Logger
+        agentFactory: any SessionAgentFactory, scmTransports: any SCMTransportFactory, limits: VaultLimits = VaultLimits(),
+        hostName: String = Vault.systemHostName(), logger: Logger
     ) async throws -> Vault {
         let log = logger
         let metrics = Metrics()
@@ -86,33 +93,44 @@ package final class Vault: Sendable {
         }
         let vault = Vault(
             store: store, keyRing: keyRing, audit: audit, metrics: metrics, policy: policy, policiesDirectory: policiesDirectory,
-            agentParent: agentParent, agentFactory: agentFactory, scmTransports: scmTransports, limits: limits, logger: logger)
+            agentParent: agentParent, agentFactory: agentFactory, scmTransports: scmTransports, limits: limits, hostName: hostName, logger: logger)
         let ended = try await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: vault.daemonUID, pid: getpid()), action: .daemonStart, outcome: .granted)
         ) { db in
             // The tokens minted for those sessions are revoked by the SCM work housekeeping starts.
-            try MintedTokens.queueRevocation(sessionIDs: nil, in: db)
-            return try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+            try MintedTokens.queueRevocation(sessionsOfHost: hostName, in: db)
+            return try BuildSessionRecord.endAllOpen(host: hostName, reason: SessionEnd.daemonRestart.rawValue, in: db)
         }
         if ended > 0 { logger.notice("ended \(ended) session(s) left open by the previous run") }
         _ = try await audit.append(
             AuditEntry(actor: .init(role: .daemon), action: .policyLoad, outcome: .granted, reason: nil))
         vault.startHousekeeping()
+        vault.startFollowingChanges(wakeups: store.database.changeNotifications())
         return vault
     }
 
+    /// The system's host name (`gethostname`), the default `hostName`.
+    package static func systemHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer)
+        return name.isEmpty ? "localhost" : name
+    }
+
     package func close() async {
+        stopFollowingChanges()
         housekeeper.withLock { $0?.cancel() }
         refusalFlusher.withLock { $0?.cancel() }
         scmWork.withLock { $0.task?.cancel() }
         agents.stopAll()
         let open = sessions.removeAll { _ in true }
         mintedTokens.removeAll()
+        let host = hostName
         let queued = (try? await audit.append(
             AuditEntry(actor: .init(role: .daemon, uid: daemonUID, pid: getpid()), action: .daemonStop, outcome: .granted)
         ) { db in
-            let queued = try MintedTokens.queueRevocation(sessionIDs: nil, in: db)
-            _ = try BuildSessionRecord.endAllOpen(reason: SessionEnd.daemonRestart.rawValue, in: db)
+            let queued = try MintedTokens.queueRevocation(sessionsOfHost: host, in: db)
+            _ = try BuildSessionRecord.endAllOpen(host: host, reason: SessionEnd.daemonRestart.rawValue, in: db)
             return queued
         }) ?? 0
         if !open.isEmpty { logger.info("ended \(open.count) live session(s) at stop") }

@@ -50,6 +50,10 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     /// (it would wait for itself).
     private let writerThread = Mutex<pthread_t?>(nil)
     private let acquireTimeout: Duration
+    private let connector: PostgresConnector
+    /// Whether `changeNotifications` listens (off behind a pooler that does not carry
+    /// LISTEN: the poll alone then carries the feed).
+    private let listensForChanges: Bool
 
     /// A database at `location`, logging in with `password` (nil: the server must not ask
     /// for one). Nothing is connected yet: `connect()` checks that the server can be
@@ -57,12 +61,14 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     package init(
         location: PostgresLocation, password: SecretBytes?, readerCount: Int = defaultReaderCount,
         statementTimeout: Duration = defaultStatementTimeout, connectTimeout: Duration = defaultConnectTimeout,
-        acquireTimeout: Duration = defaultAcquireTimeout
+        acquireTimeout: Duration = defaultAcquireTimeout, listensForChanges: Bool = true
     ) throws(SQLError) {
         self.location = location
         self.acquireTimeout = acquireTimeout
+        self.listensForChanges = listensForChanges
         let connector = try PostgresConnector(
             location: location, password: password, statementTimeout: statementTimeout, connectTimeout: connectTimeout)
+        self.connector = connector
         writer = PostgresLane(connector: connector)
         let count = max(1, readerCount)
         readers = (0..<count).map { _ in PostgresLane(connector: connector) }
@@ -117,6 +123,33 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
 
     package func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T {
         try await StoreWorkers.shared.run { try self.read(body) }
+    }
+
+    /// A wake-up for each notification on `PostgresSchema.changesChannel`, over a connection
+    /// of its own that LISTENs (reopened a second after it failed; each (re)connection
+    /// yields once, for what was written meanwhile). Notifications are best-effort: the
+    /// feed is polled all the same. Nil when `listensForChanges` is off.
+    package func changeNotifications() -> AsyncStream<Void>? {
+        guard listensForChanges else { return nil }
+        let connector = connector
+        return AsyncStream { continuation in
+            let task = Task {
+                while !Task.isCancelled {
+                    do {
+                        let connection = try await connector.connectForListening()
+                        do {
+                            try await connection.listen(on: PostgresSchema.changesChannel) { notifications in
+                                continuation.yield()
+                                for try await _ in notifications { continuation.yield() }
+                            }
+                        } catch {}
+                        try? await connection.close()
+                    } catch {}
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
     }
 
     // MARK: - The pool
@@ -276,6 +309,14 @@ final class PostgresConnector: Sendable {
         config.options.connectTimeout = .seconds(connectSeconds)
         config.options.additionalStartupParameters = [("application_name", location.applicationName ?? "latchkey")]
         configuration = config
+    }
+
+    /// A connection that only LISTENs (no statements of the store run on it).
+    func connectForListening() async throws -> PostgresNIO.PostgresConnection {
+        var config = configuration
+        config.password = password.map { p in p.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+        let id = ids.wrappingAdd(1, ordering: .relaxed).newValue
+        return try await PostgresNIO.PostgresConnection.connect(on: group.next(), configuration: config, id: id, logger: logger)
     }
 
     /// A new connection with the session settings the store relies on.

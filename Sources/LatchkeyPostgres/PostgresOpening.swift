@@ -10,9 +10,9 @@ extension PostgresDatabase {
     /// For the daemon's role: the schema must be exactly this build's (the role cannot
     /// migrate it; `latchkey init --database …` as the owner does).
     package static func openForDaemon(
-        url: String, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+        url: String, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment, listensForChanges: Bool = true
     ) throws -> PostgresDatabase {
-        let db = try connected(url: url, passwordFile: passwordFile, environment: environment)
+        let db = try connected(url: url, passwordFile: passwordFile, environment: environment, listensForChanges: listensForChanges)
         try PostgresSchema.check(db)
         return db
     }
@@ -26,10 +26,12 @@ extension PostgresDatabase {
         return (db, try PostgresSchema.migrate(db))
     }
 
-    private static func connected(url: String, passwordFile: String?, environment: [String: String]) throws -> PostgresDatabase {
+    private static func connected(
+        url: String, passwordFile: String?, environment: [String: String], listensForChanges: Bool = true
+    ) throws -> PostgresDatabase {
         let location = try PostgresLocation(parsing: url)
         let password = try PostgresPassword.resolve(for: location, passwordFile: passwordFile, environment: environment)
-        let db = try PostgresDatabase(location: location, password: password)
+        let db = try PostgresDatabase(location: location, password: password, listensForChanges: listensForChanges)
         try db.connect()
         return db
     }

@@ -41,7 +41,8 @@ package final class Daemon: Sendable {
         let vault = try await Vault.open(
             store: store, keyRing: ring, policiesDirectory: config.policiesDirectory, witness: config.checkpointWitness,
             agentParent: (config.socketPath as NSString).deletingLastPathComponent.isEmpty ? "." : (config.socketPath as NSString).deletingLastPathComponent,
-            agentFactory: NIOSessionAgentFactory(), scmTransports: SCMClientFactory(), limits: config.limits.vault, logger: logger)
+            agentFactory: NIOSessionAgentFactory(), scmTransports: SCMClientFactory(), limits: config.limits.vault,
+            hostName: config.hostName ?? Vault.systemHostName(), logger: logger)
         let server: SocketServer
         do {
             server = try SocketServer(

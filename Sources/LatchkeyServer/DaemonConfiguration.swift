@@ -19,6 +19,9 @@ package struct DaemonConfiguration: Sendable {
     /// --database`: PostgreSQL shared by a fleet); nil for the SQLite file in
     /// `dataDirectory`, which then is only this host's own directory (sockets).
     package var database: (any StoreDatabase)?
+    /// The name this daemon's sessions carry (`serve --host-name`; default the system's):
+    /// each daemon of a fleet needs its own.
+    package var hostName: String?
 
     package init(dataDirectory: String, policiesDirectory: String, socketPath: String, keySource: RootKeySource) {
         self.dataDirectory = dataDirectory

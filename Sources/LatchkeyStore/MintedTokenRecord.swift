@@ -58,20 +58,27 @@ package enum MintedTokens {
         try db.execute(sql: "DELETE FROM minted_token WHERE owner = ? AND state = 'minting'", arguments: [owner])
     }
 
-    /// Queues the revocation of the live tokens of `sessionIDs` (when nil, every live token
-    /// and every mint whose answer was never recorded: the daemon's start and stop, when no
-    /// session outlives the process).
+    /// Queues the revocation of the live tokens of `sessionIDs`.
     @discardableResult
-    package static func queueRevocation(sessionIDs: [String]?, in db: StoreDB, now: Timestamp = .now()) throws -> Int {
-        var sql = "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE "
-            + (sessionIDs == nil ? "state IN ('live', 'minting')" : "state = 'live'")
-        var args: SQLArguments = [now.description, now.description]
-        if let sessionIDs {
-            guard !sessionIDs.isEmpty else { return 0 }
-            sql += " AND session_id IN (\(sessionIDs.map { _ in "?" }.joined(separator: ",")))"
-            args += SQLArguments(sessionIDs)
-        }
-        return try db.execute(sql: sql, arguments: args)
+    package static func queueRevocation(sessionIDs: [String], in db: StoreDB, now: Timestamp = .now()) throws -> Int {
+        guard !sessionIDs.isEmpty else { return 0 }
+        return try db.execute(
+            sql: "UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ? WHERE state = 'live' AND session_id IN ("
+                + sessionIDs.map { _ in "?" }.joined(separator: ",") + ")",
+            arguments: [now.description, now.description] + SQLArguments(sessionIDs))
+    }
+
+    /// Queues the revocation of every live token and every mint whose answer was never
+    /// recorded of the sessions `host` holds (its daemon's start and stop: no session
+    /// outlives its daemon). Another host's sessions keep theirs.
+    @discardableResult
+    package static func queueRevocation(sessionsOfHost host: String, in db: StoreDB, now: Timestamp = .now()) throws -> Int {
+        try db.execute(
+            sql: """
+                UPDATE minted_token SET state = 'revoking', next_attempt_at = ?, updated_at = ?
+                WHERE state IN ('live', 'minting') AND session_id IN (SELECT id FROM session WHERE host IN (?, '') AND ended_at IS NULL)
+                """,
+            arguments: [now.description, now.description, host])
     }
 
     /// Queues one token's revocation (a refreshed token's predecessor; a mint whose answer

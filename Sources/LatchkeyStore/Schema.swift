@@ -5,7 +5,7 @@ internal import GRDB
 enum Schema {
     /// The newest schema this build knows. A store whose `schema_version` is higher
     /// was written by a newer Latchkey and is refused (no silent downgrade).
-    static let currentVersion = 12
+    static let currentVersion = 13
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -22,8 +22,25 @@ enum Schema {
         m.registerMigration("webhook-secret-kind-and-scm-webhooks") { db in try addWebhooks(db) }
         m.registerMigration("token-verification-results") { db in try db.execute(sql: tokenVerificationResults) }
         m.registerMigration("scm-columns-binding") { db in try db.execute(sql: scmColumnsBinding) }
+        m.registerMigration("session-host-and-changes") { db in try db.execute(sql: sessionHostAndChanges) }
         return m
     }
+
+    /// A fleet's pieces, in the same schema on both engines: the host whose daemon holds
+    /// each session (its start and stop end only its own), and the `changes` feed through
+    /// which the daemons of a shared store learn what another ended or revoked. On SQLite
+    /// one daemon serves a store, so nothing writes `changes` there (PostgreSQL's triggers
+    /// do; see `PostgresSchema`); the table is here so both engines have the same schema.
+    static let sessionHostAndChanges = """
+        ALTER TABLE session ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        CREATE INDEX session_open_by_host ON session(host) WHERE ended_at IS NULL;
+        CREATE TABLE changes (
+            id    INTEGER PRIMARY KEY,
+            time  TEXT NOT NULL,
+            what  TEXT NOT NULL CHECK (what IN ('session', 'project', 'connection', 'secret-version', 'key-generation')),
+            ref   TEXT NOT NULL
+        ) STRICT;
+        """
 
     /// uid and gid are 32-bit unsigned, a pid 32-bit signed: the audit encoding writes them
     /// as u32, so a value outside would hash like a different one. New rows outside are

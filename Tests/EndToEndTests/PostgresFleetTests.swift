@@ -35,9 +35,9 @@ struct PostgresFleetTests {
         }
 
         /// A daemon of the fleet: its own data directory, socket and log, the shared key.
-        func daemon(_ name: String) throws -> DaemonProcess {
+        func daemon(_ name: String, _ extra: [String] = []) throws -> DaemonProcess {
             try DaemonProcess(
-                serveArguments: ["--database", url, "--database-password-file", daemonPasswordFile],
+                serveArguments: ["--database", url, "--database-password-file", daemonPasswordFile, "--host-name", "host-\(name)"] + extra,
                 dataDir: root + "/host-\(name)", keyFile: keyFile)
         }
 
@@ -150,6 +150,100 @@ struct PostgresFleetTests {
         #expect((Int(released.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1) >= acknowledged.reduce(0, +), "\(released.out)")
         let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
         #expect(verified.status == 0 && verified.out.contains("intact"), "\(verified.out) \(verified.err)")
+    }
+
+    /// The fleet's token on host A, a session for it on host C.
+    private func tokenSessionOnAnotherHost(_ fleet: Fleet, notifications: Bool) throws -> (a: DaemonProcess, c: DaemonProcess, session: String, id: String) {
+        let extra = notifications ? [] : ["--no-change-notifications"]
+        let a = try fleet.daemon("a", extra)
+        let c = try fleet.daemon("c", extra)
+        #expect(a.cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(a.cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        #expect(a.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: String(repeating: "Rv4", count: 14) + "AB\n").status == 0)
+        let open = c.cli(["session", "open", "ops", "--build", "far-away", "--grant", "token", "--uses", "1000", "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any]
+        let token = try #require(json?["token"] as? String, "\(open.err)")
+        let id = try #require(json?["id"] as? String)
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status == 0)
+        return (a, c, token, id)
+    }
+
+    /// Seconds between the newest row of `action` and the end of session `id` in the
+    /// fleet's audit chain (both daemons' clocks are this machine's); nil until it ended.
+    private func secondsToEnd(_ fleet: Fleet, session id: String, after action: String) throws -> Double? {
+        let r = try fleet.server.psql(as: PostgresServer.daemonRole, """
+            SELECT extract(epoch FROM (e.time::timestamptz - a.time::timestamptz)) FROM audit e,
+                (SELECT time FROM audit WHERE action = '\(action)' ORDER BY seq DESC LIMIT 1) a
+            WHERE e.action = 'session.end' AND e.session_id = '\(id)';
+            """)
+        return Double(r.out.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    private func waitForEnd(_ fleet: Fleet, session id: String, after action: String) throws -> Double? {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let s = try secondsToEnd(fleet, session: id, after: action) { return s }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    @Test(arguments: [true, false])
+    func aTokenRevokedOnOneHostEndsAnotherHostsSessionWithinASecond(notifications: Bool) throws {
+        let fleet = try Fleet()
+        let (a, c, token, id) = try tokenSessionOnAnotherHost(fleet, notifications: notifications)
+        let revoked = a.cli(["token", "revoke", "bb"])
+        #expect(revoked.status == 0, "\(revoked.err)")
+        let seconds = try #require(try waitForEnd(fleet, session: id, after: "token.revoke"), "host C never ended its session: \(c.log)")
+        print("fleet revocation A → C (notifications \(notifications ? "on" : "off")): \(String(format: "%.3f", seconds)) s")
+        #expect(seconds <= 1.0)
+        let after = c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token])
+        #expect(after.status != 0 && after.out.isEmpty, "\(after.out)")
+        // C recorded the end itself, with the reason a single host gives.
+        let reason = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT reason FROM audit WHERE action = 'session.end' AND session_id = '\(id)';")
+        #expect(reason.out.trimmingCharacters(in: .whitespacesAndNewlines) == "token-revoked")
+        a.stop()
+        c.stop()
+    }
+
+    @Test func aSessionRevokedFromAnotherHostEndsOnItsOwnHostAndTheFleetListsItWithItsHost() throws {
+        let fleet = try Fleet()
+        let (a, c, token, id) = try tokenSessionOnAnotherHost(fleet, notifications: true)
+        // A lists C's session, with its host.
+        let listed = a.cli(["session", "list", "--json"])
+        let sessions = try JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [[String: Any]] ?? []
+        let far = try #require(sessions.first { $0["id"] as? String == id }, "\(listed.out) \(listed.err)")
+        #expect(far["host"] as? String == "host-c" && far["usesLeft"] == nil)
+        #expect(a.cli(["session", "list"]).out.contains("host-c"))
+        #expect(c.cli(["session", "list", "--json"]).out.contains("\"usesLeft\""), "C knows its own count")
+
+        let revoked = a.cli(["session", "revoke", id])
+        #expect(revoked.status == 0, "\(revoked.err)")
+        let seconds = try #require(try waitForEnd(fleet, session: id, after: "session.revoke"), "host C never ended its session: \(c.log)")
+        print("fleet session revoke A → C: \(String(format: "%.3f", seconds)) s")
+        #expect(seconds <= 1.0)
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status != 0)
+        #expect(!a.cli(["session", "list"]).out.contains(id))
+        // An unknown id is still a 404.
+        #expect(a.cli(["session", "revoke", "s_nosuchsession"]).status != 0)
+        a.stop()
+        c.stop()
+    }
+
+    @Test func aDaemonsRestartEndsOnlyItsOwnHostsSessions() throws {
+        let fleet = try Fleet()
+        let (a, c, token, id) = try tokenSessionOnAnotherHost(fleet, notifications: true)
+        let mine = a.cli(["session", "open", "ops", "--build", "near", "--grant", "token", "--json"])
+        let mineID = try #require((try JSONSerialization.jsonObject(with: Data(mine.out.utf8)) as? [String: Any])?["id"] as? String)
+        a.stop()
+        let again = try fleet.daemon("a")
+        // A's start ended A's session (daemon-restart), not C's, which still releases.
+        let ended = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT id, end_reason FROM session WHERE ended_at IS NOT NULL ORDER BY id;")
+        #expect(ended.out.contains(mineID + "|daemon-restart") && !ended.out.contains(id), "\(ended.out)")
+        usleep(700_000)  // longer than the feed's poll: C saw A's session end and kept its own
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status == 0)
+        again.stop()
+        c.stop()
     }
 
     @Test func aDaemonThatCannotLogInOrTrustTheServerRefusesToStart() throws {

@@ -263,6 +263,37 @@ struct PostgresSchemaTests {
     }
 
     /// The README shows the grants `--print-grants` prints; they must be these.
+    /// What another daemon must act on reaches the `changes` feed in the transaction that
+    /// did it, through psql as the daemon role too; what it need not (a use counted, a row
+    /// updated to the same state) does not. The daemon role may prune the feed.
+    @Test func theChangeTriggersFeedRevocationsRemovalsAndSessionEnds() throws {
+        let server = try PostgresServer.shared()
+        let (name, _) = try migrated(server)
+        let r = try server.psql(as: PostgresServer.daemonRole, database: name, """
+            INSERT INTO connection(id, name, kind, web_url, api_url, ssh_url, created_at)
+                VALUES (1, 'ghe', 'gitlab', 'https://gl.example.com', 'https://gl.example.com/api/v4', 'ssh://git@gl.example.com', 'x');
+            INSERT INTO project(id, name, connection_id, repo, created_at) VALUES (1, 'web', 1, 'acme/web', 'x');
+            INSERT INTO key_generation(generation, wrapped_kek, created_at) VALUES (1, '\\x00', 'x');
+            INSERT INTO secret_version(kind, owner, version, state, created_at, sealed_payload, wrapped_dek, generation)
+                VALUES ('token', 'connection:ghe', 1, 'active', 'x', '\\x00', '\\x00', 1);
+            INSERT INTO session(id, token_hash, project, build_id, runner_uid, grants, max_uses, created_at, expires_at, host)
+                VALUES ('s1', '\\x01', 'web', 'b', 1000, 'token', 10, 'x', 'y', 'host-a');
+            UPDATE session SET uses = 3 WHERE id = 's1';
+            UPDATE secret_version SET state = 'active';
+            UPDATE secret_version SET state = 'revoked', revoked_at = 'z';
+            UPDATE session SET ended_at = 'z', end_reason = 'revoked' WHERE id = 's1';
+            DELETE FROM project WHERE name = 'web';
+            DELETE FROM connection WHERE name = 'ghe';
+            SELECT what || '=' || ref FROM changes ORDER BY id;
+            """)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.split(separator: "\n") == [
+            "key-generation=1", "secret-version=token connection:ghe 1", "session=s1", "project=web", "connection=ghe",
+        ])
+        let pruned = try server.psql(as: PostgresServer.daemonRole, database: name, "DELETE FROM changes; SELECT count(*) FROM changes;")
+        #expect(pruned.status == 0 && pruned.out.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(pruned.err)")
+    }
+
     @Test func theREADMEShowsTheGrantsAsTheyAre() throws {
         let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("README.md")

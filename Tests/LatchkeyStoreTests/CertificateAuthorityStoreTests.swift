@@ -108,6 +108,8 @@ import Testing
                 try db.execute(sql: "ALTER TABLE audit DROP COLUMN client_request_id")
                 // …and the minted-token queue (the kinds go with the table rebuild below).
                 try db.execute(sql: "DROP TABLE minted_token")
+                // …and the fleet's session host and changes feed.
+                try db.execute(sql: "DROP INDEX session_open_by_host; ALTER TABLE session DROP COLUMN host; DROP TABLE changes")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (
@@ -136,7 +138,7 @@ import Testing
         #expect(rows.count == 1 && rows.first?["kind"] == "deploy-key" && (rows.first?["sealed_payload"] as Data?) == Data([1]))
         let sql = sqlite(migrated.path, "SELECT sql FROM sqlite_master WHERE tbl_name = 'secret_version'").output
         #expect(sql.contains("'ssh-ca', 'github-app', 'minted-token'") && sql.contains("'webhook-secret'") && sql.contains("secret_version_by_generation") && sql.contains("UNIQUE (kind, owner, version)"))
-        #expect(try migrated.metadata("schema_version") == "12")  // v1 + the certificate, store, SCM, client-request-id, minted-token, webhook, token-verification and SCM-binding migrations
+        #expect(try migrated.metadata("schema_version") == "13")  // v1 + the certificate, store, SCM, client-request-id, minted-token, webhook, token-verification and SCM-binding migrations
     }
 
     @Test func serialsIncreaseAndAreNeverReusedAcrossReopen() throws {

@@ -136,7 +136,7 @@ package enum EndpointTable {
         .route(.POST, "/v1/sessions", .roles([.runner]), .sessionOpen, body: SessionOpenRequest.self, answer: SessionOpened.self, status: 201) {
             v, op, body in try await v.openSession(&op, body)
         },
-        .route(.GET, "/v1/sessions", .roles([.admin]), .sessionList, answer: [SessionInfo].self) { v, op in v.listSessions(&op) },
+        .route(.GET, "/v1/sessions", .roles([.admin]), .sessionList, answer: [SessionInfo].self) { v, op in try await v.listSessions(&op) },
         .route(.DELETE, "/v1/sessions/{id}", .roles([.runner, .admin]), .sessionClose, answer: SessionInfo.self) { v, op in
             try await v.closeSession(&op)
         },

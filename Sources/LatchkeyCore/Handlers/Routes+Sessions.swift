@@ -10,8 +10,13 @@ extension Vault {
     static let defaultSessionUses = 10
     static let sessionTokenPrefix = "lks_"
 
-    func listSessions(_ op: inout Operation) -> [SessionInfo] {
-        sessions.all().sorted { $0.createdAt < $1.createdAt }.map(sessionInfo)
+    /// This host's live sessions; on a shared store, then every other host's open ones.
+    func listSessions(_ op: inout Operation) async throws -> [SessionInfo] {
+        let mine = sessions.all().sorted { $0.createdAt < $1.createdAt }.map(sessionInfo)
+        guard store.engine != .sqlite else { return mine }
+        let host = hostName
+        let others = try await store.database.read { db in try BuildSessionRecord.openOnOtherHosts(than: host, in: db) }
+        return mine + others.map(Self.sessionInfo)
     }
 
     /// The role a peer holds for this request whatever the policy says: the uid that
@@ -33,13 +38,26 @@ extension Vault {
         return sessionInfo(s)
     }
 
+    /// Ends a live session of this host, or on a shared store another host's: its row is
+    /// ended here, and the daemon holding it ends it when the change reaches it (within
+    /// `changesPollInterval`), auditing that end itself.
     func revokeSession(_ op: inout Operation) async throws -> SessionInfo {
         let id = op.request.parameters["id"] ?? ""
-        guard let s = sessions.session(id: id) else {
-            throw APIError.notFound("no live session '\(Names.printable(id))'")
+        if let s = sessions.session(id: id) {
+            try await endSession(s, .revoked, op: &op)
+            return sessionInfo(s)
         }
-        try await endSession(s, .revoked, op: &op)
-        return sessionInfo(s)
+        let host = hostName
+        let elsewhere = store.engine == .sqlite ? nil : try await store.database.read { db in
+            try BuildSessionRecord.openOnOtherHost(id: id, than: host, in: db)
+        }
+        guard let remote = elsewhere else { throw APIError.notFound("no live session '\(Names.printable(id))'") }
+        op.target = AuditTarget(project: remote.project)
+        try await op.change { db in
+            // The holding host revokes the session's minted tokens as it ends it.
+            try BuildSessionRecord.end(id: remote.id, reason: SessionEnd.revoked.rawValue, in: db)
+        }
+        return Self.sessionInfo(remote)
     }
 
     package func identity(_ req: Request) -> PeerIdentity { PeerIdentity(uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid) }
@@ -155,7 +173,8 @@ extension Vault {
         op.actor.sessionID = id
         let record = BuildSessionRecord(
             id: id, tokenHash: tokenHash, project: body.project, buildID: body.build, runnerUID: req.peer.uid,
-            grants: grants.map(\.rawValue).sorted(), maxUses: uses, createdAt: now, expiresAt: session.expiresAt)
+            grants: grants.map(\.rawValue).sorted(), maxUses: uses, createdAt: now, expiresAt: session.expiresAt,
+            host: hostName)
         try await op.change { db in try record.insert(in: db) }
         sessions.insert(session, reserved: true)
         placeHeld = false
@@ -169,11 +188,14 @@ extension Vault {
         let uses = s.uses
         // Only a repo-token session has minted tokens to queue for revocation.
         let minted = s.grants.contains(.repoToken)
+        let sessions = sessions
         try await op.change { db in
             if minted { try MintedTokens.queueRevocation(sessionIDs: [s.id], in: db) }
             try BuildSessionRecord.end(id: s.id, reason: reason.rawValue, uses: uses, in: db)
+            // Out of the table before the end commits: on a shared store the end's change
+            // reaches this daemon's own feed too, and must find nothing left to end.
+            sessions.remove(s.id)
         }
-        sessions.remove(s.id)
         agents.stop(s.id)
         mintedTokens.remove(s.id)
         metrics.sessionEnded(reason)
@@ -184,6 +206,13 @@ extension Vault {
         SessionInfo(
             id: s.id, project: s.project, build: s.buildID, runnerUid: s.runner.uid, grants: s.grants.map(\.rawValue).sorted(),
             usesLeft: s.maxUses - s.uses, maxUses: s.maxUses, createdAt: s.createdAt.description, expiresAt: s.expiresAt.description,
-            deployKeyVersion: s.deployKeyVersion, tokenVersion: s.tokenVersion)
+            deployKeyVersion: s.deployKeyVersion, tokenVersion: s.tokenVersion, host: hostName)
+    }
+
+    /// Another host's session, as its row has it (that host keeps the live count of uses).
+    static func sessionInfo(_ s: BuildSessionRecord.Open) -> SessionInfo {
+        SessionInfo(
+            id: s.id, project: s.project, build: s.buildID, runnerUid: s.runnerUID, grants: s.grants, usesLeft: nil, maxUses: s.maxUses,
+            createdAt: s.createdAt, expiresAt: s.expiresAt, deployKeyVersion: nil, tokenVersion: nil, host: s.host)
     }
 }

@@ -18,6 +18,9 @@ package protocol StoreDatabase: Sendable {
     /// daemons extend in turn (the audit chain's head). Its closure sees what the holder
     /// before it committed. On SQLite, where one process writes a store, a plain `write`.
     func write<T>(holdingLock key: Int64, _ body: (StoreDB) throws -> T) throws -> T
+    /// A wake-up each time another process may have written the `changes` feed (nil: the
+    /// engine has none, or they are turned off; the feed is polled all the same).
+    func changeNotifications() -> AsyncStream<Void>?
     func read<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (StoreDB) throws -> T) async throws -> T
 }
@@ -26,4 +29,6 @@ extension StoreDatabase {
     package func write<T>(holdingLock key: Int64, _ body: (StoreDB) throws -> T) throws -> T {
         try write(body)
     }
+
+    package func changeNotifications() -> AsyncStream<Void>? { nil }
 }
