@@ -325,6 +325,31 @@ package final class KeyRing: Sendable {
         return rewrapped
     }
 
+    /// On a shared store: adopts the newer key generation another daemon's `master-key
+    /// rotate` committed (it is wrapped under the same master key), so this daemon opens
+    /// the re-wrapped data keys and seals under the new generation without a restart.
+    /// Returns the generation now active if it changed, nil if it was current. A newer
+    /// generation that this master key does not open (the store was rekeyed on another
+    /// host) is an error that says to restart with the new key.
+    package func adoptNewestGeneration(in db: StoreDB) throws -> Int64? {
+        guard let row = try SQLRow.fetchAll(db, sql: "SELECT generation, wrapped_kek FROM key_generation ORDER BY generation DESC LIMIT 1").first
+        else { throw StoreError.corrupt(path: "store", reason: "no key generation") }
+        let generation: Int64 = row["generation"]
+        let (current, root) = keys.withLock { ($0.kek.generation, $0.root) }
+        guard generation > current else { return nil }
+        guard let (kek, format) = try? root.unwrapAnyKEK(Array(row["wrapped_kek"] as Data), generation: generation), format == .current else {
+            throw StoreError.corrupt(
+                path: "store",
+                reason: "key generation \(generation), added by another host, does not open with this daemon's master key (was the master key replaced with rekey there?); restart this daemon with the new key file or passphrase")
+        }
+        return keys.withLock { k in
+            // The writer's own rotation, staged or settled, wins over what it reads.
+            guard k.stagedKEK == nil, k.kek.generation < generation else { return nil }
+            k.kek = kek
+            return generation
+        }
+    }
+
     // MARK: Rekey
 
     /// Replaces the root key: the active KEK is wrapped under `newRoot` and the check

@@ -246,6 +246,37 @@ struct PostgresFleetTests {
         c.stop()
     }
 
+    @Test func aMasterKeyRotationOnOneHostIsTakenUpByTheOthersWithoutARestart() throws {
+        let fleet = try Fleet()
+        let (a, c, token, _) = try tokenSessionOnAnotherHost(fleet, notifications: true)
+        let rotated = a.cli(["master-key", "rotate", "--json"])
+        #expect(rotated.status == 0, "\(rotated.err)")
+        // C's live session (its secret pinned under the old generation) still releases,
+        // and so does a session C opens now, on data keys re-wrapped under the new one.
+        let secret = String(repeating: "Rv4", count: 14) + "AB"
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).out == "ci-bot\n\(secret)\n")
+        let open = c.cli(["session", "open", "ops", "--build", "after-rotate", "--grant", "token", "--json"])
+        let fresh = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String, "\(open.err)")
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": fresh]).out == "ci-bot\n\(secret)\n")
+        #expect(c.log.contains("now in use"), "C logged that it took up the new generation")
+        // C seals under the new generation: a token it puts releases on A, and C can rotate in turn.
+        let second = String(repeating: "Nw2", count: 14) + "CD"
+        #expect(c.cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: second + "\n").status == 0)
+        let onA = a.cli(["session", "open", "ops", "--build", "on-a", "--grant", "token", "--json"])
+        let aToken = try #require((try JSONSerialization.jsonObject(with: Data(onA.out.utf8)) as? [String: Any])?["token"] as? String, "\(onA.err)")
+        #expect(a.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": aToken]).out == "ci-bot\n\(second)\n")
+        let again = c.cli(["master-key", "rotate"])
+        #expect(again.status == 0, "\(again.err)")
+        usleep(300_000)
+        #expect(a.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": aToken]).out == "ci-bot\n\(second)\n")
+        let generations = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT generation FROM key_generation;")
+        #expect(generations.out.trimmingCharacters(in: .whitespacesAndNewlines) == "3", "\(generations.out)")
+        a.stop()
+        c.stop()
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0, "\(verified.out) \(verified.err)")
+    }
+
     @Test func aDaemonThatCannotLogInOrTrustTheServerRefusesToStart() throws {
         let fleet = try Fleet()
         let root = fleet.root

@@ -285,6 +285,10 @@ extension Vault {
             try SecretVersions.sealed(kind: version.kind, owner: version.owner, version: version.version, in: db)
         }
         guard let fresh else { throw APIError(.secretRevoked, "the secret was revoked") }
+        // On a shared store another host may have rotated a moment before this one heard of it.
+        if fresh.generation > keyRing.generation, store.engine != .sqlite {
+            _ = try store.database.read { [keyRing] db in try keyRing.adoptNewestGeneration(in: db) }
+        }
         return try keyRing.open(fresh, for: version.binding)
     }
 }

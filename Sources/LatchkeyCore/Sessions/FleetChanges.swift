@@ -110,20 +110,30 @@ extension Vault {
         }
     }
 
+    /// Takes up the key generation another host's `master-key rotate` added: from then on
+    /// this daemon seals under it, and a session's pinned secret, sealed under the old one,
+    /// is read again at its next release (`openSealed`), as after a rotation on this host.
+    func adoptNewestKeyGeneration() async {
+        do {
+            let adopted = try await store.database.read { [keyRing] db in try keyRing.adoptNewestGeneration(in: db) }
+            if let adopted { logger.notice("key generation \(adopted), added by another host's master-key rotate, is now in use") }
+        } catch {
+            logger.error("could not take up another host's key generation: \(error)")
+        }
+    }
+
     /// Ends the live sessions of this host that another host's change took away: a project
     /// or connection removed, a pinned version revoked, the session's own row ended
     /// (`session revoke` issued on another host). Each end is audited here, by the daemon
     /// that held the session, with the reason the single-host path gives.
     func act(on changes: [StoreChange]) async {
+        if changes.contains(where: { $0.what == .keyGeneration }) { await adoptNewestKeyGeneration() }
         let live = sessions.all()
         guard !live.isEmpty else { return }
         let projects = Set(changes.filter { $0.what == .project }.map(\.ref))
         let connections = Set(changes.filter { $0.what == .connection }.map(\.ref))
         let endedIDs = Set(changes.filter { $0.what == .session }.map(\.ref)).intersection(live.map(\.id))
         let versions = changes.compactMap(\.secretVersion)
-        if changes.contains(where: { $0.what == .keyGeneration }) {
-            logger.notice("another host added a key generation (master-key rotate): restart this daemon to seal with it")
-        }
         let facts: (revoked: Set<String>, endReasons: [String: String])
         do {
             facts = try await store.database.read { db in
