@@ -18,6 +18,8 @@ public struct AuditRow: Codable, Sendable, Equatable {
     public var requestId: String?
     /// The `X-Request-Id` the client sent (absent when it sent none).
     public var clientRequestId: String?
+    /// The host whose daemon wrote the row, on a fleet's shared store (absent on a single host's).
+    public var host: String?
     public var prevHash: String
     public var rowHash: String
 }

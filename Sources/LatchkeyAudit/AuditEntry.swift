@@ -49,11 +49,15 @@ package struct AuditEntry: Sendable, Codable, Equatable {
     /// The `X-Request-Id` the client sent, if any: a label of the client's, never the
     /// daemon's id.
     package var clientRequestID: String?
+    /// The host whose daemon wrote the row, on a fleet's shared store (`serve
+    /// --host-name`); nil on a single host's SQLite store. Set by the audit log.
+    package var host: String?
 
     package init(
         actor: Actor, action: String, target: Target = .init(), outcome: Outcome, reason: String? = nil, requestID: String? = nil,
-        clientRequestID: String? = nil
+        clientRequestID: String? = nil, host: String? = nil
     ) {
+        self.host = host.map(Self.cap)
         self.actor = actor
         self.action = Self.cap(action)
         self.target = target

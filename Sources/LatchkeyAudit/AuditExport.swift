@@ -22,6 +22,7 @@ package enum AuditExport {
         s += ",\"kind\":\(q(e.target.kind)),\"version\":\(n(e.target.version)),\"outcome\":\(q(e.outcome.rawValue))"
         s += ",\"reason\":\(q(e.reason)),\"requestId\":\(q(e.requestID))"
         if let client = e.clientRequestID { s += ",\"clientRequestId\":\(q(client))" }
+        if let host = e.host { s += ",\"host\":\(q(host))" }
         s += ",\"prevHash\":\"\(Hex.encode(r.prevHash))\",\"rowHash\":\"\(Hex.encode(r.rowHash))\"}"
         return s
     }
@@ -99,7 +100,7 @@ package enum AuditExport {
                 sawHeader = true
             case "row":
                 guard sawHeader else { throw .malformedExport(line: lineNumber, reason: "rows before the header") }
-                try f.only(rowFields, optional: ["clientRequestId"])
+                try f.only(rowFields, optional: ["clientRequestId", "host"])
                 let actor = AuditEntry.Actor(
                     role: try f.string("role"), uid: try f.optionalInt("uid", UInt32.self), gid: try f.optionalInt("gid", UInt32.self),
                     pid: try f.optionalInt("pid", Int32.self), sessionID: try f.optionalString("session"))
@@ -111,7 +112,7 @@ package enum AuditExport {
                     target: .init(connection: try f.optionalString("connection"), project: try f.optionalString("project"),
                         kind: try f.optionalString("kind"), version: try f.optionalInt("version", Int64.self)),
                     outcome: outcome, reason: try f.optionalString("reason"), requestID: try f.optionalString("requestId"),
-                    clientRequestID: try f.absentOrString("clientRequestId"))
+                    clientRequestID: try f.absentOrString("clientRequestId"), host: try f.absentOrString("host"))
                 contents.records.append(AuditRecord(
                     seq: try f.int("seq"), time: try f.time("time"), entry: entry, prevHash: try f.hex("prevHash", count: 32),
                     rowHash: try f.hex("rowHash", count: 32)))

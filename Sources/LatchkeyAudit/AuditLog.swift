@@ -40,6 +40,9 @@ package final class AuditLog: @unchecked Sendable {
     /// batch and checkpoint holds `chainLockKey` and starts from the head and checkpoint
     /// it reads in its own transaction, not from what this writer last wrote.
     private let shared: Bool
+    /// The host named on every row this writer appends (a fleet's daemon: its `--host-name`);
+    /// nil on a single host's store, whose rows name none.
+    private let host: String?
     /// The lock every daemon's audit writer holds while it extends the shared chain.
     /// ("LKchain" in ASCII.)
     package static let chainLockKey: Int64 = 0x4c4b_6368_6169_6e00
@@ -66,17 +69,18 @@ package final class AuditLog: @unchecked Sendable {
     /// every tail holds the rows of one run only.
     package convenience init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
-        witness: CheckpointWitness? = nil, log: @escaping @Sendable (String) -> Void
+        witness: CheckpointWitness? = nil, host: String? = nil, log: @escaping @Sendable (String) -> Void
     ) throws {
         try self.init(
             store: store, signingKey: signingKey, checkpointEveryRows: checkpointEveryRows, checkpointInterval: checkpointInterval,
-            witness: witness, observer: nil, log: log)
+            witness: witness, observer: nil, host: host, log: log)
     }
 
     package init(
         store: Store, signingKey: Ed25519SigningKey, checkpointEveryRows: Int = 1000, checkpointInterval: Duration = .seconds(60),
-        witness: CheckpointWitness? = nil, observer: (any AuditObserver)?, log: @escaping @Sendable (String) -> Void
+        witness: CheckpointWitness? = nil, observer: (any AuditObserver)?, host: String? = nil, log: @escaping @Sendable (String) -> Void
     ) throws {
+        self.host = host
         self.observer = observer
         self.store = store
         self.signingKey = signingKey
@@ -129,6 +133,8 @@ package final class AuditLog: @unchecked Sendable {
     }
 
     private func enqueue(_ entry: AuditEntry, change: Change?, done: @escaping Completion) {
+        var entry = entry
+        if let host { entry.host = host }
         condition.lock()
         guard !closing else {
             condition.unlock()
@@ -388,8 +394,8 @@ package final class AuditLog: @unchecked Sendable {
 
     static let insertSQL = """
         INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection,
-            target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static func arguments(_ r: AuditRecord) -> SQLArguments {
@@ -397,7 +403,7 @@ package final class AuditLog: @unchecked Sendable {
         return [
             r.seq, r.time.description, e.actor.role, e.actor.uid.map { Int64($0) }, e.actor.gid.map { Int64($0) }, e.actor.pid.map { Int64($0) },
             e.actor.sessionID, e.action, e.target.connection, e.target.project, e.target.kind, e.target.version, e.outcome.rawValue,
-            e.reason, e.requestID, Data(r.prevHash), Data(r.rowHash), e.clientRequestID,
+            e.reason, e.requestID, Data(r.prevHash), Data(r.rowHash), e.clientRequestID, e.host,
         ]
     }
 }

@@ -149,7 +149,8 @@ package enum AuditReader {
         let entry = AuditEntry(
             actor: actor, action: row["action"],
             target: .init(connection: row["target_connection"], project: row["target_project"], kind: row["target_kind"], version: row["target_version"]),
-            outcome: outcome, reason: row["reason"], requestID: row["request_id"], clientRequestID: row["client_request_id"])
+            outcome: outcome, reason: row["reason"], requestID: row["request_id"], clientRequestID: row["client_request_id"],
+            host: row["host"])
         return AuditRecord(seq: row["seq"], time: time, entry: entry, prevHash: Array(row["prev_hash"] as Data), rowHash: Array(row["row_hash"] as Data))
     }
 }

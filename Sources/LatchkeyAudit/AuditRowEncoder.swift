@@ -8,6 +8,7 @@ enum AuditColumn: Int32 {
     case seq = 0, time, role, uid, gid, pid, session, action, connection, project, kind, version, outcome, reason, requestID
     /// After prev_hash (15) and row_hash (16) in `StoredChainCheck.columns`.
     case clientRequestID = 17
+    case host = 18
 }
 
 /// One row's values as the encoder reads them: a decoded record or SQLite's column bytes.
@@ -38,6 +39,8 @@ package struct AuditRowError: Error, Sendable, Equatable, CustomStringConvertibl
 /// hashed as something else.
 enum AuditRowEncoder {
     static let rowLabel = Array("latchkey-audit-row-v1".utf8)
+    /// A row that names its host (a fleet's): its own label, so no v1 row encodes like it.
+    static let hostRowLabel = Array("latchkey-audit-row-v2".utf8)
     static let uidRange: ClosedRange<Int64> = 0...Int64(UInt32.max)
     static let pidRange: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max)
 
@@ -51,7 +54,8 @@ enum AuditRowEncoder {
         guard seq >= 1 else { throw AuditRowError(seq: seq, reason: "seq \(seq) is not positive") }
         out.reset()
         out.raw(prev)
-        out.text(rowLabel)
+        let named = v.text(.host) { $0 != nil }
+        out.text(named ? hostRowLabel : rowLabel)
         out.u64(UInt64(bitPattern: seq))
         try put(v, .time, "time", .required, .storedTime, out)
         try put(v, .role, "actor_role", .required, .none, out)
@@ -67,9 +71,15 @@ enum AuditRowEncoder {
         try put(v, .outcome, "outcome", .required, .outcome, out)
         try put(v, .reason, "reason", .optional, .none, out)
         try put(v, .requestID, "request_id", .optional, .none, out)
-        // Hashed only when present (`string(x)`, no presence byte), so rows without it —
-        // every row from before it existed — encode exactly as they always did.
-        try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, out)
+        if named {
+            // v2: every field has its place, the host last.
+            try put(v, .clientRequestID, "client_request_id", .optional, .none, out)
+            try put(v, .host, "host", .required, .none, out)
+        } else {
+            // Hashed only when present (`string(x)`, no presence byte), so rows without it —
+            // every row from before it existed — encode exactly as they always did.
+            try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, out)
+        }
     }
 
     /// How a text column is encoded: required (`string(x)`, NULL refused), optional
@@ -262,6 +272,7 @@ struct RecordValues: AuditRowValues {
         case .reason: s = entry.reason
         case .requestID: s = entry.requestID
         case .clientRequestID: s = entry.clientRequestID
+        case .host: s = entry.host
         default: s = nil
         }
         guard var s else { return body(nil) }

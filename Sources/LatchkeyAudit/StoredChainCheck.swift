@@ -18,7 +18,7 @@ import Synchronization
 enum StoredChainCheck {
     static let columns = """
         seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
-        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id
+        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host
         """
 
     /// On the caller's connection and snapshot, one thread (SQLite only: nil on another
@@ -183,12 +183,14 @@ private struct StatementValues: AuditRowValues {
     private let types: ColumnTypes
 
     /// The storage class of each selected column of the current row.
-    typealias ColumnTypes = (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
+    typealias ColumnTypes = (
+        Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32
+    )
 
     init(statement: OpaquePointer, seq: Int64) {
         self.statement = statement
         self.seq = seq
-        var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &types) { raw in
             let t = raw.bindMemory(to: Int32.self)
             for c in 0..<t.count { t[c] = sqlite3_column_type(statement, Int32(c)) }

@@ -41,10 +41,12 @@ struct AuditCommand: ParsableCommand {
                 q += (q.isEmpty ? "" : "&") + "limit=\(limit)"
                 let rows: [AuditRow] = try client.client().call("GET", "/v1/audit?\(q)")
                 if client.json { return try printJSON(rows) }
-                printTable(["SEQ", "TIME", "ROLE", "UID", "ACTION", "TARGET", "OUTCOME"], rows.map { r in
+                // A fleet's rows name the host that wrote them: then a HOST column.
+                let hosts = rows.contains { $0.host != nil }
+                printTable(["SEQ", "TIME"] + (hosts ? ["HOST"] : []) + ["ROLE", "UID", "ACTION", "TARGET", "OUTCOME"], rows.map { r in
                     let target = [r.connection, r.project, r.kind, r.version.map { "v\($0)" }].compactMap { $0 }.joined(separator: "/")
-                    return [String(r.seq), r.time, r.role, r.uid.map(String.init) ?? "-", r.action, target.isEmpty ? "-" : target,
-                            r.outcome + (r.reason.map { " (\($0))" } ?? "")]
+                    return [String(r.seq), r.time] + (hosts ? [r.host ?? "-"] : []) + [r.role, r.uid.map(String.init) ?? "-", r.action,
+                            target.isEmpty ? "-" : target, r.outcome + (r.reason.map { " (\($0))" } ?? "")]
                 })
             } catch { throw fail(error) }
         }

@@ -82,7 +82,10 @@ package final class Vault: Sendable {
     ) async throws -> Vault {
         let log = logger
         let metrics = Metrics()
-        let audit = try AuditLog(store: store, signingKey: keyRing.auditSigning, witness: witness, observer: metrics) { line in log.notice("\(line)") }
+        // A fleet's rows say which host wrote them; a single host's, as ever, name none.
+        let audit = try AuditLog(
+            store: store, signingKey: keyRing.auditSigning, witness: witness, observer: metrics, host: store.engine == .sqlite ? nil : hostName
+        ) { line in log.notice("\(line)") }
         let policy: Policy
         do {
             policy = try Policy.load(directory: policiesDirectory, daemonUID: getuid())

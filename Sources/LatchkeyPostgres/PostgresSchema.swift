@@ -419,7 +419,7 @@ package enum PostgresSchema {
         """,
     ]
 
-    /// Store schema 13: the session's host, and the `changes` feed. Triggers write a row for
+    /// Store schema 13: the session's and the audit row's host, and the `changes` feed. Triggers write a row for
     /// each event another daemon must act on — a session ended (by `session revoke` on any
     /// host, or by its own daemon), a project or connection removed, a secret version's
     /// state changed (revoked, retiring), a key generation added (master-key rotation) —
@@ -428,6 +428,7 @@ package enum PostgresSchema {
     /// notification only makes the poll come early.
     static let schema13: [String] = [
         "ALTER TABLE session ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE audit ADD COLUMN host TEXT",
         "CREATE INDEX session_open_by_host ON session(host) WHERE ended_at IS NULL",
         """
         CREATE TABLE changes (

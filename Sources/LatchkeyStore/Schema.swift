@@ -27,12 +27,14 @@ enum Schema {
     }
 
     /// A fleet's pieces, in the same schema on both engines: the host whose daemon holds
-    /// each session (its start and stop end only its own), and the `changes` feed through
+    /// each session (its start and stop end only its own), the host that wrote each audit
+    /// row (NULL on a single host's store: docs/AUDIT.md), and the `changes` feed through
     /// which the daemons of a shared store learn what another ended or revoked. On SQLite
     /// one daemon serves a store, so nothing writes `changes` there (PostgreSQL's triggers
     /// do; see `PostgresSchema`); the table is here so both engines have the same schema.
     static let sessionHostAndChanges = """
         ALTER TABLE session ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN host TEXT;
         CREATE INDEX session_open_by_host ON session(host) WHERE ended_at IS NULL;
         CREATE TABLE changes (
             id    INTEGER PRIMARY KEY,

@@ -177,7 +177,7 @@ struct Fixture {
             "REPLACE INTO audit SELECT * FROM audit WHERE seq = 1", "INSERT OR REPLACE INTO audit SELECT * FROM audit WHERE seq = 2",
             "UPDATE audit_checkpoint SET audit_seq = 1", "DELETE FROM audit_checkpoint",
             "REPLACE INTO audit_checkpoint SELECT * FROM audit_checkpoint WHERE id = 1",
-            "INSERT INTO audit SELECT seq + 10, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id FROM audit WHERE seq = 1",
+            "INSERT INTO audit SELECT seq + 10, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host FROM audit WHERE seq = 1",
         ] {
             let r = tool(["sqlite3", f.db, sql])
             #expect(r.status != 0 && r.out.contains("append-only"), "\(sql): \(r.out)")

@@ -7,13 +7,16 @@ import Testing
 
 /// An audit row vector (Vectors/*.vec, made by make-vectors.py from docs/AUDIT.md alone):
 /// `latchkey-audit-row-vector: 1`, then every header exactly once. `~` is an absent
-/// value. Unknown, repeated or missing headers, or a name not `good-` / `bad-` fitting its
+/// value. A fleet's row (v2) also has `client-request-id` and `host`; the others predate
+/// both and lack the two headers. Unknown, repeated or missing headers, or a name not `good-` / `bad-` fitting its
 /// `expect`, fail the test.
 struct RowVector: AuditRowValues, CustomStringConvertible {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Vectors")
     static let formatLine = "latchkey-audit-row-vector: 1"
     static let rowHeaders = ["seq", "time", "role", "uid", "gid", "pid", "session", "action", "connection", "project", "kind", "version",
                              "outcome", "reason", "request-id"]
+    /// The headers of a v2 row only, by column.
+    static let hostRowHeaders: [AuditColumn: String] = [.clientRequestID: "client-request-id", .host: "host"]
     static let goodHeaders = Set(["expect", "prev", "encoding", "hash", "source"] + rowHeaders)
     static let badHeaders = Set(["expect", "prev", "reason-contains", "source"] + rowHeaders)
 
@@ -47,14 +50,15 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
         let good = name.hasPrefix("good-")
         guard good || name.hasPrefix("bad-") else { throw FormatError(description: "\(name): not good-/bad-") }
         guard h["expect"] == (good ? "ok" : "error malformed") else { throw FormatError(description: "\(name): expect does not fit the name") }
-        guard Set(h.keys) == (good ? Self.goodHeaders : Self.badHeaders) else {
-            throw FormatError(description: "\(name): headers \(Set(h.keys).symmetricDifference(good ? Self.goodHeaders : Self.badHeaders)) unknown or missing")
+        let expected = (good ? Self.goodHeaders : Self.badHeaders).union(h["host"] == nil ? [] : Set(Self.hostRowHeaders.values))
+        guard Set(h.keys) == expected else {
+            throw FormatError(description: "\(name): headers \(Set(h.keys).symmetricDifference(expected)) unknown or missing")
         }
         headers = h
     }
 
     func value(_ c: AuditColumn) -> String? {
-        // The vectors predate client_request_id: absent, and hashed only when present.
+        if let header = Self.hostRowHeaders[c] { return headers[header].flatMap { $0 == "~" ? nil : $0 } }
         guard Int(c.rawValue) < Self.rowHeaders.count else { return nil }
         let v = headers[Self.rowHeaders[Int(c.rawValue)]]!
         return v == "~" ? nil : v
@@ -75,7 +79,8 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
         for file in try FileManager.default.contentsOfDirectory(atPath: RowVector.directory.path) where file != "make-vectors.py" {
             #expect((file.hasPrefix("good-") || file.hasPrefix("bad-")) && file.hasSuffix(".vec"), "unexpected file \(file)")
         }
-        #expect(RowVector.names("good-").count >= 4 && RowVector.names("bad-").count >= 7)
+        #expect(RowVector.names("good-").count >= 6 && RowVector.names("bad-").count >= 8)
+        #expect(try RowVector.names("good-").filter { try RowVector($0).headers["host"] != nil }.count >= 2, "v2 rows have vectors")
     }
 
     @Test(arguments: RowVector.names("good-"))
@@ -93,7 +98,8 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
             let entry = AuditEntry(
                 actor: .init(role: v.value(.role)!, uid: uid, gid: gid, pid: pid, sessionID: v.value(.session)), action: v.value(.action)!,
                 target: .init(connection: v.value(.connection), project: v.value(.project), kind: v.value(.kind), version: v.integer(.version)),
-                outcome: outcome, reason: v.value(.reason), requestID: v.value(.requestID))
+                outcome: outcome, reason: v.value(.reason), requestID: v.value(.requestID), clientRequestID: v.value(.clientRequestID),
+                host: v.value(.host))
             #expect(Hex.encode(try AuditEncoding.row(seq: v.seq, time: time, entry: entry)) == v.headers["encoding"], "\(name): entry path")
         }
     }

@@ -41,8 +41,10 @@ struct PostgresAuditChainTests {
         try AuditLog.signFirstCheckpoint(store: first, signingKey: ring.auditSigning)
         let stores = [first, try host("b"), try host("c")]
         // A checkpoint every 25 rows: the writers also race to sign the fleet's head.
-        let logs = try stores.map { store in
-            try AuditLog(store: store, signingKey: ring.auditSigning, checkpointEveryRows: 25, checkpointInterval: .seconds(3600)) { _ in }
+        let logs = try zip(stores, ["a", "b", "c"]).map { store, name in
+            try AuditLog(
+                store: store, signingKey: ring.auditSigning, checkpointEveryRows: 25, checkpointInterval: .seconds(3600), host: "host-\(name)"
+            ) { _ in }
         }
         let perHost = 150
         let seqs = try await withThrowingTaskGroup(of: [Int64].self) { group in
@@ -71,13 +73,23 @@ struct PostgresAuditChainTests {
         #expect(report.rowsChecked == 3 * perHost && report.unsignedTail == 0, "\(report.description)")
         // Each batch crossed the 25-row mark at most once: about one checkpoint per 25 rows, not one per host.
         #expect(report.checkpointsChecked >= 3 * perHost / (25 + AuditLog.maxBatch) && report.checkpointsChecked <= 3 * perHost / 25 + 4, "\(report.description)")
-        // Each host's rows are all there, in the order that host wrote them.
+        // Each host's rows are all there, and each says which host wrote it.
         for name in ["a", "b", "c"] {
-            let ids = try await first.database.read { db in
-                try SQLRow.fetchAll(db, sql: "SELECT request_id FROM audit WHERE target_project = ? ORDER BY seq", arguments: ["ops-\(name)"])
-                    .map { $0["request_id"] as String }
+            let hosts = try await first.database.read { db in
+                try SQLRow.fetchAll(db, sql: "SELECT host FROM audit WHERE target_project = ? ORDER BY seq", arguments: ["ops-\(name)"])
+                    .map { $0["host"] as String? }
             }
-            #expect(ids.count == perHost)
+            #expect(hosts.count == perHost && hosts.allSatisfy { $0 == "host-\(name)" })
+        }
+        // The host is in the row's hash: moved to another host, or dropped, the row no longer verifies.
+        let (records, checkpoints) = try await first.database.read { db in
+            (try AuditReader.records(in: db), try AuditReader.checkpoints(in: db))
+        }
+        for forged in ["host-z", nil] as [String?] {
+            var edited = records
+            edited[10].entry.host = forged
+            let report = AuditVerifier.verify(records: edited, checkpoints: checkpoints, publicKey: ring.auditSigning.publicKey)
+            #expect(report.problem == .changed(seq: edited[10].seq), "\(report.description)")
         }
     }
 

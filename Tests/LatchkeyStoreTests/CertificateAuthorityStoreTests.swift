@@ -110,6 +110,7 @@ import Testing
                 try db.execute(sql: "DROP TABLE minted_token")
                 // …and the fleet's session host and changes feed.
                 try db.execute(sql: "DROP INDEX session_open_by_host; ALTER TABLE session DROP COLUMN host; DROP TABLE changes")
+                try db.execute(sql: "ALTER TABLE audit DROP COLUMN host")
                 try db.execute(sql: "ALTER TABLE secret_version RENAME TO secret_version_current")
                 try db.execute(sql: """
                     CREATE TABLE secret_version (

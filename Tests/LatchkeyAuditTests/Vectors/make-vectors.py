@@ -16,7 +16,12 @@ def u32(v): return struct.pack(">I", v & 0xffffffff)
 def u64(v): return struct.pack(">Q", v & 0xffffffffffffffff)
 
 def encode(r):
-    return (txt("latchkey-audit-row-v1") + u64(r["seq"]) + txt(r["time"]) + txt(r["role"]) + opt(r["uid"], u32) + opt(r["gid"], u32)
+    if r.get("host") is not None:  # v2: a fleet's row, its own label, the host last
+        return (txt("latchkey-audit-row-v2") + fields(r) + opt(r["client-request-id"], txt) + txt(r["host"]))
+    return txt("latchkey-audit-row-v1") + fields(r)
+
+def fields(r):
+    return (u64(r["seq"]) + txt(r["time"]) + txt(r["role"]) + opt(r["uid"], u32) + opt(r["gid"], u32)
             + opt(r["pid"], u32) + opt(r["session"], txt) + txt(r["action"]) + opt(r["connection"], txt) + opt(r["project"], txt)
             + opt(r["kind"], txt) + opt(r["version"], u64) + txt(r["outcome"]) + opt(r["reason"], txt) + opt(r["request-id"], txt))
 
@@ -28,7 +33,7 @@ def row(**kw):
 
 def write(name, r, prev, expect, source, **extra):
     lines = ["latchkey-audit-row-vector: 1", "expect: " + expect]
-    for k in FIELDS:
+    for k in FIELDS + (["client-request-id", "host"] if "host" in r else []):
         v = r[k]
         lines.append("%s: %s" % (k, "~" if v is None else v))
     lines.append("prev: " + prev.hex())
@@ -50,6 +55,12 @@ good("good-limits", row(seq=9223372036854775807, role="admin", uid=4294967295, g
 good("good-unicode", row(seq=7, role="admin", uid=0, action="project.add", project="café-ünïcode", outcome="failed", reason="invalid"),
      prev, "make-vectors.py: non-ASCII text is its UTF-8 bytes")
 
+good("good-fleet-host", row(seq=77, role="build", uid=1000, gid=1000, pid=99, session="s_fleet", action="secret.release", connection="ghe",
+     project="web", kind="token", version=2, request_id="req-9", client_request_id="ci-run-5", host="build-07.example"), prev,
+     "make-vectors.py: a fleet's row (v2) with its host and a client request id")
+good("good-fleet-host-only", row(seq=78, action="session.end", reason="token-revoked", client_request_id=None, host="build-07.example"),
+     prev, "make-vectors.py: a fleet's row (v2) with no client request id: its presence byte is 0")
+
 def bad(name, r, reason, source): write(name, r, prev, "error malformed", source, **{"reason-contains": reason})
 bad("bad-uid-over-32-bits", row(seq=5, role="build", uid=4294968296, action="secret.release"), "actor_uid",
     "issue 16: 2^32+1000 is uid 1000 as a u32; it must be refused, not read as 1000")
@@ -59,3 +70,5 @@ bad("bad-time-form", row(time="2026-11-22 22:36:19Z"), "time", "make-vectors.py:
 bad("bad-missing-action", row(action=None), "action", "make-vectors.py: a required text absent")
 bad("bad-outcome", row(outcome="approved"), "outcome", "make-vectors.py: an outcome the daemon never writes")
 bad("bad-seq-zero", row(seq=0), "seq", "make-vectors.py: sequence numbers start at 1")
+bad("bad-fleet-outcome", row(seq=79, outcome="approved", client_request_id=None, host="build-07.example"), "outcome",
+    "make-vectors.py: a fleet's row (v2) is held to the same rules")
