@@ -148,6 +148,76 @@ struct PostgresFleetTests {
         let released = try fleet.server.psql(
             as: PostgresServer.daemonRole, "SELECT count(*) FROM audit WHERE action = 'secret.release' AND outcome = 'granted';")
         #expect((Int(released.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1) >= acknowledged.reduce(0, +), "\(released.out)")
+        // Every row says which host wrote it.
+        let writers = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT coalesce(host, '-') FROM audit GROUP BY 1 ORDER BY 1;")
+        #expect(writers.out.split(separator: "\n") == ["host-a", "host-b", "host-c"], "\(writers.out)")
+        let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
+        #expect(verified.status == 0 && verified.out.contains("intact"), "\(verified.out) \(verified.err)")
+    }
+
+    /// Three daemons under builds' load; one is killed mid-batch, then PostgreSQL stops for
+    /// 5 s. The others go on after the kill, every daemon fails closed during the outage and
+    /// serves again after it without a restart, and every release any build got — the
+    /// killed host's too — has its row in the one chain, which verifies.
+    @Test func faultRoundsUnderLoadLoseNoAcknowledgedRelease() throws {
+        let fleet = try Fleet()
+        let hosts = try ["a", "b", "c"].map { try fleet.daemon($0) }
+        #expect(hosts[0].cli(["connection", "add", "bb", "--kind", "bitbucket-server", "--url", "https://bb.example.com"]).status == 0)
+        #expect(hosts[0].cli(["project", "add", "ops", "--connection", "bb", "--repo", "OPS/deploy-scripts"]).status == 0)
+        #expect(hosts[0].cli(["token", "put", "bb", "--no-verify", "--username", "ci-bot"], stdin: String(repeating: "Ft6", count: 14) + "AB\n").status == 0)
+        let loop = "while :; do \"$1\" fetch token --socket \"$2\" > /dev/null 2>&1 && echo ok >> \"$3\"; done"
+        var loaders: [pid_t] = []
+        for (i, d) in hosts.enumerated() {
+            let open = d.cli(["session", "open", "ops", "--build", "fault-\(i)", "--grant", "token", "--uses", "100000", "--json"])
+            let token = try #require((try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [String: Any])?["token"] as? String, "\(open.err)")
+            var environment = ProcessInfo.processInfo.environment
+            environment["LATCHKEY_SESSION"] = token
+            for _ in 0..<2 {
+                loaders += spawn(["/bin/bash", "-c", loop, "load", latchkeyBinary, d.socket, fleet.root + "/acks-\(i)"], environment: environment,
+                                 stdoutPath: "/dev/null", stderrPath: "/dev/null").map { [$0] } ?? []
+            }
+        }
+        func acks(_ i: Int) -> Int {
+            ((try? String(contentsOfFile: fleet.root + "/acks-\(i)", encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        func waitForMore(_ i: Int, than n: Int, within seconds: Int = 15) -> Bool {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < deadline {
+                if acks(i) > n { return true }
+                usleep(50_000)
+            }
+            return false
+        }
+        for i in 0..<3 { #expect(waitForMore(i, than: 20), "host \(i) serves under load") }
+
+        // Host B dies mid-load; A and C go on.
+        hosts[1].kill9()
+        let (a0, c0) = (acks(0), acks(2))
+        #expect(waitForMore(0, than: a0 + 10) && waitForMore(2, than: c0 + 10), "A and C go on after B was killed")
+
+        // PostgreSQL goes away for 5 s: releases fail closed; then both survivors serve again.
+        fleet.server.stop()
+        usleep(500_000)
+        let (a1, c1) = (acks(0), acks(2))
+        usleep(4_500_000)
+        #expect(acks(0) <= a1 + 2 && acks(2) <= c1 + 2, "nothing is released while the store is down")
+        try fleet.server.start()
+        #expect(waitForMore(0, than: acks(0) + 5) && waitForMore(2, than: acks(2) + 5), "A and C recover by themselves")
+        for pid in loaders { kill(pid, SIGKILL); _ = waitFor(pid) }
+        hosts[0].stop()
+        hosts[2].stop()
+
+        // Every acknowledged release, of every host, has its granted row; one intact chain.
+        for (i, name) in ["a", "b", "c"].enumerated() {
+            let rows = try fleet.server.psql(as: PostgresServer.daemonRole,
+                "SELECT count(*) FROM audit WHERE action = 'secret.release' AND outcome = 'granted' AND host = 'host-\(name)';")
+            let n = Int(rows.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            #expect(n >= acks(i), "host-\(name): \(n) release rows for \(acks(i)) acknowledged")
+        }
+        print("fleet fault rounds: acknowledged releases per host \((0..<3).map(acks))")
+        let counts = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT count(*), count(DISTINCT seq), max(seq) FROM audit;")
+        let c = counts.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").compactMap { Int($0) }
+        #expect(c.count == 3 && c[0] == c[1] && c[1] == c[2], "\(counts.out)")
         let verified = sh([latchkeyBinary, "audit", "verify", "--database", fleet.url, "--database-password-file", fleet.daemonPasswordFile])
         #expect(verified.status == 0 && verified.out.contains("intact"), "\(verified.out) \(verified.err)")
     }
