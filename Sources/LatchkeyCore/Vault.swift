@@ -107,8 +107,8 @@ package final class Vault: Sendable {
         if ended > 0 { logger.notice("ended \(ended) session(s) left open by the previous run") }
         _ = try await audit.append(
             AuditEntry(actor: .init(role: .daemon), action: .policyLoad, outcome: .granted, reason: nil))
+        try await vault.startFollowingChanges(wakeups: store.database.changeNotifications())
         vault.startHousekeeping()
-        vault.startFollowingChanges(wakeups: store.database.changeNotifications())
         return vault
     }
 

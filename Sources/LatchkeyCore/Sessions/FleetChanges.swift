@@ -55,9 +55,12 @@ extension Vault {
 
     /// Follows the `changes` feed of a shared store (nothing on SQLite, which one daemon
     /// serves): every `changesPollInterval`, or at once when `wakeups` (the database's
-    /// notifications, if it has them) says something was written.
-    func startFollowingChanges(wakeups: AsyncStream<Void>?) {
+    /// notifications, if it has them) says something was written. The feed is followed
+    /// from its newest change at the call, before the daemon serves: what is in it then
+    /// happened before any session this daemon opens.
+    func startFollowingChanges(wakeups: AsyncStream<Void>?) async throws {
         guard store.engine != .sqlite else { return }
+        var cursor = ChangeCursor(after: try await store.database.read { db in try StoreChange.newest(in: db) })
         let woken = WakeFlag()
         let listener = wakeups.map { stream in
             Task {
@@ -65,7 +68,6 @@ extension Vault {
             }
         }
         let follower = Task { [self] in
-            var cursor: ChangeCursor?
             var lastPrune = ContinuousClock.now
             while !Task.isCancelled {
                 // Short naps, so a notification is acted on within 20 ms.
@@ -76,16 +78,9 @@ extension Vault {
                 woken.flag.store(false, ordering: .relaxed)
                 if Task.isCancelled { break }
                 do {
-                    guard var c = cursor else {
-                        // Where to begin: what is in the feed now happened before this daemon's
-                        // sessions, which it opened itself.
-                        cursor = ChangeCursor(after: try await store.database.read { db in try StoreChange.newest(in: db) })
-                        continue
-                    }
-                    let floor = c.floor
+                    let floor = cursor.floor
                     let fetched = try await store.database.read { db in try StoreChange.after(floor, in: db) }
-                    let fresh = c.take(fetched)
-                    cursor = c
+                    let fresh = cursor.take(fetched)
                     if !fresh.isEmpty { await act(on: fresh) }
                 } catch {
                     // The store is unreachable: every request fails closed meanwhile; the
