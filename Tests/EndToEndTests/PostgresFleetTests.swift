@@ -300,6 +300,21 @@ struct PostgresFleetTests {
         c.stop()
     }
 
+    @Test func aProjectRemovedOnOneHostCountsAndEndsAnotherHostsSessions() throws {
+        let fleet = try Fleet()
+        let (a, c, token, id) = try tokenSessionOnAnotherHost(fleet, notifications: true)
+        let refused = a.cli(["project", "remove", "ops"])
+        #expect(refused.status != 0 && refused.err.contains("1 live session"), "C's session counts on A: \(refused.err)")
+        #expect(a.cli(["project", "remove", "ops", "--force"]).status == 0)
+        let seconds = try #require(try waitForEnd(fleet, session: id, after: "project.remove"), "host C never ended its session: \(c.log)")
+        #expect(seconds <= 1.0)
+        let reason = try fleet.server.psql(as: PostgresServer.daemonRole, "SELECT reason FROM audit WHERE action = 'session.end' AND session_id = '\(id)';")
+        #expect(reason.out.trimmingCharacters(in: .whitespacesAndNewlines) == "project-removed")
+        #expect(c.cli(["fetch", "token"], env: ["LATCHKEY_SESSION": token]).status != 0)
+        a.stop()
+        c.stop()
+    }
+
     @Test func aDaemonsRestartEndsOnlyItsOwnHostsSessions() throws {
         let fleet = try Fleet()
         let (a, c, token, id) = try tokenSessionOnAnotherHost(fleet, notifications: true)

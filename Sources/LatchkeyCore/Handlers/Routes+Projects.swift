@@ -58,7 +58,12 @@ extension Vault {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(project: name)
         let force = try op.request.flag("force", yes: ["true"], no: ["false"])
-        let live = sessions.all().filter { $0.project == name }.count
+        var live = sessions.all().filter { $0.project == name }.count
+        if store.engine != .sqlite {
+            // A fleet: other hosts' sessions of the project count too (their daemons end them).
+            let host = hostName
+            live += try await op.read { db in try BuildSessionRecord.openOnOtherHosts(than: host, in: db) }.filter { $0.project == name }.count
+        }
         if live > 0 && !force {
             throw APIError(.liveSessions, "project '\(name)' has \(live) live session(s); wait for them, revoke them, or use --force")
         }
