@@ -204,6 +204,17 @@ package enum SecretVersions {
         ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 
+    /// One owner's versions of several kinds (a connection's tokens and authorities).
+    package static func list(kinds: [SecretKind], owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
+        let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
+        var args = SQLArguments(kinds.map(\.rawValue))
+        args += [owner]
+        let bindings = try db.bindings()
+        return try db.mapRows(
+            sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner = ? ORDER BY kind, version", arguments: args
+        ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
+    }
+
     /// Versions of several owners at once (e.g. every connection's tokens).
     package static func list(kinds: [SecretKind], ownerPrefix: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
         let placeholders = kinds.map { _ in "?" }.joined(separator: ",")

@@ -83,6 +83,27 @@ import Testing
         #expect(sqlite(store.path, "SELECT count(*) FROM secret_version WHERE binding_mac IS NULL AND kind != 'subkey'").output.hasPrefix("1"), "not rebound")
     }
 
+    @Test func aDamagedRowOfAConnectionWhoseNameExtendsAnothersStaysOutOfTheOthersList() throws {
+        let (dir, store, ring) = try Self.populated("prefix")
+        try store.database.write { db in
+            try Connection.insert(try Connection(name: "ghe2", kind: .githubEnterprise, webURL: "https://ghe2.example.com", apiURL: nil, sshURL: nil), in: db)
+            let (cid, _) = try Connection.find("ghe2", in: db)
+            _ = try SecretVersions.add(kind: .token, owner: "connection:ghe2", connectionID: cid, grace: .zero, keyRing: ring, in: db) { _ in
+                var b = Array("ghp_othertoken".utf8)
+                return (try SecretBytes(consuming: &b), ["username": "other-bot"])
+            }
+        }
+        #expect(sqlite(store.path, "UPDATE secret_version SET attributes = '{\"username\":\"root\"}' WHERE owner = 'connection:ghe2'").status == 0)
+        let reopened = try Store(directory: dir, create: false)
+        _ = try KeyRing.unlock(store: reopened, root: ring.root)
+        // "connection:ghe" is a prefix of "connection:ghe2": ghe's own list neither shows nor trips on ghe2's row.
+        let own = try reopened.database.read { db in try SecretVersions.list(kinds: [.token, .oauthClient], owner: "connection:ghe", in: db) }
+        #expect(own.map(\.attributes["username"]) == ["ci-bot"])
+        #expect(throws: StoreError.self) {
+            try reopened.database.read { db in try SecretVersions.list(kinds: [.token, .oauthClient], owner: "connection:ghe2", in: db) }
+        }
+    }
+
     @Test func bindingsStayValidThroughRotationAndRekey() throws {
         let (_, store, ring) = try Self.populated("rotate-bind")
         let newRoot = try RootKey.generate()

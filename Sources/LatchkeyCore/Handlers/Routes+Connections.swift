@@ -40,8 +40,7 @@ extension Vault {
         let name = op.request.parameters["name"] ?? ""
         op.target = AuditTarget(connection: name)
         let destroyed = try await op.change { db in
-            let before = try SecretVersions.list(kinds: [.token, .oauthClient, .certificateAuthority], ownerPrefix: "connection:\(name)", in: db)
-                .filter { $0.owner == "connection:\(name)" }.count
+            let before = try SecretVersions.list(kinds: [.token, .oauthClient, .certificateAuthority], owner: "connection:\(name)", in: db).count
             try Connection.remove(name, in: db)
             return before
         }

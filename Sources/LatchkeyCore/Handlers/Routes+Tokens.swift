@@ -16,8 +16,7 @@ extension Vault {
             let connections = try connection.map { [try Connection.find($0, in: db).connection] } ?? Connection.all(in: db)
             let checks = try TokenVerifications.all(ownerPrefix: "connection:", in: db)
             return try connections.flatMap { c in
-                try SecretVersions.list(kinds: [.token, .oauthClient], ownerPrefix: "connection:\(c.name)", in: db, now: now)
-                    .filter { $0.owner == "connection:\(c.name)" }
+                try SecretVersions.list(kinds: [.token, .oauthClient], owner: "connection:\(c.name)", in: db, now: now)
                     .map { v in
                         self.tokenInfo(v, connection: c.name, now: now, verification: v.kind == .token ? checks[v.owner]?[v.version] : nil)
                     }
