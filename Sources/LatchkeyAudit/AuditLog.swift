@@ -232,6 +232,7 @@ package final class AuditLog: @unchecked Sendable {
         let key = signingKey
         let every = checkpointEveryRows
         let shared = shared
+        let groupsRows = store.engine != .sqlite
         let started = ContinuousClock.now
         do {
             nonisolated(unsafe) var outcomes: [Outcome] = []
@@ -243,7 +244,19 @@ package final class AuditLog: @unchecked Sendable {
                 var seq = start.seq
                 var hash = start.hash
                 let scratch = AuditRowBuffer()
+                // PostgreSQL: the lone rows go in multi-row INSERTs, a round trip for many rows.
+                // A statement that fails there aborts the transaction, so the whole batch
+                // fails whatever the grouping (only a savepoint isolates a row).
+                var queued: [AuditRecord] = []
+                func insertQueued() throws {
+                    guard !queued.isEmpty else { return }
+                    var arguments: SQLArguments = []
+                    for record in queued { arguments += Self.arguments(record) }
+                    try db.execute(sql: Self.insertSQL(rows: queued.count), arguments: arguments)
+                    queued.removeAll(keepingCapacity: true)
+                }
                 for p in batch {
+                    if p.change != nil || queued.count == Self.rowsPerInsert { try insertQueued() }
                     let time = Timestamp.now()
                     var value: any Sendable = ()
                     do {
@@ -255,6 +268,8 @@ package final class AuditLog: @unchecked Sendable {
                                 try db.execute(sql: Self.insertSQL, arguments: Self.arguments(record))
                                 return .commit
                             }
+                        } else if groupsRows {
+                            queued.append(record)
                         } else {
                             // A lone row needs no savepoint: a failed INSERT undoes only itself.
                             try db.execute(sql: Self.insertSQL, arguments: Self.arguments(record))
@@ -268,6 +283,7 @@ package final class AuditLog: @unchecked Sendable {
                         outcomes.append(.refused(error))
                     }
                 }
+                try insertQueued()
                 var checkpoint: Checkpoint?
                 if seq - checkpointState.seq >= Int64(every) {
                     checkpoint = try Self.insertCheckpoint(
@@ -392,11 +408,19 @@ package final class AuditLog: @unchecked Sendable {
         e.isStorageFault
     }
 
-    static let insertSQL = """
-        INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection,
-            target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """
+    static let insertSQL = insertSQL(rows: 1)
+    /// The most rows one multi-row INSERT carries (19 parameters each, well under
+    /// PostgreSQL's 65,535).
+    package static let rowsPerInsert = 256
+
+    static func insertSQL(rows: Int) -> String {
+        let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        return """
+            INSERT INTO audit(seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection,
+                target_project, target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host)
+            VALUES \(values)
+            """
+    }
 
     static func arguments(_ r: AuditRecord) -> SQLArguments {
         let e = r.entry

@@ -93,6 +93,59 @@ struct PostgresAuditChainTests {
         }
     }
 
+    /// A batch's lone rows go to PostgreSQL in multi-row INSERTs; a row with a change of
+    /// its own still has its savepoint, so a failed change refuses only its row.
+    @Test func aBatchOfManyRowsWithChangesBetweenKeepsItsOrderAndRefusesOnlyTheFailedChange() async throws {
+        struct ChangeRefused: Error {}
+        let server = try PostgresServer.shared()
+        let store = try fleet(server)("grouped")
+        let ring = try KeyRing.initialize(store: store, source: .keyFile(path: makeTempDirectory("grouped-key") + "/master.key"))
+        try AuditLog.signFirstCheckpoint(store: store, signingKey: ring.auditSigning)
+        let log = try AuditLog(store: store, signingKey: ring.auditSigning, checkpointEveryRows: 100, checkpointInterval: .seconds(3600), host: "host-a") { _ in }
+        let total = 3 * AuditLog.rowsPerInsert + 40
+        let answers = Answers()
+        let results: [Int: Result<Int64, any Error>] = await withCheckedContinuation { finished in
+            answers.whenAll(total) { finished.resume(returning: $0) }
+            for n in 0..<total {
+                let entry = Self.entry(host: "a", n)
+                guard n % 97 == 50 else {
+                    log.append(entry) { answers.note(n, $0.map(\.seq)) }
+                    continue
+                }
+                // Every 97th row has a change; every other one of those fails.
+                let fails = (n / 97) % 2 == 0
+                Task {
+                    do {
+                        _ = try await log.append(entry) { db -> Int64 in
+                            if fails { throw ChangeRefused() }
+                            return try Int64.fetchOne(db, sql: "SELECT 1") ?? 0
+                        }
+                        let seq = try await store.database.read { db in
+                            try Int64.fetchOne(db, sql: "SELECT seq FROM audit WHERE request_id = ?", arguments: [entry.requestID]) ?? 0
+                        }
+                        answers.note(n, .success(seq))
+                    } catch { answers.note(n, .failure(error)) }
+                }
+            }
+        }
+        // The rows were appended faster than transactions commit: the batches were large.
+        #expect(log.transactionCount < total / 2, "\(log.transactionCount) transactions")
+        try await log.checkpoint()
+        await log.close()
+        let refused = results.filter { if case .failure = $0.value { true } else { false } }.keys.sorted()
+        #expect(refused == (0..<total).filter { $0 % 97 == 50 && ($0 / 97) % 2 == 0 }, "only the failed changes are refused")
+        let seqs = results.compactMap { try? $0.value.get() }
+        #expect(seqs.sorted() == Array(1...Int64(total - refused.count)), "every other row has its own seq, none missing")
+        // The chain holds the lone rows in the order they were appended.
+        let order = try await store.database.read { db in
+            try SQLRow.fetchAll(db, sql: "SELECT request_id FROM audit ORDER BY seq").map { $0["request_id"] as String? ?? "" }
+        }
+        let lone = order.compactMap { Int($0.dropFirst(2)) }.filter { $0 % 97 != 50 }
+        #expect(lone == (0..<total).filter { $0 % 97 != 50 })
+        let report = try AuditReader.verify(store: store, publicKey: ring.auditSigning.publicKey)
+        #expect(report.isIntact && report.rowsChecked == total - refused.count, "\(report.description)")
+    }
+
     @Test func aCheckpointAnotherHostAlreadySignedOverTheHeadIsNotSignedAgain() async throws {
         let server = try PostgresServer.shared()
         let host = try fleet(server)
@@ -112,5 +165,27 @@ struct PostgresAuditChainTests {
         await logA.close()
         await logB.close()
         #expect(try AuditReader.verify(store: a, publicKey: ring.auditSigning.publicKey).isIntact)
+    }
+}
+
+/// The answers of many appends, handed over once all of them came.
+private final class Answers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Int: Result<Int64, any Error>] = [:]
+    private var expected = 0
+    private var finished: (([Int: Result<Int64, any Error>]) -> Void)?
+
+    func whenAll(_ count: Int, _ body: @escaping ([Int: Result<Int64, any Error>]) -> Void) {
+        lock.withLock { (expected, finished) = (count, body) }
+    }
+
+    func note(_ n: Int, _ result: Result<Int64, any Error>) {
+        let done: (([Int: Result<Int64, any Error>]) -> Void, [Int: Result<Int64, any Error>])? = lock.withLock {
+            results[n] = result
+            guard results.count == expected, let f = finished else { return nil }
+            finished = nil
+            return (f, results)
+        }
+        if let (f, all) = done { f(all) }
     }
 }
