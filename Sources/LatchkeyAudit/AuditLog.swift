@@ -341,11 +341,16 @@ package final class AuditLog: @unchecked Sendable {
 
     /// The chain's head (its newest row) and its newest checkpoint, as stored.
     static func chainState(_ db: StoreDB) throws -> (ChainHead, CheckpointState) {
-        // fetchAll of a LIMIT 1: one round trip on PostgreSQL (fetchOne streams through a cursor).
-        let row = try SQLRow.fetchAll(db, sql: "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1").first
-        let cp = try AuditReader.newestCheckpoint(in: db)
+        // Both in one statement, read with fetchAll: one round trip on PostgreSQL (fetchOne
+        // streams through a cursor).
+        let row = try SQLRow.fetchAll(db, sql: """
+            SELECT h.seq AS head_seq, h.row_hash AS head_row_hash, c.* FROM (SELECT 1 AS one) o
+                LEFT JOIN (SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1) h ON 1 = 1
+                LEFT JOIN (SELECT * FROM audit_checkpoint ORDER BY id DESC LIMIT 1) c ON 1 = 1
+            """).first
+        let cp = try row.flatMap { r in (r["id"] as Int64?) == nil ? nil : try AuditReader.checkpoint(r) }
         return (
-            (row?["seq"] ?? 0, row.map { Array($0["row_hash"] as Data) } ?? AuditEncoding.zeroHash),
+            (row?["head_seq"] ?? 0, (row?["head_row_hash"] as Data?).map { Array($0) } ?? AuditEncoding.zeroHash),
             (cp?.id ?? 0, cp?.auditSeq ?? 0, cp.map(AuditEncoding.checkpointHash) ?? AuditEncoding.zeroHash)
         )
     }

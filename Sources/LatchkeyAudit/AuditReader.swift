@@ -71,7 +71,7 @@ package enum AuditReader {
         try SQLRow.fetchAll(db, sql: "SELECT * FROM audit_checkpoint ORDER BY id DESC LIMIT 1").first.map(checkpoint)
     }
 
-    private static func checkpoint(_ row: SQLRow) throws -> Checkpoint {
+    static func checkpoint(_ row: SQLRow) throws -> Checkpoint {
         guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
         // A store from before checkpoint chaining has no prev_hash column (read-only verify).
         let prev: Data? = row.index(of: "prev_hash") != nil ? row["prev_hash"] : nil

@@ -83,6 +83,30 @@ final class PostgresConnection: SQLConnection {
         try send(PostgresQuery(unsafeSQL: sql)).metadata.command
     }
 
+    /// Sends statements without arguments back to back, then waits for each answer in
+    /// turn: one round trip for all of them (PostgreSQL runs them in order). Each one's
+    /// command tag, with its first row, or its failure.
+    func pipelined(_ statements: [String]) -> [Result<(command: String, row: SQLRow?), SQLError>] {
+        if connectionLost {
+            let lost = SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
+            return statements.map { _ in .failure(lost) }
+        }
+        let sent = statements.map { launch(PostgresQuery(unsafeSQL: $0)) }
+        let closes = unanswered
+        unanswered = []
+        for c in closes { _ = try? finish(c) }
+        return sent.map { p in
+            do {
+                let result = try finish(p)
+                return .success((result.metadata.command, try result.rows.first.map(PostgresValues.row)))
+            } catch let e as SQLError {
+                return .failure(e)
+            } catch {
+                return .failure(SQLError(kind: .other, message: "\(error)"))
+            }
+        }
+    }
+
     /// Whether a statement may be a cursor's query (SELECT, VALUES, or a WITH … SELECT).
     static func isQuery(_ sql: String) -> Bool {
         let head = sql.drop(while: { $0.isWhitespace || $0 == "(" }).prefix(7).uppercased()
@@ -90,8 +114,9 @@ final class PostgresConnection: SQLConnection {
     }
 
     private var cursorCount = 0
-    /// CLOSEs sent without waiting; settled after the next statement is sent.
-    private var pendingCloses: [Pending] = []
+    /// Statements sent without waiting (cursors' CLOSEs, SAVEPOINT, RELEASE); settled after
+    /// the next statement is sent.
+    private var unanswered: [Pending] = []
 
     private struct Pending {
         let future: EventLoopFuture<PostgresQueryResult>
@@ -127,16 +152,17 @@ final class PostgresConnection: SQLConnection {
 
     /// Queues a statement on the connection with its deadline: past `statementTimeout` the
     /// connection is closed (the statement cannot be trusted to finish) and it fails
-    /// `.unavailable`. Earlier CLOSEs are settled once this one is on its way.
+    /// `.unavailable`. Earlier unanswered statements are settled once this one is
+    /// on its way.
     private func start(_ query: PostgresQuery) throws(SQLError) -> Pending {
         if connectionLost {
             throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
         }
         let pending = launch(query)
-        // A CLOSE that failed has aborted the transaction (or lost the connection): the
-        // statement just sent fails too, and says so; the failure is recorded either way.
-        let closes = pendingCloses
-        pendingCloses = []
+        // An unanswered statement that failed has aborted the transaction (or lost the
+        // connection): the statement just sent fails too; the first failure is recorded.
+        let closes = unanswered
+        unanswered = []
         for c in closes { _ = try? finish(c) }
         return pending
     }
@@ -156,7 +182,17 @@ final class PostgresConnection: SQLConnection {
     /// Sends a cursor's CLOSE without waiting for it (settled with the next statement).
     private func queueClose(_ cursor: String) {
         guard !connectionLost else { return }
-        pendingCloses.append(launch(PostgresQuery(unsafeSQL: "CLOSE \(cursor)")))
+        unanswered.append(launch(PostgresQuery(unsafeSQL: "CLOSE \(cursor)")))
+    }
+
+    /// Sends the statement and goes on: its answer is settled with the next statement's
+    /// (a failure aborts the transaction, so that statement fails too, and COMMIT after
+    /// `settle` would throw it).
+    func executeUnanswered(_ sql: String) throws(SQLError) {
+        if connectionLost {
+            throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
+        }
+        unanswered.append(launch(PostgresQuery(unsafeSQL: sql)))
     }
 
     private func finish(_ p: Pending) throws(SQLError) -> PostgresQueryResult {
@@ -188,10 +224,11 @@ final class PostgresConnection: SQLConnection {
         _ = closed
     }
 
-    /// Settles the CLOSEs still in flight (before COMMIT answers, nothing is left behind).
+    /// Settles the unanswered statements still in flight (before COMMIT answers, nothing
+    /// is left behind).
     func settle() throws(SQLError) {
-        let closes = pendingCloses
-        pendingCloses = []
+        let closes = unanswered
+        unanswered = []
         for c in closes { _ = try finish(c) }
     }
 }

@@ -200,7 +200,8 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
                 try c.executeRaw("BEGIN ISOLATION LEVEL READ COMMITTED")
                 do {
                     let r = try body(c)
-                    try commit(c)
+                    var noLock: Int64?
+                    try commit(c, unlocking: &noLock)
                     return r
                 } catch {
                     if !c.connectionLost { _ = try? c.executeRaw("ROLLBACK") }
@@ -218,18 +219,25 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
             attempt += 1
             do {
                 return try lane.run { c in
-                    if let lock { try c.executeRaw("SELECT pg_advisory_lock(\(lock))") }
-                    defer { if let lock { Self.unlock(lock, on: c) } }
-                    try c.executeRaw(write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    let begin = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                    // The advisory lock still to release (COMMIT releases it in the same round trip).
+                    var held: Int64?
+                    if let lock {
+                        try Self.lock(lock, thenRun: begin, on: c)
+                        held = lock
+                    } else {
+                        try c.executeRaw(begin)
+                    }
                     do {
                         let r = try body(StoreDB(connection: c, bindings: bindingsSlot))
                         // Row code that caught a serialization failure cannot have finished
                         // its work: the transaction is aborted, so the closure runs again.
                         if let f = c.firstFailure, f.kind == .serialization { throw f }
-                        try commit(c)
+                        try commit(c, unlocking: &held)
                         return r
                     } catch {
                         if !c.connectionLost { _ = try? c.executeRaw("ROLLBACK") }
+                        if let key = held { Self.unlock(key, on: c) }
                         if let f = c.firstFailure, f.kind == .serialization { throw RetryableFailure(error: f) }
                         throw error
                     }
@@ -244,6 +252,21 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
                 // again in lockstep (several daemons write the same chain head).
                 usleep(useconds_t(Int.random(in: 1...Self.retryPauseMicroseconds) * attempt))
             }
+        }
+    }
+
+    /// Takes the session-level advisory lock `key` and sends `begin` behind it, in one
+    /// round trip. If the lock was not taken, a transaction that began all the same is
+    /// rolled back; if BEGIN failed, the lock is released.
+    private static func lock(_ key: Int64, thenRun begin: String, on c: PostgresConnection) throws(SQLError) {
+        let answers = c.pipelined(["SELECT 1 AS locked FROM pg_advisory_lock(\(key))", begin])
+        if case .failure(let e) = answers[0] {
+            if case .success = answers[1], !c.connectionLost { _ = try? c.executeRaw("ROLLBACK") }
+            throw e
+        }
+        if case .failure(let e) = answers[1] {
+            unlock(key, on: c)
+            throw e
         }
     }
 
@@ -263,9 +286,22 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     /// COMMIT, settling every statement still in flight first. PostgreSQL answers COMMIT
     /// of a transaction that an earlier failure aborted with ROLLBACK (and no error): that
     /// is an error here, nothing of it was kept.
-    private func commit(_ c: PostgresConnection) throws {
+    ///
+    /// A lock in `held` is released by a statement sent right behind the COMMIT (one round
+    /// trip for both); `held` is cleared once it went, whatever its answer. An unlock that
+    /// does not answer `true` gives the connection up, as in `unlock`.
+    private func commit(_ c: PostgresConnection, unlocking held: inout Int64?) throws {
         try c.settle()
-        let tag = try c.executeRaw("COMMIT")
+        let tag: String
+        if let key = held {
+            held = nil
+            let answers = c.pipelined(["COMMIT", "SELECT pg_advisory_unlock(\(key)) AS released"])
+            let released = (try? answers[1].get())?.row?.value("released") == .integer(1)
+            if !released && !c.connectionLost { c.abandon() }
+            tag = try answers[0].get().command
+        } else {
+            tag = try c.executeRaw("COMMIT")
+        }
         guard tag == "COMMIT" else {
             let cause = c.firstFailure.map { " (\($0.message))" } ?? ""
             throw SQLError(kind: .other, message: "the transaction was rolled back by PostgreSQL: a statement in it had failed\(cause)")

@@ -207,6 +207,38 @@ struct PostgresDatabaseTests {
         #expect(try a.read { db in try Int64.fetchOne(db, sql: "SELECT n FROM c WHERE k = 'x'") } == 500)
     }
 
+    /// `write(holdingLock:)` takes the lock with BEGIN and lets it go with COMMIT (each
+    /// pair in one round trip): held while the closure runs, free after a commit, a
+    /// failed closure or a COMMIT that PostgreSQL answered ROLLBACK, and the writer's
+    /// connection is kept (a lock it could not release would cost the connection).
+    @Test func aWriteHoldingTheChainLockHoldsItOnlyWhileItRuns() throws {
+        struct Refused: Error {}
+        let server = try PostgresServer.shared()
+        let name = try server.createDatabase()
+        let a = try openPostgres(server, role: PostgresServer.ownerRole, database: name)
+        let probe = try openPostgres(server, role: PostgresServer.ownerRole, database: name)
+        let key: Int64 = 0x4c4b_7465_7374
+        func free() throws -> Bool {
+            try probe.read { db in try Bool.fetchOne(db, sql: "SELECT pg_try_advisory_lock(\(key)) AND pg_advisory_unlock(\(key))") } == true
+        }
+        try a.write { db in try db.execute(sql: "CREATE TABLE l (k TEXT PRIMARY KEY)") }
+        let writer = try a.write { db in try Int64.fetchOne(db, sql: "SELECT pg_backend_pid()") }
+        let heldInside = try a.write(holdingLock: key) { db in
+            try db.execute(sql: "INSERT INTO l VALUES ('a')")
+            return try !free()
+        }
+        #expect(heldInside, "held while the closure runs")
+        #expect(try free(), "released with the COMMIT")
+        #expect(throws: Refused.self) { try a.write(holdingLock: key) { db in try db.execute(sql: "INSERT INTO l VALUES ('b')"); throw Refused() } }
+        #expect(try free(), "released after a failed closure")
+        #expect(throws: SQLError.self) {
+            try a.write(holdingLock: key) { db in _ = try? db.execute(sql: "INSERT INTO l VALUES ('a')") }
+        }
+        #expect(try free(), "released after a COMMIT answered ROLLBACK")
+        #expect(try a.write { db in try Int64.fetchOne(db, sql: "SELECT pg_backend_pid()") } == writer, "the writer's connection was kept")
+        #expect(try a.read { db in try String.fetchAll(db, sql: "SELECT k FROM l") } == ["a"])
+    }
+
     @Test func aNestedWriteIsRefusedInsteadOfWaitingForItself() throws {
         let server = try PostgresServer.shared()
         let db = try openPostgres(server, role: PostgresServer.ownerRole, database: try server.createDatabase())

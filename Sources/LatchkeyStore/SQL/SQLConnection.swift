@@ -16,4 +16,14 @@ package protocol SQLConnection: AnyObject {
     func rows(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> [SQLRow]
     /// Streams rows without holding them all; `body` returns false to stop early.
     func forEachRow(_ sql: String, _ arguments: SQLArguments, _ body: (SQLRow) throws -> Bool) throws
+    /// Runs a statement without arguments whose answer nothing waits for (SAVEPOINT,
+    /// RELEASE): an engine across a network may send it with the next statement. If it
+    /// fails, the transaction fails: the next statement, or the commit, says so.
+    func executeUnanswered(_ sql: String) throws(SQLError)
+}
+
+extension SQLConnection {
+    package func executeUnanswered(_ sql: String) throws(SQLError) {
+        try execute(sql, [])
+    }
 }

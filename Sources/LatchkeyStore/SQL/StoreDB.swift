@@ -57,7 +57,7 @@ package final class StoreDB {
     /// engine ended the transaction itself, as SQLite does on a full disk), throws
     /// `.unavailable`: the whole transaction is lost, nothing of it may be acknowledged.
     package func inSavepoint(_ body: () throws -> SavepointCompletion) throws {
-        try execute(sql: "SAVEPOINT latchkey")
+        try connection.executeUnanswered("SAVEPOINT latchkey")
         let completion: SavepointCompletion
         do {
             completion = try body()
@@ -66,7 +66,7 @@ package final class StoreDB {
             throw error
         }
         switch completion {
-        case .commit: try execute(sql: "RELEASE SAVEPOINT latchkey")
+        case .commit: try connection.executeUnanswered("RELEASE SAVEPOINT latchkey")
         case .rollback: try rollbackSavepoint(after: nil)
         }
     }
