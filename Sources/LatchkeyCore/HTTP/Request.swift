@@ -54,12 +54,30 @@ package struct Request: Sendable {
         self.body = body
         self.peer = peer
         self.requestID = requestID
-        clientRequestID = RequestIDGenerator.clientLabel(headers.first { $0.name.caseInsensitiveCompare("x-request-id") == .orderedSame }?.value)
+        clientRequestID = RequestIDGenerator.clientLabel(headers.first { Self.sameName($0.name, "x-request-id") }?.value)
     }
 
     /// The first value of header `name` (case-insensitive), if any.
     package func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { Self.sameName($0.name, name) }?.value
+    }
+
+    /// Whether two header names are the same token, ASCII letters compared without case
+    /// (RFC 9110 §5.1); byte by byte, without Foundation's locale-aware comparison.
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for i in 0..<x.count where x[i] != y[i] {
+                    // Only ASCII letters differ by case, in bit 0x20 alone.
+                    let (l, r) = (x[i] | 0x20, y[i] | 0x20)
+                    guard l == r, l >= UInt8(ascii: "a"), l <= UInt8(ascii: "z") else { return false }
+                }
+                return true
+            }
+        }
     }
 
     /// Decodes the JSON body into `T`, refusing unknown shapes with a clear message that
