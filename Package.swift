@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "LatchkeySSH", dependencies: ["LatchkeyCrypto", "CSodium", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "LatchkeyStore",
-            dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["LatchkeyCrypto", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: strict),
         // The store on PostgreSQL (a fleet's shared database), over postgres-nio: a module of
         // its own, so that the core, which uses LatchkeyStore, stays socket-free.
