@@ -69,6 +69,28 @@ import Testing
         #expect(row.columns == ["i", "r", "t", "b", "z"])
     }
 
+    /// Statements with arguments are bound and stepped through SQLite's C API: a reused
+    /// statement carries no value of its last run, a miscounted call is refused naming the
+    /// count, and a lookup may run inside another statement's rows.
+    @Test func boundStatementsAreReusedCleanlyAndMiscountedArgumentsAreRefused() throws {
+        let o = try open()
+        try o.store.database.write { db in
+            try db.execute(sql: "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT)")
+            for (k, v) in [("a", "one"), ("b", nil), ("c", "three")] { try db.execute(sql: "INSERT INTO kv VALUES (?, ?)", arguments: [k, v]) }
+            let e = #expect(throws: SQLError.self) { try db.execute(sql: "INSERT INTO kv VALUES (?, ?)", arguments: ["d"]) }
+            #expect(e?.message.contains("wrong number of statement arguments: 1") == true, "\(String(describing: e))")
+        }
+        let pairs = try o.store.database.read { db in
+            try db.mapRows(sql: "SELECT k FROM kv WHERE k >= ? ORDER BY k", arguments: ["a"]) { row -> String in
+                let k: String = row["k"]
+                let v = try String.fetchOne(db, sql: "SELECT v FROM kv WHERE k = ?", arguments: [k])
+                return "\(k)=\(v ?? "nil")"
+            }
+        }
+        #expect(pairs == ["a=one", "b=nil", "c=three"])
+        #expect(try o.store.database.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM kv") } == 3)
+    }
+
     @Test func forEachRowStopsWhenAskedAndPassesTheBodysErrorUnchanged() throws {
         let o = try open()
         try o.store.database.write { db in
