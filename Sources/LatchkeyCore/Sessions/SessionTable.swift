@@ -136,16 +136,14 @@ private struct Sessions {
     }
 
     mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
-        guard let id = byHash[tokenHash], var s = byID[id] else {
+        guard let id = byHash[tokenHash], let s = byID[id] else {
             let usedUp = usedUp[tokenHash].map { ContinuousClock.now < $0 } ?? false
             return (decide(nil, usedUp).0, nil)
         }
         let (result, take) = decide(s, false)
-        if take {
-            s.uses += 1
-            byID[id] = s
-        }
-        return (result, s)
+        guard take else { return (result, s) }
+        byID[id]?.uses += 1  // in place: the stored session is not copied back
+        return (result, byID[id])
     }
 
     mutating func returnUse(id: String) {
