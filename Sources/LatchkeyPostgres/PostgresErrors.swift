@@ -1,5 +1,6 @@
 import LatchkeyStore
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 
@@ -68,9 +69,24 @@ enum PostgresErrors {
             if let underlying = psql.underlying, underlying is NIOSSLError || underlying is NIOSSLExtraError || underlying is BoringSSLError {
                 return (tlsError(underlying, location: location), true)
             }
-            let why = psql.underlying.map { "\($0)" } ?? "\(psql.code)"
+            let why = psql.underlying.map(reason) ?? "\(psql.code)"
             return (SQLError(kind: .unavailable, message: "PostgreSQL at \(endpoint(location)) cannot be reached or dropped the connection (\(why))"), true)
         }
+    }
+
+    /// Why a connection failed, in the system's words ("Connection refused": is the server
+    /// running, listening there?) rather than NIO's nested description of every attempt.
+    static func reason(_ underlying: any Error) -> String {
+        var errors: [any Error] = [underlying]
+        if let c = underlying as? NIOConnectionError {
+            errors = c.connectionErrors.map(\.error) + [c.dnsAError, c.dnsAAAAError].compactMap { $0 }
+            if errors.isEmpty { return "no address for \(c.host)" }
+        }
+        let reasons = errors.map { e in
+            if let io = e as? IOError { String(cString: strerror(io.errnoCode)) } else { "\(e)" }
+        }
+        var seen = Set<String>()
+        return reasons.filter { seen.insert($0).inserted }.joined(separator: "; ")
     }
 
     /// The kind for a SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html).

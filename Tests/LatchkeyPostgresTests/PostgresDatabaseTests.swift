@@ -321,6 +321,8 @@ struct PostgresDatabaseTests {
         let e = #expect(throws: SQLError.self) { try db.connect() }
         #expect(e?.kind == .unavailable)
         #expect(e?.message.contains("127.0.0.1:\(port)") == true, "\(String(describing: e))")
+        // In the system's words, not NIO's description of each attempt.
+        #expect(e?.message.hasSuffix("(Connection refused)") == true, "\(String(describing: e))")
     }
 
     @Test func aServerRestartedBetweenCallsCostsNoCall() throws {
