@@ -226,7 +226,7 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
                         try Self.lock(lock, thenRun: begin, on: c)
                         held = lock
                     } else {
-                        try c.executeRaw(begin)
+                        try c.executeUnanswered(begin)  // settled with the first statement
                     }
                     do {
                         let r = try body(StoreDB(connection: c, bindings: bindingsSlot))
