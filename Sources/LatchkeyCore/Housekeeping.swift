@@ -68,7 +68,7 @@ extension Vault {
     package func housekeep(alsoSCM extra: (@Sendable (Vault) async -> Void)? = nil) async -> Bool {
         let now = ContinuousClock.now
         _ = await endSessions(.expired, requestID: nil) { now >= $0.deadline }
-        sessions.forgetUsedUp(now: now)
+        sessions.forgetEnded(now: now)
         // Hand memory freed since the last pass back to the system (glibc keeps it in
         // its arenas otherwise, and a burst of requests would leave the RSS high).
         defer { latchkey_release_free_memory() }

@@ -108,6 +108,9 @@ import Testing
     @Test func anUnknownTokenIsInvalidAndAUsedUpOneSaysSo() {
         #expect(Self.decide(nil) == .refuse(.invalidSession))
         #expect(Self.decide(nil, usedUp: true) == .refuse(.sessionUsedUp))
+        var gone = ReleaseDecision.Facts(session: nil, tokenPresented: true, grant: .deployKey, peer: Self.build, now: Self.now, clock: .now, keyGeneration: 1)
+        gone.expired = true
+        #expect(ReleaseDecision.decide(gone) == .refuse(.sessionExpired), "a session housekeeping already removed at its deadline")
     }
 
     @Test func pastItsDeadlineTheSessionHasExpired() {

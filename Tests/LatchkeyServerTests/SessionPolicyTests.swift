@@ -102,6 +102,18 @@ let matrixPolicy = """
             Thread.sleep(forTimeInterval: 1.3)
             let expired = curl(s, "GET", "/v1/session/deploy-key", bearer: b["token"] as? String ?? "", uid: buildUID)
             #expect(expired.status == 401 && code(expired.body) == "session_expired")
+            // Still so once housekeeping has removed it (it used to answer invalid_session
+            // then, so the code depended on when housekeeping ran).
+            let (_, b2) = open(d, ttl: 1)
+            Thread.sleep(forTimeInterval: 1.3)
+            let swept = DispatchSemaphore(value: 0)
+            Task {
+                await d.daemon.vault.housekeep()
+                swept.signal()
+            }
+            swept.wait()  // a plain thread (offPool), not the cooperative pool
+            let late = curl(s, "GET", "/v1/session/deploy-key", bearer: b2["token"] as? String ?? "", uid: buildUID)
+            #expect(late.status == 401 && code(late.body) == "session_expired", "\(late.body)")
             // Closed by its runner (not by another runner uid).
             let (_, c) = open(d)
             let id = c["id"] as? String ?? ""

@@ -53,10 +53,11 @@ extension Vault {
             return (ReleaseDecision.decide(facts), facts, nil)
         }
         let base = releaseFacts(req, grant: grant, session: nil, tokenPresented: true)
-        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, usedUp in
+        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, gone in
             var facts = base
             facts.session = s
-            facts.usedUp = usedUp
+            facts.usedUp = gone == .usedUp
+            facts.expired = gone == .expired
             let d = ReleaseDecision.decide(facts)
             let take: Bool = if case .release = d { !fastOnly || d.isFast } else { false }
             return ((d, facts), take)

@@ -21,6 +21,8 @@ package enum ReleaseDecision: Sendable, Equatable {
         package var tokenPresented: Bool
         /// Whether the token names a session that ended by using its last use.
         package var usedUp: Bool = false
+        /// Whether the token names a session that ended at its deadline.
+        package var expired: Bool = false
         package var grant: Grant
         package var peer: PeerIdentity
         package var now: Timestamp
@@ -48,7 +50,7 @@ package enum ReleaseDecision: Sendable, Equatable {
     /// grant has no stored version: after the use, it needs only its issued certificate.
     package static func decide(_ f: Facts) -> ReleaseDecision {
         guard f.tokenPresented else { return .refuse(.noSession) }
-        guard let s = f.session else { return .refuse(f.usedUp ? .sessionUsedUp : .invalidSession) }
+        guard let s = f.session else { return .refuse(f.usedUp ? .sessionUsedUp : f.expired ? .sessionExpired : .invalidSession) }
         guard f.clock < s.deadline else { return .refuse(.sessionExpired) }
         guard s.rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
         guard s.grants.covers(f.grant) else { return .refuse(.grantMissing) }

@@ -54,16 +54,17 @@ package final class SessionTable: Sendable {
     /// token hash (nil if none) and says whether to take one of its uses; the use is taken
     /// in the same critical section, so concurrent redeems never exceed the use count.
     /// Returns what `decide` returned and the session (after the use, if taken).
-    /// `usedUp` tells `decide`, when there is no live session, whether the token's
-    /// session ended by using its last use (so the answer can say so).
-    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ usedUp: Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
+    /// `gone` tells `decide`, when there is no live session, whether the token's session
+    /// ended by itself — its last use taken, or its deadline passed — so the answer can
+    /// say so (`session_used_up`, `session_expired`) instead of `invalid_session`.
+    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ gone: SessionGone?) -> (T, take: Bool)) -> (T, BuildSession?) {
         state.withLock { $0.redeem(tokenHash: tokenHash, decide) }
     }
 
     /// Remembers, until its deadline, that the session with this token hash used its last
     /// use: a later redeem is answered `session_used_up`, not `invalid_session`.
     func rememberUsedUp(tokenHash: [UInt8], until deadline: ContinuousClock.Instant) {
-        state.withLock { $0.usedUp[tokenHash] = deadline }
+        state.withLock { $0.gone[tokenHash] = (.usedUp, deadline) }
     }
 
     /// Gives back a use taken for a release that was then refused before anything was sent.
@@ -85,7 +86,15 @@ package final class SessionTable: Sendable {
     func expire(now: ContinuousClock.Instant) -> [BuildSession] { state.withLock { $0.removeAll { now >= $0.deadline } } }
 
     /// Forgets used-up sessions past their deadline (a redeem then reads as invalid).
-    func forgetUsedUp(now: ContinuousClock.Instant) { state.withLock { t in t.usedUp = t.usedUp.filter { now < $0.value } } }
+    func forgetEnded(now: ContinuousClock.Instant) { state.withLock { t in t.gone = t.gone.filter { now < $0.value.until } } }
+}
+
+/// How a session that is no longer in the table ended by itself.
+package enum SessionGone: Sendable {
+    case usedUp, expired
+
+    /// How long a redeem after a session's expiry is still told `session_expired`.
+    static let expiredRemembered: Duration = .seconds(600)
 }
 
 /// The table's contents; changed only under its lock.
@@ -106,8 +115,9 @@ private struct Sessions {
         guard let n = reserved[uid] else { return }
         reserved[uid] = n > 1 ? n - 1 : nil
     }
-    /// Token hashes of sessions that used their last use, until their deadline.
-    var usedUp: [[UInt8]: ContinuousClock.Instant] = [:]
+    /// Token hashes of sessions that ended by themselves: used up (until their deadline)
+    /// or expired (for `SessionGone.expiredRemembered` after it).
+    var gone: [[UInt8]: (why: SessionGone, until: ContinuousClock.Instant)] = [:]
 
     mutating func insert(_ s: BuildSession) {
         byID[s.id] = s
@@ -135,12 +145,12 @@ private struct Sessions {
         return s
     }
 
-    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, Bool) -> (T, take: Bool)) -> (T, BuildSession?) {
+    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, SessionGone?) -> (T, take: Bool)) -> (T, BuildSession?) {
         guard let id = byHash[tokenHash], let s = byID[id] else {
-            let usedUp = usedUp[tokenHash].map { ContinuousClock.now < $0 } ?? false
-            return (decide(nil, usedUp).0, nil)
+            let ended = gone[tokenHash].flatMap { ContinuousClock.now < $0.until ? $0.why : nil }
+            return (decide(nil, ended).0, nil)
         }
-        let (result, take) = decide(s, false)
+        let (result, take) = decide(s, nil)
         guard take else { return (result, s) }
         byID[id]?.uses += 1  // in place: the stored session is not copied back
         return (result, byID[id])
@@ -157,6 +167,11 @@ private struct Sessions {
     mutating func remove(_ id: String) -> BuildSession? {
         guard let s = byID.removeValue(forKey: id) else { return nil }
         byHash.removeValue(forKey: s.tokenHash)
+        // Past its deadline: whoever removes it (housekeeping, a release that found it
+        // expired), a late redeem is still told it expired.
+        if ContinuousClock.now >= s.deadline, gone[s.tokenHash] == nil {
+            gone[s.tokenHash] = (.expired, s.deadline + SessionGone.expiredRemembered)
+        }
         return s
     }
 
