@@ -85,7 +85,8 @@ package final class SessionTable: Sendable {
     /// Sessions past their deadline, removed.
     func expire(now: ContinuousClock.Instant) -> [BuildSession] { state.withLock { $0.removeAll { now >= $0.deadline } } }
 
-    /// Forgets used-up sessions past their deadline (a redeem then reads as invalid).
+    /// Forgets the ended sessions whose time to be told apart has passed (a redeem then
+    /// reads as invalid).
     func forgetEnded(now: ContinuousClock.Instant) { state.withLock { t in t.gone = t.gone.filter { now < $0.value.until } } }
 }
 
