@@ -87,14 +87,9 @@ final class PostgresConnection: SQLConnection {
     /// turn: one round trip for all of them (PostgreSQL runs them in order). Each one's
     /// command tag, with its first row, or its failure.
     func pipelined(_ statements: [String]) -> [Result<(command: String, row: SQLRow?), SQLError>] {
-        if connectionLost {
-            let lost = SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
-            return statements.map { _ in .failure(lost) }
-        }
+        if connectionLost { return statements.map { _ in .failure(lostError) } }
         let sent = statements.map { launch(PostgresQuery(unsafeSQL: $0)) }
-        let closes = unanswered
-        unanswered = []
-        for c in closes { _ = try? finish(c) }
+        settleUnansweredRecordingFailures()
         return sent.map { p in
             do {
                 let result = try finish(p)
@@ -155,16 +150,23 @@ final class PostgresConnection: SQLConnection {
     /// `.unavailable`. Earlier unanswered statements are settled once this one is
     /// on its way.
     private func start(_ query: PostgresQuery) throws(SQLError) -> Pending {
-        if connectionLost {
-            throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
-        }
+        if connectionLost { throw lostError }
         let pending = launch(query)
-        // An unanswered statement that failed has aborted the transaction (or lost the
-        // connection): the statement just sent fails too; the first failure is recorded.
-        let closes = unanswered
-        unanswered = []
-        for c in closes { _ = try? finish(c) }
+        settleUnansweredRecordingFailures()
         return pending
+    }
+
+    /// Settles the unanswered statements sent before the one just launched. One that
+    /// failed has aborted the transaction (or lost the connection): the statement just
+    /// sent fails too; the first failure is recorded in `firstFailure`.
+    private func settleUnansweredRecordingFailures() {
+        let earlier = unanswered
+        unanswered = []
+        for p in earlier { _ = try? finish(p) }
+    }
+
+    private var lostError: SQLError {
+        SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
     }
 
     private func launch(_ query: PostgresQuery) -> Pending {
@@ -189,9 +191,7 @@ final class PostgresConnection: SQLConnection {
     /// (a failure aborts the transaction, so that statement fails too, and COMMIT after
     /// `settle` would throw it).
     func executeUnanswered(_ sql: String) throws(SQLError) {
-        if connectionLost {
-            throw SQLError(kind: .unavailable, message: "the connection to PostgreSQL at \(PostgresErrors.endpoint(location)) was lost")
-        }
+        if connectionLost { throw lostError }
         unanswered.append(launch(PostgresQuery(unsafeSQL: sql)))
     }
 

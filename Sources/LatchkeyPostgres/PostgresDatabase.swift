@@ -275,12 +275,15 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
     /// behind on a kept connection would stop every other daemon's writers.
     private static func unlock(_ key: Int64, on c: PostgresConnection) {
         guard !c.connectionLost else { return }  // the server released it with the session
-        do {
-            let rows = try c.rows("SELECT pg_advisory_unlock(\(key)) AS released", [])
-            if rows.first?.value("released") != .integer(1) { c.abandon() }
-        } catch {
-            c.abandon()
-        }
+        settle(unlocking: c.pipelined([unlockSQL(key)])[0], on: c)
+    }
+
+    private static func unlockSQL(_ key: Int64) -> String { "SELECT pg_advisory_unlock(\(key)) AS released" }
+
+    /// An unlock's answer: anything but `true` gives the connection up.
+    private static func settle(unlocking answer: Result<(command: String, row: SQLRow?), SQLError>, on c: PostgresConnection) {
+        let released = (try? answer.get())?.row?.value("released") == .integer(1)
+        if !released && !c.connectionLost { c.abandon() }
     }
 
     /// COMMIT, settling every statement still in flight first. PostgreSQL answers COMMIT
@@ -295,9 +298,8 @@ package final class PostgresDatabase: StoreDatabase, Sendable {
         let tag: String
         if let key = held {
             held = nil
-            let answers = c.pipelined(["COMMIT", "SELECT pg_advisory_unlock(\(key)) AS released"])
-            let released = (try? answers[1].get())?.row?.value("released") == .integer(1)
-            if !released && !c.connectionLost { c.abandon() }
+            let answers = c.pipelined(["COMMIT", Self.unlockSQL(key)])
+            Self.settle(unlocking: answers[1], on: c)
             tag = try answers[0].get().command
         } else {
             tag = try c.executeRaw("COMMIT")

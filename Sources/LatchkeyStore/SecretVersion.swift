@@ -206,23 +206,21 @@ package enum SecretVersions {
 
     /// One owner's versions of several kinds (a connection's tokens and authorities).
     package static func list(kinds: [SecretKind], owner: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
+        try list(kinds: kinds, where: "owner = ?", owner, in: db, now: now)
+    }
+
+    /// Versions of several owners at once (e.g. every connection's tokens).
+    package static func list(kinds: [SecretKind], ownerPrefix: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
+        try list(kinds: kinds, where: "owner LIKE ?", ownerPrefix + "%", in: db, now: now)
+    }
+
+    private static func list(kinds: [SecretKind], where ownerCondition: String, _ owner: String, in db: StoreDB, now: Timestamp) throws -> [SecretVersion] {
         let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
         var args = SQLArguments(kinds.map(\.rawValue))
         args += [owner]
         let bindings = try db.bindings()
         return try db.mapRows(
-            sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner = ? ORDER BY kind, version", arguments: args
-        ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
-    }
-
-    /// Versions of several owners at once (e.g. every connection's tokens).
-    package static func list(kinds: [SecretKind], ownerPrefix: String, in db: StoreDB, now: Timestamp = .now()) throws -> [SecretVersion] {
-        let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
-        var args = SQLArguments(kinds.map(\.rawValue))
-        args += [ownerPrefix + "%"]
-        let bindings = try db.bindings()
-        return try db.mapRows(
-            sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND owner LIKE ? ORDER BY owner, kind, version", arguments: args
+            sql: "SELECT * FROM secret_version WHERE kind IN (\(placeholders)) AND \(ownerCondition) ORDER BY owner, kind, version", arguments: args
         ) { try SecretVersion(row: $0, now: now, bindings: bindings) }
     }
 

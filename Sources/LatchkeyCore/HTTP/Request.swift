@@ -65,18 +65,9 @@ package struct Request: Sendable {
     /// Whether two header names are the same token, ASCII letters compared without case
     /// (RFC 9110 §5.1); byte by byte, without Foundation's locale-aware comparison.
     static func sameName(_ a: String, _ b: String) -> Bool {
-        var a = a
-        var b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                guard x.count == y.count else { return false }
-                for i in 0..<x.count where x[i] != y[i] {
-                    // Only ASCII letters differ by case, in bit 0x20 alone.
-                    let (l, r) = (x[i] | 0x20, y[i] | 0x20)
-                    guard l == r, l >= UInt8(ascii: "a"), l <= UInt8(ascii: "z") else { return false }
-                }
-                return true
-            }
+        a.utf8.elementsEqual(b.utf8) { x, y in
+            // Only ASCII letters differ by case, in bit 0x20 alone.
+            x == y || (x | 0x20 == y | 0x20 && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(x | 0x20))
         }
     }
 
