@@ -63,10 +63,10 @@ import Testing
     }
 
     static func decide(
-        _ s: BuildSession?, grant: Grant = .deployKey, peer: PeerIdentity = build, token: Bool = true, usedUp: Bool = false, generation: Int64 = 1
+        _ s: BuildSession?, grant: Grant = .deployKey, peer: PeerIdentity = build, token: Bool = true, gone: SessionGone? = nil, generation: Int64 = 1
     ) -> ReleaseDecision {
         ReleaseDecision.decide(
-            .init(session: s, tokenPresented: token, usedUp: usedUp, grant: grant, peer: peer, now: now, clock: .now, keyGeneration: generation))
+            .init(session: s, tokenPresented: token, gone: gone, grant: grant, peer: peer, now: now, clock: .now, keyGeneration: generation))
     }
 
     @Test func aLiveSessionWithUsesLeftReleasesItsPinnedVersionOnTheFastPath() {
@@ -107,10 +107,8 @@ import Testing
 
     @Test func anUnknownTokenIsInvalidAndAUsedUpOneSaysSo() {
         #expect(Self.decide(nil) == .refuse(.invalidSession))
-        #expect(Self.decide(nil, usedUp: true) == .refuse(.sessionUsedUp))
-        var gone = ReleaseDecision.Facts(session: nil, tokenPresented: true, grant: .deployKey, peer: Self.build, now: Self.now, clock: .now, keyGeneration: 1)
-        gone.expired = true
-        #expect(ReleaseDecision.decide(gone) == .refuse(.sessionExpired), "a session housekeeping already removed at its deadline")
+        #expect(Self.decide(nil, gone: .usedUp) == .refuse(.sessionUsedUp))
+        #expect(Self.decide(nil, gone: .expired) == .refuse(.sessionExpired), "a session housekeeping already removed at its deadline")
     }
 
     @Test func pastItsDeadlineTheSessionHasExpired() {

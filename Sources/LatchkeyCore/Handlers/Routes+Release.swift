@@ -56,8 +56,7 @@ extension Vault {
         let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, gone in
             var facts = base
             facts.session = s
-            facts.usedUp = gone == .usedUp
-            facts.expired = gone == .expired
+            facts.gone = gone
             let d = ReleaseDecision.decide(facts)
             let take: Bool = if case .release = d { !fastOnly || d.isFast } else { false }
             return ((d, facts), take)

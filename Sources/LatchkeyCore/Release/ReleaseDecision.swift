@@ -19,10 +19,9 @@ package enum ReleaseDecision: Sendable, Equatable {
         package var session: BuildSession?
         /// Whether a well-formed session token was presented at all.
         package var tokenPresented: Bool
-        /// Whether the token names a session that ended by using its last use.
-        package var usedUp: Bool = false
-        /// Whether the token names a session that ended at its deadline.
-        package var expired: Bool = false
+        /// How the token's session ended by itself, when it is no longer live (its last
+        /// use taken, or its deadline passed).
+        package var gone: SessionGone?
         package var grant: Grant
         package var peer: PeerIdentity
         package var now: Timestamp
@@ -30,12 +29,12 @@ package enum ReleaseDecision: Sendable, Equatable {
         package var keyGeneration: Int64
 
         package init(
-            session: BuildSession?, tokenPresented: Bool, usedUp: Bool = false, grant: Grant, peer: PeerIdentity, now: Timestamp,
+            session: BuildSession?, tokenPresented: Bool, gone: SessionGone? = nil, grant: Grant, peer: PeerIdentity, now: Timestamp,
             clock: ContinuousClock.Instant, keyGeneration: Int64
         ) {
             self.session = session
             self.tokenPresented = tokenPresented
-            self.usedUp = usedUp
+            self.gone = gone
             self.grant = grant
             self.peer = peer
             self.now = now
@@ -50,7 +49,13 @@ package enum ReleaseDecision: Sendable, Equatable {
     /// grant has no stored version: after the use, it needs only its issued certificate.
     package static func decide(_ f: Facts) -> ReleaseDecision {
         guard f.tokenPresented else { return .refuse(.noSession) }
-        guard let s = f.session else { return .refuse(f.usedUp ? .sessionUsedUp : f.expired ? .sessionExpired : .invalidSession) }
+        guard let s = f.session else {
+            switch f.gone {
+            case .usedUp: return .refuse(.sessionUsedUp)
+            case .expired: return .refuse(.sessionExpired)
+            case nil: return .refuse(.invalidSession)
+            }
+        }
         guard f.clock < s.deadline else { return .refuse(.sessionExpired) }
         guard s.rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
         guard s.grants.covers(f.grant) else { return .refuse(.grantMissing) }
