@@ -92,9 +92,11 @@ package enum AuditReader {
     /// Then the checkpoints' own chain, the unsigned tail and what is known from outside.
     static func verify(_ db: StoreDB, publicKey: [UInt8], policy: CheckpointPolicy, expected: [ExpectedCheckpoint]) throws -> VerificationReport {
         let checkpoints = try checkpoints(in: db)
-        var report = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey) ?? fullRowCheck(db, checkpoints, publicKey)
+        let streamed = try StoredChainCheck.verify(db, checkpoints: checkpoints, publicKey: publicKey)
+        var report = try streamed ?? fullRowCheck(db, checkpoints, publicKey)
         CheckpointChain.check(
-            &report, checkpoints: checkpoints, publicKey: publicKey, tail: try tail(db, checkpoints), policy: policy, expected: expected)
+            &report, checkpoints: checkpoints, publicKey: publicKey, tail: try tail(db, checkpoints), policy: policy, expected: expected,
+            signaturesVerified: streamed != nil)
         return report
     }
 
@@ -171,7 +173,8 @@ extension AuditReader {
         // Ranges of the chain on both cores, each on a connection of its own.
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if var report = try StoredChainCheck.verify(databasePath: databasePath, last: last, checkpoints: signed, publicKey: publicKey, threads: cores) {
-            CheckpointChain.check(&report, checkpoints: signed, publicKey: publicKey, tail: tail, policy: policy, expected: expected)
+            CheckpointChain.check(
+                &report, checkpoints: signed, publicKey: publicKey, tail: tail, policy: policy, expected: expected, signaturesVerified: true)
             return report
         }
         return try queue.read { db in try verify(readOnly(db), publicKey: publicKey, policy: policy, expected: expected) }

@@ -38,9 +38,11 @@ package struct AuditRowError: Error, Sendable, Equatable, CustomStringConvertibl
 /// column must hold its own type. A row it refuses is reported as malformed, never
 /// hashed as something else.
 enum AuditRowEncoder {
-    static let rowLabel = Array("latchkey-audit-row-v1".utf8)
+    // Static strings, not arrays: read on every row, they cost no lazy initialisation
+    // check and no reference counting.
+    static let rowLabel: StaticString = "latchkey-audit-row-v1"
     /// A row that names its host (a fleet's): its own label, so no v1 row encodes like it.
-    static let hostRowLabel = Array("latchkey-audit-row-v2".utf8)
+    static let hostRowLabel: StaticString = "latchkey-audit-row-v2"
     static let uidRange: ClosedRange<Int64> = 0...Int64(UInt32.max)
     static let pidRange: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max)
 
@@ -49,36 +51,42 @@ enum AuditRowEncoder {
     /// Every stored row of a verification passes through here, so the checks are made on
     /// the column bytes with no strings built; a refusal's message is made only when there
     /// is one.
-    static func encode<V: AuditRowValues>(_ v: V, after prev: [UInt8], into out: AuditRowBuffer) throws(AuditRowError) {
+    static func encode<V: AuditRowValues>(_ v: V, after prev: [UInt8], into buffer: AuditRowBuffer) throws(AuditRowError) {
+        // One exclusive access to the buffer's cursor for the whole row, not one per field.
+        try encode(v, after: prev, into: &buffer.writer)
+    }
+
+    private static func encode<V: AuditRowValues>(_ v: V, after prev: [UInt8], into out: inout AuditRowWriter) throws(AuditRowError) {
         let seq = v.seq
         guard seq >= 1 else { throw AuditRowError(seq: seq, reason: "seq \(seq) is not positive") }
         out.reset()
         out.raw(prev)
         let named = v.text(.host) { $0 != nil }
-        out.text(named ? hostRowLabel : rowLabel)
+        let label = named ? hostRowLabel : rowLabel
+        out.text(UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount))
         out.u64(UInt64(bitPattern: seq))
-        try put(v, .time, "time", .required, .storedTime, out)
-        try put(v, .role, "actor_role", .required, .none, out)
-        try putInteger(v, .uid, "actor_uid", uidRange, out) { out.u32(UInt32($0)) }
-        try putInteger(v, .gid, "actor_gid", uidRange, out) { out.u32(UInt32($0)) }
-        try putInteger(v, .pid, "actor_pid", pidRange, out) { out.u32(UInt32(bitPattern: Int32($0))) }
-        try put(v, .session, "session_id", .optional, .none, out)
-        try put(v, .action, "action", .required, .none, out)
-        try put(v, .connection, "target_connection", .optional, .none, out)
-        try put(v, .project, "target_project", .optional, .none, out)
-        try put(v, .kind, "target_kind", .optional, .none, out)
-        try putInteger(v, .version, "target_version", Int64.min...Int64.max, out) { out.u64(UInt64(bitPattern: $0)) }
-        try put(v, .outcome, "outcome", .required, .outcome, out)
-        try put(v, .reason, "reason", .optional, .none, out)
-        try put(v, .requestID, "request_id", .optional, .none, out)
+        try put(v, .time, "time", .required, .storedTime, &out)
+        try put(v, .role, "actor_role", .required, .none, &out)
+        try putInteger(v, .uid, "actor_uid", uidRange, .u32, &out)
+        try putInteger(v, .gid, "actor_gid", uidRange, .u32, &out)
+        try putInteger(v, .pid, "actor_pid", pidRange, .i32, &out)
+        try put(v, .session, "session_id", .optional, .none, &out)
+        try put(v, .action, "action", .required, .none, &out)
+        try put(v, .connection, "target_connection", .optional, .none, &out)
+        try put(v, .project, "target_project", .optional, .none, &out)
+        try put(v, .kind, "target_kind", .optional, .none, &out)
+        try putInteger(v, .version, "target_version", Int64.min...Int64.max, .i64, &out)
+        try put(v, .outcome, "outcome", .required, .outcome, &out)
+        try put(v, .reason, "reason", .optional, .none, &out)
+        try put(v, .requestID, "request_id", .optional, .none, &out)
         if named {
             // v2: every field has its place, the host last.
-            try put(v, .clientRequestID, "client_request_id", .optional, .none, out)
-            try put(v, .host, "host", .required, .none, out)
+            try put(v, .clientRequestID, "client_request_id", .optional, .none, &out)
+            try put(v, .host, "host", .required, .none, &out)
         } else {
             // Hashed only when present (`string(x)`, no presence byte), so rows without it —
             // every row from before it existed — encode exactly as they always did.
-            try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, out)
+            try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, &out)
         }
     }
 
@@ -88,10 +96,12 @@ enum AuditRowEncoder {
     /// What a text column's bytes must be beyond valid UTF-8.
     enum TextForm { case none, storedTime, outcome }
     private enum TextFault { case missing, notUTF8, form }
+    /// How an integer column is written: u32, i32 as its u32 bit pattern, or i64 as u64's.
+    private enum IntegerWidth { case u32, i32, i64 }
 
     @inline(__always)
     private static func put<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: StaticString, _ presence: TextPresence, _ form: TextForm, _ out: AuditRowBuffer
+        _ v: V, _ c: AuditColumn, _ name: StaticString, _ presence: TextPresence, _ form: TextForm, _ out: inout AuditRowWriter
     ) throws(AuditRowError) {
         guard v.isWellTyped(c, integer: false) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not text") }
         let fault: TextFault? = v.text(c) { bytes in
@@ -126,7 +136,8 @@ enum AuditRowEncoder {
 
     @inline(__always)
     private static func putInteger<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: StaticString, _ range: ClosedRange<Int64>, _ out: AuditRowBuffer, write: (Int64) -> Void
+        _ v: V, _ c: AuditColumn, _ name: StaticString, _ range: ClosedRange<Int64>, _ width: IntegerWidth,
+        _ out: inout AuditRowWriter
     ) throws(AuditRowError) {
         guard v.isWellTyped(c, integer: true) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not an integer") }
         guard let value = v.integer(c) else { return out.byte(0) }
@@ -134,14 +145,20 @@ enum AuditRowEncoder {
             throw AuditRowError(seq: v.seq, reason: "\(name) \(value) is outside \(range.lowerBound)…\(range.upperBound)")
         }
         out.byte(1)
-        write(value)
+        switch width {
+        case .u32: out.u32(UInt32(value))
+        case .i32: out.u32(UInt32(bitPattern: Int32(value)))
+        case .i64: out.u64(UInt64(bitPattern: value))
+        }
     }
 
-    /// One of the outcomes `AuditEntry.Outcome` names, compared as bytes.
+    /// One of the outcomes `AuditEntry.Outcome` names, compared as bytes (spelled out
+    /// here, not read from an array, for the same reason as the labels; a test holds the
+    /// list to `AuditEntry.Outcome.allCases`).
     static func isOutcome(_ b: UnsafeRawBufferPointer) -> Bool {
-        outcomeSpellings.contains { $0.count == b.count && $0.withUnsafeBytes { memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 } }
+        func spells(_ s: StaticString) -> Bool { s.utf8CodeUnitCount == b.count && memcmp(s.utf8Start, b.baseAddress!, b.count) == 0 }
+        return spells("granted") || spells("denied") || spells("failed")
     }
-    private static let outcomeSpellings: [[UInt8]] = AuditEntry.Outcome.allCases.map { Array($0.rawValue.utf8) }
 
     /// BLAKE2b-256 of what `encode` wrote.
     static func hash<V: AuditRowValues>(_ v: V, after prev: [UInt8], scratch: AuditRowBuffer) throws(AuditRowError) -> [UInt8] {
@@ -156,46 +173,71 @@ enum AuditRowEncoder {
         guard b.count == 27 else { return false }
         for i in 0..<27 {
             let ch = b[i]
-            let want = storedTimePattern[i]
-            if want == 0 {
-                guard ch &- 0x30 <= 9 else { return false }
-            } else if ch != want {
-                return false
+            switch i {
+            case 4, 7: guard ch == UInt8(ascii: "-") else { return false }
+            case 10: guard ch == UInt8(ascii: "T") else { return false }
+            case 13, 16: guard ch == UInt8(ascii: ":") else { return false }
+            case 19: guard ch == UInt8(ascii: ".") else { return false }
+            case 26: guard ch == UInt8(ascii: "Z") else { return false }
+            default: guard ch &- 0x30 <= 9 else { return false }
             }
         }
         return true
     }
-    /// The separators of the stored time by position; 0 where a digit goes.
-    private static let storedTimePattern: [UInt8] = Array("0000-00-00T00:00:00.000000Z".utf8).map { $0 == UInt8(ascii: "0") ? 0 : $0 }
 
+    /// ASCII (nearly every column) is confirmed eight bytes at a time; anything else is
+    /// left to the standard library's validator.
     static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
-        if !b.contains(where: { $0 >= 0x80 }) { return true }
-        return String(validating: b, as: UTF8.self) != nil
+        isASCII(b) || String(validating: b, as: UTF8.self) != nil
+    }
+
+    @inline(__always)
+    static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        let n = b.count
+        var i = 0
+        var high: UInt64 = 0
+        while i + 8 <= n {
+            high |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            high |= UInt64(b[i])
+            i += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
     }
 }
 
-/// A reusable buffer for one row's hashed bytes, written with a cursor (grown only when
-/// a row is longer than any before it).
+/// A reusable buffer for one row's hashed bytes (grown only when a row is longer than
+/// any before it). The encoder writes through its `writer`.
 final class AuditRowBuffer {
-    private(set) var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 8)
+    fileprivate var writer = AuditRowWriter()
+
+    deinit { writer.buffer.deallocate() }
+
+    var written: UnsafeRawBufferPointer { writer.written }
+    var bytes: [UInt8] { Array(writer.written) }
+}
+
+/// The cursor over `AuditRowBuffer`'s memory, a value the encoder holds `inout` for one
+/// row (so writing a field costs no reference counting).
+struct AuditRowWriter {
+    fileprivate private(set) var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 8)
     private(set) var count = 0
 
-    deinit { buffer.deallocate() }
-
     var written: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[..<count]) }
-    var bytes: [UInt8] { Array(written) }
 
-    func reset() { count = 0 }
+    mutating func reset() { count = 0 }
 
     /// Room for `n` more bytes plus the fixed-size fields that may follow.
     @inline(__always)
-    private func reserve(_ n: Int) {
+    private mutating func reserve(_ n: Int) {
         guard count + n + 64 > buffer.count else { return }
         grow(n)
     }
 
     @inline(never)
-    private func grow(_ n: Int) {
+    private mutating func grow(_ n: Int) {
         let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: (count + n + 64) * 2, alignment: 8)
         bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         buffer.deallocate()
@@ -203,33 +245,33 @@ final class AuditRowBuffer {
     }
 
     @inline(__always)
-    func byte(_ b: UInt8) {
+    mutating func byte(_ b: UInt8) {
         reserve(1)
         buffer[count] = b
         count += 1
     }
 
     @inline(__always)
-    func u32(_ v: UInt32) {
+    mutating func u32(_ v: UInt32) {
         reserve(4)
         buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
         count += 4
     }
 
     @inline(__always)
-    func u64(_ v: UInt64) {
+    mutating func u64(_ v: UInt64) {
         reserve(8)
         buffer.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
         count += 8
     }
 
     @inline(__always)
-    func raw(_ bytes: [UInt8]) {
+    mutating func raw(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw($0) }
     }
 
     @inline(__always)
-    func raw(_ bytes: UnsafeRawBufferPointer) {
+    mutating func raw(_ bytes: UnsafeRawBufferPointer) {
         reserve(bytes.count)
         if bytes.count > 0 { (buffer.baseAddress! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         count += bytes.count
@@ -237,13 +279,13 @@ final class AuditRowBuffer {
 
     /// u32 length ‖ bytes.
     @inline(__always)
-    func text(_ bytes: UnsafeRawBufferPointer) {
+    mutating func text(_ bytes: UnsafeRawBufferPointer) {
         u32(UInt32(bytes.count))
         raw(bytes)
     }
 
     @inline(__always)
-    func text(_ bytes: [UInt8]) { bytes.withUnsafeBytes { text($0) } }
+    mutating func text(_ bytes: [UInt8]) { bytes.withUnsafeBytes { text($0) } }
 }
 
 /// A decoded record's values (what the writer hashes, and the full verifier).

@@ -24,7 +24,9 @@ enum StoredChainCheck {
     /// On the caller's connection and snapshot, one thread (SQLite only: nil on another
     /// engine, whose rows the full verifier checks).
     static func verify(_ db: StoreDB, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
-        guard let sqlite = db.connection as? LatchkeyStore.SQLiteConnection, let connection = sqlite.database.sqliteConnection, let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
+        guard let sqlite = db.connection as? LatchkeyStore.SQLiteConnection, let connection = sqlite.database.sqliteConnection,
+            let named = namedHeads(checkpoints), checkpoints.allSatisfy({ $0.verifies(with: publicKey) })
+        else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0
         guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
         return join([range], through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
@@ -37,12 +39,15 @@ enum StoredChainCheck {
     static func verify(
         databasePath: String, last: Int64, checkpoints: [Checkpoint], publicKey: [UInt8], threads: Int, rowsWorthSplitting: Int64 = 100_000
     ) throws -> VerificationReport? {
-        guard let named = signedHeads(checkpoints, publicKey: publicKey) else { return nil }
+        guard let named = namedHeads(checkpoints) else { return nil }
         let parts = last >= rowsWorthSplitting ? max(1, threads) : 1
         let bounds = (0...parts).map { 1 + last * Int64($0) / Int64(parts) }  // part i covers bounds[i] ..< bounds[i + 1]
         let results = Mutex<[Int: Result<Range?, any Error>]>([:])
         DispatchQueue.concurrentPerform(iterations: parts) { i in
             let outcome = Result { () throws -> Range? in
+                // Each part checks its share of the checkpoint signatures (every part-th),
+                // then its rows: a thousand Ed25519 verifications are not left to one thread.
+                for k in stride(from: i, to: checkpoints.count, by: parts) where !checkpoints[k].verifies(with: publicKey) { return nil }
                 var connection: OpaquePointer?
                 defer { sqlite3_close_v2(connection) }
                 guard sqlite3_open_v2(databasePath, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
@@ -60,11 +65,12 @@ enum StoredChainCheck {
         return join(ranges, through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
     }
 
-    /// The hash each checkpoint names, by seq, once every signature verifies; nil otherwise.
-    private static func signedHeads(_ checkpoints: [Checkpoint], publicKey: [UInt8]) -> [Int64: [UInt8]]? {
+    /// The hash each checkpoint names, by seq; nil when two name different hashes for one
+    /// seq or the first start's names anything but zero. The signatures are checked
+    /// beside the rows (a report from here means every one verified).
+    private static func namedHeads(_ checkpoints: [Checkpoint]) -> [Int64: [UInt8]]? {
         var named: [Int64: [UInt8]] = [:]
         for cp in checkpoints {
-            guard cp.verifies(with: publicKey) else { return nil }
             if cp.auditSeq == 0 {
                 guard cp.headHash == AuditEncoding.zeroHash else { return nil }
                 continue  // the first start's checkpoint, over the empty log
@@ -122,13 +128,19 @@ enum StoredChainCheck {
             throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)))
         }
         defer { sqlite3_finalize(statement) }
-        sqlite3_bind_int64(statement, 1, from)
+        // The first range starts below 1: a row numbered 0 or less (possible only once
+        // the table's CHECK is gone) is read, and left to the full verifier to name.
+        sqlite3_bind_int64(statement, 1, from == 1 ? Int64.min : from)
         sqlite3_bind_int64(statement, 2, through)
 
         var prev: [UInt8] = []
         var expected = from
         let scratch = AuditRowBuffer()  // prev hash ‖ row encoding (what the row hash covers), written in place
+        let columns = StatementValues.Storage()
         var hash = AuditEncoding.zeroHash
+        // The checkpointed seqs of this range in order: one comparison a row, not a lookup.
+        let checkpointed = named.keys.filter { $0 >= from && $0 <= through }.sorted()
+        var nextCheckpoint = checkpointed.startIndex
         while true {
             let step = sqlite3_step(statement)
             if step == SQLITE_DONE { break }
@@ -137,8 +149,9 @@ enum StoredChainCheck {
             }
             let seq = sqlite3_column_int64(statement, 0)
             guard seq == expected else {
-                if expected == 1 { range.headless = true }
-                return expected == 1 ? range : nil
+                guard expected == 1, seq > 1 else { return nil }
+                range.headless = true
+                return range
             }
             if seq == from {
                 prev = seq == 1 ? AuditEncoding.zeroHash : storedBytes(statement, 15)
@@ -146,12 +159,14 @@ enum StoredChainCheck {
             }
             guard column(statement, 15, equals: prev) else { return nil }
             // A row the encoder refuses is left to the full verifier, which names it.
-            guard (try? AuditRowEncoder.encode(StatementValues(statement: statement, seq: seq), after: prev, into: scratch)) != nil else { return nil }
+            let values = StatementValues(statement: statement, seq: seq, storage: columns)
+            guard (try? AuditRowEncoder.encode(values, after: prev, into: scratch)) != nil else { return nil }
             hash.withUnsafeMutableBytes { Blake2b.hash(scratch.written, into: $0) }
             guard column(statement, 16, equals: hash) else { return nil }
-            if let cp = named[seq] {
-                guard cp == hash else { return nil }
+            if nextCheckpoint < checkpointed.endIndex, checkpointed[nextCheckpoint] == seq {
+                guard named[seq] == hash else { return nil }
                 range.checkpointsMatched += 1
+                nextCheckpoint += 1
             }
             swap(&prev, &hash)
             expected += 1
@@ -176,47 +191,54 @@ enum StoredChainCheck {
 }
 
 /// The current row of a statement over `StoredChainCheck.columns`, as the encoder reads
-/// it: SQLite's own column bytes, no copies. Each column's type is asked once per row.
+/// it: SQLite's own column bytes, no copies. Each column is fetched once per row as a
+/// value (`sqlite3_column_value`) and read through the `sqlite3_value_*` calls, which
+/// take no connection mutex: the statement's connection is used by this thread alone,
+/// the condition SQLite sets for reading a column's value that way. Each column's type
+/// is taken before anything reads (and might convert) it.
 private struct StatementValues: AuditRowValues {
-    let statement: OpaquePointer
     let seq: Int64
-    private let types: ColumnTypes
+    private let values: UnsafeMutablePointer<OpaquePointer?>
+    private let types: UnsafeMutablePointer<Int32>
 
-    /// The storage class of each selected column of the current row.
-    typealias ColumnTypes = (
-        Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32
-    )
-
-    init(statement: OpaquePointer, seq: Int64) {
-        self.statement = statement
-        self.seq = seq
-        var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &types) { raw in
-            let t = raw.bindMemory(to: Int32.self)
-            for c in 0..<t.count { t[c] = sqlite3_column_type(statement, Int32(c)) }
+    /// Room for one row's values and types, reused from row to row of a scan.
+    final class Storage {
+        static let columns = 19
+        let values = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: columns)
+        let types = UnsafeMutablePointer<Int32>.allocate(capacity: columns)
+        deinit {
+            values.deallocate()
+            types.deallocate()
         }
-        self.types = types
     }
 
-    private func type(_ column: AuditColumn) -> Int32 {
-        withUnsafeBytes(of: types) { $0.load(fromByteOffset: Int(column.rawValue) * MemoryLayout<Int32>.stride, as: Int32.self) }
+    init(statement: OpaquePointer, seq: Int64, storage: Storage) {
+        self.seq = seq
+        values = storage.values
+        types = storage.types
+        for c in 0..<Storage.columns {
+            let value = sqlite3_column_value(statement, Int32(c))
+            values[c] = value
+            types[c] = sqlite3_value_type(value)
+        }
     }
 
     func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        let c = column.rawValue
-        guard type(column) != SQLITE_NULL else { return body(nil) }
-        let p = sqlite3_column_text(statement, c)  // text first, then its length (SQLite's advice)
-        let n = Int(sqlite3_column_bytes(statement, c))
+        let c = Int(column.rawValue)
+        guard types[c] != SQLITE_NULL else { return body(nil) }
+        let p = sqlite3_value_text(values[c])  // text first, then its length (SQLite's advice)
+        let n = Int(sqlite3_value_bytes(values[c]))
         guard n > 0, let p else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return body(UnsafeRawBufferPointer(start: p, count: n))
     }
 
     func integer(_ column: AuditColumn) -> Int64? {
-        type(column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
+        let c = Int(column.rawValue)
+        return types[c] == SQLITE_NULL ? nil : sqlite3_value_int64(values[c])
     }
 
     func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool {
-        let t = type(column)
+        let t = types[Int(column.rawValue)]
         return t == SQLITE_NULL || t == (integer ? SQLITE_INTEGER : SQLITE_TEXT)
     }
 }

@@ -195,4 +195,29 @@ import Testing
             """])
         #expect(insert.status != 0 && insert.err.contains("out of range"), "\(insert.err)")
     }
+
+    /// A row numbered 0 (possible once the table's CHECK is edited away) is below the
+    /// range the streaming check reads from seq 1: it must still be found.
+    @Test func aRowNumberedZeroIsFoundByVerifyAndRefusedByServe() throws {
+        let d = try Self.populated()
+        let copy = DamagedStoreTests.copy(of: d)
+        let db = copy + "/latchkey.db"
+        let unchecked = sh(["sqlite3", db, """
+            PRAGMA writable_schema = ON;
+            UPDATE sqlite_master SET sql = replace(sql, 'CHECK (seq >= 1)', '') WHERE name = 'audit';
+            """])
+        #expect(unchecked.status == 0, "\(unchecked.err)")
+        let insert = sh(["sqlite3", db, """
+            DROP TRIGGER audit_next_seq_only;
+            INSERT INTO audit(seq, time, actor_role, action, outcome, prev_hash, row_hash)
+            VALUES (0, '2026-12-01T00:00:00.000000Z', 'admin', 'x', 'granted', zeroblob(32), zeroblob(32));
+            """])
+        #expect(insert.status == 0, "\(insert.err)")
+        let v = Self.verify(copy)
+        #expect(v.status != 0 && v.out.contains("FAILED"), "\(v.out)")
+        let before = Self.dump(copy)
+        let served = Self.serveRefuses(d, dataDir: copy)
+        #expect(served.status != 0 && served.status < 128 && !served.output.contains("serving"), "\(served)")
+        #expect(Self.dump(copy) == before, "nothing written")
+    }
 }

@@ -75,6 +75,29 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
 }
 
 @Suite struct RowVectorTests {
+    /// The encoder spells the outcomes out and checks ASCII a word at a time: both must
+    /// agree with the definitions they stand for.
+    @Test func theEncodersByteChecksAgreeWithWhatTheyStandFor() {
+        func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool { Array(s.utf8).withUnsafeBytes(body) }
+        for outcome in AuditEntry.Outcome.allCases { #expect(bytes(outcome.rawValue, AuditRowEncoder.isOutcome)) }
+        for other in ["grante", "grantedx", "Granted", "deniee", "", "failed "] { #expect(!bytes(other, AuditRowEncoder.isOutcome), "\(other)") }
+        for length in 0..<40 {
+            let ascii = String(repeating: "a", count: length)
+            #expect(bytes(ascii, AuditRowEncoder.isASCII))
+            for at in 0..<length {
+                var b = Array(ascii.utf8)
+                b[at] = 0x80
+                #expect(!b.withUnsafeBytes(AuditRowEncoder.isASCII), "a high byte at \(at) of \(length)")
+                #expect(!b.withUnsafeBytes(AuditRowEncoder.isValidUTF8), "a lone continuation byte at \(at) of \(length)")
+            }
+        }
+        #expect(bytes("héllo wörld, ünïcode", AuditRowEncoder.isValidUTF8))
+        #expect(bytes("2026-12-05T01:02:03.456789Z", AuditRowEncoder.isStoredTime))
+        for bad in ["2026-12-05 01:02:03.456789Z", "2026-12-05T01:02:03.456789z", "2026-12-05T01:02:03,456789Z", "2026-1a-05T01:02:03.456789Z"] {
+            #expect(!bytes(bad, AuditRowEncoder.isStoredTime), "\(bad)")
+        }
+    }
+
     @Test func theVectorDirectoryHoldsOnlyNamedVectors() throws {
         for file in try FileManager.default.contentsOfDirectory(atPath: RowVector.directory.path) where file != "make-vectors.py" {
             #expect((file.hasPrefix("good-") || file.hasPrefix("bad-")) && file.hasSuffix(".vec"), "unexpected file \(file)")
