@@ -25,7 +25,7 @@ enum StoredChainCheck {
     /// engine, whose rows the full verifier checks).
     static func verify(_ db: StoreDB, checkpoints: [Checkpoint], publicKey: [UInt8]) throws -> VerificationReport? {
         guard let sqlite = db.connection as? LatchkeyStore.SQLiteConnection, let connection = sqlite.database.sqliteConnection,
-            let named = namedHeads(checkpoints), checkpoints.allSatisfy({ $0.verifies(with: publicKey) })
+            let named = namedHeads(checkpoints), signaturesVerify(checkpoints, publicKey: publicKey, share: 0, of: 1)
         else { return nil }
         let last = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM audit") ?? 0
         guard let range = try scan(connection, from: 1, through: last, named: named) else { return nil }
@@ -45,9 +45,9 @@ enum StoredChainCheck {
         let results = Mutex<[Int: Result<Range?, any Error>]>([:])
         DispatchQueue.concurrentPerform(iterations: parts) { i in
             let outcome = Result { () throws -> Range? in
-                // Each part checks its share of the checkpoint signatures (every part-th),
-                // then its rows: a thousand Ed25519 verifications are not left to one thread.
-                for k in stride(from: i, to: checkpoints.count, by: parts) where !checkpoints[k].verifies(with: publicKey) { return nil }
+                // Each part checks its share of the checkpoint signatures, then its rows: a
+                // thousand Ed25519 verifications are not left to one thread.
+                guard signaturesVerify(checkpoints, publicKey: publicKey, share: i, of: parts) else { return nil }
                 var connection: OpaquePointer?
                 defer { sqlite3_close_v2(connection) }
                 guard sqlite3_open_v2(databasePath, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
@@ -63,6 +63,11 @@ enum StoredChainCheck {
             ranges.append(range)
         }
         return join(ranges, through: last, named: named, checkpointsOverNothing: checkpoints.filter { $0.auditSeq == 0 }.count)
+    }
+
+    /// Whether every `parts`-th checkpoint from `share` on carries a good signature.
+    private static func signaturesVerify(_ checkpoints: [Checkpoint], publicKey: [UInt8], share: Int, of parts: Int) -> Bool {
+        stride(from: share, to: checkpoints.count, by: parts).allSatisfy { checkpoints[$0].verifies(with: publicKey) }
     }
 
     /// The hash each checkpoint names, by seq; nil when two name different hashes for one
@@ -136,7 +141,6 @@ enum StoredChainCheck {
         var prev: [UInt8] = []
         var expected = from
         let scratch = AuditRowBuffer()  // prev hash ‖ row encoding (what the row hash covers), written in place
-        let columns = StatementValues.Storage()
         var hash = AuditEncoding.zeroHash
         // The checkpointed seqs of this range in order: one comparison a row, not a lookup.
         let checkpointed = named.keys.filter { $0 >= from && $0 <= through }.sorted()
@@ -159,8 +163,7 @@ enum StoredChainCheck {
             }
             guard column(statement, 15, equals: prev) else { return nil }
             // A row the encoder refuses is left to the full verifier, which names it.
-            let values = StatementValues(statement: statement, seq: seq, storage: columns)
-            guard (try? AuditRowEncoder.encode(values, after: prev, into: scratch)) != nil else { return nil }
+            guard (try? AuditRowEncoder.encode(StatementValues(statement: statement, seq: seq), after: prev, into: scratch)) != nil else { return nil }
             hash.withUnsafeMutableBytes { Blake2b.hash(scratch.written, into: $0) }
             guard column(statement, 16, equals: hash) else { return nil }
             if nextCheckpoint < checkpointed.endIndex, checkpointed[nextCheckpoint] == seq {
@@ -191,54 +194,47 @@ enum StoredChainCheck {
 }
 
 /// The current row of a statement over `StoredChainCheck.columns`, as the encoder reads
-/// it: SQLite's own column bytes, no copies. Each column is fetched once per row as a
-/// value (`sqlite3_column_value`) and read through the `sqlite3_value_*` calls, which
-/// take no connection mutex: the statement's connection is used by this thread alone,
-/// the condition SQLite sets for reading a column's value that way. Each column's type
-/// is taken before anything reads (and might convert) it.
+/// it: SQLite's own column bytes, no copies. Each column's type is asked once per row.
 private struct StatementValues: AuditRowValues {
+    let statement: OpaquePointer
     let seq: Int64
-    private let values: UnsafeMutablePointer<OpaquePointer?>
-    private let types: UnsafeMutablePointer<Int32>
+    private let types: ColumnTypes
 
-    /// Room for one row's values and types, reused from row to row of a scan.
-    final class Storage {
-        static let columns = 19
-        let values = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: columns)
-        let types = UnsafeMutablePointer<Int32>.allocate(capacity: columns)
-        deinit {
-            values.deallocate()
-            types.deallocate()
+    /// The storage class of each selected column of the current row.
+    typealias ColumnTypes = (
+        Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32
+    )
+
+    init(statement: OpaquePointer, seq: Int64) {
+        self.statement = statement
+        self.seq = seq
+        var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &types) { raw in
+            let t = raw.bindMemory(to: Int32.self)
+            for c in 0..<t.count { t[c] = sqlite3_column_type(statement, Int32(c)) }
         }
+        self.types = types
     }
 
-    init(statement: OpaquePointer, seq: Int64, storage: Storage) {
-        self.seq = seq
-        values = storage.values
-        types = storage.types
-        for c in 0..<Storage.columns {
-            let value = sqlite3_column_value(statement, Int32(c))
-            values[c] = value
-            types[c] = sqlite3_value_type(value)
-        }
+    private func type(_ column: AuditColumn) -> Int32 {
+        withUnsafeBytes(of: types) { $0.load(fromByteOffset: Int(column.rawValue) * MemoryLayout<Int32>.stride, as: Int32.self) }
     }
 
     func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        let c = Int(column.rawValue)
-        guard types[c] != SQLITE_NULL else { return body(nil) }
-        let p = sqlite3_value_text(values[c])  // text first, then its length (SQLite's advice)
-        let n = Int(sqlite3_value_bytes(values[c]))
+        let c = column.rawValue
+        guard type(column) != SQLITE_NULL else { return body(nil) }
+        let p = sqlite3_column_text(statement, c)  // text first, then its length (SQLite's advice)
+        let n = Int(sqlite3_column_bytes(statement, c))
         guard n > 0, let p else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return body(UnsafeRawBufferPointer(start: p, count: n))
     }
 
     func integer(_ column: AuditColumn) -> Int64? {
-        let c = Int(column.rawValue)
-        return types[c] == SQLITE_NULL ? nil : sqlite3_value_int64(values[c])
+        type(column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
     }
 
     func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool {
-        let t = types[Int(column.rawValue)]
+        let t = type(column)
         return t == SQLITE_NULL || t == (integer ? SQLITE_INTEGER : SQLITE_TEXT)
     }
 }
