@@ -1,5 +1,6 @@
 import LatchkeyTestSupport
 import Foundation
+import Testing
 
 /// Where the `latchkey` binary of this build lives (next to the test bundle).
 let latchkeyBinary: String = {
@@ -93,11 +94,20 @@ final class DaemonProcess {
 
     var pid: Int32 { child ?? 0 }
 
-    /// SIGTERM and wait: the graceful stop.
+    /// How long a graceful stop may take before the test counts the daemon as hung.
+    static let stopSeconds = 60.0
+
+    /// SIGTERM and wait: the graceful stop. A daemon still running after `stopSeconds` is
+    /// a failure of the test, with its threads' stacks, and is then killed: a hung daemon
+    /// must not hold the test (and the suite's threads) for good.
     func stop() {
         guard let c = child else { return }
         kill(c, SIGTERM)
-        _ = waitFor(c)
+        if waitFor(c, atMost: Self.stopSeconds) == nil {
+            Issue.record("latchkey serve (pid \(c), \(dataDir)) did not stop within \(Int(Self.stopSeconds)) s of SIGTERM; its threads:\n\(threadStacks(of: c))\nits log:\n\(log.suffix(4000))")
+            kill(c, SIGKILL)
+            _ = waitFor(c)
+        }
         child = nil
     }
 

@@ -55,6 +55,31 @@ public func waitFor(_ pid: pid_t) -> Int32 {
     return signal == 0 ? (status >> 8) & 0xff : 128 + signal
 }
 
+/// Waits at most `seconds` for a child; its status as `waitFor` gives it, or nil if it is
+/// still running then.
+public func waitFor(_ pid: pid_t, atMost seconds: Double) -> Int32? {
+    let deadline = Date().addingTimeInterval(seconds)
+    var status: Int32 = 0
+    while true {
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid {
+            let signal = status & 0x7f
+            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        }
+        if r < 0 && errno != EINTR { return -1 }
+        if Date() >= deadline { return nil }
+        usleep(20_000)
+    }
+}
+
+/// Every thread's stack of a running process, through gdb (empty without gdb): what a
+/// test prints about a child that hung, before it kills it.
+public func threadStacks(of pid: pid_t) -> String {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return "" }
+    let r = runCaptured(["/usr/bin/gdb", "-p", String(pid), "-batch", "-nx", "-ex", "thread apply all bt"])
+    return String(decoding: r.out, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }.joined(separator: "\n")
+}
+
 /// Runs a program to completion with `stdin` as its input; its status and output.
 public func runCaptured(_ argv: [String], stdin: Data? = nil, environment: [String: String]? = nil, cwd: String? = nil)
     -> (status: Int32, out: Data, err: Data)
