@@ -125,6 +125,40 @@ final class PostgresConnection: SQLConnection {
         var isSet: Bool { flag.load(ordering: .relaxed) }
     }
 
+    /// The answer a statement is waited for on: postgres-nio's, or a failure of our own when
+    /// the deadline passes or the connection was closed at the send. postgres-nio writes a statement
+    /// to its channel without a promise for the write, so a statement sent just as the
+    /// connection closed (the server shut down between the lane's look at the connection
+    /// and the send) is never answered: waiting on its own future would wait for good, and
+    /// closing the connection at the deadline does nothing to a connection already closed.
+    ///
+    /// The answer holds postgres-nio's future, which holds the answer through its callback,
+    /// until that future completes: a future postgres-nio never completes stays in memory
+    /// (a few hundred bytes, once per lost connection) instead of being released
+    /// unfulfilled, which NIO's debug builds trap on.
+    private final class Answer: Sendable {
+        let promise: EventLoopPromise<PostgresQueryResult>
+        private let original: EventLoopFuture<PostgresQueryResult>
+        private let settled = Atomic<Bool>(false)
+
+        init(_ original: EventLoopFuture<PostgresQueryResult>) {
+            self.original = original
+            promise = original.eventLoop.makePromise(of: PostgresQueryResult.self)
+            original.whenComplete { [self] in settle($0) }
+        }
+        /// Completes the promise the first time only (the three sources may all fire).
+        func settle(_ result: Result<PostgresQueryResult, any Error>) {
+            guard settled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+            promise.completeWith(result)
+        }
+    }
+
+    /// Why our own answer failed a statement postgres-nio left unanswered.
+    private enum Unanswered: Error {
+        case connectionClosed
+        case deadlinePassed
+    }
+
     private func query(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> PostgresQuery {
         let (text, count) = arguments.values.isEmpty ? (sql, 0) : PostgresPlaceholders.rewrite(sql)
         guard count == arguments.values.count else {
@@ -172,13 +206,20 @@ final class PostgresConnection: SQLConnection {
     private func launch(_ query: PostgresQuery) -> Pending {
         let conn = connection
         let timedOut = TimeoutFlag()
-        let future = conn.query(query, logger: logger)
+        let answer = Answer(conn.query(query, logger: logger))
         let deadline = conn.eventLoop.scheduleTask(in: statementTimeout) {
             timedOut.set()
             let closed: EventLoopFuture<Void> = conn.close()
             _ = closed
+            answer.settle(.failure(Unanswered.deadlinePassed))
         }
-        return Pending(future: future, deadline: deadline, timedOut: timedOut)
+        // Runs on the loop right after the statement's write (tasks from one thread run in
+        // order): a connection closed by then could not take the statement in. One taken
+        // in before the close is failed or answered by postgres-nio, whichever comes first.
+        conn.eventLoop.execute {
+            if conn.isClosed { answer.settle(.failure(Unanswered.connectionClosed)) }
+        }
+        return Pending(future: answer.promise.futureResult, deadline: deadline, timedOut: timedOut)
     }
 
     /// Sends a cursor's CLOSE without waiting for it (settled with the next statement).
@@ -202,7 +243,7 @@ final class PostgresConnection: SQLConnection {
             statementsAnswered += 1
             return result
         } catch {
-            var (e, lost) = PostgresErrors.classify(error, location: location)
+            var (e, lost) = error is Unanswered ? (lostError, true) : PostgresErrors.classify(error, location: location)
             if p.timedOut.isSet {
                 e = SQLError(
                     kind: .unavailable,
