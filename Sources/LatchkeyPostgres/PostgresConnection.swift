@@ -126,8 +126,8 @@ final class PostgresConnection: SQLConnection {
     }
 
     /// The answer a statement is waited for on: postgres-nio's, or a failure of our own when
-    /// the deadline passes or the connection was closed at the send. postgres-nio writes a statement
-    /// to its channel without a promise for the write, so a statement sent just as the
+    /// the deadline passes or the connection was closed at the send. postgres-nio writes a
+    /// statement to its channel without a promise for the write, so a statement sent as the
     /// connection closed (the server shut down between the lane's look at the connection
     /// and the send) is never answered: waiting on its own future would wait for good, and
     /// closing the connection at the deadline does nothing to a connection already closed.

@@ -51,6 +51,11 @@ public func waitFor(_ pid: pid_t) -> Int32 {
     while waitpid(pid, &status, 0) < 0 {
         if errno != EINTR { return -1 }
     }
+    return exitStatus(status)
+}
+
+/// A wait status as `waitFor` gives it: the exit code, or 128 + the signal.
+private func exitStatus(_ status: Int32) -> Int32 {
     let signal = status & 0x7f
     return signal == 0 ? (status >> 8) & 0xff : 128 + signal
 }
@@ -62,10 +67,7 @@ public func waitFor(_ pid: pid_t, atMost seconds: Double) -> Int32? {
     var status: Int32 = 0
     while true {
         let r = waitpid(pid, &status, WNOHANG)
-        if r == pid {
-            let signal = status & 0x7f
-            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-        }
+        if r == pid { return exitStatus(status) }
         if r < 0 && errno != EINTR { return -1 }
         if Date() >= deadline { return nil }
         usleep(20_000)
