@@ -138,6 +138,7 @@ final class PostgresConnection: SQLConnection {
     /// unfulfilled, which NIO's debug builds trap on.
     private final class Answer: Sendable {
         let promise: EventLoopPromise<PostgresQueryResult>
+        /// Never read: held only so that an unanswered future is never released.
         private let original: EventLoopFuture<PostgresQueryResult>
         private let settled = Atomic<Bool>(false)
 
@@ -153,11 +154,9 @@ final class PostgresConnection: SQLConnection {
         }
     }
 
-    /// Why our own answer failed a statement postgres-nio left unanswered.
-    private enum Unanswered: Error {
-        case connectionClosed
-        case deadlinePassed
-    }
+    /// Our own answer's failure: postgres-nio had not answered by the deadline, or could
+    /// not, its connection closed (`finish` tells the two apart by the deadline's flag).
+    private struct Unanswered: Error {}
 
     private func query(_ sql: String, _ arguments: SQLArguments) throws(SQLError) -> PostgresQuery {
         let (text, count) = arguments.values.isEmpty ? (sql, 0) : PostgresPlaceholders.rewrite(sql)
@@ -211,13 +210,13 @@ final class PostgresConnection: SQLConnection {
             timedOut.set()
             let closed: EventLoopFuture<Void> = conn.close()
             _ = closed
-            answer.settle(.failure(Unanswered.deadlinePassed))
+            answer.settle(.failure(Unanswered()))
         }
         // Runs on the loop right after the statement's write (tasks from one thread run in
         // order): a connection closed by then could not take the statement in. One taken
         // in before the close is failed or answered by postgres-nio, whichever comes first.
         conn.eventLoop.execute {
-            if conn.isClosed { answer.settle(.failure(Unanswered.connectionClosed)) }
+            if conn.isClosed { answer.settle(.failure(Unanswered())) }
         }
         return Pending(future: answer.promise.futureResult, deadline: deadline, timedOut: timedOut)
     }

@@ -75,10 +75,13 @@ public func waitFor(_ pid: pid_t, atMost seconds: Double) -> Int32? {
 }
 
 /// Every thread's stack of a running process, through gdb (empty without gdb): what a
-/// test prints about a child that hung, before it kills it.
+/// test prints about a child that hung, before it kills it. Function names and lines
+/// only: gdb would print a `char *` argument's bytes, and they may be a secret's.
 public func threadStacks(of pid: pid_t) -> String {
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return "" }
-    let r = runCaptured(["/usr/bin/gdb", "-p", String(pid), "-batch", "-nx", "-ex", "thread apply all bt"])
+    let r = runCaptured([
+        "/usr/bin/gdb", "-p", String(pid), "-batch", "-nx", "-ex", "set print frame-arguments none", "-ex", "thread apply all bt",
+    ])
     return String(decoding: r.out, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread") }.joined(separator: "\n")
 }
 
