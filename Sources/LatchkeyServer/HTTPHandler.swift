@@ -22,7 +22,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var bodyLimit = 0
     private var routeLimitChecked = false
     private let clock: RequestClock
+    /// The connection's one idle timer and when it last fell idle: an answer only notes
+    /// the time, and the timer, firing early, sets itself for the rest (see `armIdle`).
     private var idleDeadline: Scheduled<Void>?
+    private var idleSince = NIODeadline.distantPast
     private var inFlight = false
     /// The client half-closed: the request in flight is answered, then the connection closed.
     private var inputClosed = false
@@ -54,7 +57,6 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
-            idleDeadline?.cancel()
             head = h
             body = nil
             refusing = false
@@ -232,11 +234,24 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 
+    /// A connection with nothing in flight and no request begun for `idleTimeout` is
+    /// closed. The timer is set once per timeout, not per request: when it fires on a busy
+    /// connection it lapses (the answer sets it again), on one idle for less than the
+    /// timeout it waits out the rest.
     private func armIdle(context: ChannelHandlerContext) {
-        idleDeadline?.cancel()
-        let timeout = TimeAmount.nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000)
-        idleDeadline = context.eventLoop.scheduleTask(in: timeout) {
-            if !self.inFlight && self.head == nil { context.close(promise: nil) }
+        idleSince = context.eventLoop.now
+        if idleDeadline == nil { scheduleIdle(context: context, at: idleSince + idleTimeout) }
+    }
+
+    private var idleTimeout: TimeAmount { .nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000) }
+
+    private func scheduleIdle(context: ChannelHandlerContext, at when: NIODeadline) {
+        idleDeadline = context.eventLoop.scheduleTask(deadline: when) { [self] in
+            idleDeadline = nil
+            guard !inFlight && head == nil else { return }
+            let due = idleSince + idleTimeout
+            if context.eventLoop.now < due { return scheduleIdle(context: context, at: due) }
+            context.close(promise: nil)
         }
     }
 

@@ -15,7 +15,12 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
     struct Expired {}
 
     private let timeout: TimeAmount
+    /// The connection's one timer. A request only notes when its first byte came
+    /// (`started`) and the end clears it; the timer, firing for a request that is already
+    /// whole, sets itself for the one in progress (or lapses if none is), so the timer is
+    /// not set and cancelled once per request.
     private var deadline: Scheduled<Void>?
+    private var started: NIODeadline?
     private var expired = false
     private let logger: Logger
 
@@ -27,19 +32,33 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !expired else { return }
-        if deadline == nil {
-            deadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
-                expired = true
-                logger.notice("request refused", metadata: ["code": "request_timeout"])
-                context.fireUserInboundEventTriggered(Expired())
-                let body = #"{"error":{"code":"request_timeout","message":"the request did not arrive whole in time"}}"#
-                let answer = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
-                context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in
-                    context.close(promise: nil)
-                }
-            }
+        if started == nil {
+            let now = context.eventLoop.now
+            started = now
+            if deadline == nil { schedule(context, at: now + timeout) }
         }
         context.fireChannelRead(data)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
+        deadline = context.eventLoop.scheduleTask(deadline: when) { [self] in
+            deadline = nil
+            guard let started else { return }  // nothing in progress: the next byte sets it again
+            let due = started + timeout
+            if context.eventLoop.now < due { return schedule(context, at: due) }
+            expire(context)
+        }
+    }
+
+    private func expire(_ context: ChannelHandlerContext) {
+        expired = true
+        logger.notice("request refused", metadata: ["code": "request_timeout"])
+        context.fireUserInboundEventTriggered(Expired())
+        let body = #"{"error":{"code":"request_timeout","message":"the request did not arrive whole in time"}}"#
+        let answer = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     /// Whether this connection was cut off (and its refusal answered and logged).
@@ -47,8 +66,7 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
 
     /// The request is whole: the next byte starts a new clock.
     func stop() {
-        deadline?.cancel()
-        deadline = nil
+        started = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -125,7 +125,10 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     private var peer: PeerCredentials?
     private var counted = false
     private var queue: EventLoopFuture<Void>?
+    /// The one timer of the connection, and when the last whole request arrived: a request
+    /// only notes its time, and the timer, when it fires early, waits out the rest.
     private var deadline: Scheduled<Void>?
+    private var lastRequest = NIODeadline.distantPast
 
     init(context: SessionAgent.Context, peerSource: any PeerCredentialSource = KernelPeerCredentials()) {
         self.context = context
@@ -163,11 +166,28 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// A connection that sends no whole request for `requestTimeout` is closed (slow or
-    /// idle clients hold no descriptor for long); each answered request re-arms it.
+    /// idle clients hold no descriptor for long). Each whole request moves the time only:
+    /// the timer is set once per timeout, not once per request.
     private func armDeadline(_ ctx: ChannelHandlerContext) {
-        deadline?.cancel()
-        let nanoseconds = context.requestTimeout.components.seconds * 1_000_000_000 + context.requestTimeout.components.attoseconds / 1_000_000_000
-        deadline = ctx.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { ctx.close(promise: nil) }
+        lastRequest = ctx.eventLoop.now
+        if deadline == nil { schedule(ctx, at: lastRequest + timeout) }
+    }
+
+    private var timeout: TimeAmount {
+        let d = context.requestTimeout.components
+        return .nanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
+    }
+
+    private func schedule(_ ctx: ChannelHandlerContext, at when: NIODeadline) {
+        deadline = ctx.eventLoop.scheduleTask(deadline: when) { [self] in
+            let due = lastRequest + timeout
+            if ctx.eventLoop.now >= due {
+                deadline = nil
+                ctx.close(promise: nil)
+            } else {
+                schedule(ctx, at: due)
+            }
+        }
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
@@ -219,7 +239,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
             }
             // The pinned version, as the session table holds it now: revoked or past its
             // grace, the deploy key signs nothing (a certificate lives as its session).
-            guard c.maySign(with: identity) else {
+            guard c.maySign(with: identity, in: live) else {
                 entry.outcome = .denied
                 entry.reason = RefusalCode.secretRevoked.rawValue
                 return recorded(entry, on: loop) { _ in SSHAgentMessage.failure }

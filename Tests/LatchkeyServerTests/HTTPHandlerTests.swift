@@ -121,4 +121,39 @@ import Testing
         #expect(!idle.isActive, "closed after the idle timeout")
         await d.stop()
     }
+
+    /// Each connection keeps one timer per limit, set once per timeout rather than per
+    /// request: the timer, when it fires, must measure from the latest request, not the
+    /// one that set it.
+    @Test func theTimeoutsCountFromTheLatestRequestNotTheOneThatSetTheTimer() async throws {
+        let d = try await TestDaemon()
+        var limits = ServerLimits()
+        limits.requestTimeout = .seconds(2)
+        limits.idleTimeout = .seconds(5)
+        let idle = try Self.channel(d.daemon.vault.router(), limits: limits)
+        try idle.writeInbound(ByteBuffer(string: Self.health))  // the idle timer is set for 5 s
+        #expect(Self.statuses(try Self.output(idle)) == [200])
+        idle.embeddedEventLoop.advanceTime(by: .seconds(4))
+        try idle.writeInbound(ByteBuffer(string: Self.health))  // idle again from 4 s
+        #expect(Self.statuses(try Self.output(idle)) == [200])
+        idle.embeddedEventLoop.advanceTime(by: .seconds(4))  // 8 s: the timer fired at 5 s, 1 s into the idle
+        #expect(idle.isActive, "idle for 4 s only")
+        idle.embeddedEventLoop.advanceTime(by: .milliseconds(1100))
+        #expect(!idle.isActive, "closed 5 s after the last answer")
+        // The request clock's timer, set by a request answered at 0 s, times a request
+        // begun at 1 s from 1 s.
+        let slow = try Self.channel(d.daemon.vault.router(), limits: limits)
+        try slow.writeInbound(ByteBuffer(string: Self.health))
+        #expect(Self.statuses(try Self.output(slow)) == [200])
+        slow.embeddedEventLoop.advanceTime(by: .seconds(1))
+        try slow.writeInbound(ByteBuffer(string: "GET /v1/health HTTP/1.1\r\nHo"))
+        slow.embeddedEventLoop.advanceTime(by: .milliseconds(1500))  // 2.5 s
+        #expect(slow.isActive, "the request has had 1.5 s of its 2 s")
+        #expect(try Self.output(slow).isEmpty)
+        slow.embeddedEventLoop.advanceTime(by: .milliseconds(600))
+        let out = try Self.output(slow)
+        #expect(Self.statuses(out) == [408] && out.contains("request_timeout"))
+        #expect(!slow.isActive)
+        await d.stop()
+    }
 }

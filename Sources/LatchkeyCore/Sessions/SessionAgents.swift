@@ -37,12 +37,12 @@ package struct SessionAgentContext: Sendable {
         return nil
     }
 
-    /// Whether `identity` may sign now: its session is live and, for the deploy key, the
+    /// Whether `identity` may sign now in `live`, the session as the table holds it this
+    /// instant (the caller looked it up and checked its deadline): for the deploy key, the
     /// session's pinned version is still the identity's and still usable.
-    package func maySign(with identity: SessionAgentIdentity) -> Bool {
-        guard let s = vault.sessions.session(id: sessionID), ContinuousClock.now < s.deadline else { return false }
+    package func maySign(with identity: SessionAgentIdentity, in live: BuildSession) -> Bool {
         guard let version = identity.deployKeyVersion else { return true }
-        guard let pin = s.pinnedKey else { return false }
+        guard let pin = live.pinnedKey else { return false }
         return pin.version.version == version && pin.version.isUsable(at: .now())
     }
 }
