@@ -66,7 +66,7 @@ import Testing
         _ s: BuildSession?, grant: Grant = .deployKey, peer: PeerIdentity = build, token: Bool = true, gone: SessionGone? = nil, generation: Int64 = 1
     ) -> ReleaseDecision {
         ReleaseDecision.decide(
-            .init(session: s, tokenPresented: token, gone: gone, grant: grant, peer: peer, now: now, clock: .now, keyGeneration: generation))
+            s, .init(tokenPresented: token, gone: gone, grant: grant, peer: peer, now: now, clock: .now, keyGeneration: generation))
     }
 
     @Test func aLiveSessionWithUsesLeftReleasesItsPinnedVersionOnTheFastPath() {

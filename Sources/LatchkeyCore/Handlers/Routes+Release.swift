@@ -13,7 +13,7 @@ package import LatchkeySSH
 /// durable before the secret is sent.
 extension Vault {
     /// What a release answers: the secret and its public facts.
-    private static func releaseBody(_ grant: Grant, _ s: BuildSession, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
+    private static func releaseBody(_ grant: Grant, _ s: ReleaseSubject, _ version: SecretVersion, _ secret: SecretBytes) -> ByteBuffer {
         switch grant {
         // deploy-key-agent never gets here (grant_missing); ssh-cert has no pinned version
         // and never comes here either (`certificateBody`).
@@ -38,46 +38,69 @@ extension Vault {
         }
     }
 
-    /// The facts a release is decided on, for the session the request's token names.
-    private func releaseFacts(_ req: Request, grant: Grant, session: BuildSession?, tokenPresented: Bool) -> ReleaseDecision.Facts {
+    /// The facts a release is decided on, but its session.
+    private func releaseFacts(_ req: Request, grant: Grant, tokenPresented: Bool) -> ReleaseDecision.Facts {
         ReleaseDecision.Facts(
-            session: session, tokenPresented: tokenPresented, grant: grant, peer: identity(req), now: .now(), clock: .now,
-            keyGeneration: keyRing.generation)
+            tokenPresented: tokenPresented, grant: grant, peer: identity(req), now: .now(), clock: .now, keyGeneration: keyRing.generation)
+    }
+
+    /// What a decided release needs of its session: copied out in the decision's critical
+    /// section, where the whole session is not (the fast path needs no more).
+    struct ReleaseSubject: Sendable {
+        let id: String
+        let project: String
+        let connection: String
+        /// The grant's pinned version (nil for `ssh-cert` and `repo-token`).
+        let pin: PinnedSecret?
+        let certificateVersion: Int64?
+    }
+
+    /// A decided redeem: the decision, its facts, what it releases and — for the checked
+    /// path — the whole session, after the use if one was taken.
+    private struct DecidedRelease: Sendable {
+        var decision: ReleaseDecision
+        var facts: ReleaseDecision.Facts
+        var subject: ReleaseSubject?
+        var session: BuildSession?
     }
 
     /// Decides a redeem and takes its use in one critical section. With `fastOnly`, a use
-    /// is taken only for a release the event loop can finish by itself.
-    private func decideRelease(_ req: Request, grant: Grant, fastOnly: Bool) -> (ReleaseDecision, ReleaseDecision.Facts, BuildSession?) {
+    /// is taken only for a release the event loop can finish by itself, and the session
+    /// itself is not copied out.
+    private func decideRelease(_ req: Request, grant: Grant, fastOnly: Bool) -> DecidedRelease {
         guard let hash = sessionTokenHash(req) else {
-            let facts = releaseFacts(req, grant: grant, session: nil, tokenPresented: false)
-            return (ReleaseDecision.decide(facts), facts, nil)
+            let facts = releaseFacts(req, grant: grant, tokenPresented: false)
+            return DecidedRelease(decision: ReleaseDecision.decide(nil, facts), facts: facts)
         }
-        let base = releaseFacts(req, grant: grant, session: nil, tokenPresented: true)
-        let ((decision, facts), session) = sessions.redeem(tokenHash: hash) { s, gone in
+        let base = releaseFacts(req, grant: grant, tokenPresented: true)
+        return sessions.redeem(tokenHash: hash) { s, gone in
             var facts = base
-            facts.session = s
             facts.gone = gone
-            let d = ReleaseDecision.decide(facts)
+            let d = ReleaseDecision.decide(s, facts)
             let take: Bool = if case .release = d { !fastOnly || d.isFast } else { false }
-            return ((d, facts), take)
+            var decided = DecidedRelease(decision: d, facts: facts, subject: s?.releaseSubject(grant))
+            if !fastOnly, var whole = s {
+                if take { whole.uses += 1 }
+                decided.session = whole
+            }
+            return (decided, take)
         }
-        return (decision, facts, session)
     }
 
     /// What a release's row names: the session's connection and project, the pinned
     /// secret's kind and version (the grant's name when nothing is pinned).
-    private static func releaseTarget(_ s: BuildSession?, grant: Grant) -> AuditTarget {
+    private static func releaseTarget(_ s: ReleaseSubject?, grant: Grant) -> AuditTarget {
         guard let s else { return AuditTarget(kind: grant.rawValue) }
         if grant == .sshCert {
-            return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue, version: s.certificate?.authorityVersion)
+            return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue, version: s.certificateVersion)
         }
         if grant == .repoToken { return AuditTarget(connection: s.connection, project: s.project, kind: grant.rawValue) }
-        let pin = s.pin(grant)
-        return AuditTarget(connection: s.connection, project: s.project, kind: pin?.version.kind.rawValue ?? grant.rawValue, version: pin?.version.version)
+        return AuditTarget(
+            connection: s.connection, project: s.project, kind: s.pin?.version.kind.rawValue ?? grant.rawValue, version: s.pin?.version.version)
     }
 
-    private static func releaseActor(_ req: Request, _ s: BuildSession?) -> AuditEntry.Actor {
-        .init(role: .build, uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: s?.id)
+    private static func releaseActor(_ req: Request, sessionID: String?) -> AuditEntry.Actor {
+        .init(role: .build, uid: req.peer.uid, gid: req.peer.gid, pid: req.peer.pid, sessionID: sessionID)
     }
 
     /// The fast path, answered from the event loop with no task: a release the decision
@@ -87,9 +110,10 @@ extension Vault {
     /// same function and records why. A fault after the use was taken gives the use back
     /// and writes `failed internal`, as the checked path does.
     func releaseOnLoop(_ req: Request, grant: Grant, on loop: any EventLoop) -> EventLoopFuture<Response>? {
-        let (decision, _, session) = decideRelease(req, grant: grant, fastOnly: true)
-        guard decision.isFast, let s = session, let pin = s.pin(grant) else { return nil }
-        let op = Operation(vault: self, request: req, actor: Self.releaseActor(req, s), action: .secretRelease, target: Self.releaseTarget(s, grant: grant))
+        let decided = decideRelease(req, grant: grant, fastOnly: true)
+        guard decided.decision.isFast, let s = decided.subject, let pin = s.pin else { return nil }
+        let op = Operation(
+            vault: self, request: req, actor: Self.releaseActor(req, sessionID: s.id), action: .secretRelease, target: Self.releaseTarget(s, grant: grant))
         let promise = loop.makePromise(of: Response.self)
         let secret: SecretBytes
         do {
@@ -124,15 +148,16 @@ extension Vault {
     /// expired or used-up session, reading a seal again after a master-key rotation.
     func release(_ op: inout Operation, grant: Grant) async throws -> Response {
         let req = op.request
-        let (decision, facts, session) = decideRelease(req, grant: grant, fastOnly: false)
-        op.actor = Self.releaseActor(req, session)
-        op.target = Self.releaseTarget(session, grant: grant)
-        switch decision {
+        let decided = decideRelease(req, grant: grant, fastOnly: false)
+        let session = decided.session
+        op.actor = Self.releaseActor(req, sessionID: session?.id)
+        op.target = Self.releaseTarget(decided.subject, grant: grant)
+        switch decided.decision {
         case .refuse(let code):
             if code == .sessionExpired, let id = session?.id {
                 _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
             }
-            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, session, decided.facts)))
         case .release(_, let lastUse, _) where grant == .repoToken:
             guard let s = session else { throw APIError.internalFault }
             return try await releaseRepoToken(&op, s, lastUse: lastUse)
@@ -153,7 +178,7 @@ extension Vault {
             }
             return Response(body: body, holdsSecret: true)
         case .release(_, let lastUse, _):
-            guard let s = session, let pin = s.pin(grant) else { throw APIError.internalFault }
+            guard let s = session, let subject = decided.subject, let pin = subject.pin else { throw APIError.internalFault }
             let secret: SecretBytes
             do {
                 secret = try openSealed(pin.sealed, for: pin.version)
@@ -171,7 +196,7 @@ extension Vault {
                 sessions.rememberUsedUp(tokenHash: s.tokenHash, until: s.deadline)
                 _ = await endSessions(.usedUp, requestID: req.requestID) { $0.id == s.id }
             }
-            return Response(body: Self.releaseBody(grant, s, pin.version, secret), holdsSecret: true)
+            return Response(body: Self.releaseBody(grant, subject, pin.version, secret), holdsSecret: true)
         }
     }
 
@@ -181,16 +206,17 @@ extension Vault {
         let req = op.request
         let hash = sessionTokenHash(req)
         let session = hash.flatMap { sessions.session(tokenHash: $0) }
-        var facts = releaseFacts(req, grant: grant, session: session, tokenPresented: hash != nil)
-        op.actor = Self.releaseActor(req, session)
-        op.target = Self.releaseTarget(session, grant: grant)
+        let facts = releaseFacts(req, grant: grant, tokenPresented: hash != nil)
+        op.actor = Self.releaseActor(req, sessionID: session?.id)
+        op.target = Self.releaseTarget(session?.releaseSubject(grant), grant: grant)
         // A use is not taken, so the use count does not refuse.
-        if var s = facts.session { s.uses = 0; s.maxUses = max(s.maxUses, 1); facts.session = s }
-        if case .refuse(let code) = ReleaseDecision.decide(facts), code != .secretRevoked, code != .tokenExpired {
+        var unused = session
+        if var s = unused { s.uses = 0; s.maxUses = max(s.maxUses, 1); unused = s }
+        if case .refuse(let code) = ReleaseDecision.decide(unused, facts), code != .secretRevoked, code != .tokenExpired {
             if code == .sessionExpired, let id = session?.id {
                 _ = await endSessions(.expired, requestID: req.requestID) { $0.id == id }
             }
-            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, facts)))
+            throw try await op.refuse(APIError(code, ReleaseDecision.message(code, unused, facts)))
         }
         guard let session else { throw APIError(.invalidSession) }
         return session
@@ -290,5 +316,15 @@ extension Vault {
             _ = try store.database.read { [keyRing] db in try keyRing.adoptNewestGeneration(in: db) }
         }
         return try keyRing.open(fresh, for: version.binding)
+    }
+}
+
+extension BuildSession {
+    /// What a decided release of `grant` needs of this session (called in place, through
+    /// optional chaining, so the session itself is not copied).
+    func releaseSubject(_ grant: Grant) -> Vault.ReleaseSubject {
+        Vault.ReleaseSubject(
+            id: id, project: project, connection: connection, pin: pin(grant),
+            certificateVersion: grant == .sshCert ? certificate?.authorityVersion : nil)
     }
 }

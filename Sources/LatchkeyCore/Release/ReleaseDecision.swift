@@ -13,10 +13,8 @@ package enum ReleaseDecision: Sendable, Equatable {
     case release(version: Int64, lastUse: Bool, sealIsCurrent: Bool)
     case refuse(RefusalCode)
 
-    /// Everything the decision depends on, captured at one instant.
+    /// Everything the decision depends on but the session, captured at one instant.
     package struct Facts: Sendable {
-        /// The live session the presented token names (nil: none).
-        package var session: BuildSession?
         /// Whether a well-formed session token was presented at all.
         package var tokenPresented: Bool
         /// How the token's session ended by itself, when it is no longer live (its last
@@ -29,10 +27,9 @@ package enum ReleaseDecision: Sendable, Equatable {
         package var keyGeneration: Int64
 
         package init(
-            session: BuildSession?, tokenPresented: Bool, gone: SessionGone? = nil, grant: Grant, peer: PeerIdentity, now: Timestamp,
-            clock: ContinuousClock.Instant, keyGeneration: Int64
+            tokenPresented: Bool, gone: SessionGone? = nil, grant: Grant, peer: PeerIdentity, now: Timestamp, clock: ContinuousClock.Instant,
+            keyGeneration: Int64
         ) {
-            self.session = session
             self.tokenPresented = tokenPresented
             self.gone = gone
             self.grant = grant
@@ -47,32 +44,17 @@ package enum ReleaseDecision: Sendable, Equatable {
     /// the session's rule, the grant present, a use left, a version pinned, that version
     /// still usable (active or in grace), and not past its `expires` date. An `ssh-cert`
     /// grant has no stored version: after the use, it needs only its issued certificate.
-    package static func decide(_ f: Facts) -> ReleaseDecision {
+    /// `session` is the live session the presented token names (nil: none), as the
+    /// session table holds it (the table's lock is held: it is read in place, not copied).
+    package static func decide(_ session: BuildSession?, _ f: Facts) -> ReleaseDecision {
         guard f.tokenPresented else { return .refuse(.noSession) }
-        guard let s = f.session else {
-            switch f.gone {
-            case .usedUp: return .refuse(.sessionUsedUp)
-            case .expired: return .refuse(.sessionExpired)
-            case nil: return .refuse(.invalidSession)
-            }
+        // Optional chaining calls the session's own check in place (a binding would copy it).
+        if let decided = session?.releaseDecision(f) { return decided }
+        switch f.gone {
+        case .usedUp: return .refuse(.sessionUsedUp)
+        case .expired: return .refuse(.sessionExpired)
+        case nil: return .refuse(.invalidSession)
         }
-        guard f.clock < s.deadline else { return .refuse(.sessionExpired) }
-        guard s.rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
-        guard s.grants.covers(f.grant) else { return .refuse(.grantMissing) }
-        guard s.uses < s.maxUses else { return .refuse(.sessionUsedUp) }
-        if f.grant == .sshCert {
-            // Not a stored version: the certificate issued at open, valid as long as the session.
-            guard let issued = s.certificate else { return .refuse(.grantMissing) }
-            return .release(version: issued.authorityVersion, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: true)
-        }
-        if f.grant == .repoToken {
-            // Minted on the server at the first redeem (an async step), never pinned.
-            return .release(version: 0, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: false)
-        }
-        guard let pin = s.pin(f.grant) else { return .refuse(.grantMissing) }
-        guard pin.version.isUsable(at: f.now) else { return .refuse(.secretRevoked) }
-        if pin.version.hasExpired(at: f.now) { return .refuse(.tokenExpired) }
-        return .release(version: pin.version.version, lastUse: s.uses + 1 >= s.maxUses, sealIsCurrent: pin.sealed.generation == f.keyGeneration)
     }
 
     /// Whether the event loop may answer it with no async step.
@@ -81,9 +63,8 @@ package enum ReleaseDecision: Sendable, Equatable {
         return false
     }
 
-    /// The answer's message for a refusal, from the facts it was decided on.
-    package static func message(_ code: RefusalCode, _ f: Facts) -> String {
-        let s = f.session
+    /// The answer's message for a refusal, from the session and facts it was decided on.
+    package static func message(_ code: RefusalCode, _ s: BuildSession?, _ f: Facts) -> String {
         switch code {
         case .sessionExpired: return "the session expired at \(s.map { "\($0.expiresAt)" } ?? "its deadline")"
         case .peerNotAllowed:
@@ -97,6 +78,30 @@ package enum ReleaseDecision: Sendable, Equatable {
             return "the token expired on \(s?.pin(f.grant)?.version.attributes["expires"] ?? "?"); it is never released"
         default: return code.defaultMessage
         }
+    }
+}
+
+
+extension BuildSession {
+    /// `ReleaseDecision.decide` for a live session, a token presented.
+    func releaseDecision(_ f: ReleaseDecision.Facts) -> ReleaseDecision {
+        guard f.clock < deadline else { return .refuse(.sessionExpired) }
+        guard rule.mayRedeem(f.peer) else { return .refuse(.peerNotAllowed) }
+        guard grants.covers(f.grant) else { return .refuse(.grantMissing) }
+        guard uses < maxUses else { return .refuse(.sessionUsedUp) }
+        if f.grant == .sshCert {
+            // Not a stored version: the certificate issued at open, valid as long as the session.
+            guard let issued = certificate else { return .refuse(.grantMissing) }
+            return .release(version: issued.authorityVersion, lastUse: uses + 1 >= maxUses, sealIsCurrent: true)
+        }
+        if f.grant == .repoToken {
+            // Minted on the server at the first redeem (an async step), never pinned.
+            return .release(version: 0, lastUse: uses + 1 >= maxUses, sealIsCurrent: false)
+        }
+        guard let pin = pin(f.grant) else { return .refuse(.grantMissing) }
+        guard pin.version.isUsable(at: f.now) else { return .refuse(.secretRevoked) }
+        if pin.version.hasExpired(at: f.now) { return .refuse(.tokenExpired) }
+        return .release(version: pin.version.version, lastUse: uses + 1 >= maxUses, sealIsCurrent: pin.sealed.generation == f.keyGeneration)
     }
 }
 

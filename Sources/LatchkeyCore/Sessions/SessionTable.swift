@@ -51,13 +51,14 @@ package final class SessionTable: Sendable {
     }
 
     /// Decides a redeem under the table's lock: `decide` sees the live session with this
-    /// token hash (nil if none) and says whether to take one of its uses; the use is taken
-    /// in the same critical section, so concurrent redeems never exceed the use count.
-    /// Returns what `decide` returned and the session (after the use, if taken).
+    /// token hash (nil if none), before the use, and says whether to take one of its uses;
+    /// the use is taken in the same critical section, so concurrent redeems never exceed
+    /// the use count. Returns what `decide` returned. The session is handed to `decide`
+    /// in place, not copied out of the table: `decide` copies out only what its caller needs.
     /// `gone` tells `decide`, when there is no live session, whether the token's session
     /// ended by itself — its last use taken, or its deadline passed — so the answer can
     /// say so (`session_used_up`, `session_expired`) instead of `invalid_session`.
-    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ gone: SessionGone?) -> (T, take: Bool)) -> (T, BuildSession?) {
+    func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (_ session: BuildSession?, _ gone: SessionGone?) -> (T, take: Bool)) -> T {
         state.withLock { $0.redeem(tokenHash: tokenHash, decide) }
     }
 
@@ -146,15 +147,18 @@ private struct Sessions {
         return s
     }
 
-    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, SessionGone?) -> (T, take: Bool)) -> (T, BuildSession?) {
-        guard let id = byHash[tokenHash], let s = byID[id] else {
+    mutating func redeem<T: Sendable>(tokenHash: [UInt8], _ decide: (BuildSession?, SessionGone?) -> (T, take: Bool)) -> T {
+        guard let id = byHash[tokenHash], byID.index(forKey: id) != nil else {
             let ended = gone[tokenHash].flatMap { ContinuousClock.now < $0.until ? $0.why : nil }
-            return (decide(nil, ended).0, nil)
+            return decide(nil, ended).0
         }
-        let (result, take) = decide(s, nil)
-        guard take else { return (result, s) }
-        byID[id]?.uses += 1  // in place: the stored session is not copied back
-        return (result, byID[id])
+        // Through the dictionary's in-place access: the session is neither copied out nor back.
+        func decideInPlace(_ s: inout BuildSession?) -> T {
+            let (result, take) = decide(s, nil)
+            if take { s?.uses += 1 }
+            return result
+        }
+        return decideInPlace(&byID[id])
     }
 
     mutating func returnUse(id: String) {
