@@ -44,8 +44,8 @@ package enum ReleaseDecision: Sendable, Equatable {
     /// the session's rule, the grant present, a use left, a version pinned, that version
     /// still usable (active or in grace), and not past its `expires` date. An `ssh-cert`
     /// grant has no stored version: after the use, it needs only its issued certificate.
-    /// `session` is the live session the presented token names (nil: none), as the
-    /// session table holds it (the table's lock is held: it is read in place, not copied).
+    /// `session` is the live session the presented token names (nil: none); a redeem
+    /// passes it in place, under the session table's lock, so nothing here may copy it.
     package static func decide(_ session: BuildSession?, _ f: Facts) -> ReleaseDecision {
         guard f.tokenPresented else { return .refuse(.noSession) }
         // Optional chaining calls the session's own check in place (a binding would copy it).
