@@ -22,10 +22,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var bodyLimit = 0
     private var routeLimitChecked = false
     private let clock: RequestClock
-    /// The connection's one idle timer and when it last fell idle: an answer only notes
-    /// the time, and the timer, firing early, sets itself for the rest (see `armIdle`).
-    private var idleDeadline: Scheduled<Void>?
-    private var idleSince = NIODeadline.distantPast
+    /// Nothing in flight and no request begun: closed after `idleTimeout`.
+    private let idle: SlidingTimeout
     private var inFlight = false
     /// The client half-closed: the request in flight is answered, then the connection closed.
     private var inputClosed = false
@@ -35,6 +33,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         peerSource: any PeerCredentialSource = KernelPeerCredentials()
     ) {
         self.clock = clock
+        idle = SlidingTimeout(.seconds(limits.idleTimeout.components.seconds))
         self.peerSource = peerSource
         self.router = router
         self.limits = limits
@@ -50,13 +49,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleDeadline?.cancel()
+        idle.cancel()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            idle.stop()
             head = h
             body = nil
             refusing = false
@@ -234,24 +234,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 
-    /// A connection with nothing in flight and no request begun for `idleTimeout` is
-    /// closed. The timer is set once per timeout, not per request: when it fires on a busy
-    /// connection it lapses (the answer sets it again), on one idle for less than the
-    /// timeout it waits out the rest.
     private func armIdle(context: ChannelHandlerContext) {
-        idleSince = context.eventLoop.now
-        if idleDeadline == nil { scheduleIdle(context: context, at: idleSince + idleTimeout) }
-    }
-
-    private var idleTimeout: TimeAmount { .nanoseconds(Int64(limits.idleTimeout.components.seconds) * 1_000_000_000) }
-
-    private func scheduleIdle(context: ChannelHandlerContext, at when: NIODeadline) {
-        idleDeadline = context.eventLoop.scheduleTask(deadline: when) { [self] in
-            idleDeadline = nil
-            guard !inFlight && head == nil else { return }
-            let due = idleSince + idleTimeout
-            if context.eventLoop.now < due { return scheduleIdle(context: context, at: due) }
-            context.close(promise: nil)
+        idle.restart(on: context.eventLoop) { [self] in
+            if !inFlight && head == nil { context.close(promise: nil) }
         }
     }
 

@@ -14,40 +14,20 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
     /// The user inbound event fired when a request was cut off (its 408 already answered).
     struct Expired {}
 
-    private let timeout: TimeAmount
-    /// The connection's one timer. A request only notes when its first byte came
-    /// (`started`) and the end clears it; the timer, firing for a request that is already
-    /// whole, sets itself for the one in progress (or lapses if none is), so the timer is
-    /// not set and cancelled once per request.
-    private var deadline: Scheduled<Void>?
-    private var started: NIODeadline?
+    /// From a request's first byte to its end (`SlidingTimeout`: one timer per connection).
+    private let clock: SlidingTimeout
     private var expired = false
     private let logger: Logger
 
     init(timeout: Duration, logger: Logger) {
         self.logger = logger
-        let c = timeout.components
-        self.timeout = .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        clock = SlidingTimeout(timeout)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !expired else { return }
-        if started == nil {
-            let now = context.eventLoop.now
-            started = now
-            if deadline == nil { schedule(context, at: now + timeout) }
-        }
+        if !clock.isRunning { clock.restart(on: context.eventLoop) { [self] in expire(context) } }
         context.fireChannelRead(data)
-    }
-
-    private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
-        deadline = context.eventLoop.scheduleTask(deadline: when) { [self] in
-            deadline = nil
-            guard let started else { return }  // nothing in progress: the next byte sets it again
-            let due = started + timeout
-            if context.eventLoop.now < due { return schedule(context, at: due) }
-            expire(context)
-        }
     }
 
     private func expire(_ context: ChannelHandlerContext) {
@@ -66,11 +46,11 @@ final class RequestClock: ChannelInboundHandler, @unchecked Sendable {
 
     /// The request is whole: the next byte starts a new clock.
     func stop() {
-        started = nil
+        clock.stop()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        clock.cancel()
         context.fireChannelInactive()
     }
 }

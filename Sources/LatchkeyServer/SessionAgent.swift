@@ -125,14 +125,13 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     private var peer: PeerCredentials?
     private var counted = false
     private var queue: EventLoopFuture<Void>?
-    /// The one timer of the connection, and when the last whole request arrived: a request
-    /// only notes its time, and the timer, when it fires early, waits out the rest.
-    private var deadline: Scheduled<Void>?
-    private var lastRequest = NIODeadline.distantPast
+    /// From the last whole request (or the connection): closed after `requestTimeout`.
+    private let deadline: SlidingTimeout
 
     init(context: SessionAgent.Context, peerSource: any PeerCredentialSource = KernelPeerCredentials()) {
         self.context = context
         self.peerSource = peerSource
+        deadline = SlidingTimeout(context.requestTimeout)
     }
 
     func channelActive(context ctx: ChannelHandlerContext) {
@@ -157,7 +156,7 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context ctx: ChannelHandlerContext) {
-        deadline?.cancel()
+        deadline.cancel()
         if counted, let peer {
             counted = false
             context.connections.close(uid: peer.uid)
@@ -166,28 +165,9 @@ final class AgentConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// A connection that sends no whole request for `requestTimeout` is closed (slow or
-    /// idle clients hold no descriptor for long). Each whole request moves the time only:
-    /// the timer is set once per timeout, not once per request.
+    /// idle clients hold no descriptor for long); each whole request counts it afresh.
     private func armDeadline(_ ctx: ChannelHandlerContext) {
-        lastRequest = ctx.eventLoop.now
-        if deadline == nil { schedule(ctx, at: lastRequest + timeout) }
-    }
-
-    private var timeout: TimeAmount {
-        let d = context.requestTimeout.components
-        return .nanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
-    }
-
-    private func schedule(_ ctx: ChannelHandlerContext, at when: NIODeadline) {
-        deadline = ctx.eventLoop.scheduleTask(deadline: when) { [self] in
-            let due = lastRequest + timeout
-            if ctx.eventLoop.now >= due {
-                deadline = nil
-                ctx.close(promise: nil)
-            } else {
-                schedule(ctx, at: due)
-            }
-        }
+        deadline.restart(on: ctx.eventLoop) { ctx.close(promise: nil) }
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
