@@ -6,7 +6,8 @@ package import LatchkeyStore
 /// `StoredChainCheck` selects them in: the raw value is the column index).
 enum AuditColumn: Int32 {
     case seq = 0, time, role, uid, gid, pid, session, action, connection, project, kind, version, outcome, reason, requestID
-    /// After prev_hash (15) and row_hash (16) in `StoredChainCheck.columns`.
+    /// Not encoded: the hash a row chains to and its own, which the check compares.
+    case prevHash = 15, rowHash
     case clientRequestID = 17
     case host = 18
 }

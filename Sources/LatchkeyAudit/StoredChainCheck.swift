@@ -133,6 +133,7 @@ enum StoredChainCheck {
             throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)))
         }
         defer { sqlite3_finalize(statement) }
+        precondition(sqlite3_column_count(statement) == StatementValues.count, "one value a selected column")
         // The first range starts below 1: a row numbered 0 or less (possible only once
         // the table's CHECK is gone) is read, and left to the full verifier to name.
         sqlite3_bind_int64(statement, 1, from == 1 ? Int64.min : from)
@@ -151,21 +152,22 @@ enum StoredChainCheck {
             guard step == SQLITE_ROW else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: step), message: String(cString: sqlite3_errmsg(connection)))
             }
-            let seq = sqlite3_column_int64(statement, 0)
+            let row = StatementValues(statement: statement)
+            let seq = row.seq
             guard seq == expected else {
                 guard expected == 1, seq > 1 else { return nil }
                 range.headless = true
                 return range
             }
             if seq == from {
-                prev = seq == 1 ? AuditEncoding.zeroHash : storedBytes(statement, 15)
+                prev = seq == 1 ? AuditEncoding.zeroHash : row.blob(.prevHash)
                 range.chainsTo = prev
             }
-            guard column(statement, 15, equals: prev) else { return nil }
+            guard row.blob(.prevHash, equals: prev) else { return nil }
             // A row the encoder refuses is left to the full verifier, which names it.
-            guard (try? AuditRowEncoder.encode(StatementValues(statement: statement, seq: seq), after: prev, into: scratch)) != nil else { return nil }
+            guard (try? AuditRowEncoder.encode(row, after: prev, into: scratch)) != nil else { return nil }
             hash.withUnsafeMutableBytes { Blake2b.hash(scratch.written, into: $0) }
-            guard column(statement, 16, equals: hash) else { return nil }
+            guard row.blob(.rowHash, equals: hash) else { return nil }
             if nextCheckpoint < checkpointed.endIndex, checkpointed[nextCheckpoint] == seq {
                 guard named[seq] == hash else { return nil }
                 range.checkpointsMatched += 1
@@ -179,60 +181,97 @@ enum StoredChainCheck {
         range.head = prev
         return range
     }
-
-    private static func storedBytes(_ s: OpaquePointer, _ column: Int32) -> [UInt8] {
-        let count = Int(sqlite3_column_bytes(s, column))
-        guard count > 0, let p = sqlite3_column_blob(s, column) else { return [] }
-        return Array(UnsafeRawBufferPointer(start: p, count: count))
-    }
-
-    private static func column(_ s: OpaquePointer, _ column: Int32, equals expected: [UInt8]) -> Bool {
-        guard Int(sqlite3_column_bytes(s, column)) == expected.count, let p = sqlite3_column_blob(s, column) else { return false }
-        return expected.withUnsafeBytes { memcmp($0.baseAddress!, p, expected.count) == 0 }
-    }
-
 }
 
 /// The current row of a statement over `StoredChainCheck.columns`, as the encoder reads
-/// it: SQLite's own column bytes, no copies. Each column's type is asked once per row.
+/// it: SQLite's own column bytes, no copies.
+///
+/// Each column's value is fetched once per row (`sqlite3_column_value`) and its type
+/// asked once; its bytes or integer are read from that value: one call through the
+/// statement a column instead of three. SQLite calls such a value unprotected and its accessors "not
+/// threadsafe" — they take no connection mutex — which holds here: every connection a
+/// scan reads is used by one thread (`verify(databasePath:…)` opens one a thread, and the
+/// store's own connection is serialised by its queue).
 private struct StatementValues: AuditRowValues {
-    let statement: OpaquePointer
     let seq: Int64
+    private let values: ColumnValues
     private let types: ColumnTypes
 
-    /// The storage class of each selected column of the current row.
+    /// The value of each selected column of the current row.
+    typealias ColumnValues = (
+        OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+        OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+        OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?
+    )
+
+    /// The storage class of each (`SQLITE_NULL`, `SQLITE_TEXT`, …).
     typealias ColumnTypes = (
         Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32
     )
 
-    init(statement: OpaquePointer, seq: Int64) {
-        self.statement = statement
-        self.seq = seq
+    static let count = Int32(MemoryLayout<ColumnValues>.size / MemoryLayout<OpaquePointer?>.stride)
+
+    @inline(__always)
+    init(statement: OpaquePointer) {
+        var values: ColumnValues = (nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil)
         var types: ColumnTypes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &types) { raw in
-            let t = raw.bindMemory(to: Int32.self)
-            for c in 0..<t.count { t[c] = sqlite3_column_type(statement, Int32(c)) }
+        withUnsafeMutableBytes(of: &values) { rawValues in
+            withUnsafeMutableBytes(of: &types) { rawTypes in
+                let v = rawValues.bindMemory(to: OpaquePointer?.self)
+                let t = rawTypes.bindMemory(to: Int32.self)
+                for c in 0..<v.count {
+                    v[c] = sqlite3_column_value(statement, Int32(c))
+                    t[c] = sqlite3_value_type(v[c])
+                }
+            }
         }
+        self.values = values
         self.types = types
+        self.seq = sqlite3_value_int64(values.0)
     }
 
+    /// A blob column's bytes, copied (an empty array for NULL or no bytes).
+    func blob(_ column: AuditColumn) -> [UInt8] {
+        let v = value(column)
+        let count = Int(sqlite3_value_bytes(v))
+        guard count > 0, let p = sqlite3_value_blob(v) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
+
+    /// Whether a blob column holds exactly `expected`.
+    @inline(__always)
+    func blob(_ column: AuditColumn, equals expected: [UInt8]) -> Bool {
+        let v = value(column)
+        guard Int(sqlite3_value_bytes(v)) == expected.count, let p = sqlite3_value_blob(v) else { return false }
+        return expected.withUnsafeBytes { memcmp($0.baseAddress!, p, expected.count) == 0 }
+    }
+
+    @inline(__always)
+    private func value(_ column: AuditColumn) -> OpaquePointer? {
+        withUnsafeBytes(of: values) { $0.load(fromByteOffset: Int(column.rawValue) * MemoryLayout<OpaquePointer?>.stride, as: OpaquePointer?.self) }
+    }
+
+    @inline(__always)
     private func type(_ column: AuditColumn) -> Int32 {
         withUnsafeBytes(of: types) { $0.load(fromByteOffset: Int(column.rawValue) * MemoryLayout<Int32>.stride, as: Int32.self) }
     }
 
+    @inline(__always)
     func text<R>(_ column: AuditColumn, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        let c = column.rawValue
         guard type(column) != SQLITE_NULL else { return body(nil) }
-        let p = sqlite3_column_text(statement, c)  // text first, then its length (SQLite's advice)
-        let n = Int(sqlite3_column_bytes(statement, c))
+        let v = value(column)
+        let p = sqlite3_value_text(v)  // text first, then its length (SQLite's advice)
+        let n = Int(sqlite3_value_bytes(v))
         guard n > 0, let p else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return body(UnsafeRawBufferPointer(start: p, count: n))
     }
 
+    @inline(__always)
     func integer(_ column: AuditColumn) -> Int64? {
-        type(column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column.rawValue)
+        type(column) == SQLITE_NULL ? nil : sqlite3_value_int64(value(column))
     }
 
+    @inline(__always)
     func isWellTyped(_ column: AuditColumn, integer: Bool) -> Bool {
         let t = type(column)
         return t == SQLITE_NULL || t == (integer ? SQLITE_INTEGER : SQLITE_TEXT)
