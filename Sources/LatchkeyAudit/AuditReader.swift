@@ -72,6 +72,10 @@ package enum AuditReader {
     }
 
     static func checkpoint(_ row: SQLRow) throws -> Checkpoint {
+        // A store whose schema was edited can hold any type in any column: named, not trapped on.
+        if let (column, kind) = misTyped(row, checkpointColumns) {
+            throw StoreError.corrupt(path: "store", reason: "audit checkpoint \(row["id"] as Int64): \(column) is not \(kind.rawValue)")
+        }
         guard let time = Timestamp(parsing: row["time"]) else { throw StoreError.corrupt(path: "store", reason: "checkpoint time") }
         // A store from before checkpoint chaining has no prev_hash column (read-only verify).
         let prev: Data? = row.index(of: "prev_hash") != nil ? row["prev_hash"] : nil
@@ -119,21 +123,55 @@ package enum AuditReader {
         return report
     }
 
+    /// The stored type each column of an audit table must have (or NULL), by name.
+    enum ColumnKind: String {
+        case text, integer = "an integer", blob = "a blob"
+    }
+
+    static let recordColumns: [String: ColumnKind] = [
+        "time": .text, "actor_role": .text, "actor_uid": .integer, "actor_gid": .integer, "actor_pid": .integer, "session_id": .text,
+        "action": .text, "target_connection": .text, "target_project": .text, "target_kind": .text, "target_version": .integer,
+        "outcome": .text, "reason": .text, "request_id": .text, "prev_hash": .blob, "row_hash": .blob, "client_request_id": .text,
+        "host": .text,
+    ]
+    static let checkpointColumns: [String: ColumnKind] = [
+        "audit_seq": .integer, "head_hash": .blob, "time": .text, "public_key": .blob, "signature": .blob, "prev_hash": .blob,
+    ]
+
+    /// The first column of `row` whose stored type is not the one `kinds` names for it,
+    /// and that type. The rowid (`seq`, `id`) is an integer whatever the schema says.
+    static func misTyped(_ row: SQLRow, _ kinds: [String: ColumnKind]) -> (column: String, kind: ColumnKind)? {
+        for (column, value) in zip(row.columns, row.values) {
+            guard let kind = kinds[column] else { continue }
+            switch (value, kind) {
+            case (.null, _), (.text, .text), (.integer, .integer), (.blob, .blob): continue
+            default: return (column, kind)
+            }
+        }
+        return nil
+    }
+
     /// Rows after the last checkpoint: how many, and the times of the first and last.
     static func tail(_ db: StoreDB, _ checkpoints: [Checkpoint]) throws -> TailFacts {
         let covered = checkpoints.map(\.auditSeq).max() ?? 0
         guard let row = try SQLRow.fetchOne(db, sql: "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM audit WHERE seq > ?", arguments: [covered])
         else { return TailFacts() }
-        return TailFacts(
-            rows: row["n"], firstTime: (row["first"] as String?).flatMap(Timestamp.init(parsing:)),
-            lastTime: (row["last"] as String?).flatMap(Timestamp.init(parsing:)))
+        // A time stored as another type (an edited schema) is no time; the rows report it.
+        func time(_ column: String) -> Timestamp? {
+            guard case .text(let t) = row.value(column) else { return nil }
+            return Timestamp(parsing: t)
+        }
+        return TailFacts(rows: row["n"], firstTime: time("first"), lastTime: time("last"))
     }
 
     /// A stored row, decoded strictly: what the encoder would refuse is refused here too
     /// (a uid that does not fit 32 bits is not read as another uid).
     static func record(_ row: SQLRow) throws -> AuditRecord {
-        let seq: Int64 = row["seq"]
+        let seq: Int64 = row["seq"]  // the rowid: an integer whatever the schema says
         func malformed(_ reason: String) -> AuditRowError { AuditRowError(seq: seq, reason: reason) }
+        // The encoder's rule (every column holds its own type), before anything is decoded:
+        // a store whose schema was edited can hold any type in any column.
+        if let (column, kind) = misTyped(row, recordColumns) { throw malformed("\(column) is not \(kind.rawValue)") }
         guard let timeText = row["time"] as String?, let time = Timestamp(parsing: timeText), time.description == timeText else {
             throw malformed("time is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
         }

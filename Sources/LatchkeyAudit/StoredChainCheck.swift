@@ -238,11 +238,11 @@ private struct StatementValues: AuditRowValues {
         return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
 
-    /// Whether a blob column holds exactly `expected`.
+    /// Whether a blob column holds exactly `expected`, stored as a blob.
     @inline(__always)
     func blob(_ column: AuditColumn, equals expected: [UInt8]) -> Bool {
         let v = value(column)
-        guard Int(sqlite3_value_bytes(v)) == expected.count, let p = sqlite3_value_blob(v) else { return false }
+        guard type(column) == SQLITE_BLOB, Int(sqlite3_value_bytes(v)) == expected.count, let p = sqlite3_value_blob(v) else { return false }
         return expected.withUnsafeBytes { memcmp($0.baseAddress!, p, expected.count) == 0 }
     }
 

@@ -220,4 +220,49 @@ import Testing
         #expect(served.status != 0 && served.status < 128 && !served.output.contains("serving"), "\(served)")
         #expect(Self.dump(copy) == before, "nothing written")
     }
+
+    /// With the tables' STRICT edited away, a column can hold another type (one its
+    /// declared affinity does not convert back). Each such column is named as malformed by
+    /// `audit verify` (exit 65) and refused by `serve`: never trapped on (a crash, not an
+    /// answer) and never read as its bytes (a request id as a blob of the same bytes hashes
+    /// exactly as the text did).
+    @Test func aColumnOfAnotherTypeIsNamedNotTrappedOnNorReadAsItsBytes() throws {
+        let d = try Self.populated()
+        func edited(_ sql: String) -> String {
+            let copy = DamagedStoreTests.copy(of: d)
+            let db = copy + "/latchkey.db"
+            let loose = sh(["sqlite3", db, """
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_master SET sql = replace(sql, ') STRICT', ')') WHERE name IN ('audit', 'audit_checkpoint');
+                """])
+            #expect(loose.status == 0, "\(loose.err)")
+            let r = sh(["sqlite3", db, "PRAGMA ignore_check_constraints = ON; DROP TRIGGER audit_no_update; DROP TRIGGER audit_checkpoint_no_update; " + sql])
+            #expect(r.status == 0, "\(r.err)")
+            return copy
+        }
+        func firstSeq(where condition: String) -> String {
+            sh(["sqlite3", d.dataDir + "/latchkey.db", "SELECT min(seq) FROM audit WHERE \(condition)"]).out
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let uidSeq = firstSeq(where: "actor_uid IS NOT NULL")
+        let requestSeq = firstSeq(where: "request_id IS NOT NULL")
+        let rows = [
+            (edited("UPDATE audit SET actor_uid = 'uid ' || actor_uid WHERE seq = \(uidSeq)"), "FAILED at seq \(uidSeq)", "actor_uid is not an integer"),
+            (edited("UPDATE audit SET request_id = CAST(request_id AS BLOB) WHERE seq = \(requestSeq)"), "FAILED at seq \(requestSeq)", "request_id is not text"),
+            (edited("UPDATE audit SET time = CAST(time AS BLOB) WHERE seq = 1"), "FAILED at seq 1", "time is not text"),
+            (edited("UPDATE audit SET target_version = 1.5 WHERE seq = 3"), "FAILED at seq 3", "target_version is not an integer"),
+            (edited("UPDATE audit SET row_hash = CAST(row_hash AS TEXT) WHERE seq = 2"), "FAILED at seq 2", "row_hash is not a blob"),
+        ]
+        for (copy, failed, reason) in rows {
+            let v = Self.verify(copy)
+            #expect(v.status == 65 && v.out.contains(failed) && v.out.contains(reason), "\(reason): \(v.status) \(v.out) \(v.err)")
+            let served = Self.serveRefuses(d, dataDir: copy)
+            #expect(served.status != 0 && served.status < 128 && !served.output.contains("serving"), "\(reason): \(served)")
+        }
+        let checkpoint = edited("UPDATE audit_checkpoint SET head_hash = CAST(head_hash AS TEXT) WHERE id = 1")
+        let v = Self.verify(checkpoint)
+        #expect(v.status == 65 && v.err.contains("audit checkpoint 1: head_hash is not a blob"), "\(v.status) \(v.out) \(v.err)")
+        let served = Self.serveRefuses(d, dataDir: checkpoint)
+        #expect(served.status != 0 && served.status < 128 && served.output.contains("head_hash is not a blob"), "\(served)")
+    }
 }
