@@ -170,20 +170,26 @@ enum AuditRowEncoder {
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, digits where digits go (the form `Timestamp` writes).
+    ///
+    /// Read as four overlapping 8-byte words, each compared with the form: a separator
+    /// byte must equal the form's, a digit byte XOR `0` must be 0…9.
     static func isStoredTime(_ b: UnsafeRawBufferPointer) -> Bool {
         guard b.count == 27 else { return false }
-        for i in 0..<27 {
-            let ch = b[i]
-            switch i {
-            case 4, 7: guard ch == UInt8(ascii: "-") else { return false }
-            case 10: guard ch == UInt8(ascii: "T") else { return false }
-            case 13, 16: guard ch == UInt8(ascii: ":") else { return false }
-            case 19: guard ch == UInt8(ascii: ".") else { return false }
-            case 26: guard ch == UInt8(ascii: "Z") else { return false }
-            default: guard ch &- 0x30 <= 9 else { return false }
-            }
-        }
-        return true
+        // (offset, separator bytes where the form has one, 0xFF where a digit goes); little-endian words.
+        return timeWord(b, 0, separators: 0x2D00_002D_0000_0000, digits: 0x00FF_FF00_FFFF_FFFF)  // YYYY-MM-
+            && timeWord(b, 8, separators: 0x0000_3A00_0054_0000, digits: 0xFFFF_00FF_FF00_FFFF)  // DDTHH:MM
+            && timeWord(b, 16, separators: 0x0000_0000_2E00_003A, digits: 0xFFFF_FFFF_00FF_FF00)  // :SS.ffff
+            && timeWord(b, 19, separators: 0x5A00_0000_0000_002E, digits: 0x00FF_FFFF_FFFF_FF00)  // .ffffffZ
+    }
+
+    @inline(__always)
+    private static func timeWord(_ b: UnsafeRawBufferPointer, _ offset: Int, separators: UInt64, digits: UInt64) -> Bool {
+        let word = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        guard word & ~digits == separators else { return false }
+        let d = (word ^ 0x3030_3030_3030_3030) & digits  // each digit byte now its value, if it is a digit
+        // A byte above 9 has its high bit set, or gets it by adding 0x76 (0x7F - 9); no carry
+        // crosses a byte below 0x80.
+        return (d | (d &+ (0x7676_7676_7676_7676 & digits))) & 0x8080_8080_8080_8080 == 0
     }
 
     /// ASCII (nearly every column) is confirmed eight bytes at a time; anything else is

@@ -96,6 +96,20 @@ struct RowVector: AuditRowValues, CustomStringConvertible {
         for bad in ["2026-12-05 01:02:03.456789Z", "2026-12-05T01:02:03.456789z", "2026-12-05T01:02:03,456789Z", "2026-1a-05T01:02:03.456789Z"] {
             #expect(!bytes(bad, AuditRowEncoder.isStoredTime), "\(bad)")
         }
+        // Every byte value at every position, against the form read character by character.
+        let good = Array("2026-12-05T01:02:03.456789Z".utf8)
+        let form = Array("0000-00-00T00:00:00.000000Z".utf8)
+        var disagreements = 0
+        for at in 0..<good.count {
+            for byte in UInt8.min...UInt8.max {
+                var t = good
+                t[at] = byte
+                let expected = form[at] == UInt8(ascii: "0") ? (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) : byte == form[at]
+                if t.withUnsafeBytes(AuditRowEncoder.isStoredTime) != expected { disagreements += 1 }
+            }
+        }
+        #expect(disagreements == 0)
+        #expect(!bytes("2026-12-05T01:02:03.45678Z", AuditRowEncoder.isStoredTime) && !bytes("2026-12-05T01:02:03.4567890Z", AuditRowEncoder.isStoredTime))
     }
 
     @Test func theVectorDirectoryHoldsOnlyNamedVectors() throws {
