@@ -427,12 +427,17 @@ package final class AuditLog: @unchecked Sendable {
             """
     }
 
+    /// The row's values in `insertSQL`'s column order, built as values (every row of the
+    /// log passes here: no existential boxes).
     static func arguments(_ r: AuditRecord) -> SQLArguments {
         let e = r.entry
-        return [
-            r.seq, r.time.description, e.actor.role, e.actor.uid.map { Int64($0) }, e.actor.gid.map { Int64($0) }, e.actor.pid.map { Int64($0) },
-            e.actor.sessionID, e.action, e.target.connection, e.target.project, e.target.kind, e.target.version, e.outcome.rawValue,
-            e.reason, e.requestID, Data(r.prevHash), Data(r.rowHash), e.clientRequestID, e.host,
-        ]
+        func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+        func integer<I: BinaryInteger>(_ i: I?) -> SQLValue { i.map { .integer(Int64($0)) } ?? .null }
+        return SQLArguments([
+            .integer(r.seq), .text(r.time.description), .text(e.actor.role), integer(e.actor.uid), integer(e.actor.gid), integer(e.actor.pid),
+            text(e.actor.sessionID), .text(e.action), text(e.target.connection), text(e.target.project), text(e.target.kind),
+            integer(e.target.version), .text(e.outcome.rawValue), text(e.reason), text(e.requestID), .blob(Data(r.prevHash)),
+            .blob(Data(r.rowHash)), text(e.clientRequestID), text(e.host),
+        ])
     }
 }
