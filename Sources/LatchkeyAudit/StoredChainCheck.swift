@@ -188,10 +188,10 @@ enum StoredChainCheck {
 ///
 /// Each column's value is fetched once per row (`sqlite3_column_value`) and its type
 /// asked once; its bytes or integer are read from that value: one call through the
-/// statement a column instead of three. SQLite calls such a value unprotected and its accessors "not
-/// threadsafe" — they take no connection mutex — which holds here: every connection a
-/// scan reads is used by one thread (`verify(databasePath:…)` opens one a thread, and the
-/// store's own connection is serialised by its queue).
+/// statement a column instead of three. SQLite calls such a value unprotected and its
+/// accessors "not threadsafe" — they take no connection mutex — which holds here: every
+/// connection a scan reads is used by one thread (`verify(databasePath:…)` opens one a
+/// thread, and the store's own connection is serialised by its queue).
 private struct StatementValues: AuditRowValues {
     let seq: Int64
     private let values: ColumnValues
