@@ -130,8 +130,8 @@ let twoBuildsPolicy = """
             let session = open(d)
             let a = agent(d, token: session["token"] as? String ?? "")
             let key = publicKey(d)
-            let rotated = Date()
             #expect(curl(s, "POST", "/v1/projects/web-shop/deploy-keys/rotate", body: #"{"graceSeconds":5}"#, uid: adminUID).status == 201)
+            let rotated = Date()  // the grace ends at most 5 s from here
             #expect(signs(a.socket, publicKey: key, uid: buildUID), "v2 signs in its grace: \(lastSignError)")
             Thread.sleep(forTimeInterval: max(0, 5.3 - Date().timeIntervalSince(rotated)))
             #expect(!signs(a.socket, publicKey: key, uid: buildUID), "v2 signs after its grace, before housekeeping")
