@@ -256,8 +256,10 @@ import Testing
         for (copy, failed, reason) in rows {
             let v = Self.verify(copy)
             #expect(v.status == 65 && v.out.contains(failed) && v.out.contains(reason), "\(reason): \(v.status) \(v.out) \(v.err)")
+            let before = Self.dump(copy)
             let served = Self.serveRefuses(d, dataDir: copy)
             #expect(served.status != 0 && served.status < 128 && !served.output.contains("serving"), "\(reason): \(served)")
+            #expect(Self.dump(copy) == before, "\(reason): nothing written")
         }
         let checkpoint = edited("UPDATE audit_checkpoint SET head_hash = CAST(head_hash AS TEXT) WHERE id = 1")
         let v = Self.verify(checkpoint)
