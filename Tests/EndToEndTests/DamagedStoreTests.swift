@@ -100,6 +100,28 @@ import Testing
             try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: db))
         }, mentions: ["latchkey.db"])
 
+        // A table's STRICT edited away and a value of another type stored in it (a repo as a
+        // blob): refused at open, before anything reads the value.
+        try Self.expectRefused(d, damage: { db in
+            #expect(sh(["sqlite3", db, """
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_master SET sql = replace(sql, ') STRICT', ')') WHERE name = 'project';
+                """]).status == 0)
+            #expect(sh(["sqlite3", db, "UPDATE project SET repo = CAST(repo AS BLOB)"]).status == 0)
+        }, mentions: ["latchkey.db", "damaged", "table project is not STRICT"])
+        // The same with STRICT put back afterwards: SQLite's own check finds the value.
+        try Self.expectRefused(d, damage: { db in
+            #expect(sh(["sqlite3", db, """
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_master SET sql = replace(sql, ') STRICT', ')') WHERE name = 'project';
+                """]).status == 0)
+            #expect(sh(["sqlite3", db, "UPDATE project SET repo = CAST(repo AS BLOB)"]).status == 0)
+            #expect(sh(["sqlite3", db, """
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_master SET sql = sql || ' STRICT' WHERE name = 'project';
+                """]).status == 0)
+        }, mentions: ["latchkey.db", "damaged", "non-TEXT value in project.repo"])
+
         // Written by a newer Latchkey.
         try Self.expectRefused(d, damage: { db in
             #expect(sh(["sqlite3", db, "UPDATE metadata SET value = '99' WHERE key = 'schema_version'"]).status == 0)

@@ -73,6 +73,17 @@ package final class SQLiteDatabase: StoreDatabase {
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             guard !tables.isEmpty else { return }
             guard tables.contains("metadata") else { throw StoreError.corrupt(path: path, reason: "no metadata table") }
+            // Every table Latchkey makes is STRICT, and quick_check holds a STRICT table's
+            // values to their declared types; a table whose STRICT was edited away could hold
+            // any type in any column, which no reader of it expects.
+            let loose = try String.fetchAll(db, sql: """
+                SELECT name FROM pragma_table_list
+                WHERE schema = 'main' AND type = 'table' AND NOT strict AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'grdb_migrations'
+                ORDER BY name
+                """)
+            if let table = loose.first {
+                throw StoreError.corrupt(path: path, reason: "table \(table) is not STRICT: its definition was edited")
+            }
             if let v = try String.fetchOne(db, sql: "SELECT value FROM metadata WHERE key = 'schema_version'"),
                 let found = Int(v), found > Schema.currentVersion
             {
