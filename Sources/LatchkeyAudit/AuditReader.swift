@@ -123,24 +123,16 @@ package enum AuditReader {
         return report
     }
 
-    /// The stored type each column of an audit table must have (or NULL), by name.
-    enum ColumnKind: String {
-        case text, integer = "an integer", blob = "a blob"
-    }
-
-    static let recordColumns: [String: ColumnKind] = [
-        "time": .text, "actor_role": .text, "actor_uid": .integer, "actor_gid": .integer, "actor_pid": .integer, "session_id": .text,
-        "action": .text, "target_connection": .text, "target_project": .text, "target_kind": .text, "target_version": .integer,
-        "outcome": .text, "reason": .text, "request_id": .text, "prev_hash": .blob, "row_hash": .blob, "client_request_id": .text,
-        "host": .text,
-    ]
-    static let checkpointColumns: [String: ColumnKind] = [
+    /// The stored type each column of the audit table must have (or NULL), by name; the
+    /// rowid (`seq`) is an integer whatever the schema says.
+    static let recordColumns = Dictionary(uniqueKeysWithValues: AuditColumn.allCases.filter { $0 != .seq }.map { ("\($0.name)", $0.storedKind) })
+    static let checkpointColumns: [String: AuditColumn.Kind] = [
         "audit_seq": .integer, "head_hash": .blob, "time": .text, "public_key": .blob, "signature": .blob, "prev_hash": .blob,
     ]
 
     /// The first column of `row` whose stored type is not the one `kinds` names for it,
-    /// and that type. The rowid (`seq`, `id`) is an integer whatever the schema says.
-    static func misTyped(_ row: SQLRow, _ kinds: [String: ColumnKind]) -> (column: String, kind: ColumnKind)? {
+    /// and that type.
+    static func misTyped(_ row: SQLRow, _ kinds: [String: AuditColumn.Kind]) -> (column: String, kind: AuditColumn.Kind)? {
         for (column, value) in zip(row.columns, row.values) {
             guard let kind = kinds[column] else { continue }
             switch (value, kind) {

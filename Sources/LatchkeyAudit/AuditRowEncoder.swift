@@ -4,12 +4,50 @@ package import LatchkeyStore
 
 /// The columns of an audit row, in the order the encoding takes them (and the order
 /// `StoredChainCheck` selects them in: the raw value is the column index).
-enum AuditColumn: Int32 {
+enum AuditColumn: Int32, CaseIterable {
     case seq = 0, time, role, uid, gid, pid, session, action, connection, project, kind, version, outcome, reason, requestID
     /// Not encoded: the hash a row chains to and its own, which the check compares.
     case prevHash = 15, rowHash
     case clientRequestID = 17
     case host = 18
+
+    /// The stored type a column must have (or NULL).
+    enum Kind: String {
+        case text, integer = "an integer", blob = "a blob"
+    }
+
+    /// The column's name in the `audit` table.
+    var name: StaticString {
+        switch self {
+        case .seq: "seq"
+        case .time: "time"
+        case .role: "actor_role"
+        case .uid: "actor_uid"
+        case .gid: "actor_gid"
+        case .pid: "actor_pid"
+        case .session: "session_id"
+        case .action: "action"
+        case .connection: "target_connection"
+        case .project: "target_project"
+        case .kind: "target_kind"
+        case .version: "target_version"
+        case .outcome: "outcome"
+        case .reason: "reason"
+        case .requestID: "request_id"
+        case .prevHash: "prev_hash"
+        case .rowHash: "row_hash"
+        case .clientRequestID: "client_request_id"
+        case .host: "host"
+        }
+    }
+
+    var storedKind: Kind {
+        switch self {
+        case .seq, .uid, .gid, .pid, .version: .integer
+        case .prevHash, .rowHash: .blob
+        default: .text
+        }
+    }
 }
 
 /// One row's values as the encoder reads them: a decoded record or SQLite's column bytes.
@@ -66,28 +104,28 @@ enum AuditRowEncoder {
         let label = named ? hostRowLabel : rowLabel
         out.text(UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount))
         out.u64(UInt64(bitPattern: seq))
-        try put(v, .time, "time", .required, .storedTime, &out)
-        try put(v, .role, "actor_role", .required, .none, &out)
-        try putInteger(v, .uid, "actor_uid", uidRange, .u32, &out)
-        try putInteger(v, .gid, "actor_gid", uidRange, .u32, &out)
-        try putInteger(v, .pid, "actor_pid", pidRange, .i32, &out)
-        try put(v, .session, "session_id", .optional, .none, &out)
-        try put(v, .action, "action", .required, .none, &out)
-        try put(v, .connection, "target_connection", .optional, .none, &out)
-        try put(v, .project, "target_project", .optional, .none, &out)
-        try put(v, .kind, "target_kind", .optional, .none, &out)
-        try putInteger(v, .version, "target_version", Int64.min...Int64.max, .i64, &out)
-        try put(v, .outcome, "outcome", .required, .outcome, &out)
-        try put(v, .reason, "reason", .optional, .none, &out)
-        try put(v, .requestID, "request_id", .optional, .none, &out)
+        try put(v, .time, .required, .storedTime, &out)
+        try put(v, .role, .required, .none, &out)
+        try putInteger(v, .uid, uidRange, .u32, &out)
+        try putInteger(v, .gid, uidRange, .u32, &out)
+        try putInteger(v, .pid, pidRange, .i32, &out)
+        try put(v, .session, .optional, .none, &out)
+        try put(v, .action, .required, .none, &out)
+        try put(v, .connection, .optional, .none, &out)
+        try put(v, .project, .optional, .none, &out)
+        try put(v, .kind, .optional, .none, &out)
+        try putInteger(v, .version, Int64.min...Int64.max, .i64, &out)
+        try put(v, .outcome, .required, .outcome, &out)
+        try put(v, .reason, .optional, .none, &out)
+        try put(v, .requestID, .optional, .none, &out)
         if named {
             // v2: every field has its place, the host last.
-            try put(v, .clientRequestID, "client_request_id", .optional, .none, &out)
-            try put(v, .host, "host", .required, .none, &out)
+            try put(v, .clientRequestID, .optional, .none, &out)
+            try put(v, .host, .required, .none, &out)
         } else {
             // Hashed only when present (`string(x)`, no presence byte), so rows without it —
             // every row from before it existed — encode exactly as they always did.
-            try put(v, .clientRequestID, "client_request_id", .ifPresent, .none, &out)
+            try put(v, .clientRequestID, .ifPresent, .none, &out)
         }
     }
 
@@ -102,8 +140,9 @@ enum AuditRowEncoder {
 
     @inline(__always)
     private static func put<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: StaticString, _ presence: TextPresence, _ form: TextForm, _ out: inout AuditRowWriter
+        _ v: V, _ c: AuditColumn, _ presence: TextPresence, _ form: TextForm, _ out: inout AuditRowWriter
     ) throws(AuditRowError) {
+        let name = c.name
         guard v.isWellTyped(c, integer: false) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not text") }
         let fault: TextFault? = v.text(c) { bytes in
             guard let bytes else {
@@ -137,9 +176,9 @@ enum AuditRowEncoder {
 
     @inline(__always)
     private static func putInteger<V: AuditRowValues>(
-        _ v: V, _ c: AuditColumn, _ name: StaticString, _ range: ClosedRange<Int64>, _ width: IntegerWidth,
-        _ out: inout AuditRowWriter
+        _ v: V, _ c: AuditColumn, _ range: ClosedRange<Int64>, _ width: IntegerWidth, _ out: inout AuditRowWriter
     ) throws(AuditRowError) {
+        let name = c.name
         guard v.isWellTyped(c, integer: true) else { throw AuditRowError(seq: v.seq, reason: "\(name) is not an integer") }
         guard let value = v.integer(c) else { return out.byte(0) }
         guard range.contains(value) else {

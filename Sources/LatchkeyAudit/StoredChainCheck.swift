@@ -16,10 +16,8 @@ import Synchronization
 /// damage it is and where. A store's chain must start at seq 1; one that does not is
 /// reported as missing its first rows (an export may start later, a store may not).
 enum StoredChainCheck {
-    static let columns = """
-        seq, time, actor_role, actor_uid, actor_gid, actor_pid, session_id, action, target_connection, target_project,
-        target_kind, target_version, outcome, reason, request_id, prev_hash, row_hash, client_request_id, host
-        """
+    /// Every column, in `AuditColumn`'s order (its raw value is the index).
+    static let columns = AuditColumn.allCases.map { "\($0.name)" }.joined(separator: ", ")
 
     /// On the caller's connection and snapshot, one thread (SQLite only: nil on another
     /// engine, whose rows the full verifier checks).
